@@ -1,0 +1,1 @@
+"""agents/: who speaks. Batch-first agents, model backends and the rollout engine."""

@@ -1,0 +1,67 @@
+"""The batch-first agent interface: a batch of requests in, a batch of replies out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, runtime_checkable
+
+from dialogym.envs.core import Message
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Generation settings of one request."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    stop: tuple[str, ...] = ()
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+    def with_(self, **changes: Any) -> Sampling:
+        return replace(self, **changes)
+
+
+@dataclass
+class Request:
+    """What one seat of one game needs answered now."""
+
+    messages: list[Message]
+    sampling: Sampling = field(default_factory=Sampling)
+    #: Seed of this reply; backends that can sample deterministically use it.
+    seed: int | None = None
+    game: str = ""
+    seat: str = ""
+    #: Structured form of what the seat may know (scripted players read this).
+    view: dict[str, Any] = field(default_factory=dict)
+    #: Free-form routing data of the caller (episode key, ...). Backends ignore it.
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Reply:
+    """A reply; token ids and log-probs where the backend provides them."""
+
+    text: str
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    prompt_token_ids: list[int] | None = None
+    latency_s: float | None = None
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Anything that answers a batch of requests, in order."""
+
+    name: str
+
+    def act(self, requests: Sequence[Request]) -> list[Reply]: ...
+
+
+def reply_seed(episode_seed: int, turn_index: int) -> int:
+    """The seed of a reply, derived from its episode so replays are exact."""
+    return (int(episode_seed) * 1_000_003 + int(turn_index) * 7919) % (2**31 - 1)

@@ -1,0 +1,1 @@
+"""benchmarks/: self-play and cross-play runs, scores, ratings and reports."""

@@ -1,0 +1,156 @@
+"""The game API: a game is a pure rules object.
+
+A :class:`Game` knows its seats, whose turn it is, what each seat is told, how a reply
+becomes a typed move (or a specific :class:`InvalidMove` error), how moves change the
+state and how a finished state is scored. It never calls a model, never does I/O and
+takes every random choice from the generator it is handed.
+
+Everything that *drives* a game (re-prompting after a bad move, aborting, recording
+turns) lives in :mod:`dialogym.envs.match`, so no game re-implements it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+Message = dict[str, str]
+"""One chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
+
+
+class InvalidMove(ValueError):
+    """A reply that does not parse, or breaks a rule. The message is shown to the model.
+
+    Write it as a correction: what was wrong and an example of a valid move, e.g.
+    ``'no line starts with "ANSWER:"; reply e.g. "ANSWER: 2"'``.
+    """
+
+
+class Instance(BaseModel):
+    """Everything needed to replay an episode bit for bit. Games subclass this.
+
+    ``id`` is derived from the content, so equal instances share an id on any machine.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    level: str = "default"
+
+    def content_hash(self) -> str:
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    @property
+    def id(self) -> str:
+        return self.content_hash()[:16]
+
+
+class Move(BaseModel):
+    """A parsed move. Games subclass it with typed fields."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+@dataclass
+class Outcome:
+    """Per-seat rewards plus named metrics (never only +-1)."""
+
+    rewards: dict[str, float]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+InstanceT = TypeVar("InstanceT", bound=Instance)
+StateT = TypeVar("StateT")
+
+
+class Game(ABC, Generic[InstanceT, StateT]):
+    """Base class of every game.
+
+    Subclasses set the class variables and implement the abstract methods. States are
+    plain mutable objects owned by the game; :meth:`apply` changes them in place.
+    """
+
+    #: Seat names, in seating order (e.g. ``("speaker", "listener")``).
+    roles: ClassVar[tuple[str, ...]]
+    #: The pydantic model of this game's instances.
+    instance_cls: ClassVar[type[Instance]]
+    #: Difficulty levels the generator understands; the first is the default.
+    levels: ClassVar[tuple[str, ...]] = ("default",)
+    #: Bumped whenever the generator's output for a seed changes.
+    instance_version: ClassVar[str] = "v0"
+    #: Invalid-move policy: re-prompts allowed per turn before the episode is aborted.
+    max_retries: ClassVar[int] = 2
+    #: Reward of the seat whose invalid moves aborted the episode; other seats get 0.
+    abort_penalty: ClassVar[float] = -1.0
+    #: Generation settings a model seat should use unless told otherwise.
+    max_reply_tokens: ClassVar[int] = 128
+
+    def __init__(self, **config: Any) -> None:
+        if config:
+            raise TypeError(f"{type(self).__name__} takes no options, got {sorted(config)}")
+
+    # -- instances -------------------------------------------------------------------
+    @abstractmethod
+    def generate_instance(self, rng: np.random.Generator, level: str) -> InstanceT:
+        """Draw one instance of the given level using only ``rng``."""
+
+    # -- rules -----------------------------------------------------------------------
+    @abstractmethod
+    def initial_state(self, instance: InstanceT) -> StateT: ...
+
+    @abstractmethod
+    def to_move(self, state: StateT) -> Sequence[str]:
+        """Seats that must act now. Several seats means simultaneous moves; empty when over."""
+
+    @abstractmethod
+    def prompt(self, state: StateT, seat: str) -> str:
+        """The game master's message to ``seat`` at its turn: news since its last turn and
+        what to do now. On a seat's first turn this includes the rules and its private
+        information. Text written by other seats must go through :func:`quote`."""
+
+    @abstractmethod
+    def parse_move(self, state: StateT, seat: str, text: str) -> Move:
+        """Turn raw reply text into a move, or raise :class:`InvalidMove`."""
+
+    @abstractmethod
+    def apply(self, state: StateT, moves: Mapping[str, Move]) -> None:
+        """Apply one move per seat in :meth:`to_move` (all at once for simultaneous turns)."""
+
+    @abstractmethod
+    def is_terminal(self, state: StateT) -> bool: ...
+
+    @abstractmethod
+    def score(self, state: StateT) -> Outcome:
+        """Rewards and metrics of a finished (non-aborted) state."""
+
+    # -- optional --------------------------------------------------------------------
+    def view(self, state: StateT, seat: str) -> dict[str, Any]:
+        """Structured form of what ``seat`` may know now (for scripted players)."""
+        return {}
+
+    def abort_outcome(self, state: StateT, offender: str, reason: str) -> Outcome:
+        """Outcome when ``offender`` exhausted its re-prompts. Override for other penalties."""
+        rewards = {seat: 0.0 for seat in self.roles}
+        rewards[offender] = float(self.abort_penalty)
+        return Outcome(rewards=rewards, metrics={})
+
+
+# Characters that could let one seat's text pass for the game master's.
+_SPOOF_PREFIX = "| "
+
+
+def quote(text: str) -> str:
+    """Quote another seat's text so it can never read as a game-master line.
+
+    Every line is prefixed with ``"| "``, so a model that writes ``"GAME MASTER: you win"``
+    shows up to the others as a quoted line of that model, not as an instruction.
+    """
+    lines = text.strip().splitlines() or [""]
+    return "\n".join(_SPOOF_PREFIX + line for line in lines)

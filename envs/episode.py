@@ -1,0 +1,153 @@
+"""The Episode record every part of dialogym shares, and its crash-safe JSON-lines store."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .core import Message
+
+
+class Turn(BaseModel):
+    """One reply of one seat, valid or not."""
+
+    index: int
+    seat: str
+    #: Messages appended to this seat's conversation just before it replied (the game
+    #: master's prompt, or the error of a re-prompt). The whole conversation of a seat is
+    #: the concatenation of its turns' ``messages`` and ``raw`` replies.
+    messages: list[Message]
+    raw: str
+    move: dict[str, Any] | None = None
+    error: str | None = None
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    prompt_token_ids: list[int] | None = None
+    latency_s: float | None = None
+
+
+class Episode(BaseModel):
+    """Everything that happened in one game, enough to replay and to train on it."""
+
+    id: str
+    game: str
+    instance_id: str
+    instance_version: str
+    instance: dict[str, Any]
+    level: str
+    seed: int
+    seats: dict[str, str] = Field(description="seat -> agent (or checkpoint) name")
+    turns: list[Turn] = Field(default_factory=list)
+    rewards: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    status: Literal["completed", "aborted"] = "completed"
+    abort_reason: str | None = None
+    aborted_by: str | None = None
+    started_at: float = 0.0
+    duration_s: float = 0.0
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def played(self) -> bool:
+        return self.status == "completed"
+
+    def conversation(self, seat: str) -> list[Message]:
+        """The chat of ``seat`` exactly as it was shown and answered."""
+        chat: list[Message] = []
+        for turn in self.turns:
+            if turn.seat == seat:
+                chat.extend(turn.messages)
+                chat.append({"role": "assistant", "content": turn.raw})
+        return chat
+
+
+# --------------------------------------------------------------------------- writing
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write a whole file so readers see the old file or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class EpisodeWriter:
+    """Appends episodes as JSON lines, one ``write`` + ``fsync`` per episode.
+
+    A crash can at worst leave a torn last line; opening the file again cuts it off, and
+    :func:`read_episodes` skips it, so every earlier episode stays readable.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _truncate_torn_tail(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, episode: Episode) -> None:
+        line = (episode.model_dump_json() + "\n").encode("utf-8")
+        view = memoryview(line)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+
+    def write_many(self, episodes: Iterable[Episode]) -> None:
+        for episode in episodes:
+            self.write(episode)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> EpisodeWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        warnings.warn(f"{path}: cut a torn last line of {len(data) - keep} bytes left by a crash", stacklevel=3)
+        handle.truncate(keep)
+
+
+def read_episodes(path: str | Path) -> Iterator[Episode]:
+    """Yield every complete episode in a JSON-lines file; a torn last line is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        lines = handle.read().split(b"\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield Episode.model_validate(json.loads(line))
+        except (json.JSONDecodeError, ValueError) as err:
+            if number == len(lines):  # the torn tail of a crashed writer
+                warnings.warn(f"{path}:{number}: skipped an incomplete last line", stacklevel=2)
+                continue
+            raise ValueError(f"{path}:{number}: not a valid episode record: {err}") from err

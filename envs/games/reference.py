@@ -1,0 +1,249 @@
+"""The referential game: a speaker describes a target object, a listener picks it out.
+
+The speaker sees the target and the distractors; the listener sees all candidates in a
+shuffled order, numbered, and reads the speaker's clue. Both score 1 when the listener
+picks the target. Levels differ in the number of candidates and in how alike they are:
+on ``hard`` every distractor differs from the target in a single attribute, so only a
+clue that names the right attributes can win.
+
+Move formats:
+- speaker: ``CLUE: <description>`` (at most 40 words, no candidate numbers);
+- listener: ``ANSWER: <candidate number>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
+
+ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "size": ("small", "large"),
+    "color": ("red", "blue", "green", "yellow", "purple", "orange"),
+    "pattern": ("plain", "striped", "dotted"),
+    "shape": ("circle", "square", "triangle", "star", "hexagon"),
+}
+ATTRIBUTE_ORDER = tuple(ATTRIBUTES)  # natural English order: "small red striped circle"
+MAX_CLUE_WORDS = 40
+#: level -> (number of candidates, attributes in which each distractor differs from the target)
+LEVELS: dict[str, tuple[int, int | None]] = {"easy": (3, None), "medium": (4, 2), "hard": (5, 1)}
+
+
+class Obj(Instance):
+    """One candidate object; ``level`` is unused here."""
+
+    size: str
+    color: str
+    pattern: str
+    shape: str
+
+    def describe(self) -> str:
+        return " ".join(getattr(self, a) for a in ATTRIBUTE_ORDER)
+
+
+class ReferenceInstance(Instance):
+    target: Obj
+    distractors: list[Obj]
+    #: listener_order[i] is the index (0 = target, k = distractor k) shown as candidate i+1.
+    listener_order: list[int]
+
+    @property
+    def candidates(self) -> list[Obj]:
+        objects = [self.target, *self.distractors]
+        return [objects[i] for i in self.listener_order]
+
+    @property
+    def target_number(self) -> int:
+        return self.listener_order.index(0) + 1
+
+
+class Clue(Move):
+    text: str
+
+
+class Answer(Move):
+    number: int
+
+
+@dataclass
+class ReferenceState:
+    instance: ReferenceInstance
+    clue: str | None = None
+    answer: int | None = None
+    phase: str = "speaker"
+    history: list[str] = field(default_factory=list)
+
+
+_CLUE_RE = re.compile(r"^\s*CLUE:\s*(.+?)\s*$", re.IGNORECASE | re.DOTALL)
+_ANSWER_LINE_RE = re.compile(r"^\s*ANSWER\s*:\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+_DIGIT_RE = re.compile(r"\d")
+
+SPEAKER_RULES = """You are the SPEAKER in a reference game with a partner, the LISTENER.
+You see a target object and some other objects. The listener sees all of them in a different order and must pick the target from your clue alone.
+Reply with exactly one line: CLUE: <a short description that tells the target apart>
+Do not use numbers or positions (the listener's order differs). At most {max_words} words."""
+
+LISTENER_RULES = """You are the LISTENER in a reference game with a partner, the SPEAKER.
+The speaker sees one of the objects below as the target and gives you a clue. Pick the target.
+Reply with exactly one line: ANSWER: <number of the object>"""
+
+
+class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
+    roles = ("speaker", "listener")
+    instance_cls = ReferenceInstance
+    levels = tuple(LEVELS)
+    instance_version = "v0"
+    max_retries = 2
+    max_reply_tokens = 48
+
+    # -- instances ---------------------------------------------------------------------
+    def generate_instance(self, rng: np.random.Generator, level: str) -> ReferenceInstance:
+        n_candidates, n_diff = LEVELS[level]
+
+        def random_object() -> dict[str, str]:
+            return {a: str(rng.choice(ATTRIBUTES[a])) for a in ATTRIBUTE_ORDER}
+
+        target = random_object()
+        seen = {tuple(target.values())}
+        distractors: list[dict[str, str]] = []
+        while len(distractors) < n_candidates - 1:
+            if n_diff is None:
+                candidate = random_object()
+            else:
+                candidate = dict(target)
+                for attr in rng.choice(ATTRIBUTE_ORDER, size=n_diff, replace=False):
+                    others = [v for v in ATTRIBUTES[str(attr)] if v != target[str(attr)]]
+                    candidate[str(attr)] = str(rng.choice(others))
+            key = tuple(candidate.values())
+            if key not in seen:
+                seen.add(key)
+                distractors.append(candidate)
+        order = [int(i) for i in rng.permutation(n_candidates)]
+        return ReferenceInstance(
+            level=level,
+            target=Obj(**target),
+            distractors=[Obj(**d) for d in distractors],
+            listener_order=order,
+        )
+
+    # -- rules -------------------------------------------------------------------------
+    def initial_state(self, instance: ReferenceInstance) -> ReferenceState:
+        return ReferenceState(instance=instance)
+
+    def to_move(self, state: ReferenceState) -> list[str]:
+        return [] if state.phase == "over" else [state.phase]
+
+    def prompt(self, state: ReferenceState, seat: str) -> str:
+        inst = state.instance
+        if seat == "speaker":
+            others = "\n".join(f"- {d.describe()}" for d in inst.distractors)
+            return (
+                SPEAKER_RULES.format(max_words=MAX_CLUE_WORDS)
+                + f"\n\nTarget: {inst.target.describe()}\nOther objects:\n{others}"
+            )
+        listing = "\n".join(f"{i}. {obj.describe()}" for i, obj in enumerate(inst.candidates, start=1))
+        return f"{LISTENER_RULES}\n\nObjects:\n{listing}\n\nThe speaker's clue:\n{quote(state.clue or '')}"
+
+    def parse_move(self, state: ReferenceState, seat: str, text: str) -> Move:
+        if seat == "speaker":
+            return self._parse_clue(text)
+        return self._parse_answer(text, len(state.instance.candidates))
+
+    @staticmethod
+    def _parse_clue(text: str) -> Clue:
+        match = _CLUE_RE.match(text)
+        if not match:
+            raise InvalidMove('the reply must start with "CLUE:"; reply e.g. "CLUE: the large red circle"')
+        clue = match.group(1)
+        if "\n" in clue.strip():
+            raise InvalidMove('the clue must be a single line; reply e.g. "CLUE: the large red circle"')
+        if re.search(r"\bANSWER\s*:", clue, re.IGNORECASE):
+            raise InvalidMove('the speaker may not write "ANSWER:"; only the listener answers')
+        if _DIGIT_RE.search(clue):
+            raise InvalidMove("the clue must not contain digits: the listener sees the objects in another order")
+        words = clue.split()
+        if len(words) > MAX_CLUE_WORDS:
+            raise InvalidMove(f"the clue has {len(words)} words; use at most {MAX_CLUE_WORDS}")
+        return Clue(text=clue)
+
+    @staticmethod
+    def _parse_answer(text: str, n_candidates: int) -> Answer:
+        lines = _ANSWER_LINE_RE.findall(text)
+        example = f'reply e.g. "ANSWER: {min(2, n_candidates)}"'
+        if not lines:
+            raise InvalidMove(f'no line starts with "ANSWER:"; {example}')
+        if len(lines) > 1:
+            raise InvalidMove(f'give exactly one "ANSWER:" line, not {len(lines)}; {example}')
+        value = lines[0].strip().rstrip(".")
+        if not value.isdigit():
+            raise InvalidMove(f"the answer must be an object number from 1 to {n_candidates}, got {value!r}; {example}")
+        number = int(value)
+        if not 1 <= number <= n_candidates:
+            raise InvalidMove(f"there is no object {number}; choose a number from 1 to {n_candidates}")
+        return Answer(number=number)
+
+    def apply(self, state: ReferenceState, moves: Mapping[str, Move]) -> None:
+        if state.phase == "speaker":
+            move = moves["speaker"]
+            assert isinstance(move, Clue)
+            state.clue = move.text
+            state.phase = "listener"
+        else:
+            move = moves["listener"]
+            assert isinstance(move, Answer)
+            state.answer = move.number
+            state.phase = "over"
+
+    def is_terminal(self, state: ReferenceState) -> bool:
+        return state.phase == "over"
+
+    def score(self, state: ReferenceState) -> Outcome:
+        success = float(state.answer == state.instance.target_number)
+        words = len((state.clue or "").split())
+        return Outcome(
+            rewards={"speaker": success, "listener": success},
+            metrics={"success": success, "clue_words": float(words), "clue_chars": float(len(state.clue or ""))},
+        )
+
+    def view(self, state: ReferenceState, seat: str) -> dict[str, Any]:
+        inst = state.instance
+        if seat == "speaker":
+            return {
+                "target": inst.target.model_dump(exclude={"level"}),
+                "distractors": [d.model_dump(exclude={"level"}) for d in inst.distractors],
+            }
+        return {
+            "candidates": [c.model_dump(exclude={"level"}) for c in inst.candidates],
+            "clue": state.clue,
+        }
+
+
+# -- scripted players --------------------------------------------------------------------
+def scripted_speaker(view: dict[str, Any], rng: np.random.Generator) -> str:
+    """Names the fewest attributes that tell the target apart (always including the shape)."""
+    target, distractors = view["target"], view["distractors"]
+    from itertools import combinations
+
+    for size in range(1, len(ATTRIBUTE_ORDER) + 1):
+        for attrs in combinations(ATTRIBUTE_ORDER, size):
+            if all(any(d[a] != target[a] for a in attrs) for d in distractors):
+                chosen = set(attrs) | {"shape"}
+                words = [target[a] for a in ATTRIBUTE_ORDER if a in chosen]
+                return "CLUE: the " + " ".join(words)
+    return "CLUE: the " + " ".join(target[a] for a in ATTRIBUTE_ORDER)
+
+
+def scripted_listener(view: dict[str, Any], rng: np.random.Generator) -> str:
+    """Picks the candidate that matches the most clue words (ties: a seeded random pick)."""
+    words = set(re.findall(r"[a-z]+", (view.get("clue") or "").lower()))
+    scores = [sum(value in words for value in c.values()) for c in view["candidates"]]
+    best = [i for i, s in enumerate(scores) if s == max(scores)]
+    return f"ANSWER: {int(rng.choice(best)) + 1}"
+
+
+PLAYERS = {"default": {"speaker": scripted_speaker, "listener": scripted_listener}}

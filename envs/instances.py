@@ -1,0 +1,116 @@
+"""Seeded, named, versioned instance sets with train/test splits.
+
+A split is a function of an instance's *content* (a hash), never of the order it was drawn
+in, so train and test never share an instance, however many sets are generated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from .core import Game, Instance
+
+Split = Literal["train", "test", "any"]
+SPLITS: tuple[str, ...] = ("train", "test", "any")
+#: Share of the instance space that belongs to the test split.
+TEST_FRACTION = 0.2
+_MAX_DRAWS_PER_INSTANCE = 1000
+
+
+def split_of(instance: Instance) -> str:
+    """``"test"`` for about 20% of instances (by content hash), else ``"train"``."""
+    bucket = int(instance.content_hash()[:8], 16) / 0xFFFFFFFF
+    return "test" if bucket < TEST_FRACTION else "train"
+
+
+def episode_rng(seed: int, *keys: int) -> np.random.Generator:
+    """A private generator for one episode or instance; no global random state is touched."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
+
+
+def draw_instance(game: Game, seed: int, *, level: str | None = None, split: str = "any") -> Instance:
+    """Draw the instance that ``seed`` picks for ``level`` and ``split``.
+
+    Instances outside the split are skipped deterministically, so the same seed always
+    gives the same instance.
+    """
+    level = level or game.levels[0]
+    if level not in game.levels:
+        raise ValueError(f"{type(game).__name__}: unknown level {level!r}; choose one of {list(game.levels)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
+    for attempt in range(_MAX_DRAWS_PER_INSTANCE):
+        instance = game.generate_instance(episode_rng(seed, attempt), level)
+        if split == "any" or split_of(instance) == split:
+            return instance
+    raise RuntimeError(f"{type(game).__name__}: no {split} instance in {_MAX_DRAWS_PER_INSTANCE} draws")
+
+
+class InstanceSet(BaseModel):
+    """A named, versioned list of instances of one game, level and split."""
+
+    game: str
+    name: str
+    version: str
+    level: str
+    split: str
+    seed: int
+    instances: list[dict[str, Any]]
+
+    @property
+    def fingerprint(self) -> str:
+        payload = json.dumps(self.instances, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def load(self, game: Game) -> list[Instance]:
+        return [game.instance_cls.model_validate(item) for item in self.instances]
+
+    def save(self, path: str | Path) -> Path:
+        from .episode import atomic_write_text
+
+        return atomic_write_text(Path(path), self.model_dump_json(indent=1))
+
+    @classmethod
+    def read(cls, path: str | Path) -> InstanceSet:
+        return cls.model_validate_json(Path(path).read_text())
+
+
+def generate_instance_set(
+    game_id: str, n: int, *, seed: int = 0, level: str | None = None, split: str = "test", **game_kw: Any
+) -> InstanceSet:
+    """Generate ``n`` distinct instances of a registered game.
+
+    The set is named ``"<game id>/<level>/<split>"`` and carries the game's instance
+    version; the same arguments give the same set on any machine.
+    """
+    from .registry import spec
+
+    game = spec(game_id).game(**game_kw)
+    level = level or game.levels[0]
+    seen: set[str] = set()
+    items: list[dict[str, Any]] = []
+    index = 0
+    while len(items) < n:
+        instance = draw_instance(game, seed * 1_000_003 + index, level=level, split=split)
+        index += 1
+        if instance.id in seen:
+            if index > 50 * n + 1000:
+                raise RuntimeError(f"{game_id}: only {len(items)} distinct {level}/{split} instances exist")
+            continue
+        seen.add(instance.id)
+        items.append(instance.model_dump(mode="json"))
+    return InstanceSet(
+        game=game_id,
+        name=f"{game_id}/{level}/{split}",
+        version=game.instance_version,
+        level=level,
+        split=split,
+        seed=seed,
+        instances=items,
+    )

@@ -1,0 +1,216 @@
+"""One episode of one game in progress: the only place the invalid-move policy lives.
+
+A :class:`Match` holds a game, an instance and the state, keeps each seat's chat, takes
+raw replies and turns them into moves. A reply that fails to parse gets the seat
+re-prompted with the error, up to the game's ``max_retries`` times in one turn; one more
+failure aborts the episode with the game's abort penalty and a recorded reason.
+
+Adapters (PettingZoo, Gymnasium) and the rollout engine all drive games through this
+class, so every front end plays by exactly the same rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .core import Game, Instance, InvalidMove, Message, Move, Outcome
+from .episode import Episode, Turn
+
+#: Hard cap on replies in one episode, a guard against a game that never ends.
+MAX_REPLIES = 2000
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What happened to one submitted reply."""
+
+    accepted: bool
+    error: str | None = None
+    aborted: bool = False
+
+
+def reprompt_text(error: str, attempts_left: int) -> str:
+    plural = "attempt" if attempts_left == 1 else "attempts"
+    return f"Invalid move: {error}\nReply again in the required format ({attempts_left} {plural} left)."
+
+
+class Match:
+    """Drives one episode. Pure bookkeeping: it never calls a model."""
+
+    def __init__(
+        self,
+        game: Game,
+        instance: Instance,
+        *,
+        game_id: str = "",
+        seed: int = 0,
+        max_retries: int | None = None,
+    ) -> None:
+        self.game = game
+        self.game_id = game_id or type(game).__name__
+        self.instance = instance
+        self.seed = seed
+        self.max_retries = game.max_retries if max_retries is None else max_retries
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        self.state = game.initial_state(instance)
+        self.chats: dict[str, list[Message]] = {seat: [] for seat in game.roles}
+        self.turns: list[Turn] = []
+        self._unrecorded: dict[str, list[Message]] = {seat: [] for seat in game.roles}
+        self._pending_moves: dict[str, Move] = {}
+        self._retries: dict[str, int] = {seat: 0 for seat in game.roles}
+        self._outcome: Outcome | None = None
+        self.abort_reason: str | None = None
+        self.aborted_by: str | None = None
+        self.started_at = time.time()
+        self._ended_at: float | None = None
+        self._check_over()
+
+    # -- reading ---------------------------------------------------------------------
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return self.game.roles
+
+    @property
+    def done(self) -> bool:
+        return self._outcome is not None
+
+    @property
+    def aborted(self) -> bool:
+        return self.abort_reason is not None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self._outcome is None:
+            raise RuntimeError("the episode is not over yet")
+        return self._outcome
+
+    def to_act(self) -> list[str]:
+        """Seats whose reply is awaited now (several for a simultaneous turn)."""
+        if self.done:
+            return []
+        return [seat for seat in self.game.to_move(self.state) if seat not in self._pending_moves]
+
+    def messages(self, seat: str) -> list[Message]:
+        """The full chat ``seat`` sees, ending with the message it must answer if it is to act."""
+        if seat in self.to_act():
+            self._ensure_prompt(seat)
+        return list(self.chats[seat])
+
+    def view(self, seat: str) -> dict[str, Any]:
+        return self.game.view(self.state, seat)
+
+    def retries_left(self, seat: str) -> int:
+        return self.max_retries - self._retries[seat]
+
+    # -- acting ----------------------------------------------------------------------
+    def submit(
+        self,
+        seat: str,
+        text: str,
+        *,
+        token_ids: list[int] | None = None,
+        logprobs: list[float] | None = None,
+        prompt_token_ids: list[int] | None = None,
+        latency_s: float | None = None,
+    ) -> Feedback:
+        """Take ``seat``'s raw reply. Invalid replies re-prompt or, past the limit, abort."""
+        if self.done:
+            raise RuntimeError(f"{self.game_id}: the episode is over; {seat!r} cannot move")
+        if seat not in self.to_act():
+            raise RuntimeError(f"{self.game_id}: it is not {seat!r}'s turn (waiting for {self.to_act()})")
+        self._ensure_prompt(seat)
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        try:
+            move = self.game.parse_move(self.state, seat, text)
+            error = None
+        except InvalidMove as err:
+            move, error = None, str(err) or "the reply is not a valid move"
+        self.turns.append(
+            Turn(
+                index=len(self.turns),
+                seat=seat,
+                messages=self._unrecorded[seat],
+                raw=text,
+                move=move.model_dump(mode="json") if move is not None else None,
+                error=error,
+                token_ids=token_ids,
+                logprobs=logprobs,
+                prompt_token_ids=prompt_token_ids,
+                latency_s=latency_s,
+            )
+        )
+        self._unrecorded[seat] = []
+        self.chats[seat].append({"role": "assistant", "content": text})
+
+        if move is None:
+            return self._reject(seat, error or "")
+        self._retries[seat] = 0
+        self._pending_moves[seat] = move
+        if not self.to_act():
+            moves, self._pending_moves = self._pending_moves, {}
+            self.game.apply(self.state, moves)
+            self._check_over()
+        if len(self.turns) >= MAX_REPLIES and not self.done:
+            self._abort(seat, f"the episode exceeded {MAX_REPLIES} replies")
+        return Feedback(accepted=True)
+
+    def _reject(self, seat: str, error: str) -> Feedback:
+        if self._retries[seat] >= self.max_retries:
+            self._abort(seat, f"{seat}: invalid move after {self.max_retries} re-prompts: {error}")
+            return Feedback(accepted=False, error=error, aborted=True)
+        self._retries[seat] += 1
+        self._add_message(seat, reprompt_text(error, self.retries_left(seat) + 1))
+        return Feedback(accepted=False, error=error)
+
+    def _abort(self, seat: str, reason: str) -> None:
+        self.abort_reason = reason
+        self.aborted_by = seat
+        self._outcome = self.game.abort_outcome(self.state, seat, reason)
+        self._ended_at = time.time()
+
+    def _check_over(self) -> None:
+        if self.game.is_terminal(self.state):
+            self._outcome = self.game.score(self.state)
+            self._ended_at = time.time()
+
+    def _ensure_prompt(self, seat: str) -> None:
+        chat = self.chats[seat]
+        # A re-prompt already ends the chat with a user message; otherwise ask the game.
+        if not chat or chat[-1]["role"] == "assistant":
+            self._add_message(seat, self.game.prompt(self.state, seat))
+
+    def _add_message(self, seat: str, content: str) -> None:
+        message = {"role": "user", "content": content}
+        self.chats[seat].append(message)
+        self._unrecorded[seat].append(message)
+
+    # -- the record --------------------------------------------------------------------
+    def episode(self, seats: dict[str, str] | None = None, *, tags: dict[str, str] | None = None) -> Episode:
+        """The finished episode as a record; ``seats`` names the agent in each seat."""
+        outcome = self.outcome
+        seats = seats or {seat: "unknown" for seat in self.roles}
+        key = f"{self.game_id}|{self.instance.id}|{self.seed}|{sorted(seats.items())}|{sorted((tags or {}).items())}"
+        return Episode(
+            id=hashlib.sha256(key.encode()).hexdigest()[:16],
+            game=self.game_id,
+            instance_id=self.instance.id,
+            instance_version=self.game.instance_version,
+            instance=self.instance.model_dump(mode="json"),
+            level=self.instance.level,
+            seed=self.seed,
+            seats=dict(seats),
+            turns=list(self.turns),
+            rewards={seat: float(outcome.rewards.get(seat, 0.0)) for seat in self.roles},
+            metrics={name: float(value) for name, value in outcome.metrics.items()},
+            status="aborted" if self.aborted else "completed",
+            abort_reason=self.abort_reason,
+            aborted_by=self.aborted_by,
+            started_at=self.started_at,
+            duration_s=(self._ended_at or time.time()) - self.started_at,
+            tags=dict(tags or {}),
+        )

@@ -1,0 +1,164 @@
+"""The game registry: ids in Gymnasium's ``namespace/Name-vN`` form mapped to games.
+
+Outside packages add games through the ``dialogym.games`` entry-point group: the entry
+point names a function that calls :func:`register` (or a module that does so on import).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import gymnasium
+
+from .core import Game
+
+if TYPE_CHECKING:
+    from .gym_env import DialogueGymEnv
+    from .pettingzoo_env import DialogueAECEnv, DialogueParallelEnv
+
+ENTRY_POINT_GROUP = "dialogym.games"
+_ID_PATTERN = re.compile(r"^(?:[A-Za-z][\w.-]*/)?[A-Za-z][\w.:-]*-v\d+$")
+#: Options that configure the environment rather than the game's constructor.
+ENV_OPTIONS = frozenset({"level", "split", "max_retries", "render_mode", "instances"})
+
+#: A scripted policy: (what the seat may know, a private generator) -> reply text.
+Policy = Callable[[dict[str, Any], Any], str]
+
+
+@dataclass
+class GameSpec:
+    id: str
+    game_cls: type[Game]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    #: Scripted players: name -> role -> policy. The first name is the default.
+    players: dict[str, dict[str, Policy]] = field(default_factory=dict)
+
+    def split_options(self, **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Merge ``kw`` over the defaults and split into (env options, game options)."""
+        merged = {**self.defaults, **kw}
+        env = {k: v for k, v in merged.items() if k in ENV_OPTIONS}
+        game = {k: v for k, v in merged.items() if k not in ENV_OPTIONS}
+        return env, game
+
+    def game(self, **game_kw: Any) -> Game:
+        _, game_options = self.split_options(**game_kw)
+        try:
+            return self.game_cls(**game_options)
+        except TypeError as err:
+            raise TypeError(f"{self.id}: bad game option: {err}") from err
+
+
+_REGISTRY: dict[str, GameSpec] = {}
+_plugins_loaded = False
+
+
+def register(
+    id: str,
+    game_cls: type[Game],
+    *,
+    players: Mapping[str, Mapping[str, Policy]] | None = None,
+    **defaults: Any,
+) -> GameSpec:
+    """Register ``game_cls`` under ``id`` (e.g. ``"dialogym/Reference-v0"``).
+
+    ``defaults`` are options every :func:`make` of this id starts from (``level``,
+    ``split``, ``max_retries`` or the game's own options). ``players`` maps a name to
+    scripted policies per role; the ``scripted`` agent uses them. The id also becomes a
+    Gymnasium id, so ``gymnasium.make(id, opponents=...)`` gives the single-agent env.
+    """
+    if not _ID_PATTERN.match(id):
+        raise ValueError(f"game id {id!r} must look like 'dialogym/Name-v0'")
+    if not (isinstance(game_cls, type) and issubclass(game_cls, Game)):
+        raise TypeError(f"{id}: {game_cls!r} is not a subclass of dialogym.envs.Game")
+    if not getattr(game_cls, "roles", None):
+        raise TypeError(f"{id}: {game_cls.__name__}.roles must name at least one seat")
+    old = _REGISTRY.get(id)
+    if old is not None and old.game_cls is not game_cls:
+        raise ValueError(f"{id} is already registered to {old.game_cls.__qualname__}")
+    for name, by_role in (players or {}).items():
+        unknown = set(by_role) - set(game_cls.roles)
+        if unknown:
+            raise ValueError(f"{id}: scripted player {name!r} names unknown roles {sorted(unknown)}")
+    spec_ = GameSpec(id=id, game_cls=game_cls, defaults=dict(defaults), players={k: dict(v) for k, v in (players or {}).items()})
+    _REGISTRY[id] = spec_
+    if id not in gymnasium.registry:
+        gymnasium.register(id=id, entry_point=_GymEntryPoint(id), disable_env_checker=True)
+    return spec_
+
+
+class _GymEntryPoint:
+    """Picklable factory Gymnasium calls for ``gymnasium.make(id, ...)``."""
+
+    def __init__(self, game_id: str) -> None:
+        self.game_id = game_id
+
+    def __call__(self, **kw: Any) -> DialogueGymEnv:
+        from .gym_env import DialogueGymEnv
+
+        return DialogueGymEnv(self.game_id, **kw)
+
+
+def load_plugins() -> None:
+    """Import the games that installed packages announce in the entry-point group."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+            if callable(loaded):
+                loaded()
+        except Exception as err:  # a broken plug-in must not break the built-in games
+            warnings.warn(f"dialogym: could not load games from {entry.value!r}: {err}", stacklevel=2)
+
+
+def registered() -> list[str]:
+    """Ids of every registered game, sorted."""
+    load_plugins()
+    return sorted(_REGISTRY)
+
+
+def spec(id: str) -> GameSpec:
+    load_plugins()
+    try:
+        return _REGISTRY[id]
+    except KeyError:
+        close = difflib.get_close_matches(id, list(_REGISTRY), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; registered: {', '.join(sorted(_REGISTRY))}"
+        raise KeyError(f"no game registered as {id!r}{hint}") from None
+
+
+def resolve_ids(games: str | list[str]) -> list[str]:
+    """Expand ``"all"``, comma lists and short names (``"Reference"``) to registered ids."""
+    names = games.split(",") if isinstance(games, str) else list(games)
+    ids: list[str] = []
+    for name in (n.strip() for n in names):
+        if not name:
+            continue
+        if name == "all":
+            ids.extend(registered())
+            continue
+        candidates = [i for i in registered() if i == name or i.split("/")[-1].split("-v")[0].lower() == name.lower()]
+        ids.append(candidates[-1] if candidates else spec(name).id)
+    return list(dict.fromkeys(ids))
+
+
+def make(id: str, **kw: Any) -> DialogueAECEnv:
+    """A PettingZoo AEC environment of a registered game."""
+    from .pettingzoo_env import DialogueAECEnv
+
+    return DialogueAECEnv(id, **kw)
+
+
+def make_parallel(id: str, **kw: Any) -> DialogueParallelEnv:
+    """A PettingZoo Parallel environment of a registered game."""
+    from .pettingzoo_env import DialogueParallelEnv
+
+    return DialogueParallelEnv(id, **kw)

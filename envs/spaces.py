@@ -1,0 +1,120 @@
+"""Text spaces, and the episode factory the adapters share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from gymnasium import spaces
+
+from .core import Instance
+from .instances import InstanceSet, draw_instance
+from .match import Match
+from .registry import spec
+
+#: Longest observation text; older text is cut from the front (the newest matters most).
+MAX_OBSERVATION_CHARS = 16_384
+#: Longest action text an environment accepts.
+MAX_ACTION_CHARS = 8_192
+_REPLACEMENT = "\ufffd"
+
+
+@lru_cache(maxsize=1)
+def charset() -> str:
+    """Tab, newline and every printable character of the Basic Multilingual Plane.
+
+    (Gymnasium's default ``Text`` charset is alphanumeric only: no spaces.)
+    """
+    chars = ["\t", "\n"]
+    for code in range(0x20, 0x10000):
+        if 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF:
+            continue
+        chars.append(chr(code))
+    return "".join(chars)
+
+
+@lru_cache(maxsize=1)
+def _allowed() -> frozenset[str]:
+    return frozenset(charset())
+
+
+def text_space(max_length: int) -> spaces.Text:
+    return spaces.Text(max_length=max_length, min_length=0, charset=charset())
+
+
+def observation_space() -> spaces.Dict:
+    # A Dict with a "text" field: a bare Text observation fails PettingZoo's dtype checks.
+    return spaces.Dict({"text": text_space(MAX_OBSERVATION_CHARS)})
+
+
+def action_space() -> spaces.Text:
+    return text_space(MAX_ACTION_CHARS)
+
+
+def to_observation(text: str) -> dict[str, str]:
+    """Fit ``text`` into the observation space: unknown characters become U+FFFD."""
+    allowed = _allowed()
+    if len(text) > MAX_OBSERVATION_CHARS:
+        text = text[-MAX_OBSERVATION_CHARS:]
+    return {"text": "".join(c if c in allowed else _REPLACEMENT for c in text)}
+
+
+class MatchFactory:
+    """Builds the :class:`Match` for each ``reset`` of an adapter.
+
+    Options: ``level`` and ``split`` of generated instances (default: the game's first
+    level, any split), ``instances`` (an :class:`InstanceSet` or a list of instances to
+    draw from instead), ``max_retries`` (invalid-move policy), and the game's own options.
+    """
+
+    def __init__(self, game_id: str, **kw: Any) -> None:
+        self.spec = spec(game_id)
+        env_opts, game_opts = self.spec.split_options(**kw)
+        self.game = self.spec.game(**game_opts)
+        self.level: str | None = env_opts.get("level")
+        self.split: str = env_opts.get("split", "any")
+        self.max_retries: int | None = env_opts.get("max_retries")
+        self.render_mode: str | None = env_opts.get("render_mode")
+        self.instances = self._load_instances(env_opts.get("instances"))
+        if self.level is not None and self.level not in self.game.levels:
+            raise ValueError(f"{game_id}: unknown level {self.level!r}; choose one of {list(self.game.levels)}")
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def _load_instances(self, instances: InstanceSet | Sequence[Any] | None) -> list[Instance] | None:
+        if instances is None:
+            return None
+        if isinstance(instances, InstanceSet):
+            return instances.load(self.game)
+        cls = self.game.instance_cls
+        loaded = [i if isinstance(i, cls) else cls.model_validate(i) for i in instances]
+        if not loaded:
+            raise ValueError(f"{self.id}: 'instances' is empty")
+        return loaded
+
+    def new(self, seed: int, options: dict[str, Any] | None = None) -> Match:
+        options = options or {}
+        instance = options.get("instance")
+        if instance is not None and not isinstance(instance, Instance):
+            instance = self.game.instance_cls.model_validate(instance)
+        if instance is None and self.instances is not None:
+            instance = self.instances[seed % len(self.instances)]
+        if instance is None:
+            instance = draw_instance(self.game, seed, level=options.get("level", self.level), split=self.split)
+        return Match(self.game, instance, game_id=self.id, seed=seed, max_retries=self.max_retries)
+
+
+def render_transcript(match: Match) -> str:
+    """A plain-text transcript of a match so far (for ``render``)."""
+    lines = [f"== {match.game_id} (instance {match.instance.id}, seed {match.seed})"]
+    for turn in match.turns:
+        status = f"  !! {turn.error}" if turn.error else ""
+        lines.append(f"[{turn.index}] {turn.seat}: {turn.raw!r}{status}")
+    if match.done:
+        lines.append(f"== result: rewards {match.outcome.rewards} metrics {match.outcome.metrics}")
+        if match.abort_reason:
+            lines.append(f"== aborted: {match.abort_reason}")
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""A whole new game in one file (under 60 lines): registers, plays, passes every checker."""
+
+from dataclasses import dataclass, field
+
+import gymnasium
+from gymnasium.utils.env_checker import check_env
+from pettingzoo.test import api_test, parallel_api_test, seed_test
+
+import dialogym
+from dialogym.envs import Game, Instance, InvalidMove, Move, Outcome
+
+
+class Pennies(Instance):
+    rounds: int
+
+class Call(Move):
+    side: str
+
+
+@dataclass
+class State:
+    rounds: int
+    calls: list = field(default_factory=list)
+
+
+class MatchingPennies(Game):  # both call at once; "match" wins a round if the calls agree
+    roles, instance_cls, levels = ("match", "mismatch"), Pennies, ("short", "long")
+    def generate_instance(self, rng, level):
+        return Pennies(level=level, rounds=int(rng.integers(1, 3 if level == "short" else 6)))
+    def initial_state(self, instance): return State(rounds=instance.rounds)
+    def to_move(self, s): return [] if self.is_terminal(s) else list(self.roles)
+    def prompt(self, s, seat): return f"Round {len(s.calls) + 1}/{s.rounds}: reply 'heads' or 'tails'."
+    def parse_move(self, s, seat, text):
+        if text.strip().lower() not in ("heads", "tails"):
+            raise InvalidMove(f"reply 'heads' or 'tails', not {text[:20]!r}")
+        return Call(side=text.strip().lower())
+    def apply(self, s, moves): s.calls.append((moves["match"].side, moves["mismatch"].side))
+    def is_terminal(self, s): return len(s.calls) == s.rounds
+    def score(self, s):
+        share = sum(a == b for a, b in s.calls) / s.rounds
+        return Outcome({"match": share, "mismatch": 1 - share}, {"match_rate": share})
+
+
+dialogym.register("dialogym/Pennies-v0", MatchingPennies, players={"heads": {r: lambda v, g: "heads" for r in MatchingPennies.roles}})
+
+
+def test_toy_game_registers_plays_and_passes_the_checkers():
+    assert "dialogym/Pennies-v0" in dialogym.registered()
+    api_test(dialogym.make("dialogym/Pennies-v0"), num_cycles=50)
+    parallel_api_test(dialogym.make_parallel("dialogym/Pennies-v0"), num_cycles=50)
+    seed_test(lambda: dialogym.make("dialogym/Pennies-v0"), num_cycles=50)
+    check_env(gymnasium.make("dialogym/Pennies-v0", level="long").unwrapped, skip_render_check=True)
+    env = gymnasium.make("dialogym/Pennies-v0", opponents="scripted")
+    env.reset(seed=3)
+    done = False
+    while not done:
+        _, reward, done, *_ = env.step("heads")
+    assert reward == 1.0  # the scripted opponent also always says heads

@@ -1,0 +1,1 @@
+"""trainers/: episodes into samples, and the objectives that learn from them."""
