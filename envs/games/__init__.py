@@ -1,14 +1,19 @@
-"""Built-in games. Each module holds one game's rules and its scripted players."""
+"""Built-in games. Each module holds one game's rules and scripted players, and a
+``register_games()`` function that registers its ids; every module here is picked up."""
 
 from __future__ import annotations
 
-from ..registry import register
-from . import reference
+import importlib
+import pkgutil
 
 
 def register_builtin() -> None:
     """Register every built-in game (idempotent)."""
-    register("dialogym/Reference-v0", reference.ReferenceGame, players=reference.PLAYERS, level="easy")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register_games = getattr(module, "register_games", None)
+        if register_games is not None:
+            register_games()
 
 
 register_builtin()

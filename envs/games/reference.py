@@ -247,3 +247,9 @@ def scripted_listener(view: dict[str, Any], rng: np.random.Generator) -> str:
 
 
 PLAYERS = {"default": {"speaker": scripted_speaker, "listener": scripted_listener}}
+
+
+def register_games() -> None:
+    from ..registry import register
+
+    register("dialogym/Reference-v0", ReferenceGame, players=PLAYERS, level="easy")
