@@ -61,7 +61,3 @@ class Agent(Protocol):
 
     def act(self, requests: Sequence[Request]) -> list[Reply]: ...
 
-
-def reply_seed(episode_seed: int, turn_index: int) -> int:
-    """The seed of a reply, derived from its episode so replays are exact."""
-    return (int(episode_seed) * 1_000_003 + int(turn_index) * 7919) % (2**31 - 1)

@@ -11,7 +11,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from dialogym.agents.base import Agent, Request, Sampling, reply_seed
+from dialogym.agents.base import Agent
+from dialogym.agents.rollout import request_for
 
 from .match import Feedback
 from .spaces import MatchFactory, action_space, observation_space, render_transcript, to_observation
@@ -85,15 +86,7 @@ class DialogueGymEnv(gym.Env):
             if not others:
                 return
             for other in others:
-                request = Request(
-                    messages=match.messages(other),
-                    sampling=Sampling(max_new_tokens=match.game.max_reply_tokens),
-                    seed=reply_seed(match.seed, len(match.turns)),
-                    game=match.game_id,
-                    seat=other,
-                    view=match.view(other),
-                )
-                reply = self.opponents[other].act([request])[0]
+                reply = self.opponents[other].act([request_for(match, other)])[0]
                 match.submit(other, reply.text, token_ids=reply.token_ids, logprobs=reply.logprobs)
                 if match.done:
                     return

