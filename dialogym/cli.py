@@ -1,0 +1,187 @@
+"""The ``dialogym`` command line.
+
+Commands of other rooms (``bench``, ``train``, ``league``) live next to their code in a
+``cli.py`` with a ``register(app)`` function and are added here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="dialogym",
+    help="Multi-agent dialogue games for language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Piped output (CI logs, files) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+#: Errors that mean "the user asked for something wrong": one clear line, exit code 2.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, ImportError)
+
+
+def fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn bad arguments, specs and configs into one line instead of a traceback."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from dialogym.agents.models import ModelNotAvailable
+
+        try:
+            return func(*args, **kwargs)
+        except (*USER_ERRORS, ModelNotAvailable) as err:
+            text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+            fail(str(text))
+
+    return wrapper
+
+
+@app.command("games")
+def games_command() -> None:
+    """List the registered games with their seats and levels."""
+    from dialogym.envs import registered, spec
+
+    table = Table(title="dialogym games")
+    for column in ("id", "seats", "levels", "scripted players"):
+        table.add_column(column)
+    for game_id in registered():
+        s = spec(game_id)
+        table.add_row(game_id, ", ".join(s.game_cls.roles), ", ".join(s.game_cls.levels), ", ".join(s.players) or "-")
+    console.print(table)
+
+
+def summary_table(episodes: list[Any], title: str) -> Table:
+    """Per game and agent-in-seat: episodes, % played, mean reward and the game's metrics."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for episode in episodes:
+        key = (episode.game, " vs ".join(f"{seat}={agent}" for seat, agent in episode.seats.items()))
+        groups.setdefault(key, []).append(episode)
+    table = Table(title=title)
+    for column in ("game", "seats", "episodes", "% played", "mean reward per seat", "metrics (played episodes)"):
+        table.add_column(column)
+    for (game, seats), items in sorted(groups.items()):
+        played = [e for e in items if e.played]
+        rewards = {seat: statistics.fmean(e.rewards[seat] for e in items) for seat in items[0].rewards}
+        metric_names = sorted({name for e in played for name in e.metrics})
+        metrics = {name: statistics.fmean(e.metrics[name] for e in played if name in e.metrics) for name in metric_names}
+        table.add_row(
+            game,
+            seats,
+            str(len(items)),
+            f"{100 * len(played) / len(items):.0f}",
+            " ".join(f"{s}={v:+.2f}" for s, v in rewards.items()),
+            " ".join(f"{n}={v:.2f}" for n, v in metrics.items()) or "-",
+        )
+    return table
+
+
+@app.command("play")
+@user_errors
+def play_command(
+    game: str = typer.Argument(..., help="game id or short name, e.g. dialogym/Reference-v0 or reference"),
+    model: str = typer.Option("smollm2", help="model spec of the seat(s) under test"),
+    opponent: str = typer.Option("", help="model spec for the other seats (default: the model itself)"),
+    seat: str = typer.Option("", help="seat the model plays when an opponent is given (default: the first)"),
+    episodes: int = typer.Option(8, min=1, help="number of episodes"),
+    out: Path = typer.Option(Path("runs/play"), help="folder for episodes.jsonl"),
+    level: str = typer.Option("", help="instance level (default: the game's default)"),
+    split: str = typer.Option("test", help="instance split: train, test or any"),
+    seed: int = typer.Option(0, help="first episode seed; episode i uses seed+i"),
+    temperature: float = typer.Option(0.7, min=0.0, help="sampling temperature (0 = greedy)"),
+    max_new_tokens: int = typer.Option(128, min=1, help="longest reply (games cap it further)"),
+    concurrency: int = typer.Option(32, min=1, help="episodes played at once"),
+) -> None:
+    """Play episodes of one game; writes episodes.jsonl and prints a summary."""
+    from dialogym.agents.base import Sampling
+    from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
+    from dialogym.agents.specs import load_agent, parse_spec
+    from dialogym.envs import EpisodeWriter, resolve_ids, spec
+
+    (game_id,) = resolve_ids(game)
+    roles = spec(game_id).game_cls.roles
+    parse_spec(model)
+    if opponent:
+        parse_spec(opponent)
+    if seat and seat not in roles:
+        raise ValueError(f"{game_id} has no seat {seat!r}; seats are {list(roles)}")
+    model_seat = seat or roles[0]
+    seats = {r: (model if (not opponent or r == model_seat) else opponent) for r in roles}
+    agents = {name: load_agent(name) for name in set(seats.values())}
+    specs = [
+        EpisodeSpec(game=game_id, seed=seed + i, seats=seats, level=level or None, split=split) for i in range(episodes)
+    ]
+    engine = RolloutEngine(
+        agents,
+        sampling=Sampling(temperature=temperature, max_new_tokens=max_new_tokens),
+        max_concurrent=concurrency,
+        progress=sys.stderr.isatty(),
+    )
+    path = out / "episodes.jsonl"
+    with EpisodeWriter(path) as writer:
+        records = engine.run(specs, writer=writer)
+    console.print(summary_table(records, f"{game_id}: {episodes} episodes"))
+    stats = engine.stats
+    console.print(
+        f"{stats.episodes} episodes in {stats.seconds:.1f}s, {stats.generated_tokens} generated tokens "
+        f"({stats.tokens_per_s:.0f} tok/s); episodes written to {path}"
+    )
+
+
+@app.command("serve")
+@user_errors
+def serve_command(
+    model: str = typer.Option("smollm2", help="model spec to serve"),
+    host: str = typer.Option("127.0.0.1", help="address to bind (loopback by default)"),
+    port: int = typer.Option(8000, min=1, max=65535),
+    max_batch: int = typer.Option(32, min=1, help="most requests answered in one batched call"),
+) -> None:
+    """Serve a model over an OpenAI-compatible /v1/chat/completions API."""
+    from dialogym.agents.server import serve
+    from dialogym.agents.specs import load_agent
+
+    serve(load_agent(model), host=host, port=port, max_batch=max_batch)
+
+
+@app.command("demo")
+@user_errors
+def demo_command(
+    episodes: int = typer.Option(16, min=1, help="episodes per pairing"),
+    model: str = typer.Option("smollm2", help="model spec playing against the scripted players"),
+) -> None:
+    """The main job: the embedded default model and the scripted players on the referential game."""
+    for model_spec, opponent in ((model, ""), (model, "scripted"), ("scripted", "")):
+        play_command(
+            game="dialogym/Reference-v0", model=model_spec, opponent=opponent, seat="", episodes=episodes,
+            out=Path("runs/demo") / model_spec.replace(":", "_"), level="", split="test", seed=0,
+            temperature=0.0, max_new_tokens=64, concurrency=32,
+        )
+
+
+for _module in ("dialogym.benchmarks.cli", "dialogym.trainers.cli"):
+    try:
+        importlib.import_module(_module).register(app)
+    except ModuleNotFoundError as _err:
+        if _err.name != _module:
+            raise
+
+
+def main() -> None:  # pragma: no cover
+    app()
