@@ -136,6 +136,8 @@ def _server_message(response: httpx.Response) -> str:
         body = response.json()
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             return str(body["error"].get("message", body["error"]))
+        if isinstance(body, dict) and "detail" in body:  # FastAPI-style servers
+            return str(body["detail"])
         return str(body)[:500]
     except ValueError:
         return response.text[:500] or "(empty body)"

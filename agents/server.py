@@ -14,7 +14,27 @@ import time
 import uuid
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from .base import Agent, Reply, Request, Sampling
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """The part of OpenAI's chat-completions request this server understands."""
+
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(128, ge=1, le=8192)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    logprobs: bool = False
 
 
 class _Batcher:
@@ -57,22 +77,8 @@ def _resolve(future: asyncio.Future, value: Any) -> None:
 
 def create_app(agent: Agent, *, model_name: str | None = None, max_batch: int = 32):
     """A FastAPI app with ``/v1/models`` and ``/v1/chat/completions``."""
-    from fastapi import FastAPI, HTTPException
-    from pydantic import BaseModel, Field
-
-    class ChatMessage(BaseModel):
-        role: str
-        content: str
-
-    class ChatRequest(BaseModel):
-        model: str | None = None
-        messages: list[ChatMessage] = Field(min_length=1)
-        temperature: float = Field(0.7, ge=0.0, le=2.0)
-        top_p: float = Field(1.0, gt=0.0, le=1.0)
-        max_tokens: int = Field(128, ge=1, le=8192)
-        stop: str | list[str] | None = None
-        seed: int | None = None
-        logprobs: bool = False
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
 
     name = model_name or agent.name
     batcher = _Batcher(agent, max_batch)
@@ -83,9 +89,10 @@ def create_app(agent: Agent, *, model_name: str | None = None, max_batch: int = 
         return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "dialogym"}]}
 
     @app.post("/v1/chat/completions")
-    async def chat(body: ChatRequest) -> dict[str, Any]:
+    async def chat(body: ChatRequest) -> Any:
         if body.model not in (None, name):
-            raise HTTPException(status_code=404, detail=f"model {body.model!r} is not served here; this server serves {name!r}")
+            message = f"model {body.model!r} is not served here; this server serves {name!r}"
+            return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=404)
         stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
         request = Request(
             messages=[m.model_dump() for m in body.messages],

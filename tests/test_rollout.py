@@ -1,0 +1,175 @@
+"""The rollout engine: batching, routing under interleaving, determinism, writing."""
+
+import threading
+
+import pytest
+
+from dialogym.agents.base import Reply
+from dialogym.agents.hf import TransformersAgent
+from dialogym.agents.models import tiny_model
+from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
+from dialogym.agents.scripted import ScriptedAgent
+from dialogym.envs import Instance, read_episodes
+
+
+class Recorder:
+    """Answers each request with text that names the episode seed and seat it was for."""
+
+    name = "recorder"
+
+    def __init__(self, wrapped=None):
+        self.batches, self.wrapped = [], wrapped
+
+    def act(self, requests):
+        self.batches.append([(r.game, r.seat, r.seed) for r in requests])
+        if self.wrapped is not None:
+            return self.wrapped.act(requests)
+        return [Reply(text=f"{r.seat} of {r.meta}") for r in requests]
+
+
+def reference_specs(n, seats, **kw):
+    return [EpisodeSpec(game="dialogym/Reference-v0", seed=i, seats=seats, **kw) for i in range(n)]
+
+
+def test_one_batched_call_per_agent_per_tick():
+    speaker, listener = Recorder(ScriptedAgent()), Recorder(ScriptedAgent())
+    engine = RolloutEngine({"s": speaker, "l": listener})
+    episodes = engine.run(reference_specs(12, {"speaker": "s", "listener": "l"}))
+    assert len(episodes) == 12 and all(e.played for e in episodes)
+    assert [len(b) for b in speaker.batches] == [12] and [len(b) for b in listener.batches] == [12]
+    assert engine.stats.ticks == 2
+
+
+def test_replies_reach_the_right_episode_and_seat_under_interleaving():
+    """Episodes of different lengths and games interleave; every reply must land where it was asked."""
+
+    class Routed:
+        name = "routed"
+
+        def __init__(self):
+            self.scripted = ScriptedAgent()
+
+        def act(self, requests):
+            # Answer in reverse order internally, then restore order: a backend that
+            # reorders work must still return replies in request order.
+            replies = list(reversed(self.scripted.act(list(reversed(requests)))))
+            return replies
+
+    routed = Routed()
+    specs = reference_specs(9, {"speaker": "a", "listener": "a"}, level="hard")
+    # a slow episode: bad replies force re-prompts in some episodes only
+    for i in (2, 5):
+        specs[i] = EpisodeSpec(game="dialogym/Reference-v0", seed=i, seats={"speaker": "bad", "listener": "a"})
+
+    class BadOnce:
+        name = "bad"
+
+        def __init__(self):
+            self.calls = {}
+
+        def act(self, requests):
+            out = []
+            for r in requests:
+                n = self.calls.get(r.seed, 0)
+                self.calls[r.seed] = n + 1
+                out.append(Reply(text="nonsense") if len(r.messages) < 3 else ScriptedAgent().act([r])[0])
+            return out
+
+    engine = RolloutEngine({"a": routed, "bad": BadOnce()})
+    episodes = engine.run(specs)
+    for spec, episode in zip(specs, episodes, strict=True):
+        assert episode.seed == spec.seed and episode.seats == spec.seats
+        assert episode.played and episode.metrics["success"] == 1.0
+        clue = next(t.move["text"] for t in episode.turns if t.seat == "speaker" and t.move)
+        listener_prompt = episode.conversation("listener")[0]["content"]
+        assert clue in listener_prompt  # the listener saw its own episode's clue
+    assert sum(t.error is not None for t in episodes[2].turns) == 1
+
+
+def test_simultaneous_and_multi_round_games_are_played_by_the_engine():
+    from tests.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0)
+
+    engine = RolloutEngine({"p": ScriptedAgent()})
+    specs = [EpisodeSpec(game="dialogym/Pennies-v0", seed=i, seats={"match": "p", "mismatch": "p"}, level="long") for i in range(6)]
+    episodes = engine.run(specs)
+    assert all(e.played and e.rewards["match"] == 1.0 for e in episodes)
+    rounds = [len(e.turns) // 2 for e in episodes]
+    assert rounds == [e.instance["rounds"] for e in episodes]
+
+
+def test_waiting_episodes_do_not_block_others_and_concurrency_is_bounded():
+    engine = RolloutEngine({"s": Recorder(ScriptedAgent())}, max_concurrent=4)
+    episodes = engine.run(reference_specs(10, {"speaker": "s", "listener": "s"}))
+    assert len(episodes) == 10 and max(len(b) for b in engine.agents["s"].batches) <= 4
+
+
+def test_different_agents_are_called_concurrently():
+    barrier = threading.Barrier(2, timeout=5)
+
+    class Waits:
+        def __init__(self, name):
+            self.name, self.scripted = name, ScriptedAgent()
+
+        def act(self, requests):
+            barrier.wait()  # deadlocks (and times out) unless both agents run at once
+            return self.scripted.act(requests)
+
+    specs = [
+        EpisodeSpec(game="dialogym/Pennies-v0", seed=0, seats={"match": "x", "mismatch": "y"}, level="short"),
+    ]
+    from tests.test_toy_game import MatchingPennies  # noqa: F401
+
+    episodes = RolloutEngine({"x": Waits("x"), "y": Waits("y")}).run(specs)
+    assert episodes[0].played
+
+
+def test_same_seeds_same_backend_give_identical_episodes():
+    model, tokenizer = tiny_model()
+    agent = TransformersAgent(model, tokenizer, name="tiny")
+    specs = reference_specs(4, {"speaker": "t", "listener": "t"})
+    first = RolloutEngine({"t": agent}).run(specs)
+    second = RolloutEngine({"t": agent}).run(specs)
+    strip = {"started_at", "duration_s", "turns"}
+    assert [e.model_dump(exclude=strip) for e in first] == [e.model_dump(exclude=strip) for e in second]
+    assert [[t.token_ids for t in e.turns] for e in first] == [[t.token_ids for t in e.turns] for e in second]
+    assert all(t.token_ids and t.logprobs and t.prompt_token_ids for e in first for t in e.turns)
+
+
+def test_episodes_are_written_as_they_finish(tmp_path):
+    from dialogym.envs import EpisodeWriter
+
+    seen = []
+    with EpisodeWriter(tmp_path / "e.jsonl") as writer:
+        episodes = RolloutEngine({"s": ScriptedAgent()}).run(
+            reference_specs(5, {"speaker": "s", "listener": "s"}), writer=writer, on_episode=seen.append
+        )
+    assert [e.id for e in read_episodes(tmp_path / "e.jsonl")] == [e.id for e in seen]
+    assert sorted(e.id for e in seen) == sorted(e.id for e in episodes)
+
+
+def test_given_instances_are_played_as_given():
+    from dialogym.envs import draw_instance
+    from dialogym.envs.games.reference import ReferenceGame
+
+    instance = draw_instance(ReferenceGame(), 99, level="hard")
+    specs = [EpisodeSpec(game="dialogym/Reference-v0", seed=1, seats={"speaker": "s", "listener": "s"}, instance=instance.model_dump())]
+    (episode,) = RolloutEngine({"s": ScriptedAgent()}).run(specs)
+    assert episode.instance_id == instance.id and isinstance(instance, Instance)
+
+
+def test_unknown_agent_name_and_wrong_seats_are_clear_errors():
+    with pytest.raises(KeyError, match="no agent named"):
+        RolloutEngine({"s": ScriptedAgent()}).run(reference_specs(1, {"speaker": "s", "listener": "zzz"}))
+    with pytest.raises(ValueError, match="do not match the game's"):
+        RolloutEngine({"s": ScriptedAgent()}).run(reference_specs(1, {"speaker": "s", "judge": "s"}))
+
+
+def test_an_agent_returning_too_few_replies_is_reported():
+    class Short:
+        name = "short"
+
+        def act(self, requests):
+            return []
+
+    with pytest.raises(RuntimeError, match="returned 0 replies for 2 requests"):
+        RolloutEngine({"x": Short()}).run(reference_specs(2, {"speaker": "x", "listener": "x"}))

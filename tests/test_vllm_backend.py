@@ -1,0 +1,139 @@
+"""The vLLM backend: a real GPU run where one exists, else vLLM's interface mocked."""
+
+import sys
+import types
+from dataclasses import dataclass, field
+
+import pytest
+
+from dialogym.agents.base import Request, Sampling
+
+
+@dataclass
+class FakeSamplingParams:
+    temperature: float
+    top_p: float
+    max_tokens: int
+    stop: list | None
+    seed: int | None
+    logprobs: int
+
+
+@dataclass
+class FakeLoRARequest:
+    lora_name: str
+    lora_int_id: int
+    lora_path: str
+
+
+@dataclass
+class FakeLogprob:
+    logprob: float
+
+
+@dataclass
+class FakeCompletion:
+    text: str
+    token_ids: list
+    logprobs: list
+
+
+@dataclass
+class FakeOutput:
+    prompt_token_ids: list
+    outputs: list
+
+
+@dataclass
+class FakeLLM:
+    calls: list = field(default_factory=list)
+
+    def chat(self, conversations, params, lora_request=None, use_tqdm=True):
+        self.calls.append((conversations, params, lora_request))
+        outs = []
+        for conv, p in zip(conversations, params, strict=True):
+            ids = [7, 8, 9][: p.max_tokens]
+            outs.append(
+                FakeOutput(
+                    prompt_token_ids=[1, 2, len(conv)],
+                    outputs=[FakeCompletion(text=conv[-1]["content"].upper(), token_ids=ids, logprobs=[{t: FakeLogprob(-0.5)} for t in ids])],
+                )
+            )
+        return outs
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    vllm = types.ModuleType("vllm")
+    vllm.SamplingParams = FakeSamplingParams
+    vllm.LLM = lambda **kw: FakeLLM()
+    lora = types.ModuleType("vllm.lora")
+    request = types.ModuleType("vllm.lora.request")
+    request.LoRARequest = FakeLoRARequest
+    lora.request = request
+    vllm.lora = lora
+    for name, module in {"vllm": vllm, "vllm.lora": lora, "vllm.lora.request": request}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return vllm
+
+
+def test_without_vllm_the_error_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    from dialogym.agents.vllm_backend import VLLMAgent
+
+    with pytest.raises(ImportError, match=r"pip install 'dialogym\[vllm\]'"):
+        VLLMAgent("/models/x")
+
+
+def test_batch_maps_sampling_seeds_and_returns_ids_and_logprobs(fake_vllm):
+    from dialogym.agents.vllm_backend import VLLMAgent
+
+    agent = VLLMAgent("/models/x")
+    requests = [
+        Request(messages=[{"role": "user", "content": "a"}], sampling=Sampling(temperature=0.0, max_new_tokens=2), seed=5),
+        Request(messages=[{"role": "user", "content": "b"}], sampling=Sampling(stop=("\n",)), seed=6),
+    ]
+    replies = agent.act(requests)
+    (_, params, loras), = agent.llm.calls
+    assert [p.seed for p in params] == [5, 6] and params[1].stop == ["\n"] and params[0].max_tokens == 2
+    assert loras == [None, None]
+    assert [r.text for r in replies] == ["A", "B"]
+    assert replies[0].token_ids == [7, 8] and replies[0].logprobs == [-0.5, -0.5]
+
+
+def test_each_request_can_name_its_own_lora_and_reloads_get_new_names(fake_vllm, tmp_path):
+    from dialogym.agents.vllm_backend import VLLMAgent
+
+    agent = VLLMAgent("/models/x")
+    a, b = tmp_path / "ckpt-a", tmp_path / "ckpt-b"
+    chat = [{"role": "user", "content": "x"}]
+    agent.act([Request(messages=chat, meta={"lora": str(a)}), Request(messages=chat, meta={"lora": str(b)}), Request(messages=chat)])
+    loras = agent.llm.calls[-1][2]
+    assert loras[0].lora_path == str(a) and loras[1].lora_path == str(b) and loras[2] is None
+    assert loras[0].lora_int_id != loras[1].lora_int_id
+    agent.reload_adapter(str(a))
+    agent.act([Request(messages=chat, meta={"lora": str(a)})])
+    reloaded = agent.llm.calls[-1][2][0]
+    assert reloaded.lora_name != loras[0].lora_name and reloaded.lora_int_id not in (loras[0].lora_int_id, loras[1].lora_int_id)
+
+
+def _has_cuda_and_vllm():
+    try:
+        import torch
+        import vllm  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_cuda_and_vllm(), reason="needs vllm and a CUDA GPU")
+def test_real_vllm_plays_the_reference_game():
+    from dialogym.agents.models import smollm2_path
+    from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
+    from dialogym.agents.vllm_backend import VLLMAgent
+
+    agent = VLLMAgent(str(smollm2_path()), gpu_memory_utilization=0.3)
+    specs = [EpisodeSpec(game="dialogym/Reference-v0", seed=i, seats={"speaker": "v", "listener": "v"}) for i in range(8)]
+    episodes = RolloutEngine({"v": agent}).run(specs)
+    assert all(t.token_ids and t.logprobs for e in episodes for t in e.turns)
