@@ -15,7 +15,7 @@ from dialogym.agents.base import Agent
 from dialogym.agents.rollout import request_for
 
 from .match import Feedback
-from .spaces import MatchFactory, action_space, observation_space, render_transcript, to_observation
+from .spaces import MatchFactory, action_space, observation_space, outcome_info, render, to_observation
 
 
 def _as_agent(agent: Agent | str) -> Agent:
@@ -98,22 +98,7 @@ class DialogueGymEnv(gym.Env):
 
     def _info(self, feedback: Feedback | None = None) -> dict[str, Any]:
         match = self.match
-        info: dict[str, Any] = {"messages": match.messages(self.seat), "view": match.view(self.seat)}
-        if feedback is not None and feedback.error:
-            info["error"] = feedback.error
-        if match.done:
-            info["rewards"] = dict(match.outcome.rewards)
-            info["metrics"] = dict(match.outcome.metrics)
-            info["aborted"] = match.aborted
-            if match.abort_reason:
-                info["abort_reason"] = match.abort_reason
-        return info
+        return {"messages": match.messages(self.seat), "view": match.view(self.seat), **outcome_info(match, feedback)}
 
     def render(self) -> str | None:
-        if self.render_mode is None or self.match is None:
-            return None
-        text = render_transcript(self.match)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return render(self.match, self.render_mode)

@@ -15,7 +15,7 @@ import numpy as np
 from pettingzoo import AECEnv, ParallelEnv
 
 from .match import Feedback, Match
-from .spaces import MatchFactory, action_space, observation_space, render_transcript, to_observation
+from .spaces import MatchFactory, action_space, observation_space, outcome_info, render, to_observation
 
 
 class _Seats:
@@ -58,28 +58,15 @@ class _Seats:
 
     def _info(self, seat: str, feedback: Feedback | None = None) -> dict[str, Any]:
         assert self.match is not None
-        info: dict[str, Any] = {
+        return {
             "messages": self.match.messages(seat),
             "to_act": seat in self.match.to_act(),
             "retries_left": self.match.retries_left(seat),
+            **outcome_info(self.match, feedback),
         }
-        if feedback is not None and feedback.error:
-            info["error"] = feedback.error
-        if self.match.done:
-            info["metrics"] = dict(self.match.outcome.metrics)
-            info["aborted"] = self.match.aborted
-            if self.match.abort_reason:
-                info["abort_reason"] = self.match.abort_reason
-        return info
 
     def render(self) -> str | None:
-        if self.render_mode is None or self.match is None:
-            return None
-        text = render_transcript(self.match)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return render(self.match, self.render_mode)
 
     def close(self) -> None:
         self.match = None

@@ -107,6 +107,31 @@ class MatchFactory:
         return Match(self.game, instance, game_id=self.id, seed=seed, max_retries=self.max_retries)
 
 
+def outcome_info(match: Match, feedback: Any = None) -> dict[str, Any]:
+    """The info entries every adapter reports: the last error, and the result once over."""
+    info: dict[str, Any] = {}
+    if feedback is not None and feedback.error:
+        info["error"] = feedback.error
+    if match.done:
+        info["rewards"] = dict(match.outcome.rewards)
+        info["metrics"] = dict(match.outcome.metrics)
+        info["aborted"] = match.aborted
+        if match.abort_reason:
+            info["abort_reason"] = match.abort_reason
+    return info
+
+
+def render(match: Match | None, render_mode: str | None) -> str | None:
+    """``render()`` of the adapters: print the transcript (human) or return it (ansi)."""
+    if render_mode is None or match is None:
+        return None
+    text = render_transcript(match)
+    if render_mode == "human":
+        print(text)
+        return None
+    return text
+
+
 def render_transcript(match: Match) -> str:
     """A plain-text transcript of a match so far (for ``render``)."""
     lines = [f"== {match.game_id} (instance {match.instance.id}, seed {match.seed})"]

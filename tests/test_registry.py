@@ -1,6 +1,6 @@
 """Registration rules, and discovery of outside games through the entry-point group."""
 
-import importlib.metadata
+import importlib
 import sys
 import textwrap
 
@@ -36,6 +36,17 @@ def test_registering_something_that_is_not_a_game_is_refused():
         dialogym.register("dialogym/Nope-v0", dict)
 
 
+def install_fake_distribution(tmp_path, monkeypatch, name, entry_point):
+    """Make importlib.metadata see an installed package announcing ``entry_point``."""
+    dist = tmp_path / f"{name}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[dialogym.games]\n{name} = {entry_point}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+
+
 def test_games_of_installed_packages_are_found_through_the_entry_point_group(tmp_path, monkeypatch):
     package = tmp_path / "outside_games"
     package.mkdir()
@@ -53,13 +64,7 @@ def test_games_of_installed_packages_are_found_through_the_entry_point_group(tmp
             """
         )
     )
-    dist = tmp_path / "outside_games-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: outside-games\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[dialogym.games]\noutside = outside_games:register_all\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    install_fake_distribution(tmp_path, monkeypatch, "outside_games", "outside_games:register_all")
     try:
         assert "outside/Outside-v0" in dialogym.registered()
         env = dialogym.make("outside/Outside-v0")
@@ -71,14 +76,7 @@ def test_games_of_installed_packages_are_found_through_the_entry_point_group(tmp
 
 
 def test_a_broken_plugin_warns_and_leaves_the_builtin_games(tmp_path, monkeypatch):
-    dist = tmp_path / "broken-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[dialogym.games]\nbroken = no_such_module:register\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    install_fake_distribution(tmp_path, monkeypatch, "broken", "no_such_module:register")
     with pytest.warns(UserWarning, match="could not load games from 'no_such_module:register'"):
         ids = dialogym.registered()
     assert "dialogym/Reference-v0" in ids
-    assert importlib.metadata  # the module is used above through the path hook
