@@ -145,3 +145,24 @@ def test_human_agent_shows_new_messages_verbatim_and_returns_the_typed_reply():
     reply = agent.act([Request(messages=messages, game="g", seat="speaker")])[0]
     assert reply.text == "CLUE: red"
     assert "[bold]not markup[/bold]" in out.getvalue()
+
+
+def test_local_folder_and_lora_adapter_specs_load_and_the_adapter_changes_the_model(tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = tiny_model(seed=5)
+    model.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    peft_model = get_peft_model(tiny_model(seed=5)[0], LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "adapter")
+
+    greedy = [Request(messages=chat("same prompt"), sampling=Sampling(temperature=0.0, max_new_tokens=8))]
+    base = load_agent(f"hf:{tmp_path / 'base'}", dtype="float32")
+    with_lora = load_agent(f"hf:{tmp_path / 'base'}+lora:{tmp_path / 'adapter'}", dtype="float32")
+    local = TransformersAgent(model, tokenizer)
+    assert base.act(greedy)[0].token_ids == local.act(greedy)[0].token_ids
+    ids = torch.tensor([base.encode(chat("same prompt"))])
+    with torch.no_grad():
+        assert not torch.allclose(base.model(ids).logits, with_lora.model(ids).logits)
+    assert with_lora.name.endswith("+lora:" + str(tmp_path / "adapter"))
