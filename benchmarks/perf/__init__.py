@@ -1,0 +1,1 @@
+"""Performance benchmarks: each prints ratios measured side by side in one run."""
