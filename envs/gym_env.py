@@ -7,6 +7,7 @@ object with ``act(requests) -> replies`` or a model-spec string (default ``"scri
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import gymnasium as gym
@@ -98,7 +99,9 @@ class DialogueGymEnv(gym.Env):
 
     def _info(self, feedback: Feedback | None = None) -> dict[str, Any]:
         match = self.match
-        return {"messages": match.messages(self.seat), "view": match.view(self.seat), **outcome_info(match, feedback)}
+        # deepcopy: a game's view may hold its own (cached) objects; infos must be fresh.
+        view = copy.deepcopy(match.view(self.seat))
+        return {"messages": match.messages(self.seat), "view": view, **outcome_info(match, feedback)}
 
     def render(self) -> str | None:
         return render(self.match, self.render_mode)
