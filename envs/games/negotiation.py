@@ -1,17 +1,20 @@
 """Item division, after Lewis et al. 2017, "Deal or No Deal? End-to-End Learning for
 Negotiation Dialogues".
 
-A pool holds 1-4 books, hats and balls. Each player privately values each kind (non-negative
-integers) so that the whole pool is worth 10 to each. Players alternate; a reply is free
-text that may carry one control line:
+A pool holds books, hats and balls (1-3 of each on ``easy``, 2-4 on ``hard``). Each player
+values each kind privately (non-negative integers) so that the whole pool is worth 10 to
+each of them. ``alice`` and ``bob`` alternate, ``alice`` first. A reply is a short free-text
+message with at most one control line:
 
-- ``PROPOSE: book=1 hat=2 ball=0`` — what *you* take; the other side gets the rest;
-- ``ACCEPT`` — accept the other side's standing proposal, which ends the game.
+- ``PROPOSE: book=1 hat=2 ball=0`` -- what *you* take; the other side gets the rest. It
+  replaces any standing proposal;
+- ``ACCEPT`` -- accept the other side's standing proposal; the game ends with that deal.
 
-With no deal when the turn limit is reached, both get ``no_deal_reward`` (default 0).
-Otherwise each gets the value of its share. Metrics: ``agreed``, ``score_<seat>``,
-``joint_score``, ``pareto_optimal`` (no other split is better for one and no worse for the
-other) and ``turns``.
+When the turn limit (both players' turns together: 10 on ``easy``, 6 on ``hard``) is reached
+without a deal, both get ``no_deal_reward`` (a game option, default 0). Under a deal each
+gets the value of its share. Metrics: ``agreed``, ``score_alice``, ``score_bob``,
+``joint_score``, ``turns`` and, on deals only, ``pareto_optimal`` (no other split is better
+for one player and no worse for the other, checked against every split of the pool).
 """
 
 from __future__ import annotations
@@ -20,190 +23,263 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from pydantic import model_validator
 
 from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
 
 ITEMS = ("book", "hat", "ball")
+SEATS = ("alice", "bob")
 POOL_VALUE = 10
-#: level -> turn limit (both players' turns together); hard pools also hold 2-4 of each kind
-TURN_LIMITS = {"easy": 10, "hard": 6}
-EXAMPLE = '"PROPOSE: book=1 hat=2 ball=0"'
-_PROPOSE_RE = re.compile(r"^\s*PROPOSE\s*:(.*)$", re.IGNORECASE | re.MULTILINE)
-_ACCEPT_RE = re.compile(r"^\s*ACCEPT\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
-_PAIR_RE = re.compile(r"^([A-Za-z]+)\s*=\s*(-?\d+)$")
+#: level -> (fewest of each kind, most of each kind, turn limit for both players together)
+LEVELS: dict[str, tuple[int, int, int]] = {"easy": (1, 3, 10), "hard": (2, 4, 6)}
+#: Longer messages are cut before the other side sees them.
+MAX_MESSAGE_CHARS = 1000
+
+_PROPOSE_RE = re.compile(r"^\s*PROPOSE\s*:(.*)$", re.IGNORECASE)
+_ACCEPT_RE = re.compile(r"^\s*ACCEPT\s*[.!]?\s*$", re.IGNORECASE)
+_PAIR_RE = re.compile(r"^([A-Za-z]+)=(\S*)$")
+
+Share = dict[str, int]
 
 
 class DivisionInstance(Instance):
+    #: item -> how many the pool holds
     counts: dict[str, int]
-    #: seat -> item -> value of one item
+    #: seat -> item -> value of one item to that seat
     values: dict[str, dict[str, int]]
     turn_limit: int
+
+    @model_validator(mode="after")
+    def _check(self) -> DivisionInstance:
+        if set(self.counts) != set(ITEMS) or any(c < 0 for c in self.counts.values()):
+            raise ValueError(f"counts must give a non-negative count for each of {ITEMS}, got {self.counts}")
+        if set(self.values) != set(SEATS):
+            raise ValueError(f"values must be given for the seats {SEATS}, got {sorted(self.values)}")
+        for seat, values in self.values.items():
+            if set(values) != set(ITEMS) or any(v < 0 for v in values.values()):
+                raise ValueError(f"{seat}'s values must be non-negative for each of {ITEMS}, got {values}")
+            if value_of(values, self.counts) != POOL_VALUE:
+                raise ValueError(f"the pool must be worth {POOL_VALUE} to {seat}, got {value_of(values, self.counts)}")
+        if self.turn_limit < 1:
+            raise ValueError(f"turn_limit must be at least 1, got {self.turn_limit}")
+        return self
 
 
 class Negotiate(Move):
     message: str
     #: what the mover takes, or None for a plain message
-    take: dict[str, int] | None = None
+    take: Share | None = None
     accept: bool = False
+
+
+@dataclass(frozen=True)
+class Said:
+    """One reply as the other side sees it."""
+
+    seat: str
+    message: str
+    take: Share | None
+    accept: bool
 
 
 @dataclass
 class DivisionState:
     instance: DivisionInstance
     turn: int = 0
-    proposal: dict[str, int] | None = None  # what the proposer takes
+    #: the standing proposal: what its proposer takes
+    proposal: Share | None = None
     proposer: str | None = None
-    deal: dict[str, dict[str, int]] | None = None  # seat -> share
-    log: list[tuple[str, str]] = field(default_factory=list)  # (seat, message) as shown to others
+    #: seat -> share, once a proposal is accepted
+    deal: dict[str, Share] | None = None
+    log: list[Said] = field(default_factory=list)
 
 
+# -- the arithmetic of splits ----------------------------------------------------------------
 def value_of(values: Mapping[str, int], share: Mapping[str, int]) -> int:
     return sum(values[item] * share.get(item, 0) for item in ITEMS)
 
 
-def rest_of(counts: Mapping[str, int], take: Mapping[str, int]) -> dict[str, int]:
+def rest_of(counts: Mapping[str, int], take: Mapping[str, int]) -> Share:
     return {item: counts[item] - take.get(item, 0) for item in ITEMS}
 
 
-def all_splits(counts: Mapping[str, int]) -> list[dict[str, int]]:
+def all_splits(counts: Mapping[str, int]) -> list[Share]:
+    """Every share one player can take (the other gets the rest)."""
     ranges = [range(counts[item] + 1) for item in ITEMS]
     return [dict(zip(ITEMS, combo, strict=True)) for combo in itertools.product(*ranges)]
 
 
-def is_pareto_optimal(instance: DivisionInstance, seats: tuple[str, str], first_share: Mapping[str, int]) -> bool:
-    """True when no split gives one seat more and the other no less than ``first_share`` does."""
-    first, second = seats
-    va = value_of(instance.values[first], first_share)
-    vb = value_of(instance.values[second], rest_of(instance.counts, first_share))
-    for split in all_splits(instance.counts):
-        a = value_of(instance.values[first], split)
-        b = value_of(instance.values[second], rest_of(instance.counts, split))
-        if a >= va and b >= vb and (a > va or b > vb):
+def is_pareto_optimal(instance: DivisionInstance, alice_share: Mapping[str, int]) -> bool:
+    """True when no split gives one player more and the other no less than this one."""
+    counts, values = instance.counts, instance.values
+    a = value_of(values["alice"], alice_share)
+    b = value_of(values["bob"], rest_of(counts, alice_share))
+    for split in all_splits(counts):
+        a2, b2 = value_of(values["alice"], split), value_of(values["bob"], rest_of(counts, split))
+        if a2 >= a and b2 >= b and (a2 > a or b2 > b):
             return False
     return True
 
 
-def parse_take(spec: str, counts: Mapping[str, int]) -> dict[str, int]:
-    take: dict[str, int] = {}
-    for part in spec.replace(",", " ").split():
+def show(share: Mapping[str, int]) -> str:
+    return " ".join(f"{item}={share[item]}" for item in ITEMS)
+
+
+def _plural(n: int, item: str) -> str:
+    return f"{n} {item}" if n == 1 else f"{n} {item}s"
+
+
+# -- parsing ---------------------------------------------------------------------------------
+def _example_take(counts: Mapping[str, int]) -> str:
+    """A proposal that is valid for this pool (half of each kind), for examples."""
+    return show({item: counts[item] // 2 for item in ITEMS})
+
+
+def _example(counts: Mapping[str, int]) -> str:
+    return f'"PROPOSE: {_example_take(counts)}"'
+
+
+def parse_take(spec: str, counts: Mapping[str, int]) -> Share:
+    """Read ``book=1 hat=2 ball=0`` (what the proposer takes), checked against the pool."""
+    example = _example(counts)
+    take: Share = {}
+    for part in re.sub(r"\s*=\s*", "=", spec).replace(",", " ").split():
         match = _PAIR_RE.match(part)
         if not match:
-            raise InvalidMove(f"cannot read {part!r} in the proposal; write e.g. {EXAMPLE}")
-        item, count = match.group(1).lower().rstrip("s"), int(match.group(2))
+            raise InvalidMove(f"negotiation: cannot read {part!r} in the proposal; write item=count for each item, e.g. {example}")
+        name, raw = match.groups()
+        item = name.lower()
+        item = item[:-1] if item.endswith("s") and item[:-1] in ITEMS else item
         if item not in ITEMS:
-            raise InvalidMove(f"there is no item {match.group(1)!r}; the items are {', '.join(ITEMS)}; write e.g. {EXAMPLE}")
+            raise InvalidMove(f"negotiation: there is no item {name!r}; the items are {', '.join(ITEMS)}; write e.g. {example}")
         if item in take:
-            raise InvalidMove(f"the proposal names {item} twice; write e.g. {EXAMPLE}")
+            raise InvalidMove(f"negotiation: the proposal names {item} twice; name each item once, e.g. {example}")
+        if not re.fullmatch(r"-?\d+", raw):
+            raise InvalidMove(f"negotiation: the count of {item} must be a whole number, got {raw!r}; write e.g. {example}")
+        count = int(raw)
         if count < 0:
-            raise InvalidMove(f"the proposal takes {count} {item}s; counts cannot be negative")
+            raise InvalidMove(f"negotiation: the proposal gives you {count} {item}s; counts cannot be negative; write e.g. {example}")
         if count > counts[item]:
-            raise InvalidMove(f"the proposal takes {count} {item}s but only {counts[item]} exist; write e.g. {EXAMPLE}")
+            raise InvalidMove(
+                f"negotiation: proposal gives you {_plural(count, item)} but only {counts[item]} exist; write e.g. {example}"
+            )
         take[item] = count
     missing = [item for item in ITEMS if item not in take]
     if missing:
-        raise InvalidMove(f"the proposal must give a count for every item (missing: {', '.join(missing)}); write e.g. {EXAMPLE}")
+        raise InvalidMove(
+            f"negotiation: the proposal must give a count for every item (missing: {', '.join(missing)}); write e.g. {example}"
+        )
     return take
 
 
-RULES = """You are {seat} in a negotiation with {other}. Together you must divide a pool of items:
-{pool}.
-Your private values per item: {values} (the whole pool is worth 10 to you; {other} values items differently and you cannot see how).
-Goal: get a share worth as much as possible to you. With no deal after {limit} turns in total, both of you get nothing.
-Write a short message. You may add ONE control line:
+RULES = """You are {seat}, negotiating with {other} how to divide a pool of items: {pool}.
+Your private value of each item: {values}. The whole pool is worth 10 to you. {other} values the items differently, and you cannot see how.
+Goal: a share worth as much as possible to you. If there is no deal after {limit} turns in total (yours and {other}'s), {no_deal}.
+Each turn, write a short message. You may add ONE control line:
   PROPOSE: book=<n> hat=<n> ball=<n>   (what YOU take; {other} gets the rest)
-  ACCEPT                              (accept {other}'s standing proposal; this ends the game)"""
+  ACCEPT                               (accept {other}'s standing proposal; this ends the game)
+Example reply:
+  I need the books, you can have the rest.
+  PROPOSE: {example}"""
 
 
 class NegotiationGame(Game[DivisionInstance, DivisionState]):
-    roles = ("alice", "bob")
+    roles = SEATS
     instance_cls = DivisionInstance
-    levels = tuple(TURN_LIMITS)
+    levels = tuple(LEVELS)
     max_reply_tokens = 96
 
     def __init__(self, no_deal_reward: float = 0.0) -> None:
         self.no_deal_reward = float(no_deal_reward)
 
+    # -- instances ---------------------------------------------------------------------
     def generate_instance(self, rng: np.random.Generator, level: str) -> DivisionInstance:
+        low, high, turn_limit = LEVELS[level]
         while True:
-            low = 1 if level == "easy" else 2  # hard: bigger pools and fewer turns
-            counts = {item: int(rng.integers(low, 5)) for item in ITEMS}
-            values = {seat: self._values(rng, counts) for seat in self.roles}
-            if values is not None and all(v is not None for v in values.values()) and values["alice"] != values["bob"]:
-                return DivisionInstance(level=level, counts=counts, values=values, turn_limit=TURN_LIMITS[level])
+            counts = {item: int(rng.integers(low, high + 1)) for item in ITEMS}
+            options = valuations(tuple(counts.values()))
+            if len(options) < 2:
+                continue
+            first, second = (options[int(i)] for i in rng.choice(len(options), size=2, replace=False))
+            # As in Lewis et al.: every kind is worth something to someone, and at least one
+            # kind is wanted by both, so that the players' interests conflict.
+            if all(a + b > 0 for a, b in zip(first, second, strict=True)) and any(
+                a > 0 and b > 0 for a, b in zip(first, second, strict=True)
+            ):
+                values = {"alice": dict(zip(ITEMS, first, strict=True)), "bob": dict(zip(ITEMS, second, strict=True))}
+                return DivisionInstance(level=level, counts=counts, values=values, turn_limit=turn_limit)
 
-    @staticmethod
-    def _values(rng: np.random.Generator, counts: Mapping[str, int]) -> dict[str, int] | None:
-        for _ in range(200):
-            values = {item: int(rng.integers(0, POOL_VALUE + 1)) for item in ITEMS}
-            if value_of(values, counts) == POOL_VALUE:
-                return values
-        return None
-
+    # -- rules -------------------------------------------------------------------------
     def initial_state(self, instance: DivisionInstance) -> DivisionState:
         return DivisionState(instance=instance)
 
     def to_move(self, state: DivisionState) -> list[str]:
-        return [] if self.is_terminal(state) else [self.roles[state.turn % 2]]
+        return [] if self.is_terminal(state) else [SEATS[state.turn % 2]]
 
-    def _other(self, seat: str) -> str:
-        return self.roles[1 - self.roles.index(seat)]
+    @staticmethod
+    def other(seat: str) -> str:
+        return SEATS[1 - SEATS.index(seat)]
 
     def prompt(self, state: DivisionState, seat: str) -> str:
-        inst, other = state.instance, self._other(seat)
+        inst, other = state.instance, self.other(seat)
         parts = []
-        if state.turn < 2:
-            pool = ", ".join(f"{inst.counts[i]} {i}s" for i in ITEMS)
-            values = ", ".join(f"{i}={inst.values[seat][i]}" for i in ITEMS)
-            parts.append(RULES.format(seat=seat, other=other, pool=pool, values=values, limit=inst.turn_limit))
-        if state.log and state.log[-1][0] == other:
-            parts.append(f"{other} says:\n{quote(state.log[-1][1])}")
+        if state.turn < 2:  # a seat's first turn
+            no_deal = "both of you get nothing" if self.no_deal_reward == 0 else f"both of you get {self.no_deal_reward:g}"
+            parts.append(
+                RULES.format(
+                    seat=seat, other=other, limit=inst.turn_limit, no_deal=no_deal, example=_example_take(inst.counts),
+                    pool=", ".join(_plural(inst.counts[i], i) for i in ITEMS),
+                    values=", ".join(f"{i}={inst.values[seat][i]}" for i in ITEMS),
+                )
+            )
+        if state.log and state.log[-1].seat == other:
+            parts.append(f"{other} says:\n{quote(render(state.log[-1]))}")
         if state.proposal is not None and state.proposer == other:
             yours = rest_of(inst.counts, state.proposal)
             parts.append(
-                f"Standing proposal by {other}: you get "
-                + " ".join(f"{i}={yours[i]}" for i in ITEMS)
-                + f" (worth {value_of(inst.values[seat], yours)} to you)."
+                f"Standing proposal by {other}: you get {show(yours)} (worth {value_of(inst.values[seat], yours)} to you)."
             )
-        parts.append(f"Turn {state.turn + 1} of {inst.turn_limit}. Your reply:")
+        left = inst.turn_limit - state.turn
+        last = " This is the last turn: ACCEPT now or there is no deal." if left == 1 else ""
+        parts.append(f"Turn {state.turn + 1} of {inst.turn_limit}.{last} Your reply:")
         return "\n\n".join(parts)
 
     def parse_move(self, state: DivisionState, seat: str, text: str) -> Negotiate:
-        proposals = _PROPOSE_RE.findall(text)
-        accepts = _ACCEPT_RE.findall(text)
+        counts = state.instance.counts
         if not text.strip():
-            raise InvalidMove(f"the reply is empty; write a message, optionally with {EXAMPLE} or ACCEPT")
-        if len(proposals) + len(accepts) > 1:
-            raise InvalidMove("use at most one control line (one PROPOSE or one ACCEPT) per reply")
-        message = "\n".join(
-            line for line in text.strip().splitlines() if not (_PROPOSE_RE.match(line) or _ACCEPT_RE.match(line))
-        ).strip()
-        if accepts:
+            raise InvalidMove(f"negotiation: the reply is empty; write a short message, optionally with {_example(counts)} or ACCEPT")
+        lines = text.strip().splitlines()
+        control = [line for line in lines if _PROPOSE_RE.match(line) or _ACCEPT_RE.match(line)]
+        if len(control) > 1:
+            raise InvalidMove(f"negotiation: use at most one control line (one PROPOSE or one ACCEPT) per reply, e.g. {_example(counts)}")
+        message = "\n".join(line for line in lines if line not in control).strip()[:MAX_MESSAGE_CHARS]
+        if not control:
+            return Negotiate(message=message)
+        if _ACCEPT_RE.match(control[0]):
             if state.proposal is None:
-                raise InvalidMove(f"there is no proposal to accept yet; make one, e.g. {EXAMPLE}")
+                raise InvalidMove(f"negotiation: there is no proposal to accept yet; make one, e.g. {_example(counts)}")
             if state.proposer == seat:
-                raise InvalidMove("you cannot accept your own proposal; wait for the other side, or propose again")
+                raise InvalidMove(
+                    "negotiation: the standing proposal is your own, so there is nothing to accept; "
+                    f"wait for the other side, or propose again, e.g. {_example(counts)}"
+                )
             return Negotiate(message=message, accept=True)
-        take = parse_take(proposals[0], state.instance.counts) if proposals else None
-        return Negotiate(message=message, take=take)
+        spec = _PROPOSE_RE.match(control[0]).group(1)  # type: ignore[union-attr]
+        return Negotiate(message=message, take=parse_take(spec, counts))
 
     def apply(self, state: DivisionState, moves: Mapping[str, Move]) -> None:
         ((seat, move),) = moves.items()
         assert isinstance(move, Negotiate)
-        shown = move.message
         if move.accept:
             assert state.proposal is not None and state.proposer is not None
-            state.deal = {
-                state.proposer: dict(state.proposal),
-                seat: rest_of(state.instance.counts, state.proposal),
-            }
-            shown = (shown + "\n" if shown else "") + "(accepts)"
+            state.deal = {state.proposer: dict(state.proposal), seat: rest_of(state.instance.counts, state.proposal)}
         elif move.take is not None:
             state.proposal, state.proposer = dict(move.take), seat
-            shown = (shown + "\n" if shown else "") + "(proposes: " + " ".join(f"{i}={move.take[i]}" for i in ITEMS) + ")"
-        state.log.append((seat, shown))
+        state.log.append(Said(seat=seat, message=move.message, take=move.take, accept=move.accept))
         state.turn += 1
 
     def is_terminal(self, state: DivisionState) -> bool:
@@ -212,80 +288,113 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
     def score(self, state: DivisionState) -> Outcome:
         inst = state.instance
         metrics: dict[str, float] = {"agreed": float(state.deal is not None), "turns": float(state.turn)}
-        if state.deal is None:
-            rewards = {seat: self.no_deal_reward for seat in self.roles}
+        scores = {seat: float(value_of(inst.values[seat], state.deal[seat])) if state.deal else 0.0 for seat in SEATS}
+        for seat in SEATS:
+            metrics[f"score_{seat}"] = scores[seat]
+        metrics["joint_score"] = sum(scores.values())
+        if state.deal is not None:
+            metrics["pareto_optimal"] = float(is_pareto_optimal(inst, state.deal["alice"]))
+            rewards = scores
         else:
-            rewards = {seat: float(value_of(inst.values[seat], state.deal[seat])) for seat in self.roles}
-            metrics["pareto_optimal"] = float(is_pareto_optimal(inst, self.roles, state.deal[self.roles[0]]))
-        for seat in self.roles:
-            metrics[f"score_{seat}"] = rewards[seat] if state.deal is not None else 0.0
-        metrics["joint_score"] = metrics["score_alice"] + metrics["score_bob"]
+            rewards = {seat: self.no_deal_reward for seat in SEATS}
         return Outcome(rewards=rewards, metrics=metrics)
 
     def view(self, state: DivisionState, seat: str) -> dict[str, Any]:
-        other_proposal = state.proposal if state.proposer == self._other(seat) else None
+        """The pool, this seat's own values, the standing proposal and the public history."""
+        inst = state.instance
+        theirs = state.proposal if state.proposer == self.other(seat) else None
         return {
             "seat": seat,
-            "counts": dict(state.instance.counts),
-            "values": dict(state.instance.values[seat]),
+            "counts": dict(inst.counts),
+            "values": dict(inst.values[seat]),
             "turn": state.turn,
-            "turn_limit": state.instance.turn_limit,
-            "their_take": dict(other_proposal) if other_proposal else None,
-            "my_proposals": sum(1 for s, text in state.log if s == seat and "(proposes:" in text),
+            "turn_limit": inst.turn_limit,
+            "no_deal_reward": self.no_deal_reward,
+            "offer_to_me": rest_of(inst.counts, theirs) if theirs is not None else None,
+            "my_proposal": dict(state.proposal) if state.proposal is not None and state.proposer == seat else None,
+            "my_proposals": sum(1 for said in state.log if said.seat == seat and said.take is not None),
+            "history": [
+                {"seat": s.seat, "message": s.message, "take": s.take, "accept": s.accept} for s in state.log
+            ],
         }
 
 
-# -- scripted players --------------------------------------------------------------------
-def _offer(take: Mapping[str, int], message: str) -> str:
-    return f"{message}\nPROPOSE: " + " ".join(f"{i}={take[i]}" for i in ITEMS)
+def render(said: Said) -> str:
+    """A reply as the other side is shown it (before quoting)."""
+    lines = [said.message] if said.message else []
+    if said.accept:
+        lines.append("ACCEPT")
+    elif said.take is not None:
+        lines.append(f"PROPOSE: {show(said.take)}")
+    return "\n".join(lines) or "(no message)"
 
 
-def _fair_take(counts: Mapping[str, int], values: Mapping[str, int]) -> dict[str, int]:
-    """Half of each kind; of the kinds with an odd count, I take the extra item of every
-    other one, starting with the kind I value most."""
-    take = {i: counts[i] // 2 for i in ITEMS}
-    odd = [i for i in ITEMS if counts[i] % 2]
-    for k, item in enumerate(sorted(odd, key=lambda i: -values[i])):
-        take[item] += 1 if k % 2 == 0 else 0
-    return take
+@lru_cache(maxsize=256)
+def valuations(counts: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every value vector (one non-negative integer per kind) that makes the pool worth 10."""
+    ranges = [range(POOL_VALUE // c + 1) if c else range(1) for c in counts]
+    return [v for v in itertools.product(*ranges) if sum(a * c for a, c in zip(v, counts, strict=True)) == POOL_VALUE]
 
 
-def _is_fair(counts: Mapping[str, int], mine: Mapping[str, int]) -> bool:
-    return all(abs(2 * mine[i] - counts[i]) <= 1 for i in ITEMS)
+# -- scripted players ------------------------------------------------------------------------
+def _propose(take: Mapping[str, int], message: str) -> str:
+    return f"{message}\nPROPOSE: {show(take)}"
+
+
+def _is_last_turn(view: dict[str, Any]) -> bool:
+    return view["turn"] >= view["turn_limit"] - 1
 
 
 def fair_splitter(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Proposes an even split by counts; accepts any even split, or any share worth >= 5."""
-    counts, values, theirs = view["counts"], view["values"], view["their_take"]
-    if theirs is not None:
-        mine = rest_of(counts, theirs)
-        if _is_fair(counts, mine) or value_of(values, mine) >= POOL_VALUE // 2:
-            return "That works for me.\nACCEPT"
-    return _offer(_fair_take(counts, values), "Let's split everything evenly.")
+    """Proposes a share worth half the pool by its own values (as near as the pool allows),
+    choosing among those the split most even in item counts, and a different such split on
+    each new proposal. Accepts any proposal worth at least half the pool to it, and, on the
+    game's last turn, any proposal at least as good as no deal."""
+    counts, values, offer = view["counts"], view["values"], view["offer_to_me"]
+    half = POOL_VALUE / 2
+    if offer is not None:
+        worth = value_of(values, offer)
+        if worth >= half or (_is_last_turn(view) and worth >= view["no_deal_reward"]):
+            return "That is fair enough for me.\nACCEPT"
+    splits = all_splits(counts)
+    nearest = min(abs(value_of(values, s) - half) for s in splits)
+    fair = [s for s in splits if abs(value_of(values, s) - half) == nearest]
+    fair.sort(key=lambda s: (sum(abs(2 * s[i] - counts[i]) for i in ITEMS), -value_of(values, s), show(s)))
+    take = fair[view["my_proposals"] % len(fair)]
+    return _propose(take, "Let's split this evenly.")
 
 
 def greedy_conceder(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Asks for everything it values, gives up one low-value item per proposal, and accepts
-    once an offer reaches its falling aspiration (10 at first, 4 on its last turn)."""
-    counts, values, theirs = view["counts"], view["values"], view["their_take"]
-    turns_left = view["turn_limit"] - view["turn"]
-    aspiration = max(4, POOL_VALUE - 2 * view["my_proposals"])
-    if theirs is not None:
-        offered = value_of(values, rest_of(counts, theirs))
-        if offered >= aspiration or (turns_left <= 2 and offered > 0):
+    """Asks for everything it values, then lowers its aspiration in equal steps from 10 to
+    6 over its turns. It proposes the cheapest share (to the other side) that still meets
+    the aspiration, preferring to give away what the other side asked for; it accepts an
+    offer that meets the aspiration, and on the game's last turn anything at least as good
+    as no deal."""
+    counts, values, offer = view["counts"], view["values"], view["offer_to_me"]
+    my_turn = view["turn"] // 2
+    my_turns = (view["turn_limit"] + 1 - view["turn"] % 2) // 2
+    aspiration = POOL_VALUE - (POOL_VALUE - 6) * my_turn / max(1, my_turns - 1)
+    if offer is not None:
+        worth = value_of(values, offer)
+        if worth >= aspiration or (_is_last_turn(view) and worth >= view["no_deal_reward"]):
             return "Deal.\nACCEPT"
-    take = {i: counts[i] if values[i] > 0 else 0 for i in ITEMS}
-    for _ in range(view["my_proposals"]):
-        cheapest = min((i for i in ITEMS if take[i] > 0), key=lambda i: values[i], default=None)
-        if cheapest is None or value_of(values, take) - values[cheapest] < 4:
-            break
-        take[cheapest] -= 1
-    return _offer(take, "Here is what I need.")
+    # Items the other side asked for are likely worth something to it: give those first.
+    asked = {item: 0 for item in ITEMS}
+    for said in view["history"]:
+        if said["seat"] != view["seat"] and said["take"]:
+            for item in ITEMS:
+                asked[item] += said["take"][item]
+    candidates = [s for s in all_splits(counts) if value_of(values, s) >= aspiration]
+    take = min(
+        candidates,
+        key=lambda s: (value_of(values, s), -sum(asked[i] * (counts[i] - s[i]) for i in ITEMS), sum(s.values()), show(s)),
+    )
+    return _propose(take, "This is what I need.")
 
 
 PLAYERS = {
-    "fair": {seat: fair_splitter for seat in NegotiationGame.roles},
-    "greedy": {seat: greedy_conceder for seat in NegotiationGame.roles},
+    "greedy": {seat: greedy_conceder for seat in SEATS},
+    "fair": {seat: fair_splitter for seat in SEATS},
 }
 
 
