@@ -1,0 +1,147 @@
+"""Bradley-Terry ratings from pairwise outcomes, with bootstrap intervals.
+
+Model: ``P(a beats b) = p_a / (p_a + p_b)``. A match ``(a, b, s)`` gives ``a`` the score
+``s`` (1 win, 0.5 tie, 0 loss) and ``b`` the score ``1 - s``; ties therefore count half a
+win each. The strengths are fitted by Hunter's (2004) minorise-maximise iteration
+
+    p_i <- W_i / sum_j n_ij / (p_i + p_j)
+
+where ``W_i`` is i's total score and ``n_ij`` the number of matches between i and j. To keep
+every strength finite (a model that never lost would otherwise run off to infinity) each
+model also plays ``prior`` virtual games against a fixed reference of strength 1 and draws
+them. Ratings are reported on the Elo scale, ``1000 + 400 * log10(p_i / geometric mean)``,
+so 400 points are 10:1 odds. Intervals: ``mu +- 1.96 sigma`` where ``sigma`` comes from the
+inverse of the (regularised) log-likelihood's Hessian at the fit, the Laplace
+approximation; unlike a bootstrap it stays honest when every match ended the same way.
+
+The league reuses :func:`fit_ratings` for its checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Match = tuple[str, str, float]
+ELO_SCALE = 400.0 / math.log(10.0)
+ELO_CENTRE = 1000.0
+
+
+@dataclass(frozen=True)
+class Rating:
+    """A rating on the Elo scale with its 95% interval and the number of matches behind it."""
+
+    mu: float
+    lo: float
+    hi: float
+    sigma: float = 0.0
+    matches: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.mu:.0f} [{self.lo:.0f}, {self.hi:.0f}]"
+
+
+def _check(matches: Sequence[Match]) -> list[str]:
+    names: dict[str, None] = {}
+    for a, b, score in matches:
+        if a == b:
+            raise ValueError(f"a match needs two different players, got {a!r} twice")
+        if not 0.0 <= score <= 1.0:
+            raise ValueError(f"match {a!r} vs {b!r}: score must be in [0, 1], got {score}")
+        names.setdefault(a)
+        names.setdefault(b)
+    return sorted(names)
+
+
+def bradley_terry(
+    matches: Sequence[Match], names: Sequence[str], *, prior: float = 1.0, iterations: int = 1000, tol: float = 1e-10
+) -> np.ndarray:
+    """Log-strengths (natural log) of ``names`` fitted to ``matches``; the reference is 0."""
+    index = {name: i for i, name in enumerate(names)}
+    k = len(names)
+    wins = np.full(k, 0.5 * prior)  # half of the virtual draws against the reference
+    games = np.zeros((k, k))
+    for a, b, score in matches:
+        i, j = index[a], index[b]
+        wins[i] += score
+        wins[j] += 1.0 - score
+        games[i, j] += 1.0
+        games[j, i] += 1.0
+    p = np.ones(k)
+    for _ in range(iterations):
+        denominator = (games / (p[:, None] + p[None, :])).sum(axis=1) + prior / (p + 1.0)
+        new = wins / denominator
+        new = np.maximum(new, 1e-12)
+        if np.max(np.abs(np.log(new) - np.log(p))) < tol:
+            p = new
+            break
+        p = new
+    return np.log(p)
+
+
+def fit_ratings(matches: Sequence[Match], *, prior: float = 1.0) -> dict[str, Rating]:
+    """Bradley-Terry ratings (Elo scale) of every player in ``matches``, with 95% intervals.
+
+    ``matches`` are ``(a, b, score_of_a)`` with the score in [0, 1] (ties: 0.5). ``prior``
+    is the number of virtual draws per player against a reference that keep ratings finite.
+    """
+    names = _check(matches)
+    if not names:
+        return {}
+    index = {name: i for i, name in enumerate(names)}
+    counts = dict.fromkeys(names, 0)
+    games = np.zeros((len(names), len(names)))
+    for a, b, _ in matches:
+        counts[a] += 1
+        counts[b] += 1
+        games[index[a], index[b]] += 1.0
+        games[index[b], index[a]] += 1.0
+    theta = bradley_terry(matches, names, prior=prior)
+    sigma = _sigma(theta, games, prior)
+    mu = ELO_CENTRE + ELO_SCALE * (theta - theta.mean())
+    half = 1.96 * ELO_SCALE * sigma
+    return {
+        name: Rating(mu=float(mu[i]), lo=float(mu[i] - half[i]), hi=float(mu[i] + half[i]), sigma=float(ELO_SCALE * sigma[i]), matches=counts[name])
+        for i, name in enumerate(names)
+    }
+
+
+def _sigma(theta: np.ndarray, games: np.ndarray, prior: float) -> np.ndarray:
+    """Standard errors of the centred log-strengths (Laplace approximation).
+
+    ``theta`` are log-strengths against the reference (strength 1). The Hessian of the
+    negative log-likelihood is ``n_ij p_ij (1 - p_ij)`` off the diagonal (negated) plus the
+    virtual games against the reference on the diagonal; centring projects out the mean.
+    """
+    p = np.exp(theta)
+    pij = p[:, None] / (p[:, None] + p[None, :])
+    w = games * pij * (1.0 - pij)
+    hessian = -w
+    np.fill_diagonal(hessian, w.sum(axis=1))
+    q = p / (p + 1.0)
+    hessian[np.diag_indices_from(hessian)] += prior * q * (1.0 - q)
+    covariance = np.linalg.pinv(hessian)
+    k = len(theta)
+    centre = np.eye(k) - np.full((k, k), 1.0 / k)
+    covariance = centre @ covariance @ centre.T
+    return np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+
+
+def win_matrix(matches: Sequence[Match]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(names, rate, n)``: ``rate[i, j]`` is i's mean score against j over ``n[i, j]`` matches."""
+    names = _check(matches)
+    index = {name: i for i, name in enumerate(names)}
+    score = np.zeros((len(names), len(names)))
+    n = np.zeros_like(score)
+    for a, b, s in matches:
+        i, j = index[a], index[b]
+        score[i, j] += s
+        score[j, i] += 1.0 - s
+        n[i, j] += 1
+        n[j, i] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, score / np.where(n > 0, n, 1), np.nan)
+    return names, rate, n

@@ -1,0 +1,291 @@
+"""What a run says: the score table, the summary, the terminal leaderboard and the HTML report."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from dialogym.envs import Episode, atomic_write_text
+
+from .ratings import Match, Rating, fit_ratings, win_matrix
+from .runner import BenchConfig
+from .scores import BOOTSTRAP_SAMPLES, Estimate, GameScores, aggregate, match_score, score_rows
+
+TEMPLATES = Path(__file__).parent / "templates"
+ALL = "all"
+
+
+@dataclass
+class Summary:
+    """Everything the reports show, computed once from the episodes of a run."""
+
+    config: BenchConfig
+    rows: list[dict[str, Any]]
+    scores: list[GameScores]
+    #: game id (or "all") -> (a, b, score of a) from cross-play episodes
+    matches: dict[str, list[Match]] = field(default_factory=dict)
+    #: game id (or "all") -> model -> rating
+    ratings: dict[str, dict[str, Rating]] = field(default_factory=dict)
+
+    def score(self, game: str, model: str) -> GameScores | None:
+        return next((s for s in self.scores if s.game == game and s.model == model), None)
+
+    def leaderboard(self) -> list[GameScores]:
+        """Cross-game scores, best overall first."""
+        rows = [s for s in self.scores if s.game == ALL]
+        return sorted(rows, key=lambda s: (-_num(s.overall.value), s.model))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.model_dump(),
+            "scores": [s.as_dict() for s in self.scores],
+            "ratings": {
+                game: {m: {"mu": r.mu, "lo": r.lo, "hi": r.hi, "matches": r.matches} for m, r in ratings.items()}
+                for game, ratings in self.ratings.items()
+            },
+        }
+
+
+def _num(value: float) -> float:
+    return -math.inf if math.isnan(value) else value
+
+
+def cross_matches(episodes: list[Episode]) -> dict[str, list[Match]]:
+    """Pairwise outcomes of episodes with exactly two models, per game and over all games."""
+    matches: dict[str, list[Match]] = {}
+    for episode in episodes:
+        models = list(dict.fromkeys(episode.seats.values()))
+        if len(models) != 2:
+            continue
+        a, b = sorted(models)
+        match = (a, b, match_score(episode, a, b))
+        matches.setdefault(episode.game, []).append(match)
+        matches.setdefault(ALL, []).append(match)
+    return matches
+
+
+def summarise(config: BenchConfig, episodes: list[Episode], *, samples: int = BOOTSTRAP_SAMPLES) -> Summary:
+    rows = score_rows(episodes)
+    matches = cross_matches(episodes)
+    ratings = {game: fit_ratings(items, seed=config.seed) for game, items in sorted(matches.items())}
+    return Summary(
+        config=config,
+        rows=rows,
+        scores=aggregate(rows, samples=samples, seed=config.seed),
+        matches=matches,
+        ratings=ratings,
+    )
+
+
+# --------------------------------------------------------------------------- files
+def write_tables(summary: Summary, out: Path) -> list[Path]:
+    """``scores.csv`` (and ``scores.parquet`` when pyarrow is there) and ``summary.json``, atomically."""
+    import pandas as pd
+
+    frame = pd.DataFrame(summary.rows)
+    written = [atomic_write_text(out / "scores.csv", frame.to_csv(index=False))]
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=".scores.parquet.", suffix=".tmp")
+        os.close(fd)
+        try:
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, out / "scores.parquet")
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        written.append(out / "scores.parquet")
+    summary_json = json.dumps(_no_nan(summary.as_dict()), indent=1, allow_nan=False)
+    written.append(atomic_write_text(out / "summary.json", summary_json + "\n"))
+    return written
+
+
+def _no_nan(value: Any) -> Any:
+    """NaN (an aggregate over no episode) becomes JSON null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- terminal
+def leaderboard_table(summary: Summary) -> Table:
+    """Models ranked by overall score across games, with intervals and episode counts."""
+    ratings = summary.ratings.get(ALL, {})
+    table = Table(title=f"dialogym bench {summary.config.name}: {summary.config.mode}, {len(summary.config.games)} games")
+    columns = ["#", "model", "overall", "% played", "quality", "episodes (played)"]
+    if ratings:
+        columns.insert(5, "rating (BT, Elo scale)")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for rank, s in enumerate(summary.leaderboard(), start=1):
+        cells = [str(rank), s.model, str(s.overall), str(s.played), str(s.quality), f"{s.episodes} ({s.played_episodes})"]
+        if ratings:
+            cells.insert(5, str(ratings[s.model]) if s.model in ratings else "-")
+        table.add_row(*cells)
+    table.caption = "value [95% bootstrap interval]; overall = % played x quality / 100"
+    return table
+
+
+def games_table(summary: Summary) -> Table:
+    """Per game and model: % played, quality, overall (and rating in cross-play)."""
+    table = Table(title="per game")
+    for column in ("game", "model", "episodes (played)", "% played", "quality", "overall", "rating"):
+        table.add_column(column, justify="left" if column in ("game", "model") else "right")
+    for s in summary.scores:
+        if s.game == ALL:
+            continue
+        rating = summary.ratings.get(s.game, {}).get(s.model)
+        table.add_row(
+            s.game, s.model, f"{s.episodes} ({s.played_episodes})", str(s.played), str(s.quality), str(s.overall),
+            str(rating) if rating else "-",
+        )
+    return table
+
+
+# --------------------------------------------------------------------------- plots
+def _png(fig: Any) -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def plot_scores(summary: Summary) -> bytes:
+    """Grouped horizontal bars: overall score per game and model, with 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    games = [*sorted({s.game for s in summary.scores if s.game != ALL}), ALL]
+    models = summary.config.models
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.35 * len(games) * max(1, len(models))))
+    height = 0.8 / max(1, len(models))
+    for k, model in enumerate(models):
+        values, errors = [], [[], []]
+        for game in games:
+            s = summary.score(game, model)
+            v = s.overall.value if s else math.nan
+            values.append(0.0 if math.isnan(v) else v)
+            lo = s.overall.lo if s and not math.isnan(s.overall.lo) else v
+            hi = s.overall.hi if s and not math.isnan(s.overall.hi) else v
+            errors[0].append(max(0.0, values[-1] - (0.0 if math.isnan(lo) else lo)))
+            errors[1].append(max(0.0, (0.0 if math.isnan(hi) else hi) - values[-1]))
+        y = np.arange(len(games)) + k * height
+        ax.barh(y, values, height=height, xerr=errors, capsize=2, label=model)
+    ax.set_yticks(np.arange(len(games)) + 0.4 - height / 2)
+    ax.set_yticklabels([g.split("/")[-1] for g in games])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("overall = % played x quality / 100 (95% bootstrap interval)")
+    ax.legend(loc="lower right", fontsize="small")
+    return _png(fig)
+
+
+def plot_ratings(ratings: dict[str, Rating]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items = sorted(ratings.items(), key=lambda kv: kv[1].mu)
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.45 * len(items)))
+    for y, (_, r) in enumerate(items):
+        ax.errorbar(r.mu, y, xerr=[[r.mu - r.lo], [r.hi - r.mu]], fmt="o", capsize=4, color="tab:blue")
+    ax.set_yticks(range(len(items)))
+    ax.set_yticklabels([name for name, _ in items])
+    ax.axvline(1000, color="grey", linewidth=0.5)
+    ax.set_xlabel("Bradley-Terry rating, Elo scale (95% bootstrap interval)")
+    return _png(fig)
+
+
+def plot_win_matrix(matches: list[Match]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, rate, n = win_matrix(matches)
+    fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(names), 1.0 + 0.9 * len(names)))
+    image = ax.imshow(rate, vmin=0, vmax=1, cmap="RdYlGn")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if n[i, j]:
+                ax.text(j, i, f"{rate[i, j]:.2f}\nn={int(n[i, j])}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("opponent")
+    ax.set_ylabel("model (row's win rate, ties half)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- HTML
+def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Path:
+    """The static report: ``folder/index.html`` with its PNG plots; opens offline."""
+    import jinja2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    plots: list[dict[str, str]] = []
+
+    def add_plot(name: str, title: str, data: bytes) -> None:
+        atomic_png(folder / f"{name}.png", data)
+        plots.append({"file": f"{name}.png", "title": title})
+
+    add_plot("scores", "Overall score per game", plot_scores(summary))
+    if summary.ratings.get(ALL):
+        add_plot("ratings", "Ratings across games (cross-play)", plot_ratings(summary.ratings[ALL]))
+        add_plot("win_matrix", "Win rates across games (cross-play)", plot_win_matrix(summary.matches[ALL]))
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    games = sorted({e.game for e in episodes})
+    html = env.get_template("report.html.j2").render(
+        config=summary.config,
+        leaderboard=summary.leaderboard(),
+        ratings=summary.ratings,
+        per_game=[s for s in summary.scores if s.game != ALL],
+        plots=plots,
+        games=games,
+        episodes_by_game={g: [e for e in episodes if e.game == g] for g in games},
+        metric_names={g: sorted({m for s in summary.scores if s.game == g for m in s.metrics}) for g in games},
+        all_name=ALL,
+        fmt=_html_estimate,
+    )
+    return atomic_write_text(folder / "index.html", html)
+
+
+def _html_estimate(estimate: Estimate, digits: int = 1) -> Any:
+    """``value [lo, hi] n=...`` as HTML; only numbers go in, so the markup is safe."""
+    import markupsafe
+
+    if math.isnan(estimate.value):
+        return markupsafe.Markup(f'- <span class="n">n={estimate.n}</span>')
+    interval = "" if math.isnan(estimate.lo) else f" <span class=\"ci\">[{estimate.lo:.{digits}f}, {estimate.hi:.{digits}f}]</span>"
+    return markupsafe.Markup(f'{estimate.value:.{digits}f}{interval} <span class="n">n={estimate.n}</span>')
+
+
+def atomic_png(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)

@@ -1,0 +1,241 @@
+"""The benchmark runner: games x instances x model pairings, played once, resumable.
+
+A run lives in one folder::
+
+    bench.json       the run's config (written first; a resume must match it)
+    episodes.jsonl   every finished episode, appended atomically as it ends
+    scores.csv       the tidy per-episode score table (also scores.parquet with pyarrow)
+    summary.json     aggregates with intervals, ratings
+    report/          the static HTML report
+
+Every planned episode has a key (game, instance, seed, seats, tags); restarting a run
+plays only the planned episodes whose key is not yet in ``episodes.jsonl``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dialogym.agents.rollout import EpisodeSpec
+from dialogym.envs import Episode, atomic_write_text, generate_instance_set, read_episodes, resolve_ids, spec
+
+CONFIG_FILE = "bench.json"
+EPISODES_FILE = "episodes.jsonl"
+#: Fields that do not change which episodes are played or how, so a resume may differ in them.
+_RUNTIME_FIELDS = {"concurrency"}
+
+
+class BenchConfig(BaseModel):
+    """Everything that defines a benchmark run (CLI flags, or a YAML/JSON ``--config``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", description="run name, stored in every episode's tags (default: the out folder's name)")
+    games: list[str] = Field(default_factory=lambda: ["all"], description="game ids or short names, or 'all'")
+    models: list[str] = Field(default_factory=lambda: ["scripted"], description="model specs")
+    mode: Literal["selfplay", "crossplay"] = "selfplay"
+    episodes: int = Field(8, ge=1, description="instances per game; every pairing plays all of them")
+    split: Literal["train", "test", "any"] = "test"
+    level: str = Field("", description="instance level for every game (default: each game's default)")
+    seed: int = 0
+    temperature: float = Field(0.0, ge=0.0)
+    max_new_tokens: int = Field(64, ge=1, description="longest reply (games cap it further)")
+    concurrency: int = Field(64, ge=1, description="episodes played at once")
+
+    @field_validator("games", "models", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            value = [str(v).strip() for v in value if str(v).strip()]
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: list[str]) -> list[str]:
+        from dialogym.agents.specs import parse_spec
+
+        if not value:
+            raise ValueError("name at least one model")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a model is named twice in {value}")
+        for item in value:
+            parse_spec(item)
+        return value
+
+    def resolved(self, out: Path) -> BenchConfig:
+        """This config with game ids resolved and the name filled in (what a run stores)."""
+        return self.model_copy(update={"games": resolve_ids(self.games), "name": self.name or out.resolve().name})
+
+    def identity(self) -> dict[str, Any]:
+        return self.model_dump(exclude=_RUNTIME_FIELDS)
+
+
+def load_config(path: Path | None, overrides: dict[str, Any]) -> BenchConfig:
+    """A config from a YAML/JSON file (optional) with ``overrides`` (set CLI flags) on top.
+
+    Raises ``ValueError`` with one line naming the file and field on any problem.
+    """
+    data: dict[str, Any] = {}
+    where = "command line"
+    if path is not None:
+        where = str(path)
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            if path.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text) or {}
+            else:
+                data = json.loads(text)
+        except Exception as err:  # parser errors differ by format; all mean "not readable"
+            raise ValueError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {str(err).splitlines()[0]}") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a bench config must be a mapping of settings, got {type(data).__name__}")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return BenchConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ValueError(f"{where}: bad bench setting {field!r}: {first['msg']}") from None
+
+
+# --------------------------------------------------------------------------- pairings
+def selfplay_assignments(models: Sequence[str], roles: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
+    """Each model fills every seat."""
+    return [(model, {role: model for role in roles}) for model in models]
+
+
+def crossplay_assignments(models: Sequence[str], roles: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
+    """Seat assignments of every pair of distinct models, balanced over seats.
+
+    For each pair (A, B) and each seat s: A alone in s and B in every other seat, and the
+    same with A and B swapped; duplicates are dropped (with two seats the two families
+    coincide and give A-B and B-A). So every model fills every seat equally often against
+    each opponent, and no model is favoured by its seat. The label lists the seats' models
+    in seat order, e.g. ``"smollm2 vs scripted"``.
+    """
+    if len(models) < 2:
+        raise ValueError(f"cross-play needs at least two models, got {list(models)}")
+    out: dict[tuple[str, ...], dict[str, str]] = {}
+    for a, b in itertools.combinations(models, 2):
+        for alone, rest in ((a, b), (b, a)):
+            for seat_index in range(len(roles)):
+                order = tuple(alone if i == seat_index else rest for i in range(len(roles)))
+                out.setdefault(order, dict(zip(roles, order, strict=True)))
+    return [(" vs ".join(order), seats) for order, seats in out.items()]
+
+
+def plan(config: BenchConfig) -> list[EpisodeSpec]:
+    """Every episode of the run, in a fixed order. ``config`` must be :meth:`resolved`."""
+    specs: list[EpisodeSpec] = []
+    for game_id in config.games:
+        game_spec = spec(game_id)
+        roles = game_spec.game_cls.roles
+        if any(m.split(":")[0] == "scripted" for m in config.models) and not game_spec.players:
+            raise ValueError(f"{game_id} registers no scripted players; leave it out of --games or drop 'scripted'")
+        level = config.level or None
+        if level is not None and level not in game_spec.game_cls.levels:
+            raise ValueError(f"{game_id}: unknown level {level!r}; choose one of {list(game_spec.game_cls.levels)}")
+        instances = generate_instance_set(game_id, config.episodes, seed=config.seed, level=level, split=config.split)
+        assign = selfplay_assignments if config.mode == "selfplay" else crossplay_assignments
+        for pairing, seats in assign(config.models, roles):
+            for index, instance in enumerate(instances.instances):
+                specs.append(
+                    EpisodeSpec(
+                        game=game_id,
+                        seed=config.seed + index,
+                        seats=seats,
+                        instance=instance,
+                        level=instances.level,
+                        split=config.split,
+                        tags={"bench": config.name, "mode": config.mode, "pairing": pairing},
+                    )
+                )
+    return specs
+
+
+def spec_key(item: EpisodeSpec) -> tuple[Any, ...]:
+    game = spec(item.game).game_cls
+    instance = item.instance if not isinstance(item.instance, dict) else game.instance_cls.model_validate(item.instance)
+    assert instance is not None
+    return (item.game, instance.id, item.seed, tuple(sorted(item.seats.items())), tuple(sorted(item.tags.items())))
+
+
+def episode_key(episode: Episode) -> tuple[Any, ...]:
+    return (
+        episode.game, episode.instance_id, episode.seed, tuple(sorted(episode.seats.items())),
+        tuple(sorted(episode.tags.items())),
+    )
+
+
+# --------------------------------------------------------------------------- running
+def prepare_folder(config: BenchConfig, out: Path) -> BenchConfig:
+    """Store the config in ``out`` or check it matches the one there; return the resolved config."""
+    resolved = config.resolved(out)
+    path = out / CONFIG_FILE
+    if path.exists():
+        try:
+            stored = BenchConfig.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValidationError as err:
+            raise ValueError(f"{path} is not a bench config ({err.errors()[0]['msg']}); use another --out") from None
+        old, new = stored.identity(), resolved.identity()
+        if old != new:
+            changed = ", ".join(f"{k} ({old[k]!r} -> {new[k]!r})" for k in new if old.get(k) != new[k])
+            raise ValueError(f"{out} holds a bench run with other settings: {changed}; rerun with the same settings or another --out")
+    atomic_write_text(path, resolved.model_dump_json(indent=1) + "\n")
+    return resolved
+
+
+def run_bench(
+    config: BenchConfig,
+    out: Path,
+    *,
+    agents: dict[str, Any] | None = None,
+    progress: bool = False,
+    on_episode: Callable[[Episode], None] | None = None,
+) -> tuple[BenchConfig, list[Episode], int]:
+    """Play every planned episode not yet in ``out``; return (config, all episodes, played now).
+
+    ``agents`` maps model specs to ready agents (default: :func:`load_agent` of each).
+    """
+    from dialogym.agents.base import Sampling
+    from dialogym.agents.rollout import RolloutEngine
+    from dialogym.agents.specs import load_agent
+    from dialogym.envs import EpisodeWriter
+
+    out = Path(out)
+    config = prepare_folder(config, out)
+    specs = plan(config)
+    path = out / EPISODES_FILE
+    planned = {spec_key(s) for s in specs}
+    done: dict[tuple[Any, ...], Episode] = {}
+    with EpisodeWriter(path):  # opening the writer cuts a torn tail left by a kill
+        pass
+    for episode in read_episodes(path):
+        key = episode_key(episode)
+        if key in planned:
+            done.setdefault(key, episode)
+    todo = [s for s in specs if spec_key(s) not in done]
+    if todo:
+        agents = agents or {}
+        engine_agents = {m: agents[m] if m in agents else load_agent(m) for m in config.models}
+        engine = RolloutEngine(
+            engine_agents,
+            sampling=Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens),
+            max_concurrent=config.concurrency,
+            progress=progress,
+        )
+        with EpisodeWriter(path) as writer:
+            for episode in engine.run(todo, writer=writer, on_episode=on_episode):
+                done.setdefault(episode_key(episode), episode)
+    episodes = [done[spec_key(s)] for s in specs]
+    return config, episodes, len(todo)

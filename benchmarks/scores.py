@@ -1,0 +1,298 @@
+"""Scores of a benchmark run: quality, % played, overall, with bootstrap intervals.
+
+The formulas (also in docs/benchmark.md):
+
+- ``quality(episode, seat) = 100 * clip((r - lo) / (hi - lo), 0, 1)`` where ``r`` is the
+  seat's reward and ``[lo, hi]`` the reward range of that game and seat
+  (:data:`REWARD_RANGES`). A model's quality in an episode is the mean over the seats it
+  filled.
+- per game and model: ``% played = 100 * completed / episodes``; ``quality`` = mean quality
+  over completed episodes; ``overall = % played * quality / 100`` (clembench's clemscore).
+- across games: ``% played`` and ``quality`` are the means over games (a game with no
+  completed episode counts as quality 0), ``overall`` their product / 100.
+- every aggregate carries a 95% percentile bootstrap interval: episodes are resampled with
+  replacement (within each game for the cross-game numbers) ``B`` times with a seeded
+  generator and the aggregate recomputed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dialogym.envs import Episode
+
+#: Reward range per game (the short name of its id) and, where seats differ, per seat.
+#: ``quality`` maps a reward from this range onto 0-100.
+REWARD_RANGES: dict[str, tuple[float, float] | dict[str, tuple[float, float]]] = {
+    "Reference": (0.0, 1.0),  # 1 when the listener picks the target
+    "Negotiation": (0.0, 10.0),  # value of the seat's share; the pool is worth 10 to each
+    "Bargaining": (0.0, 1.0),  # the seat's share of the surplus
+    "BargainingCritic": (0.0, 1.0),
+    "ConjectureProver": (0.0, 1.0),
+    "Debate": {"debater_a": (-1.0, 1.0), "debater_b": (-1.0, 1.0), "judge": (0.0, 1.0)},
+    "Consultancy": {"consultant": (-1.0, 1.0), "judge": (0.0, 1.0)},
+    "PatientTherapist": (0.0, 1.0),
+    "PatientTherapistJudged": (0.0, 1.0),
+}
+#: Range assumed for a game missing from :data:`REWARD_RANGES` that declares no
+#: ``reward_range`` class attribute.
+DEFAULT_RANGE = (0.0, 1.0)
+BOOTSTRAP_SAMPLES = 1000
+
+
+def short_name(game_id: str) -> str:
+    """``"dialogym/Reference-v0"`` -> ``"Reference"``."""
+    return game_id.split("/")[-1].rsplit("-v", 1)[0]
+
+
+def reward_range(game_id: str, seat: str) -> tuple[float, float]:
+    """The ``(lo, hi)`` reward range of ``seat`` in ``game_id``.
+
+    Looked up in :data:`REWARD_RANGES`, then in the game class's ``reward_range``
+    attribute (a pair, or a dict seat -> pair), else :data:`DEFAULT_RANGE`.
+    """
+    entry: Any = REWARD_RANGES.get(short_name(game_id))
+    if entry is None:
+        from dialogym.envs import registered, spec
+
+        if game_id in registered():
+            entry = getattr(spec(game_id).game_cls, "reward_range", None)
+    if isinstance(entry, dict):
+        entry = entry.get(seat)
+    if entry is None:
+        return DEFAULT_RANGE
+    lo, hi = float(entry[0]), float(entry[1])
+    if not hi > lo:
+        raise ValueError(f"{game_id}: reward range of {seat!r} must have hi > lo, got ({lo}, {hi})")
+    return lo, hi
+
+
+def normalised_reward(episode: Episode, seat: str) -> float:
+    """The seat's reward mapped from its range to 0-100, *not* clipped (aborts go below 0)."""
+    lo, hi = reward_range(episode.game, seat)
+    return 100.0 * (episode.rewards.get(seat, 0.0) - lo) / (hi - lo)
+
+
+def quality(episode: Episode, seat: str) -> float:
+    """The game's main score of ``seat`` on 0-100: its reward mapped from the reward range.
+
+    ``100 * (reward - lo) / (hi - lo)``, clipped to [0, 100]. Only meaningful on played
+    (completed) episodes; aggregates never average it over aborted ones.
+    """
+    return min(100.0, max(0.0, normalised_reward(episode, seat)))
+
+
+def model_seats(episode: Episode, model: str) -> list[str]:
+    return [seat for seat, agent in episode.seats.items() if agent == model]
+
+
+def model_quality(episode: Episode, model: str) -> float:
+    """Mean :func:`quality` over the seats ``model`` filled in ``episode``."""
+    seats = model_seats(episode, model)
+    if not seats:
+        raise ValueError(f"episode {episode.id}: {model!r} filled no seat")
+    return float(np.mean([quality(episode, seat) for seat in seats]))
+
+
+def match_score(episode: Episode, a: str, b: str) -> float:
+    """1 if ``a`` won the episode against ``b``, 0.5 on a tie, 0 if it lost.
+
+    Winning means a higher mean *normalised* reward over one's seats (so seats with
+    different reward scales compare fairly); the abort penalty counts, so a model whose
+    invalid moves abort the episode loses it.
+    """
+    ra = np.mean([normalised_reward(episode, s) for s in model_seats(episode, a)])
+    rb = np.mean([normalised_reward(episode, s) for s in model_seats(episode, b)])
+    if math.isclose(ra, rb, abs_tol=1e-9):
+        return 0.5
+    return 1.0 if ra > rb else 0.0
+
+
+# --------------------------------------------------------------------------- the tidy table
+def score_rows(episodes: Iterable[Episode]) -> list[dict[str, Any]]:
+    """One row per episode and model taking part: the tidy per-episode score table.
+
+    Columns: ``episode_id, game, level, instance_id, seed, mode, pairing, model, seats,
+    opponents, played, aborted_by_model, quality`` (NaN when not played), ``reward`` (mean raw
+    reward of the model's seats), ``result`` (1/0.5/0 against the single opponent model,
+    NaN in self-play or with several opponents) and ``metric_<name>`` for every game metric.
+    """
+    rows: list[dict[str, Any]] = []
+    for episode in episodes:
+        models = list(dict.fromkeys(episode.seats.values()))
+        for model in models:
+            seats = model_seats(episode, model)
+            opponents = [m for m in models if m != model]
+            rows.append(
+                {
+                    "episode_id": episode.id,
+                    "game": episode.game,
+                    "level": episode.level,
+                    "instance_id": episode.instance_id,
+                    "seed": episode.seed,
+                    "mode": episode.tags.get("mode", ""),
+                    "pairing": episode.tags.get("pairing", ""),
+                    "model": model,
+                    "seats": ",".join(seats),
+                    "opponents": ",".join(opponents),
+                    "played": episode.played,
+                    "aborted_by_model": episode.aborted_by in seats,
+                    "quality": model_quality(episode, model) if episode.played else math.nan,
+                    "reward": float(np.mean([episode.rewards.get(s, 0.0) for s in seats])),
+                    "result": match_score(episode, model, opponents[0]) if len(opponents) == 1 else math.nan,
+                    **{f"metric_{name}": value for name, value in sorted(episode.metrics.items())},
+                }
+            )
+    return rows
+
+
+# --------------------------------------------------------------------------- aggregates
+@dataclass(frozen=True)
+class Estimate:
+    """An aggregate with its 95% bootstrap interval and the number of episodes behind it."""
+
+    value: float
+    lo: float
+    hi: float
+    n: int
+
+    def __str__(self) -> str:
+        if math.isnan(self.value):
+            return "-"
+        return f"{self.value:.1f} [{self.lo:.1f}, {self.hi:.1f}]"
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"value": self.value, "lo": self.lo, "hi": self.hi, "n": self.n}
+
+
+NAN_ESTIMATE = Estimate(math.nan, math.nan, math.nan, 0)
+
+
+def bootstrap(
+    groups: Sequence[np.ndarray],
+    statistic: Callable[[Sequence[np.ndarray]], float],
+    *,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+) -> Estimate:
+    """``statistic`` of ``groups`` with a 95% percentile interval.
+
+    Each group (e.g. the episodes of one game) is resampled with replacement on its own, so
+    the number of episodes per game stays fixed. ``n`` is the total number of rows.
+    """
+    n = sum(len(g) for g in groups)
+    if n == 0:
+        return NAN_ESTIMATE
+    value = statistic(groups)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(samples)
+    for i in range(samples):
+        draws[i] = statistic([g[rng.integers(0, len(g), len(g))] if len(g) else g for g in groups])
+    draws = draws[~np.isnan(draws)]
+    if not len(draws):
+        return Estimate(value, math.nan, math.nan, n)
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return Estimate(float(value), float(lo), float(hi), n)
+
+
+def _played_pct(groups: Sequence[np.ndarray]) -> float:
+    return float(np.mean([100.0 * np.mean(~np.isnan(g)) for g in groups]))
+
+
+def _quality(groups: Sequence[np.ndarray]) -> float:
+    # A game with no completed episode counts as quality 0 (it cannot lift the mean).
+    return float(np.mean([np.nanmean(g) if np.any(~np.isnan(g)) else 0.0 for g in groups]))
+
+
+def _overall(groups: Sequence[np.ndarray]) -> float:
+    return _played_pct(groups) * _quality(groups) / 100.0
+
+
+def _nanmean(groups: Sequence[np.ndarray]) -> float:
+    values = groups[0][~np.isnan(groups[0])]
+    return float(values.mean()) if len(values) else math.nan
+
+
+@dataclass
+class GameScores:
+    """Scores of one model on one game (or across games when ``game == "all"``)."""
+
+    game: str
+    model: str
+    episodes: int
+    played_episodes: int
+    played: Estimate
+    quality: Estimate
+    overall: Estimate
+    metrics: dict[str, Estimate]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "game": self.game,
+            "model": self.model,
+            "episodes": self.episodes,
+            "played_episodes": self.played_episodes,
+            "played": self.played.as_dict(),
+            "quality": self.quality.as_dict(),
+            "overall": self.overall.as_dict(),
+            "metrics": {k: v.as_dict() for k, v in self.metrics.items()},
+        }
+
+
+def aggregate(rows: Sequence[dict[str, Any]], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> list[GameScores]:
+    """Per (game, model) scores, then per model across games (``game == "all"``).
+
+    Each row's ``quality`` is NaN for an episode that was not played, so one array per
+    group carries both % played and quality. Metrics are averaged over played episodes.
+    """
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_key.setdefault((row["game"], row["model"]), []).append(row)
+    results: list[GameScores] = []
+    per_model: dict[str, list[np.ndarray]] = {}
+    for (game, model), items in sorted(by_key.items()):
+        q = np.array([r["quality"] for r in items], dtype=float)
+        per_model.setdefault(model, []).append(q)
+        metric_names = sorted({k for r in items for k in r if k.startswith("metric_")})
+        metrics = {}
+        for name in metric_names:
+            values = np.array([r.get(name, math.nan) if r["played"] else math.nan for r in items], dtype=float)
+            values = values[~np.isnan(values)]
+            metrics[name.removeprefix("metric_")] = bootstrap([values], _nanmean, samples=samples, seed=seed)
+        results.append(
+            GameScores(
+                game=game,
+                model=model,
+                episodes=len(items),
+                played_episodes=int(np.sum(~np.isnan(q))),
+                played=bootstrap([q], _played_pct, samples=samples, seed=seed),
+                quality=_quality_estimate(q, samples, seed),
+                overall=bootstrap([q], _overall, samples=samples, seed=seed),
+                metrics=metrics,
+            )
+        )
+    for model, groups in sorted(per_model.items()):
+        results.append(
+            GameScores(
+                game="all",
+                model=model,
+                episodes=sum(len(g) for g in groups),
+                played_episodes=int(sum(np.sum(~np.isnan(g)) for g in groups)),
+                played=bootstrap(groups, _played_pct, samples=samples, seed=seed),
+                quality=bootstrap(groups, _quality, samples=samples, seed=seed),
+                overall=bootstrap(groups, _overall, samples=samples, seed=seed),
+                metrics={},
+            )
+        )
+    return results
+
+
+def _quality_estimate(q: np.ndarray, samples: int, seed: int) -> Estimate:
+    """Quality of one game rests on its played episodes only: NaN when there are none."""
+    played = q[~np.isnan(q)]
+    return bootstrap([played], _nanmean, samples=samples, seed=seed)
