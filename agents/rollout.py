@@ -170,6 +170,10 @@ class RolloutEngine:
             self.stats.agent_calls += 1
             for (index, seat, _), reply in zip(by_agent[name], all_replies[name], strict=True):
                 self.stats.generated_tokens += len(reply.token_ids) if reply.token_ids is not None else 0
+                if live[index].done:
+                    # On a simultaneous turn an earlier seat's last invalid reply aborted the
+                    # episode; the other seats' replies of this tick have nothing to go to.
+                    continue
                 live[index].submit(
                     seat,
                     reply.text,
