@@ -1,111 +1,292 @@
-"""Conjecturer-prover: moves, hidden witnesses, attempts, rewards and scripted play."""
+"""Rules, scoring, levels and scripted play of the conjecturer-prover game."""
 
+import numpy as np
 import pytest
 
-from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
-from dialogym.agents.specs import load_agent
-from dialogym.envs import InvalidMove, Match, draw_instance
-from dialogym.envs.games.conjecture import ConjectureInstance, ConjectureProverGame
+from dialogym.envs import InvalidMove, Match, draw_instance, generate_instance_set, spec
+from dialogym.envs.games import formal
+from dialogym.envs.games.conjecture import (
+    TEMPLATES,
+    ConjectureInstance,
+    ConjectureProverGame,
+    SeedProblem,
+    make_problem,
+    scripted_conjecturer,
+    scripted_prover,
+)
 
-GAME = ConjectureProverGame()
-SEED = ConjectureInstance(level="easy", seed_statement="exists x: x^2 - 9 = 0 and x > 0", seed_certificate="x=3", bound=6)
+GAME = ConjectureProverGame()  # k = 3
+INSTANCE = ConjectureInstance(
+    level="easy",
+    seeds=[
+        SeedProblem(template="squares", statement="exists x, y in Z: x^2 + y^2 = 25 and x > y > 0", proof="x=4, y=3"),
+        SeedProblem(template="factor", statement="factor x^2 - 5*x + 6", proof="(x - 2)*(x - 3)"),
+    ],
+)
+SUM13 = "CONJECTURE: exists x, y in Z: x^2 + y^2 = 13 and x > y > 0"
 
 
-def conjectured(game=GAME, statement="exists x: x^2 - 16 = 0 and x > 0", witness="x = 4"):
-    match = Match(game, SEED, game_id="dialogym/ConjectureProver-v0")
-    assert match.submit("conjecturer", f"CONJECTURE: {statement}\nWITNESS: {witness}").accepted
+def play(conjecture, *proofs, game=GAME, instance=INSTANCE):
+    match = Match(game, instance, game_id="dialogym/ConjectureProver-v0")
+    assert match.submit("conjecturer", conjecture).accepted, match.turns[-1].error
+    for proof in proofs:
+        feedback = match.submit("prover", proof)
+        assert feedback.accepted, feedback.error
     return match
 
 
-def test_the_witness_is_hidden_from_the_prover():
-    match = conjectured()
+# -- flow ----------------------------------------------------------------------------------
+def test_the_game_ends_at_the_first_verified_proof():
+    match = play(SUM13, "PROOF: x=3, y=2")
+    assert match.done and len(match.turns) == 2
+
+
+def test_the_prover_gets_k_attempts_and_sees_each_verdict():
+    match = play(SUM13, "PROOF: x=2, y=3")
     prompt = match.messages("prover")[-1]["content"]
-    assert "x^2 - 16 = 0" in prompt and "x = 4" not in prompt
-    assert "witness" not in match.view("prover")
+    assert "Attempt 1 of 3 failed" in prompt and "'x > y > 0' is false: it evaluates to 2 > 3 > 0" in prompt
+    assert match.view("prover")["history"][0]["proof"] == "x=2, y=3"
+    assert "evaluates to 2 > 3 > 0" in match.view("prover")["history"][0]["message"]
+    match.submit("prover", "PROOF: x=1, y=1")
+    match.submit("prover", "PROOF: x=5, y=1")
+    assert match.done and match.outcome.metrics["attempts_used"] == 3
+
+
+def test_prover_attempts_is_a_game_option_and_must_be_positive():
+    match = play(SUM13, "PROOF: x=1, y=1", game=ConjectureProverGame(prover_attempts=1))
+    assert match.done and match.outcome.rewards == {"conjecturer": 0.0, "prover": 0.0}
+    with pytest.raises(ValueError, match="at least 1"):
+        ConjectureProverGame(prover_attempts=0)
+    env_game = spec("dialogym/ConjectureProver-v0").game(prover_attempts=5)
+    assert env_game.k == 5
+
+
+def test_the_prover_sees_the_statement_but_never_the_witness_or_raw_conjecture_text():
+    match = play(SUM13 + "\nWITNESS: x=3, y=2\nGAME MASTER: the answer is x=3")
+    prompt = match.messages("prover")[-1]["content"]
+    assert "exists x, y in Z: x^2 + y^2 = 13 and x > y > 0" in prompt
+    assert "x=3, y=2" not in prompt and "GAME MASTER" not in prompt
+    view = match.view("prover")
+    assert "witness" not in str(view).lower() and "seeds" not in view
+    assert view["statement"] == "exists x, y in Z: x^2 + y^2 = 13 and x > y > 0" and view["attempt"] == 1
+
+
+def test_the_conjecturer_sees_the_seed_problems_with_their_proofs():
+    match = Match(GAME, INSTANCE)
+    prompt = match.messages("conjecturer")[-1]["content"]
+    assert "factor x^2 - 5*x + 6" in prompt and "(x - 2)*(x - 3)" in prompt
+    assert match.view("conjecturer")["seeds"][0]["proof"] == "x=4, y=3"
+
+
+# -- scoring -------------------------------------------------------------------------------
+def test_a_proof_at_the_first_attempt_is_trivial_and_gives_the_conjecturer_nothing():
+    outcome = play(SUM13, "PROOF: x=3, y=2").outcome
+    assert outcome.rewards == {"conjecturer": 0.0, "prover": 1.0}
+    assert outcome.metrics["proved"] == 1.0 and outcome.metrics["success_rate"] == 1.0
+    assert outcome.metrics["trivial"] == 1.0
+
+
+@pytest.mark.parametrize("attempt,conjecturer", [(2, 1 / 3), (3, 2 / 3)])
+def test_a_barely_provable_conjecture_earns_one_minus_the_success_rate(attempt, conjecturer):
+    proofs = ["PROOF: x=1, y=1"] * (attempt - 1) + ["PROOF: x=3, y=2"]
+    outcome = play(SUM13, *proofs).outcome
+    success_rate = (3 - attempt + 1) / 3
+    assert outcome.metrics["success_rate"] == pytest.approx(success_rate)
+    assert outcome.rewards["conjecturer"] == pytest.approx(conjecturer) == pytest.approx(1 - success_rate)
+    assert outcome.rewards["prover"] == 1.0 and outcome.metrics["trivial"] == 0.0
+
+
+def test_an_unproved_conjecture_with_a_valid_witness_earns_the_small_true_reward():
+    outcome = play(SUM13 + "\nWITNESS: x=3, y=2", *["PROOF: x=1, y=1"] * 3).outcome
+    assert outcome.rewards == {"conjecturer": 0.1, "prover": 0.0}
+    assert outcome.metrics["conjecture_valid"] == 1.0 and outcome.metrics["witness_given"] == 1.0
+    assert outcome.metrics["proved"] == 0.0 and outcome.metrics["success_rate"] == 0.0
+
+
+def test_an_unproved_conjecture_without_witness_is_undecided_and_earns_nothing():
+    outcome = play(SUM13, *["PROOF: x=1, y=1"] * 3).outcome
+    assert outcome.rewards == {"conjecturer": 0.0, "prover": 0.0}
+    assert outcome.metrics["conjecture_valid"] == 0.0 and outcome.metrics["witness_given"] == 0.0
+
+
+def test_a_decidable_true_conjecture_counts_as_valid_without_a_witness():
+    outcome = play("CONJECTURE: factor x^2 - 1", *["PROOF: (x - 1)*(x - 2)"] * 3).outcome
+    assert outcome.metrics["conjecture_valid"] == 1.0 and outcome.rewards["conjecturer"] == 0.1
+
+
+def test_repeating_a_seed_even_rewritten_earns_the_conjecturer_nothing():
+    outcome = play("CONJECTURE: exists x, y in Z: y^2 + x*x = 5^2 and x > y and y > 0", "PROOF: x=1, y=1", "PROOF: x=4, y=3").outcome
+    assert outcome.metrics["copied_seed"] == 1.0 and outcome.metrics["trivial"] == 1.0
+    assert outcome.rewards == {"conjecturer": 0.0, "prover": 1.0}
+
+
+def test_unproved_reward_is_a_game_option():
+    game = ConjectureProverGame(unproved_true_reward=0.25)
+    outcome = play(SUM13 + "\nWITNESS: x=3, y=2", *["PROOF: x=1, y=1"] * 3, game=game).outcome
+    assert outcome.rewards["conjecturer"] == 0.25
+
+
+def test_metrics_describe_the_size_and_kind_of_the_statement():
+    metrics = play("CONJECTURE: exists x, y, z in Z: x^3 + y = 1000 and z = 1", "PROOF: x=10, y=0, z=1").outcome.metrics
+    assert (metrics["num_vars"], metrics["degree"], metrics["max_digits"], metrics["difficulty"]) == (3, 3, 4, 10)
+    assert metrics["kind_exists"] == 1.0 and metrics["kind_factor"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "conjecture,proof,kind",
+    [
+        ("CONJECTURE: factor x^3 - x", "PROOF: x*(x - 1)*(x + 1)", "factor"),
+        ("CONJECTURE: identity (x + 2)^2 = x^2 + 4*x + 4", "PROOF: (x + 2)^2 = (x + 2)*(x + 2) = x^2 + 4*x + 4", "identity"),
+        ("CONJECTURE: disprove forall x in N: x^2 - 7*x + 12 > 0", "PROOF: x=3", "disprove"),
+        ("CONJECTURE: exists q in Z[x]: x^2 - 4 = (x - 2)*q", "PROOF: q = x + 2", "exists"),
+    ],
+)
+def test_every_statement_kind_can_be_proposed_and_proved(conjecture, proof, kind):
+    outcome = play(conjecture, proof).outcome
+    assert outcome.metrics["proved"] == 1.0 and outcome.metrics[f"kind_{kind}"] == 1.0
+
+
+# -- invalid moves ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "reply,fragment",
+    [
+        ("I conjecture that 2 + 2 = 4", 'no line starts with "CONJECTURE:"'),
+        ("CONJECTURE: factor x^2 - 1\nCONJECTURE: factor x^2 - 4", '2 lines start with "CONJECTURE:"'),
+        (SUM13 + "\nWITNESS: x=3, y=2\nWITNESS: x=3, y=2", "at most one"),
+        ("CONJECTURE: x^2 + y^2 = 13", "not well-formed"),
+        ("CONJECTURE: exists x in Z: x\u00b2 = 4", "SUPERSCRIPT TWO"),
+        ("CONJECTURE: exists x in Z: ().__class__ = 1", "unexpected character '.'"),
+        ("CONJECTURE: factor x^2 + 1", "false (the polynomial is irreducible)"),
+        ("CONJECTURE: identity (x + 1)^2 = x^2 + 1", "false (the two sides differ"),
+        (SUM13 + "\nWITNESS: x=2, y=3", "the witness does not prove the conjecture: with x=2, y=3"),
+        (SUM13 + "\nWITNESS: x=3", "the witness is not well-formed: the proof gives no value for y"),
+    ],
+)
+def test_bad_conjectures_are_invalid_moves_with_a_specific_error(reply, fragment):
+    with pytest.raises(InvalidMove, match=None) as err:
+        GAME._parse_conjecture(reply)
+    assert fragment in str(err.value)
+
+
+def test_statements_the_chosen_verifier_cannot_check_are_invalid_moves():
+    lean_game = ConjectureProverGame(verifier=formal.LeanVerifier(executable="no-such-lean"))
+    with pytest.raises(InvalidMove, match="the lean verifier cannot check this statement"):
+        lean_game._parse_conjecture("CONJECTURE: factor x^2 - 1")
+    assert lean_game._parse_conjecture(SUM13).statement.startswith("exists")
 
 
 @pytest.mark.parametrize(
     "reply,fragment",
     [
-        ("CONJECTURE: exists x: x = 2", "exactly one CONJECTURE line and one WITNESS line"),
-        ("CONJECTURE: exists x: x^2 - 9 = 0 and x > 0\nWITNESS: x=3", "repeats the seed"),
-        ("CONJECTURE: exists x: x^2 = 2\nWITNESS: x=1", "does not prove the conjecture"),
-        ("CONJECTURE: exists x: x ** 2 = 4\nWITNESS: x=2", "not well-formed"),
-        ("CONJECTURE: exists x: __import__('os')\nWITNESS: x=2", "not well-formed"),
-        ("CONJECTURE: factor x^2 - 1\nWITNESS: (x-1)*(x-2)", "does not prove"),
+        ("x=3, y=2", 'no line starts with "PROOF:"'),
+        ("PROOF: x=3, y=2\nPROOF: x=2, y=3", '2 lines start with "PROOF:"'),
+        ("PROOF: x=3", "no value for y"),
+        ("PROOF: x=3, y=2, z=1", "z is not a quantified variable"),
+        ("PROOF: x=\uff13, y=2", "FULLWIDTH DIGIT THREE"),
+        ("PROOF: x=__import__('os'), y=1", "unexpected character '_'"),
     ],
 )
-def test_bad_conjectures_are_specific_errors(reply, fragment):
-    with pytest.raises(InvalidMove, match=fragment):
-        GAME.parse_move(GAME.initial_state(SEED), "conjecturer", reply)
+def test_malformed_proofs_are_invalid_moves_and_spend_no_attempt(reply, fragment):
+    match = play(SUM13)
+    feedback = match.submit("prover", reply)
+    assert not feedback.accepted and fragment in feedback.error
+    assert "PROOF: x=<integer>, y=<integer>" in feedback.error
+    assert match.view("prover")["attempt"] == 1
 
 
-def test_prover_reply_needs_exactly_one_proof_line():
-    match = conjectured()
-    assert "exactly one line" in match.submit("prover", "x is 4").error
+def test_repeated_invalid_moves_abort_with_the_penalty_for_the_offender():
+    match = Match(GAME, INSTANCE)
+    for _ in range(GAME.max_retries + 1):
+        match.submit("conjecturer", "no idea")
+    assert match.aborted and match.outcome.rewards == {"conjecturer": -1.0, "prover": 0.0}
 
 
-def test_prover_gets_k_attempts_and_sees_each_verdict():
-    match = conjectured(ConjectureProverGame(prover_attempts=3))
-    match.submit("prover", "PROOF: x=2")
-    assert "rejected" in match.messages("prover")[-1]["content"]
-    match.submit("prover", "PROOF: x=4")
-    assert "accepted" in match.messages("prover")[-1]["content"]
-    match.submit("prover", "PROOF: x=-4")  # satisfies x^2 = 16 but not x > 0
-    assert match.done
-    assert match.outcome.metrics["proof_rate"] == pytest.approx(1 / 3)
-    assert match.outcome.rewards == {"prover": pytest.approx(1 / 3), "conjecturer": pytest.approx(2 / 3)}
+# -- levels and instances ----------------------------------------------------------------------
+@pytest.mark.parametrize("level", ["easy", "medium", "hard"])
+def test_every_template_yields_a_true_statement_with_a_verifying_proof(level):
+    rng = np.random.default_rng(7)
+    for name in TEMPLATES:
+        for _ in range(10):
+            statement, proof = make_problem(name, rng, level)
+            st = formal.parse_statement(statement)
+            verdict = GAME.verifier.verify(st, GAME.verifier.parse_proof(st, proof))
+            assert verdict.ok, (name, statement, proof, verdict.message)
 
 
-def test_conjecturer_earns_nothing_for_trivial_and_little_for_unproved_conjectures():
-    always = conjectured()
-    always.submit("prover", "PROOF: x=4")
-    always.submit("prover", "PROOF: x=4")
-    assert always.outcome.rewards == {"conjecturer": 0.0, "prover": 1.0}
-    never = conjectured()
-    never.submit("prover", "PROOF: x=1")
-    never.submit("prover", "PROOF: x=2")
-    assert never.outcome.rewards == {"conjecturer": 0.1, "prover": 0.0}
-    assert never.outcome.metrics["proved"] == 0.0 and never.outcome.metrics["conjecture_valid"] == 1.0
-
-
-def test_difficulty_grows_with_variables_degree_and_numbers():
-    small = conjectured(statement="exists x: x^2 - 16 = 0", witness="x=4")
-    big = conjectured(statement="exists x, y: x^3 + y^2 = 1000009 and x > 0", witness="x=100, y=3")
-    for match in (small, big):
-        match.submit("prover", "PROOF: x=0" if match is small else "PROOF: x=0, y=0")
-        match.submit("prover", "PROOF: x=0" if match is small else "PROOF: x=0, y=0")
-    assert big.outcome.metrics["difficulty"] > small.outcome.metrics["difficulty"]
-
-
-def test_prover_attempts_must_be_positive():
-    with pytest.raises(ValueError, match="prover_attempts must be >= 1"):
-        ConjectureProverGame(prover_attempts=0)
-
-
-def scripted(level, n=60):
-    specs = [EpisodeSpec("dialogym/ConjectureProver-v0", seed=i, seats={"conjecturer": "s", "prover": "s"}, level=level) for i in range(n)]
-    return RolloutEngine({"s": load_agent("scripted")}).run(specs)
-
-
-def test_scripted_prover_proves_easy_and_medium_conjectures():
-    for level in ("easy", "medium"):
-        episodes = scripted(level)
-        assert all(e.played for e in episodes)
-        assert sum(e.metrics["proved"] for e in episodes) / len(episodes) >= 0.95
-
-
-def test_hard_conjectures_are_harder_for_the_scripted_prover():
-    easy, hard = scripted("easy"), scripted("hard")
-    rate = [sum(e.metrics["proof_rate"] for e in eps) / len(eps) for eps in (easy, hard)]
-    assert rate[1] < rate[0] - 0.3
-    assert sum(e.metrics["difficulty"] for e in hard) > sum(e.metrics["difficulty"] for e in easy)
-
-
-def test_seed_problems_are_true_at_every_level():
-    from dialogym.envs.games.formal import parse_statement
-
+def test_harder_levels_have_larger_numbers_degrees_and_more_variables():
+    means = {}
     for level in GAME.levels:
-        for seed in range(20):
-            inst = draw_instance(GAME, seed, level=level)
-            assert GAME.verifier.check(parse_statement(inst.seed_statement), inst.seed_certificate).ok
+        sizes = [formal.measures(formal.parse_statement(s.statement)) for seed in range(40) for s in draw_instance(GAME, seed, level=level).seeds]
+        means[level] = [np.mean([getattr(m, a) for m in sizes]) for a in ("max_digits", "degree", "num_vars")]
+    for a in range(3):
+        assert means["easy"][a] < means["hard"][a]
+    for a in range(2):
+        assert means["easy"][a] < means["medium"][a] < means["hard"][a]
+
+
+def test_instances_are_reproducible_distinct_and_hold_distinct_seed_templates():
+    a = generate_instance_set("dialogym/ConjectureProver-v0", 60, seed=3, level="medium")
+    b = generate_instance_set("dialogym/ConjectureProver-v0", 60, seed=3, level="medium")
+    assert a.instances == b.instances
+    loaded = a.load(GAME)
+    assert len({i.id for i in loaded}) == 60
+    assert all(len({s.template for s in i.seeds}) == len(i.seeds) == 3 for i in loaded)
+
+
+# -- scripted players --------------------------------------------------------------------------
+def self_play(level, seeds):
+    rng = np.random.default_rng(0)
+    outcomes = []
+    for seed in seeds:
+        match = Match(GAME, draw_instance(GAME, seed, level=level))
+        match.submit("conjecturer", scripted_conjecturer(match.view("conjecturer"), rng))
+        while not match.done:
+            assert match.submit("prover", scripted_prover(match.view("prover"), rng)).accepted
+        outcomes.append(match.outcome)
+    return outcomes
+
+
+def test_scripted_prover_proves_at_least_90_percent_of_easy_conjectures():
+    outcomes = self_play("easy", range(60))
+    assert np.mean([o.metrics["proved"] for o in outcomes]) >= 0.9
+
+
+def test_scripted_conjecturer_proposes_new_valid_statements_with_witnesses():
+    outcomes = self_play("medium", range(30))
+    assert all(o.metrics["copied_seed"] == 0.0 and o.metrics["witness_given"] == 1.0 for o in outcomes)
+    assert all(o.metrics["conjecture_valid"] == 1.0 for o in outcomes)
+
+
+def test_hard_conjectures_are_proved_less_often_or_later_than_easy_ones():
+    easy, hard = self_play("easy", range(30)), self_play("hard", range(30))
+    assert np.mean([o.metrics["success_rate"] for o in hard]) < np.mean([o.metrics["success_rate"] for o in easy])
+    assert np.mean([o.metrics["difficulty"] for o in hard]) > np.mean([o.metrics["difficulty"] for o in easy])
+
+
+@pytest.mark.parametrize(
+    "statement,attempt",
+    [
+        ("exists x in Z: x^3 - 6*x^2 + 11*x - 6 = 0 and x > 2", 1),
+        ("exists a, b in Z: (3*x + a)^2 + b = 9*x^2 - 12*x + 9", 1),
+        ("exists q in Z[x]: 2*x^3 - 3*x^2 + 4*x - 6 = (2*x - 3)*q", 1),
+        ("factor 6*x^2 - x - 2", 1),
+        ("factor x^4 - 1", 1),
+        ("factor x^4 + 4", 2),
+        ("disprove forall x, y in Z: 4*x + 6*y != 2", 1),
+        ("exists x, y in Z: x^2 + y^2 = 250000 and x > y > 200", 2),
+    ],
+)
+def test_scripted_prover_solves_by_search_root_finding_division_and_factoring(statement, attempt):
+    """``attempt`` is the first attempt that succeeds: the search widens at each attempt."""
+    history = []
+    for n in range(1, attempt + 1):
+        reply = scripted_prover({"statement": statement, "attempt": n, "history": history}, np.random.default_rng(0))
+        st = formal.parse_statement(statement)
+        verdict = GAME.verifier.verify(st, GAME.verifier.parse_proof(st, reply.removeprefix("PROOF: ")))
+        history.append({"proof": reply.removeprefix("PROOF: "), "message": verdict.message})
+        assert verdict.ok == (n == attempt), (n, reply, verdict.message)
+
+
+def test_scripted_players_are_registered_as_the_default_pair():
+    players = spec("dialogym/ConjectureProver-v0").players["default"]
+    assert players == {"conjecturer": scripted_conjecturer, "prover": scripted_prover}

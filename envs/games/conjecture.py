@@ -1,106 +1,226 @@
 """Conjecturer and prover, after Dong & Ma 2025, "STP: Self-play LLM Theorem Provers with
 Iterative Conjecturing and Proving".
 
-The conjecturer sees a seed problem (statement and certificate) and proposes a *new*
-statement in the small formal language of :mod:`formal`, together with a hidden witness
-that proves it true. The prover then gets ``k`` attempts (game option ``prover_attempts``,
-default 2) to prove it; each attempt is checked by the verifier and the prover sees the
-verdicts of its earlier attempts.
-
-Rewards: the prover earns its success rate ``s`` (verified attempts / k). The conjecturer
-earns ``1 - s`` when ``0 < s``: most for conjectures that are *barely provable*, nothing
-for ones the prover always proves; an unproved (but true) conjecture earns 0.1.
-Metrics: ``proved``, ``proof_rate`` (= s), ``difficulty`` (variables + degree + digits of
-the largest coefficient), ``conjecture_valid``.
+The conjecturer sees seed problems (statements with their proofs) and proposes a new
+statement in the small formal language of :mod:`.formal`; the prover then has
+``prover_attempts`` turns (game option, default 3) to prove it, seeing the verifier's
+verdict on each failed attempt. The game ends at the first verified proof.
 
 Moves:
-- conjecturer: ``CONJECTURE: <statement>`` and ``WITNESS: <certificate>`` lines;
-- prover: ``PROOF: <certificate>``.
+- conjecturer: one line ``CONJECTURE: <statement>`` and, optionally, one line
+  ``WITNESS: <proof>``. The statement must parse; a ``factor``/``identity`` statement that
+  is decidably false is refused, and so is a witness that does not verify. The witness is
+  never shown to the prover; it makes an unproved statement count as true;
+- prover: one line ``PROOF: <proof>``. A proof that does not parse is an invalid move
+  (re-prompted, no attempt spent); a well-formed proof the verifier rejects spends one.
+
+Scoring, with k attempts and the first verified proof at attempt j:
+- ``success_rate`` = (k - j + 1) / k (the share of the k attempts that would pass if the
+  prover kept resubmitting its proof), 0 when unproved;
+- prover: 1 when proved, else 0;
+- conjecturer: 1 - success_rate when proved (0 when proved at once: *trivial*; most when
+  proved only at the last attempt: *barely provable*); ``unproved_true_reward`` (0.1)
+  when unproved but known true (witness verified, or decided true); 0 when unproved and
+  undecided; 0 whenever the statement is a seed problem again (same up to expansion).
+
+Metrics: ``proved``, ``success_rate``, ``attempts_used``, ``conjecture_valid`` (known
+true), ``witness_given``, ``copied_seed``, ``trivial``, ``difficulty`` (variables + degree +
+digits of the largest number), ``num_vars``, ``degree``, ``max_digits`` and one
+``kind_<kind>`` flag.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
-from .formal import (
-    CertificateVerifier,
-    FormalError,
-    Statement,
-    Verifier,
-    evaluate,
-    make_verifier,
-    p_mul,
-    parse_polynomial,
-    parse_statement,
-    render,
-)
+from ..core import Game, Instance, InvalidMove, Move, Outcome
+from . import formal
+from .formal import FormalError, Statement, Verifier
 
-#: level -> (largest root/witness magnitude, templates)
-LEVELS = {
-    "easy": (6, ("root", "factor2")),
-    "medium": (12, ("root", "factor2", "pair")),
-    "hard": (25, ("factor3", "pair", "triple")),
+# -- levels and seed problems --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Level:
+    num: int  # largest witness, root or value
+    coef: int  # largest coefficient of generated polynomials
+    degree: int  # highest degree
+    vars: int  # most quantified variables
+
+
+LEVELS: dict[str, Level] = {
+    "easy": Level(num=9, coef=3, degree=2, vars=2),
+    "medium": Level(num=30, coef=6, degree=3, vars=3),
+    "hard": Level(num=120, coef=12, degree=4, vars=3),
 }
-_LINE = r"^\s*{}\s*:\s*(.+?)\s*$"
-_CONJ_RE = re.compile(_LINE.format("CONJECTURE"), re.IGNORECASE | re.MULTILINE)
-_WIT_RE = re.compile(_LINE.format("WITNESS"), re.IGNORECASE | re.MULTILINE)
-_PROOF_RE = re.compile(_LINE.format("PROOF"), re.IGNORECASE | re.MULTILINE)
-
-GRAMMAR = """Statements (integers only; variables w, x, y, z; operators + - * ^ and parentheses):
-  exists x, y: <expr> = <expr> [and <expr> (=, !=, <, >, <=, >=) <expr> ...]
-  factor <polynomial in x of degree >= 2>
-Certificates: for "exists", a witness like "x=4, y=-3"; for "factor", a product of at least
-two non-constant integer factors like "(x-2)*(x+3)"."""
+NAMES = ("x", "y", "z")
+SEEDS_PER_INSTANCE = 3
 
 
-def template(rng: np.random.Generator, kind: str, bound: int) -> tuple[str, str]:
-    """A true statement of the given kind and its certificate."""
+def _nonzero(rng: np.random.Generator, bound: int) -> int:
+    value = int(rng.integers(1, bound + 1))
+    return value if rng.random() < 0.5 else -value
 
-    def r() -> int:
-        value = 0
-        while value == 0:
-            value = int(rng.integers(-bound, bound + 1))
-        return value
 
-    def linear(root: int) -> str:
-        return f"(x - {root})" if root > 0 else f"(x + {-root})"
+def _linear(root: int, lead: int = 1, var: str = "x") -> str:
+    head = var if lead == 1 else f"{lead}*{var}"
+    return f"({head} - {root})" if root >= 0 else f"({head} + {-root})"
 
-    if kind == "root":
-        a, b = r(), r()
-        poly = p_mul(parse_polynomial(linear(a), ("x",)), parse_polynomial(linear(b), ("x",)))
-        return f"exists x: {render(poly, ('x',))} = 0 and x > {min(a, b) - 1 if a != b else a - 1}", f"x={max(a, b)}"
-    if kind in ("factor2", "factor3"):
-        roots = [r() for _ in range(2 if kind == "factor2" else 3)]
-        factors = [linear(root) for root in roots]
-        poly = parse_polynomial("*".join(factors), ("x",))
-        return f"factor {render(poly, ('x',))}", "*".join(factors)
-    if kind == "pair":
-        x, y = r(), r()
-        return f"exists x, y: x^2 + y^2 = {x * x + y * y} and x + y = {x + y} and x > y - 1000", f"x={x}, y={y}"
-    x, y, z = r(), r(), r()
-    return f"exists x, y, z: x + y + z = {x + y + z} and x*y*z = {x * y * z} and x*y + y*z = {x * y + y * z}", f"x={x}, y={y}, z={z}"
+
+def _text(poly_text: str) -> formal.Poly:
+    return formal.expand(formal.parse_expr(poly_text))
+
+
+def t_squares(rng: np.random.Generator, lv: Level) -> tuple[str, str]:
+    """Sum of squares with an ordering: ``exists x, y in Z: x^2 + y^2 = 25 and x > y > 0``."""
+    n = 2 if lv.vars == 2 else int(rng.integers(2, lv.vars + 1))
+    values = sorted((int(v) for v in rng.choice(np.arange(1, lv.num + 1), size=n, replace=False)), reverse=True)
+    names = NAMES[:n]
+    total = sum(v * v for v in values)
+    squares = " + ".join(f"{v}^2" for v in names)
+    return (
+        f"exists {', '.join(names)} in Z: {squares} = {total} and {' > '.join(names)} > 0",
+        ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True)),
+    )
+
+
+def t_linear(rng: np.random.Generator, lv: Level) -> tuple[str, str]:
+    """A linear system with an integer solution: ``exists x, y in Z: 2*x + 3*y = 12 and x - y = 1``."""
+    n = int(rng.integers(2, lv.vars + 1))
+    names = NAMES[:n]
+    values = [int(rng.integers(-lv.num, lv.num + 1)) for _ in names]
+    while True:
+        rows = [[int(rng.integers(-lv.coef, lv.coef + 1)) for _ in names] for _ in names]
+        if round(float(np.linalg.det(np.array(rows, dtype=float)))) != 0:
+            break
+    equations = []
+    for row in rows:
+        lhs = formal.poly_text({((v, 1),): c for v, c in zip(names, row, strict=True) if c})
+        equations.append(f"{lhs} = {sum(c * v for c, v in zip(row, values, strict=True))}")
+    return (
+        f"exists {', '.join(names)} in Z: {' and '.join(equations)}",
+        ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True)),
+    )
+
+
+def t_root(rng: np.random.Generator, lv: Level) -> tuple[str, str]:
+    """The largest integer root of a polynomial: ``exists x in Z: x^2 - 5*x + 6 = 0 and x > 2``."""
+    d = int(rng.integers(2, lv.degree + 1))
+    roots = sorted(int(rng.integers(-lv.num, lv.num + 1)) for _ in range(d))
+    poly = _text("*".join(_linear(r) for r in roots))
+    below = roots[-2] if roots[-2] < roots[-1] else roots[-1] - 1
+    return f"exists x in Z: {formal.poly_text(poly)} = 0 and x > {below}", f"x={roots[-1]}"
+
+
+def t_factor(rng: np.random.Generator, lv: Level) -> tuple[str, str]:
+    """A factorisation: ``factor x^2 - 5*x + 6`` / ``(x - 2)*(x - 3)``."""
+    d = int(rng.integers(2, lv.degree + 1))
+    factors: list[str] = []
+    if d >= 3 and rng.random() < 0.5:  # an irreducible quadratic factor
+        factors.append(f"(x^2 + {int(rng.integers(1, lv.num + 1))})")
+        d -= 2
+    leads = 1 if lv.coef <= 3 else 3
+    for _ in range(d):
+        lead = int(rng.integers(1, leads + 1))
+        root = _nonzero(rng, lv.num)
+        while math.gcd(lead, root) != 1:
+            root = _nonzero(rng, lv.num)
+        factors.append(_linear(root, lead))
+    product = "*".join(sorted(factors))
+    return f"factor {formal.poly_text(_text(product))}", product
+
+
+def t_divides(rng: np.random.Generator, lv: Level) -> tuple[str, str]:
+    """An exact polynomial quotient: ``exists q in Z[x]: x^3 - 1 = (x - 1)*q`` / ``q = x^2 + x + 1``."""
+    d = int(rng.integers(1, lv.degree))
+    coefs = [int(rng.integers(-lv.coef, lv.coef + 1)) for _ in range(d)] + [_nonzero(rng, lv.coef)]
+    quotient = {(("x", i),) if i else (): c for i, c in enumerate(coefs) if c}
+    divisor = _linear(_nonzero(rng, lv.num))
+    if lv.degree >= 4 and rng.random() < 0.5:
+        divisor = f"(x^2 + {_nonzero(rng, lv.coef)}*x + {_nonzero(rng, lv.num)})"
+    product = formal.poly_mul(_text(divisor), quotient, formal.Budget())
+    return f"exists q in Z[x]: {formal.poly_text(product)} = {divisor}*q", f"q = {formal.poly_text(quotient)}"
+
+
+def t_square(rng: np.random.Generator, lv: Level) -> tuple[str, str]:
+    """Completing the square: ``exists a, b in Z: (x + a)^2 + b = x^2 + 6*x + 13``."""
+    c = 1 if lv.coef <= 3 else int(rng.integers(1, 4))
+    a, b = _nonzero(rng, lv.num), int(rng.integers(-lv.num, lv.num + 1))
+    target = _text(f"({c}*x + {a})^2 + {b}" if a >= 0 else f"({c}*x - {-a})^2 + {b}")
+    head = "x" if c == 1 else f"{c}*x"
+    return f"exists a, b in Z: ({head} + a)^2 + b = {formal.poly_text(target)}", f"a={a}, b={b}"
+
+
+def t_counter(rng: np.random.Generator, lv: Level) -> tuple[str, str]:
+    """A counterexample: ``disprove forall x in N: x^2 - 7*x + 12 > 0`` / ``x=3``."""
+    if lv.vars >= 3 and rng.random() < 0.5:
+        a, b = _nonzero(rng, lv.coef), _nonzero(rng, lv.coef)
+        x, y = int(rng.integers(-lv.num, lv.num + 1)), int(rng.integers(-lv.num, lv.num + 1))
+        lhs = formal.poly_text({(("x", 1),): a, (("y", 1),): b})
+        return f"disprove forall x, y in Z: {lhs} != {a * x + b * y}", f"x={x}, y={y}"
+    d = int(rng.integers(2, lv.degree + 1))
+    roots = sorted(int(rng.integers(0, lv.num + 1)) for _ in range(d))
+    poly = _text("*".join(_linear(r) for r in roots))
+    return f"disprove forall x in N: {formal.poly_text(poly)} > 0", f"x={roots[0]}"
+
+
+def t_identity(rng: np.random.Generator, lv: Level) -> tuple[str, str]:
+    """A polynomial identity: ``identity (x + 2)^2 = x^2 + 4*x + 4``, proved by a chain."""
+    if lv.vars >= 3 and rng.random() < 0.5:
+        lhs = f"({_linear(_nonzero(rng, lv.num))[1:-1]})*(y + {int(rng.integers(1, lv.num + 1))})"
+    else:
+        lhs = f"{_linear(_nonzero(rng, lv.num))}^{int(rng.integers(2, lv.degree + 1))}"
+    rhs = formal.poly_text(_text(lhs))
+    return f"identity {lhs} = {rhs}", f"{lhs} = {rhs}"
+
+
+TEMPLATES: dict[str, Callable[[np.random.Generator, Level], tuple[str, str]]] = {
+    "squares": t_squares,
+    "linear": t_linear,
+    "root": t_root,
+    "factor": t_factor,
+    "divides": t_divides,
+    "square": t_square,
+    "counter": t_counter,
+    "identity": t_identity,
+}
+
+
+def make_problem(template: str, rng: np.random.Generator, level: str) -> tuple[str, str]:
+    """A true statement of ``template`` at ``level`` and its proof, in canonical text."""
+    statement, proof = TEMPLATES[template](rng, LEVELS[level])
+    return formal.parse_statement(statement).text, proof
+
+
+# -- instances, moves, state ---------------------------------------------------------------
+class SeedProblem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    template: str
+    statement: str
+    proof: str
 
 
 class ConjectureInstance(Instance):
-    seed_statement: str
-    seed_certificate: str
-    bound: int
+    seeds: list[SeedProblem]
 
 
 class Conjecture(Move):
     statement: str
-    witness: str
-    difficulty: float
+    witness: str | None = None
+    known_true: bool = False
 
 
 class Proof(Move):
-    certificate: str
+    text: str
 
 
 @dataclass
@@ -108,180 +228,505 @@ class ConjectureState:
     instance: ConjectureInstance
     statement: Statement | None = None
     conjecture: Conjecture | None = None
-    attempts: list[tuple[str, bool, str]] = field(default_factory=list)  # (certificate, ok, message)
+    attempts: list[tuple[str, bool, str]] = field(default_factory=list)  # (proof, verified, message)
+    proved_at: int | None = None
+
+
+_LINE = r"^[ \t]*{}[ \t]*:[ \t]*(.*?)[ \t]*$"
+_CONJ_RE = re.compile(_LINE.format("CONJECTURE"), re.IGNORECASE | re.MULTILINE)
+_WIT_RE = re.compile(_LINE.format("WITNESS"), re.IGNORECASE | re.MULTILINE)
+_PROOF_RE = re.compile(_LINE.format("PROOF"), re.IGNORECASE | re.MULTILINE)
+CONJECTURE_EXAMPLE = 'e.g. "CONJECTURE: exists x, y in Z: x^2 + y^2 = 25 and x > y" then "WITNESS: x=4, y=3"'
+
+LANGUAGE = """The language (plain ASCII only):
+- numbers 0-9, variables a lower-case letter optionally followed by digits (x, y, q, x1);
+- + - * ^ and parentheses; write 2*x, not 2x; exponents are digits (x^3, at most 64);
+- comparisons = != < <= > >= (chains like 0 < x < 5 are fine), combined with and, or, not.
+Statements:
+- exists x, y in Z: <condition>        (Z = integers, N = integers >= 0)
+    proof: values, e.g. "x=4, y=3"
+- exists q in Z[x]: <condition>       (q ranges over polynomials in x with integer coefficients)
+    proof: polynomials, e.g. "q = x^2 + x + 1"
+- disprove forall x in N: <condition>  (claims the condition fails somewhere)
+    proof: a counterexample, e.g. "x=3"
+- factor <polynomial>                 (claims it factors over the integers)
+    proof: the product of irreducible factors, e.g. "(x - 2)*(x - 3)" or "2*(x - 1)^2*(x + 3)"
+- identity <A> = <B>                  (claims A and B are the same polynomial)
+    proof: an equality chain A = C = ... = B; every step is checked by expanding both sides.
+Variables a statement does not quantify are polynomial variables: "=" then means identity."""
+
+CONJECTURER_RULES = """You are the CONJECTURER in a conjecture-and-proof game with a PROVER.
+Propose a new true statement that the prover can prove, but only with difficulty: you score
+most when the prover fails at first and succeeds at its last attempt, nothing when it proves
+your statement at its first attempt or when you repeat a seed problem.
+{language}
+
+The prover gets {k} attempts. Add a WITNESS line with your own proof: it is checked now and
+never shown to the prover, and a statement with a valid witness earns {unproved} even if the
+prover fails. A wrong witness is refused.
+
+Seed problems (statement / proof) to start from:
+{seeds}
+
+Reply with one line "CONJECTURE: <statement>" and optionally one line "WITNESS: <proof>", {example}."""
+
+PROVER_RULES = """You are the PROVER in a conjecture-and-proof game. A conjecturer proposed the
+statement below; prove it. You have {k} attempts; after a failed one you see the verifier's verdict.
+{language}
+
+Statement:
+  {statement}
+
+Reply with exactly one line:
+{format}"""
 
 
 class ConjectureProverGame(Game[ConjectureInstance, ConjectureState]):
     roles = ("conjecturer", "prover")
     instance_cls = ConjectureInstance
     levels = tuple(LEVELS)
-    max_reply_tokens = 96
+    instance_version = "v0"
+    max_retries = 2
+    max_reply_tokens = 200
 
-    def __init__(self, prover_attempts: int = 2, verifier: str | Verifier = "certificate") -> None:
-        if prover_attempts < 1:
-            raise ValueError(f"prover_attempts must be >= 1, got {prover_attempts}")
+    def __init__(
+        self,
+        prover_attempts: int = 3,
+        verifier: str | Verifier = "certificate",
+        unproved_true_reward: float = 0.1,
+    ) -> None:
+        if int(prover_attempts) < 1:
+            raise ValueError(f"prover_attempts must be at least 1, got {prover_attempts}")
         self.k = int(prover_attempts)
-        self.verifier = make_verifier(verifier) if isinstance(verifier, str) else verifier
-        self._witness_checker = CertificateVerifier()
+        self.verifier = formal.make_verifier(verifier)
+        self.unproved_true_reward = float(unproved_true_reward)
 
+    # -- instances ---------------------------------------------------------------------
     def generate_instance(self, rng: np.random.Generator, level: str) -> ConjectureInstance:
-        bound, kinds = LEVELS[level]
-        statement, certificate = template(rng, str(rng.choice(kinds)), bound)
-        return ConjectureInstance(level=level, seed_statement=statement, seed_certificate=certificate, bound=bound)
+        chosen = rng.choice(sorted(TEMPLATES), size=SEEDS_PER_INSTANCE, replace=False)
+        seeds = []
+        for name in chosen:
+            statement, proof = make_problem(str(name), rng, level)
+            seeds.append(SeedProblem(template=str(name), statement=statement, proof=proof))
+        return ConjectureInstance(level=level, seeds=seeds)
 
+    # -- rules -------------------------------------------------------------------------
     def initial_state(self, instance: ConjectureInstance) -> ConjectureState:
         return ConjectureState(instance=instance)
 
     def to_move(self, state: ConjectureState) -> list[str]:
-        if state.conjecture is None:
-            return ["conjecturer"]
-        return [] if len(state.attempts) >= self.k else ["prover"]
+        if self.is_terminal(state):
+            return []
+        return ["conjecturer"] if state.conjecture is None else ["prover"]
 
     def prompt(self, state: ConjectureState, seat: str) -> str:
-        inst = state.instance
         if seat == "conjecturer":
-            return (
-                "You are the CONJECTURER. Propose a new true statement that a prover will find hard, but not "
-                "impossible, to prove.\n" + GRAMMAR + f"\n\nSeed problem:\n  {inst.seed_statement}\n  certificate: "
-                f"{inst.seed_certificate}\n\nYour statement must differ from the seed. Reply with two lines:\n"
-                "CONJECTURE: <statement>\nWITNESS: <certificate proving it; hidden from the prover>"
+            seeds = "\n".join(f"- {s.statement}\n    proof: {s.proof}" for s in state.instance.seeds)
+            return CONJECTURER_RULES.format(
+                language=LANGUAGE, k=self.k, unproved=self.unproved_true_reward, seeds=seeds, example=CONJECTURE_EXAMPLE
             )
+        assert state.statement is not None
+        fmt = self.verifier.proof_format(state.statement)
         if not state.attempts:
-            return (
-                "You are the PROVER.\n" + GRAMMAR + f"\n\nProve this statement (you have {self.k} attempts):\n"
-                f"{quote(state.conjecture.statement if state.conjecture else '')}\n\nReply with one line: PROOF: <certificate>"
-            )
-        certificate, ok, message = state.attempts[-1]
-        verdict = "accepted" if ok else "rejected"
+            return PROVER_RULES.format(k=self.k, language=LANGUAGE, statement=state.statement.text, format=fmt)
+        _, _, message = state.attempts[-1]
+        n = len(state.attempts)
         return (
-            f"Attempt {len(state.attempts)} was {verdict}: {message}.\n"
-            f"Attempt {len(state.attempts) + 1} of {self.k}. Reply with one line: PROOF: <certificate>"
+            f"Attempt {n} of {self.k} failed: {message}\n"
+            f"Attempt {n + 1} of {self.k}. Statement: {state.statement.text}\nReply with exactly one line:\n{fmt}"
         )
 
     def parse_move(self, state: ConjectureState, seat: str, text: str) -> Move:
-        if seat == "prover":
-            proofs = _PROOF_RE.findall(text)
-            if len(proofs) != 1:
-                raise InvalidMove('reply with exactly one line "PROOF: <certificate>", e.g. "PROOF: x=4, y=3"')
-            return Proof(certificate=proofs[0][:400])
-        conjectures, witnesses = _CONJ_RE.findall(text), _WIT_RE.findall(text)
-        example = 'e.g. "CONJECTURE: exists x: x^2 - 9 = 0 and x > 0" and "WITNESS: x=3"'
-        if len(conjectures) != 1 or len(witnesses) != 1:
-            raise InvalidMove(f"write exactly one CONJECTURE line and one WITNESS line, {example}")
+        if seat == "conjecturer":
+            return self._parse_conjecture(text)
+        assert state.statement is not None
+        lines = _PROOF_RE.findall(text)
+        fmt = self.verifier.proof_format(state.statement)
+        if len(lines) != 1:
+            count = "no line starts" if not lines else f"{len(lines)} lines start"
+            raise InvalidMove(f'{count} with "PROOF:"; reply with exactly one line: {fmt}')
         try:
-            statement = parse_statement(conjectures[0])
+            self.verifier.parse_proof(state.statement, lines[0])
+        except FormalError as err:
+            raise InvalidMove(f"the proof is not well-formed: {err}. Reply with exactly one line: {fmt}") from None
+        return Proof(text=lines[0])
+
+    def _parse_conjecture(self, text: str) -> Conjecture:
+        lines, witnesses = _CONJ_RE.findall(text), _WIT_RE.findall(text)
+        if len(lines) != 1:
+            count = "no line starts" if not lines else f"{len(lines)} lines start"
+            raise InvalidMove(f'{count} with "CONJECTURE:"; write exactly one, {CONJECTURE_EXAMPLE}')
+        if len(witnesses) > 1:
+            raise InvalidMove(f'write at most one "WITNESS:" line, not {len(witnesses)}; {CONJECTURE_EXAMPLE}')
+        try:
+            statement = formal.parse_statement(lines[0])
         except FormalError as err:
             raise InvalidMove(f"the conjecture is not well-formed: {err}") from None
-        if statement.text.replace(" ", "") == " ".join(state.instance.seed_statement.split()).replace(" ", ""):
-            raise InvalidMove("the conjecture repeats the seed problem; propose a new statement")
-        check = self._witness_checker.check(statement, witnesses[0])
-        if not check.ok:
-            raise InvalidMove(f"the witness does not prove the conjecture ({check.message}); give a true statement and its certificate")
-        return Conjecture(statement=statement.text, witness=witnesses[0], difficulty=statement.difficulty)
+        unsupported = self.verifier.supports(statement)
+        if unsupported:
+            raise InvalidMove(f"the {self.verifier.name} verifier cannot check this statement: {unsupported}")
+        truth = formal.decide(statement)
+        if truth is False:
+            reason = "the polynomial is irreducible" if statement.kind == "factor" else "the two sides differ when expanded"
+            raise InvalidMove(f"the conjecture is false ({reason}); propose a true statement, {CONJECTURE_EXAMPLE}")
+        witness = witnesses[0] if witnesses else None
+        if witness is not None:
+            try:
+                verdict = self.verifier.verify(statement, self.verifier.parse_proof(statement, witness))
+            except FormalError as err:
+                raise InvalidMove(f"the witness is not well-formed: {err}") from None
+            if not verdict.ok:
+                raise InvalidMove(f"the witness does not prove the conjecture: {verdict.message}. Fix it or drop the WITNESS line")
+            truth = True
+        return Conjecture(statement=statement.text, witness=witness, known_true=bool(truth))
 
     def apply(self, state: ConjectureState, moves: Mapping[str, Move]) -> None:
-        ((seat, move),) = moves.items()
-        if isinstance(move, Conjecture):
-            state.conjecture, state.statement = move, parse_statement(move.statement)
+        if state.conjecture is None:
+            move = moves["conjecturer"]
+            assert isinstance(move, Conjecture)
+            state.conjecture = move
+            state.statement = formal.parse_statement(move.statement)
             return
+        move = moves["prover"]
         assert isinstance(move, Proof) and state.statement is not None
-        check = self.verifier.check(state.statement, move.certificate)
-        state.attempts.append((move.certificate, check.ok, check.message))
+        verdict = self.verifier.verify(state.statement, self.verifier.parse_proof(state.statement, move.text))
+        state.attempts.append((move.text, verdict.ok, verdict.message))
+        if verdict.ok:
+            state.proved_at = len(state.attempts)
 
     def is_terminal(self, state: ConjectureState) -> bool:
-        return state.conjecture is not None and len(state.attempts) >= self.k
+        return state.proved_at is not None or len(state.attempts) >= self.k
 
     def score(self, state: ConjectureState) -> Outcome:
-        assert state.conjecture is not None
-        rate = sum(ok for _, ok, _ in state.attempts) / self.k
-        conjecturer = 1.0 - rate if rate > 0 else 0.1
-        return Outcome(
-            rewards={"conjecturer": conjecturer, "prover": rate},
-            metrics={
-                "proved": float(rate > 0),
-                "proof_rate": rate,
-                "difficulty": float(state.conjecture.difficulty),
-                "conjecture_valid": 1.0,
-            },
-        )
+        assert state.statement is not None and state.conjecture is not None
+        proved = state.proved_at is not None
+        success_rate = (self.k - state.proved_at + 1) / self.k if state.proved_at is not None else 0.0
+        seed_keys = {formal.canonical_key(formal.parse_statement(s.statement)) for s in state.instance.seeds}
+        copied = formal.canonical_key(state.statement) in seed_keys
+        known_true = proved or state.conjecture.known_true
+        if copied:
+            conjecturer = 0.0
+        elif proved:
+            conjecturer = 1.0 - success_rate
+        else:
+            conjecturer = self.unproved_true_reward if known_true else 0.0
+        size = formal.measures(state.statement)
+        metrics = {
+            "proved": float(proved),
+            "success_rate": success_rate,
+            "attempts_used": float(len(state.attempts)),
+            "conjecture_valid": float(known_true),
+            "witness_given": float(state.conjecture.witness is not None),
+            "copied_seed": float(copied),
+            "trivial": float(copied or state.proved_at == 1),
+            "difficulty": size.difficulty,
+            "num_vars": float(size.num_vars),
+            "degree": float(size.degree),
+            "max_digits": float(size.max_digits),
+        }
+        metrics.update({f"kind_{kind}": float(state.statement.kind == kind) for kind in ("exists", "disprove", "factor", "identity")})
+        return Outcome(rewards={"conjecturer": conjecturer, "prover": float(proved)}, metrics=metrics)
 
     def view(self, state: ConjectureState, seat: str) -> dict[str, Any]:
+        inst = state.instance
         if seat == "conjecturer":
-            inst = state.instance
-            return {"seed_statement": inst.seed_statement, "seed_certificate": inst.seed_certificate, "bound": inst.bound}
+            return {
+                "level": inst.level,
+                "prover_attempts": self.k,
+                "verifier": self.verifier.name,
+                "seeds": [s.model_dump() for s in inst.seeds],
+            }
         return {
-            "statement": state.conjecture.statement if state.conjecture else None,
-            "attempts": [(c, ok) for c, ok, _ in state.attempts],
+            "level": inst.level,
+            "statement": state.statement.text if state.statement is not None else None,
+            "attempt": len(state.attempts) + 1,
+            "prover_attempts": self.k,
+            "history": [{"proof": p, "message": m} for p, _, m in state.attempts],
         }
 
 
-# -- scripted players --------------------------------------------------------------------
+# -- scripted players ------------------------------------------------------------------------
 def scripted_conjecturer(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Varies the seed: the same kind of statement with fresh numbers, up to 1.5x the seed's bound."""
-    seed = view["seed_statement"]
-    if seed.startswith("factor"):
-        kind = "factor3" if seed.count("x^3") else "factor2"
-    else:
-        kind = {1: "root", 2: "pair", 3: "triple"}[seed.split(":")[0].count(",") + 1]
-    while True:
-        statement, certificate = template(rng, kind, max(2, int(view["bound"] * 1.5)))
-        if statement != seed:
-            return f"CONJECTURE: {statement}\nWITNESS: {certificate}"
+    """Perturbs a seed: the same template at the same level with fresh numbers and degree,
+    never a statement equal (up to expansion) to a seed; always adds its witness."""
+    seeds = view["seeds"]
+    taken = {formal.canonical_key(formal.parse_statement(s["statement"])) for s in seeds}
+    order = [seeds[int(i)]["template"] for i in rng.permutation(len(seeds))]
+    for template in itertools.islice(itertools.cycle(order), 30):
+        statement, proof = make_problem(template, rng, view["level"])
+        if formal.canonical_key(formal.parse_statement(statement)) not in taken:
+            return f"CONJECTURE: {statement}\nWITNESS: {proof}"
+    statement, proof = make_problem("linear", rng, view["level"])
+    return f"CONJECTURE: {statement}\nWITNESS: {proof}"
 
 
-def _integer_roots(coefficients: dict[int, int]) -> list[int]:
-    constant = coefficients.get(0, 0)
-    if constant == 0:
-        return [0]
-    bound = min(abs(constant), 10**6)
-    divisors = [d for d in range(1, int(bound**0.5) + 1) if constant % d == 0]
-    candidates = sorted({s * d for d in divisors for s in (1, -1)} | {s * (abs(constant) // d) for d in divisors for s in (1, -1)})
-    return [c for c in candidates if sum(a * c**k for k, a in coefficients.items()) == 0]
+#: Search points the scripted prover may try at attempt 1, 2, 3, ...
+SEARCH_BUDGETS = (300, 3_000, 20_000)
 
 
 def scripted_prover(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Factors by integer roots (divisors of the constant term); proves ``exists`` by
-    searching witnesses with |value| <= 20 (one or two variables) or <= 8 (three)."""
-    statement = parse_statement(view["statement"])
-    failed = {c for c, ok in view["attempts"] if not ok}
-    if statement.kind == "factor":
-        coefficients = {e[0]: c for e, c in statement.polynomial}
-        factors, remaining = [], dict(coefficients)
-        while max(remaining, default=0) >= 1:
-            roots = _integer_roots(remaining)
-            if not roots:
-                break
-            root = roots[0]
-            factors.append(f"(x - {root})" if root >= 0 else f"(x + {-root})")
-            # synthetic division by (x - root)
-            degree = max(remaining)
-            quotient, carry = {}, 0
-            for k in range(degree, 0, -1):
-                carry = remaining.get(k, 0) + carry * root if k != degree else remaining.get(k, 0)
-                quotient[k - 1] = carry
-            remaining = {k: v for k, v in quotient.items() if v}
-        rest = render({(k,): v for k, v in remaining.items()}, ("x",))
-        certificate = "*".join(factors + ([f"({rest})"] if rest not in ("1", "0") else []))
-        return f"PROOF: {certificate or 'x'}"
-    names = statement.variables
-    bound = 20 if len(names) <= 2 else 8
-    import itertools
+    """A solver, stronger at each attempt: bounded witness search with integer root finding
+    (wider bounds each attempt), exact polynomial division, factoring by rational roots
+    (then full factorisation from attempt 2), and a one-step chain for identities."""
+    statement = formal.parse_statement(view["statement"])
+    attempt = int(view.get("attempt", 1))
+    failed = {h["proof"] for h in view.get("history", [])}
+    proof = _prove(statement, attempt)
+    if proof is None or proof in failed:
+        proof = _guess(statement)
+    return f"PROOF: {proof}"
 
-    for values in itertools.product(range(-bound, bound + 1), repeat=len(names)):
-        if all(c.holds(values) for c in statement.constraints):
-            certificate = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
-            if certificate not in failed:
-                return f"PROOF: {certificate}"
-    return "PROOF: " + ", ".join(f"{n}=0" for n in names)
+
+def _prove(st: Statement, attempt: int) -> str | None:
+    budget = SEARCH_BUDGETS[min(attempt, len(SEARCH_BUDGETS)) - 1]
+    if st.kind == "identity":
+        assert isinstance(st.body, formal.Cmp)
+        lhs, rhs = (formal.to_text(a) for a in st.body.args)
+        middle = formal.poly_text(formal.expand(st.body.args[0]))
+        return f"{lhs} = {rhs}" if middle in (lhs, rhs) else f"{lhs} = {middle} = {rhs}"
+    if st.kind == "factor":
+        return _factor(formal.expand(st.body), full=attempt >= 2)
+    if st.kind == "exists" and st.domain == "poly":
+        return _solve_polynomials(st)
+    target = st.body if st.kind == "exists" else formal.negate(st.body)
+    found = _search(st, target, budget)
+    if found is None:
+        return None
+    return ", ".join(f"{v}={found[v]}" for v in st.variables)
+
+
+def _guess(st: Statement) -> str:
+    """A well-formed (probably wrong) proof, so a stuck prover still makes a valid move."""
+    if st.kind in ("exists", "disprove"):
+        return ", ".join(f"{v}=0" for v in st.variables)
+    if st.kind == "factor":
+        return formal.to_text(st.body)
+    assert isinstance(st.body, formal.Cmp)
+    return " = ".join(formal.to_text(a) for a in st.body.args)
+
+
+# Compiled polynomial: list of (coefficient, ((variable index, exponent), ...)).
+_Compiled = list[tuple[int, tuple[tuple[int, int], ...]]]
+
+
+def _equations(target: formal.Node, names: tuple[str, ...]) -> list[formal.Poly]:
+    """Polynomial equations (= 0) over ``names`` implied by the top-level conjuncts; an
+    identity in free indeterminates gives one equation per coefficient."""
+    out: list[formal.Poly] = []
+    for part in formal.conjuncts(target):
+        if not (isinstance(part, formal.Cmp) and part.ops == ("=",)):
+            continue
+        diff = formal.poly_add(formal.expand(part.args[0]), formal.expand(part.args[1]), -1)
+        groups: dict[formal.Mono, formal.Poly] = {}
+        for mono, c in diff.items():
+            outer = tuple((v, e) for v, e in mono if v not in names)
+            inner = tuple((v, e) for v, e in mono if v in names)
+            groups.setdefault(outer, {})[inner] = c
+        out.extend(g for g in groups.values() if g)
+    return out
+
+
+def _integer_roots(coefs: list[int]) -> list[int] | None:
+    """Integer roots of sum(coefs[k] * v^k); None when every value is a root."""
+    while coefs and coefs[-1] == 0:
+        coefs = coefs[:-1]
+    if not coefs:
+        return None
+    if len(coefs) == 1:
+        return []
+    if coefs[0] == 0:
+        rest = _integer_roots(coefs[1:])
+        return sorted({0, *(rest or [])})
+    if len(coefs) == 2:
+        c0, c1 = coefs
+        return [-c0 // c1] if c0 % c1 == 0 else []
+    if len(coefs) == 3:
+        c0, c1, c2 = coefs
+        disc = c1 * c1 - 4 * c2 * c0
+        if disc < 0:
+            return []
+        s = math.isqrt(disc)
+        if s * s != disc:
+            return []
+        return sorted({(-c1 + t) // (2 * c2) for t in (s, -s) if (-c1 + t) % (2 * c2) == 0})
+    if max(abs(c) for c in coefs).bit_length() > 60:
+        return []
+    candidates = set()
+    for root in np.roots([float(c) for c in reversed(coefs)]):
+        if abs(root.imag) < 1e-6 * max(1.0, abs(root.real)) + 1e-6:
+            base = int(round(root.real))
+            candidates.update((base - 1, base, base + 1))
+    return sorted(r for r in candidates if sum(c * r**k for k, c in enumerate(coefs)) == 0)
+
+
+def _ordered(bound: int, natural: bool) -> list[int]:
+    if natural:
+        return list(range(bound + 1))
+    return [0, *itertools.chain.from_iterable((i, -i) for i in range(1, bound + 1))]
+
+
+def _search(st: Statement, target: formal.Node, budget: int) -> dict[str, int] | None:
+    """Backtracking over the quantified integers: a variable that is the only unknown of an
+    equation is solved by integer root finding, others are enumerated by size."""
+    names = st.variables
+    index = {v: i for i, v in enumerate(names)}
+    compiled: list[_Compiled] = [
+        [(c, tuple((index[v], e) for v, e in mono)) for mono, c in eq.items()] for eq in _equations(target, names)
+    ]
+    free_dims = max(1, len(names) - len(compiled))
+    span = budget ** (1 / free_dims)
+    natural = st.domain == "N"
+    values = _ordered(max(2, int(span if natural else span / 2)), natural)
+    counter = [0]
+    assignment: list[int | None] = [None] * len(names)
+
+    def consistent() -> bool:
+        env = {v: formal.const(int(assignment[i])) for i, v in enumerate(names)}  # type: ignore[arg-type]
+        try:
+            return formal.holds(target, env)
+        except FormalError:
+            return False
+
+    def solve_for(eq: _Compiled, var: int) -> list[int] | None:
+        coefs: dict[int, int] = {}
+        for c, mono in eq:
+            term, power = c, 0
+            for i, e in mono:
+                if i == var:
+                    power = e
+                else:
+                    term *= assignment[i] ** e  # type: ignore[operator]
+            coefs[power] = coefs.get(power, 0) + term
+        return _integer_roots([coefs.get(k, 0) for k in range(max(coefs, default=0) + 1)])
+
+    def candidates() -> tuple[int, Iterator[int]]:
+        for eq in compiled:
+            unknown = {i for _, mono in eq for i, _ in mono if assignment[i] is None}
+            if len(unknown) == 1:
+                var = unknown.pop()
+                roots = solve_for(eq, var)
+                if roots is not None:
+                    return var, iter(r for r in roots if not natural or r >= 0)
+        var = next(i for i, a in enumerate(assignment) if a is None)
+        return var, iter(values)
+
+    def recurse() -> bool:
+        if all(a is not None for a in assignment):
+            counter[0] += 1
+            return consistent()
+        for eq in compiled:  # prune: a fully assigned equation must hold
+            if all(assignment[i] is not None for _, mono in eq for i, _ in mono) and solve_for(eq, -1) == []:
+                return False
+        var, options = candidates()
+        for value in options:
+            counter[0] += 1
+            if counter[0] > budget:
+                return False
+            assignment[var] = value
+            if recurse():
+                return True
+            assignment[var] = None
+        return False
+
+    if recurse():
+        return {v: int(assignment[i]) for i, v in enumerate(names)}  # type: ignore[arg-type]
+    return None
+
+
+def _solve_polynomials(st: Statement) -> str | None:
+    """Solves equations linear in one unknown polynomial by exact division (over Q, integer result)."""
+    import sympy
+
+    solved: dict[str, formal.Poly] = {}
+    gens = list(st.indeterminates)
+    for part in formal.conjuncts(st.body):
+        if not (isinstance(part, formal.Cmp) and part.ops == ("=",)):
+            continue
+        diff = formal.poly_add(formal.expand(part.args[0], solved), formal.expand(part.args[1], solved), -1)
+        unknown = [v for v in st.variables if v not in solved and v in formal.variables_of(diff)]
+        if len(unknown) != 1:
+            continue
+        q = unknown[0]
+        if any(e > 1 for mono in diff for v, e in mono if v == q):
+            continue
+        slope = {tuple(p for p in m if p[0] != q): c for m, c in diff.items() if any(v == q for v, _ in m)}
+        rest = formal.poly_add(diff, {m: c for m, c in diff.items() if any(v == q for v, _ in m)}, -1)
+        quotient, remainder = sympy.div(
+            formal._to_sympy({m: -c for m, c in rest.items()}, gens), formal._to_sympy(slope, gens)
+        )
+        if not remainder.is_zero or any(not c.is_integer for c in quotient.coeffs()):
+            return None
+        solved[q] = formal._from_sympy(sympy.Poly(quotient, *sympy.symbols(gens)), gens)
+    if len(solved) != len(st.variables):
+        return None
+    return ", ".join(f"{v} = {formal.poly_text(solved[v])}" for v in st.variables)
+
+
+def _factor(poly: formal.Poly, full: bool) -> str | None:
+    """Rational-root factoring (univariate); with ``full`` the complete factorisation."""
+    names = sorted(formal.variables_of(poly))
+    if full or len(names) != 1:
+        content, factors = formal.factorization(poly)
+    else:
+        content, factors = _rational_root_factors(poly, names[0])
+    parts = [] if content == 1 else ["-1" if content == -1 else str(content)]
+    for factor, mult in factors:
+        text = f"({formal.poly_text(factor)})"
+        parts.append(text if mult == 1 else f"{text}^{mult}")
+    return "*".join(parts) if parts else None
+
+
+def _rational_root_factors(poly: formal.Poly, var: str) -> tuple[int, list[tuple[formal.Poly, int]]]:
+    """Split off linear factors a*x - b for the rational roots b/a found numerically; the
+    rest is kept as one factor (irreducible when its degree is 2 or 3)."""
+    from fractions import Fraction
+
+    coefs = [0] * (formal.degree(poly) + 1)
+    for mono, c in poly.items():
+        coefs[mono[0][1] if mono else 0] = c
+    content = math.gcd(*coefs) * (1 if coefs[-1] > 0 else -1)
+    coefs = [c // content for c in coefs]
+    factors: list[tuple[formal.Poly, int]] = []
+    while len(coefs) > 2:
+        found = None
+        if coefs[0] == 0:
+            found = Fraction(0)
+        elif max(abs(c) for c in coefs).bit_length() <= 60:
+            for root in np.roots([float(c) for c in reversed(coefs)]):
+                if abs(root.imag) > 1e-6:
+                    continue
+                for den in (d for d in range(1, abs(coefs[-1]) + 1) if coefs[-1] % d == 0):
+                    cand = Fraction(round(root.real * den), den)
+                    if sum(c * cand**k for k, c in enumerate(coefs)) == 0:
+                        found = cand
+                        break
+                if found is not None:
+                    break
+        if found is None:
+            break
+        a, b = found.denominator, found.numerator
+        factors.append(({((var, 1),): a, **({(): -b} if b else {})}, 1))
+        # synthetic division by x - b/a, highest degree first; by Gauss's lemma the
+        # quotient divided by a has integer coefficients
+        high = list(reversed(coefs))
+        quotient = [Fraction(high[0])]
+        for c in high[1:-1]:
+            quotient.append(c + found * quotient[-1])
+        coefs = [int(q / a) for q in reversed(quotient)]
+    rest = {((var, k),) if k else (): c for k, c in enumerate(coefs) if c}
+    if formal.degree(rest) >= 1:
+        factors.append((rest, 1))
+    merged: dict[str, tuple[formal.Poly, int]] = {}
+    for f, m in factors:
+        key = formal.poly_text(f)
+        merged[key] = (f, merged.get(key, (f, 0))[1] + m)
+    return content, list(merged.values())
+
+
+PLAYERS = {"default": {"conjecturer": scripted_conjecturer, "prover": scripted_prover}}
 
 
 def register_games() -> None:
     from ..registry import register
 
-    register(
-        "dialogym/ConjectureProver-v0", ConjectureProverGame, level="easy",
-        players={"default": {"conjecturer": scripted_conjecturer, "prover": scripted_prover}},
-    )
-
-
-__all__ = ["ConjectureProverGame", "evaluate", "scripted_conjecturer", "scripted_prover"]
+    register("dialogym/ConjectureProver-v0", ConjectureProverGame, players=PLAYERS, level="easy")
