@@ -74,7 +74,7 @@ def cross_matches(episodes: list[Episode]) -> dict[str, list[Match]]:
 def summarise(config: BenchConfig, episodes: list[Episode], *, samples: int = BOOTSTRAP_SAMPLES) -> Summary:
     rows = score_rows(episodes)
     matches = cross_matches(episodes)
-    ratings = {game: fit_ratings(items, seed=config.seed) for game, items in sorted(matches.items())}
+    ratings = {game: fit_ratings(items) for game, items in sorted(matches.items())}
     return Summary(
         config=config,
         rows=rows,

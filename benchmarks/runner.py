@@ -105,7 +105,8 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> BenchConfig:
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ValueError(f"{where}: bad bench setting {field!r}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ValueError(f"{where}: bad bench setting {field!r}: {message}") from None
 
 
 # --------------------------------------------------------------------------- pairings

@@ -1,0 +1,149 @@
+"""The benchmark reports: escaped transcripts, and the HTML page checked in a real headless browser."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from dialogym.benchmarks.report import leaderboard_table, summarise, write_report, write_tables
+from dialogym.benchmarks.runner import BenchConfig
+from dialogym.envs import Episode, Turn
+
+REF = "dialogym/Reference-v0"
+ATTACK = '<script>document.title = "pwned"; console.error("injected")</script><b>bold?</b>'
+
+
+def reference_episode(n: int, speaker: str, listener: str, *, success: bool, clue: str = "CLUE: red circle") -> Episode:
+    reward = 1.0 if success else 0.0
+    return Episode(
+        id=f"ep{n}",
+        game=REF,
+        instance_id=f"inst{n % 2}",
+        instance_version="v0",
+        instance={},
+        level="easy",
+        seed=n % 2,
+        seats={"speaker": speaker, "listener": listener},
+        turns=[
+            Turn(index=0, seat="speaker", messages=[{"role": "user", "content": "Describe the <target>."}], raw=clue,
+                 move={"text": clue}),
+            Turn(index=1, seat="listener", messages=[{"role": "user", "content": "Pick one."}], raw="maybe 2?",
+                 error='no line starts with "ANSWER:"'),
+            Turn(index=2, seat="listener", messages=[{"role": "user", "content": "Invalid move: ..."}], raw="ANSWER: 2",
+                 move={"number": 2}),
+        ],
+        rewards={"speaker": reward, "listener": reward},
+        metrics={"success": reward},
+        tags={"bench": "t", "mode": "crossplay", "pairing": f"{speaker} vs {listener}"},
+    )
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    episodes = [
+        reference_episode(0, "scripted", "tiny", success=True, clue=ATTACK),
+        reference_episode(1, "tiny", "scripted", success=False),
+        reference_episode(2, "scripted", "tiny", success=True),
+        reference_episode(3, "tiny", "scripted", success=True),
+    ]
+    # scripted beats tiny once: an aborted episode where tiny's invalid moves end the game
+    aborted = reference_episode(4, "scripted", "tiny", success=False)
+    aborted = aborted.model_copy(
+        update={"status": "aborted", "aborted_by": "listener", "abort_reason": "listener: invalid move after 2 re-prompts",
+                "rewards": {"speaker": 0.0, "listener": -1.0}, "metrics": {}}
+    )
+    episodes.append(aborted)
+    config = BenchConfig(name="t", games=[REF], models=["scripted", "tiny"], mode="crossplay", episodes=2)
+    out = tmp_path_factory.mktemp("bench")
+    summary = summarise(config, episodes, samples=100)
+    write_tables(summary, out)
+    return write_report(summary, episodes, out / "report")
+
+
+def test_model_text_is_escaped_never_rendered_as_html(report):
+    html = report.read_text()
+    assert "&lt;script&gt;document.title" in html
+    assert "<script>" not in html
+    assert "&lt;b&gt;bold?&lt;/b&gt;" in html
+    assert "Describe the &lt;target&gt;." in html
+
+
+def test_transcripts_mark_game_master_moves_parse_errors_and_scores(report):
+    html = report.read_text()
+    for css_class in ('class="gm"', 'class="move"', 'class="parse-error"', 'class="score"', 'class="abort"', "turn invalid"):
+        assert css_class in html
+    assert html.count('<details class="episode') == 5
+
+
+def test_the_report_says_how_many_episodes_each_number_rests_on(report):
+    html = report.read_text()
+    assert "n=5" in html  # % played of each model rests on its 5 episodes
+    assert "n=4" in html  # quality rests on the 4 played ones
+
+
+def test_the_report_has_score_rating_and_win_rate_plots(report):
+    assert {p.name for p in report.parent.glob("*.png")} == {"scores.png", "ratings.png", "win_matrix.png"}
+
+
+def test_leaderboard_ranks_by_overall_and_shows_ratings(report):
+    config = BenchConfig(name="t", games=[REF], models=["scripted", "tiny"], mode="crossplay")
+    episodes = [reference_episode(0, "scripted", "tiny", success=True)]
+    table = leaderboard_table(summarise(config, episodes, samples=10))
+    assert [c.header for c in table.columns][:3] == ["#", "model", "overall"]
+    assert any("rating" in str(c.header) for c in table.columns)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="the browser check needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
+)
+def test_report_opens_offline_in_a_headless_browser_without_console_errors(report):
+    from selenium import webdriver
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    profile = tempfile.mkdtemp(prefix="dialogym-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(report.resolve().as_uri())
+        assert driver.title == "dialogym bench t"  # the injected script did not run
+        with pytest.raises(NoAlertPresentException):
+            _ = driver.switch_to.alert.text
+
+        images = driver.find_elements(By.TAG_NAME, "img")
+        assert len(images) == 3
+        for image in images:
+            assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+
+        first = driver.find_element(By.CSS_SELECTOR, "details.episode")
+        assert first.get_attribute("open") is None
+        reply = first.find_element(By.CSS_SELECTOR, "pre.move")
+        assert not reply.is_displayed()
+        first.find_element(By.TAG_NAME, "summary").click()
+        assert first.get_attribute("open") is not None
+        assert reply.is_displayed()
+        assert reply.text == ATTACK  # shown as text, exactly as the model wrote it
+        assert first.find_element(By.CSS_SELECTOR, ".parse-error").is_displayed()
+
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+        assert errors == []
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -1,0 +1,216 @@
+"""The benchmark runner: pairings, shared instances, resumption, config checks, the score table."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dialogym.benchmarks.runner import (
+    BenchConfig,
+    crossplay_assignments,
+    load_config,
+    plan,
+    run_bench,
+    selfplay_assignments,
+)
+from dialogym.cli import app
+from dialogym.envs import read_episodes, registered
+
+REF = "dialogym/Reference-v0"
+DEBATE = "dialogym/Debate-v0"
+cli = CliRunner()
+
+
+def one_error_line(output: str) -> bool:
+    """One error message and no traceback (rich may wrap the line at the console width)."""
+    return output.startswith("error:") and output.count("error:") == 1 and "Traceback" not in output
+
+
+def test_selfplay_puts_one_model_in_every_seat():
+    assert selfplay_assignments(["a", "b"], ("x", "y", "z")) == [
+        ("a", {"x": "a", "y": "a", "z": "a"}),
+        ("b", {"x": "b", "y": "b", "z": "b"}),
+    ]
+
+
+def test_crossplay_with_two_seats_plays_both_orders_of_every_pair():
+    pairs = crossplay_assignments(["a", "b", "c"], ("speaker", "listener"))
+    orders = [(s["speaker"], s["listener"]) for _, s in pairs]
+    assert sorted(orders) == sorted([("a", "b"), ("b", "a"), ("a", "c"), ("c", "a"), ("b", "c"), ("c", "b")])
+    assert ("a vs b", {"speaker": "a", "listener": "b"}) in pairs
+
+
+@pytest.mark.parametrize("n_seats", [2, 3, 4])
+def test_crossplay_gives_every_model_every_seat_equally_often(n_seats):
+    roles = tuple(f"s{i}" for i in range(n_seats))
+    pairs = crossplay_assignments(["a", "b"], roles)
+    assert len({tuple(s.values()) for _, s in pairs}) == len(pairs)  # no assignment twice
+    for _, seats in pairs:
+        assert set(seats.values()) == {"a", "b"}  # both models play in every episode
+    for role in roles:
+        held = Counter(seats[role] for _, seats in pairs)
+        assert held["a"] == held["b"]
+
+
+def test_crossplay_needs_two_models():
+    with pytest.raises(ValueError, match="at least two models"):
+        crossplay_assignments(["a"], ("x", "y"))
+
+
+def test_every_pairing_plays_the_same_instances_with_the_same_seeds():
+    config = BenchConfig(games=[REF, DEBATE], models=["scripted", "tiny"], mode="crossplay", episodes=3).resolved(Path("x"))
+    specs = plan(config)
+    for game in (REF, DEBATE):
+        by_pairing: dict[str, list] = {}
+        for s in (s for s in specs if s.game == game):
+            by_pairing.setdefault(s.tags["pairing"], []).append((s.seed, json.dumps(s.instance, sort_keys=True)))
+        assert len(by_pairing) == (2 if game == REF else 6)
+        assert len({tuple(v) for v in by_pairing.values()}) == 1
+        assert all(len(v) == 3 for v in by_pairing.values())
+
+
+def test_all_means_every_registered_game():
+    config = BenchConfig(games=["all"], models=["scripted"], episodes=1).resolved(Path("x"))
+    assert config.games == registered()
+    assert {s.game for s in plan(config)} == set(registered())
+
+
+def test_config_file_sets_what_flags_leave_unset_and_flags_win(tmp_path):
+    path = tmp_path / "bench.yaml"
+    path.write_text("games: reference\nmodels: [scripted, tiny]\nmode: crossplay\nepisodes: 5\n")
+    config = load_config(path, {"episodes": 2, "seed": None})
+    assert (config.games, config.models, config.mode, config.episodes) == (["reference"], ["scripted", "tiny"], "crossplay", 2)
+    as_json = tmp_path / "bench.json"
+    as_json.write_text(json.dumps({"models": "scripted", "temperature": 0.5}))
+    assert load_config(as_json, {}).temperature == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("mode: tournament\n", "bad bench setting 'mode'"),
+        ("episodes: 0\n", "bad bench setting 'episodes'"),
+        ("modles: [tiny]\n", "bad bench setting 'modles'"),
+        ("models: [gpt9]\n", "unknown model kind"),
+        ("games: [reference\n", "not valid yaml"),
+        ("- a list\n", "must be a mapping"),
+    ],
+)
+def test_a_bad_config_file_is_one_clear_line(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = cli.invoke(app, ["bench", "--config", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert one_error_line(result.output)
+
+
+def test_resuming_into_a_folder_of_another_config_is_refused_in_one_line(tmp_path):
+    out = tmp_path / "run"
+    first = cli.invoke(app, ["bench", "--games", "reference", "--models", "scripted", "--episodes", "2", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    second = cli.invoke(app, ["bench", "--games", "reference", "--models", "scripted", "--episodes", "3", "--out", str(out)])
+    assert second.exit_code == 2
+    assert "other settings: episodes (2 -> 3)" in second.output
+    assert one_error_line(second.output)
+
+
+def test_a_finished_run_rerun_plays_nothing_and_keeps_its_episodes(tmp_path):
+    config = BenchConfig(games=["reference"], models=["scripted"], episodes=3)
+    _, episodes, played = run_bench(config, tmp_path)
+    assert played == 3
+    before = (tmp_path / "episodes.jsonl").read_bytes()
+    _, again, played_again = run_bench(config, tmp_path)
+    assert played_again == 0
+    assert [e.id for e in again] == [e.id for e in episodes]
+    assert (tmp_path / "episodes.jsonl").read_bytes() == before
+
+
+SLOW_RUN = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from dialogym.agents.scripted import ScriptedAgent
+    from dialogym.benchmarks.runner import BenchConfig, run_bench
+
+    class SlowScripted(ScriptedAgent):
+        def act(self, requests):
+            time.sleep(0.15)
+            return super().act(requests)
+
+    config = BenchConfig(games=["reference", "negotiation"], models=["scripted"], episodes=6, concurrency=2)
+    run_bench(config, Path(sys.argv[1]), agents={"scripted": SlowScripted()})
+    """
+)
+
+
+def test_a_killed_run_restarted_with_the_same_command_finishes_without_repeating_or_losing_episodes(tmp_path):
+    out = tmp_path / "run"
+    path = out / "episodes.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_RUN, str(out)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if path.exists() and path.read_bytes().count(b"\n") >= 3:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the slow run wrote no episodes in 30 s")
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    before = path.read_bytes()
+    lines_before = before.count(b"\n")
+    assert 3 <= lines_before < 12
+    # What a kill in the middle of a write leaves: a torn last line.
+    with path.open("ab") as handle:
+        handle.write(b'{"id": "torn", "game": "dialog')
+
+    with pytest.warns(UserWarning, match="torn last line"):
+        result = cli.invoke(
+            app,
+            ["bench", "--games", "reference,negotiation", "--models", "scripted", "--episodes", "6", "--concurrency", "2",
+             "--out", str(out)],
+        )
+    assert result.exit_code == 0, result.output
+    assert f"{lines_before} of 12 episodes were already done" in result.output
+    after = path.read_bytes()
+    assert after.startswith(before)  # finished episodes are kept byte for byte; the torn tail is gone
+    ids = [e.id for e in read_episodes(path)]
+    assert len(ids) == 12 and len(set(ids)) == 12
+    assert "torn" not in ids
+    frame = pd.read_csv(out / "scores.csv")
+    assert len(frame) == 12 and frame["episode_id"].is_unique
+
+
+def test_crossplay_run_writes_a_tidy_table_pandas_reads_and_a_report(tmp_path):
+    result = cli.invoke(
+        app,
+        ["bench", "--games", "reference", "--models", "scripted,tiny", "--mode", "crossplay", "--episodes", "2",
+         "--max-new-tokens", "8", "--out", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "scores.csv")
+    parquet = pd.read_parquet(tmp_path / "scores.parquet")
+    # 2 instances x 2 seat orders, one row per model in each episode
+    assert len(frame) == len(parquet) == 8
+    assert set(frame["model"]) == {"scripted", "tiny"}
+    assert set(frame["pairing"]) == {"scripted vs tiny", "tiny vs scripted"}
+    assert frame.groupby("episode_id").size().eq(2).all()
+    assert {"played", "quality", "reward", "result", "metric_success"} <= set(frame.columns) or not frame["played"].any()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {r["model"] for r in summary["scores"] if r["game"] == "all"} == {"scripted", "tiny"}
+    assert set(summary["ratings"]["all"]) == {"scripted", "tiny"}
+    assert (tmp_path / "report" / "index.html").exists()
+    assert "rating" in result.output and "report:" in result.output

@@ -1,0 +1,177 @@
+"""Score formulas of the benchmark, checked on hand-built episodes with hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dialogym.benchmarks.ratings import fit_ratings, win_matrix
+from dialogym.benchmarks.scores import (
+    aggregate,
+    bootstrap,
+    match_score,
+    model_quality,
+    quality,
+    reward_range,
+    score_rows,
+)
+from dialogym.envs import Episode
+
+REF = "dialogym/Reference-v0"
+NEG = "dialogym/Negotiation-v0"
+DEBATE = "dialogym/Debate-v0"
+
+
+def episode(
+    game: str, seats: dict[str, str], rewards: dict[str, float], *, aborted: str | None = None, n: int = 0, **metrics: float
+) -> Episode:
+    return Episode(
+        id=f"{game}-{n}-{sorted(seats.items())}",
+        game=game,
+        instance_id=f"inst{n}",
+        instance_version="v0",
+        instance={},
+        level="easy",
+        seed=n,
+        seats=seats,
+        rewards=rewards,
+        metrics=metrics,
+        status="aborted" if aborted else "completed",
+        aborted_by=aborted,
+        abort_reason=f"{aborted}: invalid move" if aborted else None,
+    )
+
+
+def selfplay(game: str, model: str, rewards: dict[str, float], **kw) -> Episode:
+    return episode(game, {seat: model for seat in rewards}, rewards, **kw)
+
+
+def by(scores, game, model):
+    return next(s for s in scores if s.game == game and s.model == model)
+
+
+def test_quality_maps_the_seat_reward_from_the_game_range_onto_0_to_100():
+    e = episode(NEG, {"alice": "a", "bob": "b"}, {"alice": 7.0, "bob": 3.0})
+    assert reward_range(NEG, "alice") == (0.0, 10.0)
+    assert quality(e, "alice") == pytest.approx(70.0)
+    assert quality(e, "bob") == pytest.approx(30.0)
+
+
+def test_quality_uses_per_seat_ranges_where_seats_differ():
+    e = episode(DEBATE, {"debater_a": "a", "debater_b": "a", "judge": "j"}, {"debater_a": 1.0, "debater_b": -1.0, "judge": 1.0})
+    assert quality(e, "debater_a") == 100.0
+    assert quality(e, "debater_b") == 0.0
+    assert quality(e, "judge") == 100.0
+    # A model in two seats scores the mean of its seats.
+    assert model_quality(e, "a") == pytest.approx(50.0)
+
+
+def test_quality_is_clipped_to_0_100_but_match_outcomes_see_the_abort_penalty():
+    e = episode(REF, {"speaker": "a", "listener": "b"}, {"speaker": -1.0, "listener": 0.0}, aborted="speaker")
+    assert quality(e, "speaker") == 0.0
+    assert quality(e, "listener") == 0.0
+    assert match_score(e, "a", "b") == 0.0
+    assert match_score(e, "b", "a") == 1.0
+
+
+def test_equal_rewards_are_a_tie_worth_half():
+    e = episode(REF, {"speaker": "a", "listener": "b"}, {"speaker": 1.0, "listener": 1.0})
+    assert match_score(e, "a", "b") == 0.5
+
+
+def test_played_quality_and_overall_follow_the_clemscore_formulas():
+    # 4 episodes of Reference for model m: 3 played (success 1, 1, 0), 1 aborted.
+    episodes = [
+        selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}, n=0, success=1.0),
+        selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}, n=1, success=1.0),
+        selfplay(REF, "m", {"speaker": 0.0, "listener": 0.0}, n=2, success=0.0),
+        selfplay(REF, "m", {"speaker": -1.0, "listener": 0.0}, n=3, aborted="speaker"),
+    ]
+    s = by(aggregate(score_rows(episodes), samples=200), REF, "m")
+    assert s.played.value == pytest.approx(75.0)
+    assert s.quality.value == pytest.approx(200 / 3)  # mean over played episodes only
+    assert s.overall.value == pytest.approx(75.0 * (200 / 3) / 100)  # = 50
+    assert s.metrics["success"].value == pytest.approx(2 / 3)
+    assert (s.episodes, s.played_episodes) == (4, 3)
+    assert (s.played.n, s.quality.n, s.overall.n, s.metrics["success"].n) == (4, 3, 4, 3)
+
+
+def test_scores_across_games_are_macro_means_and_a_game_never_played_counts_quality_0():
+    episodes = [
+        selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}, n=0),
+        selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}, n=1),  # Reference: 100% played, quality 100
+        selfplay(NEG, "m", {"alice": -1.0, "bob": 0.0}, n=0, aborted="alice"),
+        selfplay(NEG, "m", {"alice": 5.0, "bob": 5.0}, n=1),  # Negotiation: 50% played, quality 50
+    ]
+    scores = aggregate(score_rows(episodes), samples=200)
+    overall = by(scores, "all", "m")
+    assert overall.played.value == pytest.approx((100 + 50) / 2)
+    assert overall.quality.value == pytest.approx((100 + 50) / 2)
+    assert overall.overall.value == pytest.approx(75 * 75 / 100)
+
+    never = [selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}), selfplay(NEG, "m", {"alice": -1.0, "bob": 0.0}, aborted="alice")]
+    s = aggregate(score_rows(never), samples=50)
+    assert math.isnan(by(s, NEG, "m").quality.value)
+    assert by(s, NEG, "m").overall.value == 0.0
+    assert by(s, "all", "m").quality.value == pytest.approx(50.0)
+
+
+def test_cross_play_rows_credit_each_model_with_its_own_seats_and_result():
+    e = episode(NEG, {"alice": "a", "bob": "b"}, {"alice": 6.0, "bob": 4.0})
+    rows = {r["model"]: r for r in score_rows([e])}
+    assert rows["a"]["quality"] == pytest.approx(60.0)
+    assert rows["b"]["quality"] == pytest.approx(40.0)
+    assert (rows["a"]["result"], rows["b"]["result"]) == (1.0, 0.0)
+    assert rows["a"]["seats"] == "alice" and rows["a"]["opponents"] == "b"
+
+
+def test_bootstrap_interval_contains_the_value_is_seeded_and_collapses_on_constant_data():
+    data = np.array([0.0, 100.0] * 10)
+    first = bootstrap([data], lambda g: float(np.mean(g[0])), seed=3)
+    again = bootstrap([data], lambda g: float(np.mean(g[0])), seed=3)
+    assert first == again
+    assert first.lo < first.value == 50.0 < first.hi
+    # the standard error of a mean of 20 coin flips (x100) is about 11: the interval is about +-22
+    assert 10 < first.hi - first.value < 35
+    constant = bootstrap([np.full(5, 7.0)], lambda g: float(np.mean(g[0])))
+    assert (constant.lo, constant.value, constant.hi, constant.n) == (7.0, 7.0, 7.0, 5)
+
+
+def test_bradley_terry_recovers_the_elo_gap_of_a_60_40_record():
+    ratings = fit_ratings([("a", "b", 1.0)] * 60 + [("a", "b", 0.0)] * 40, prior=0.0)
+    gap = ratings["a"].mu - ratings["b"].mu
+    assert gap == pytest.approx(400 * math.log10(1.5), rel=1e-4)
+    assert ratings["a"].lo < ratings["a"].mu < ratings["a"].hi
+    assert ratings["a"].matches == 100
+
+
+def test_ties_count_half_so_all_draws_give_equal_ratings():
+    ratings = fit_ratings([("a", "b", 0.5)] * 10 + [("b", "c", 0.5)] * 10)
+    assert {round(r.mu, 6) for r in ratings.values()} == {1000.0}
+
+
+def test_an_unbeaten_model_gets_a_finite_rating_with_a_wide_interval():
+    ratings = fit_ratings([("a", "b", 1.0)] * 12)
+    assert math.isfinite(ratings["a"].mu) and ratings["a"].mu > ratings["b"].mu
+    assert ratings["a"].hi - ratings["a"].lo > 100
+
+
+def test_ratings_are_ordered_by_strength_in_a_transitive_league():
+    matches = [("a", "b", 1.0)] * 7 + [("a", "b", 0.0)] * 3 + [("b", "c", 1.0)] * 7 + [("b", "c", 0.0)] * 3
+    ratings = fit_ratings(matches)
+    assert ratings["a"].mu > ratings["b"].mu > ratings["c"].mu
+
+
+def test_a_match_score_outside_0_1_is_refused():
+    with pytest.raises(ValueError, match="score must be in"):
+        fit_ratings([("a", "b", 2.0)])
+
+
+def test_win_matrix_holds_mean_scores_and_counts_both_ways():
+    names, rate, n = win_matrix([("a", "b", 1.0), ("a", "b", 0.5), ("b", "a", 1.0)])
+    assert names == ["a", "b"]
+    assert rate[0, 1] == pytest.approx(1.5 / 3)
+    assert rate[1, 0] == pytest.approx(1.5 / 3)
+    assert n[0, 1] == 3
