@@ -2,6 +2,7 @@
 
 import random
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,6 +270,25 @@ def test_fair_opens_with_a_share_as_near_half_the_pool_by_its_own_values_as_the_
         assert abs(value_of(inst.values["alice"], take) - 5) == nearest <= 2
 
 
+def test_on_the_last_turn_the_fair_splitter_takes_less_than_half_rather_than_no_deal():
+    # alice needs the single book; everything else is worth 4 to bob: no split gives both 5
+    deadlock = DivisionInstance(
+        counts={"book": 1, "hat": 1, "ball": 2},
+        values={"alice": {"book": 10, "hat": 0, "ball": 0}, "bob": {"book": 6, "hat": 4, "ball": 0}},
+        turn_limit=2,
+    )
+    assert not any(
+        value_of(deadlock.values["alice"], s) >= 5 and value_of(deadlock.values["bob"], rest_of(deadlock.counts, s)) >= 5
+        for s in all_splits(deadlock.counts)
+    )
+    match, rng = new_match(deadlock), np.random.default_rng(0)
+    while not match.done:
+        (seat,) = match.to_act()
+        match.submit(seat, fair_splitter(match.view(seat), rng))
+    assert match.outcome.metrics["agreed"] == 1.0 and match.outcome.metrics["turns"] == 2.0
+    assert match.outcome.rewards == {"alice": 10.0, "bob": 4.0}
+
+
 @pytest.mark.parametrize("level", ["easy", "hard"])
 def test_the_fair_splitter_always_agrees_with_itself_and_both_get_about_half(level):
     episodes = run(("fair", "fair"), level=level)
@@ -290,3 +310,11 @@ def test_greedy_self_play_finds_pareto_optimal_deals_more_often_than_fair_self_p
     assert mean(greedy, "agreed") >= 0.9
     assert mean(greedy, "pareto_optimal") > mean(fair, "pareto_optimal") + 0.3
     assert mean(greedy, "joint_score") > mean(fair, "joint_score")
+
+
+def test_the_docs_examples_run_as_written():
+    docs = (Path(__file__).parent.parent / "docs" / "games" / "negotiation.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", docs, re.DOTALL)
+    assert len(blocks) == 2  # one per game
+    for block in blocks:
+        exec(compile(block, "docs/games/negotiation.md", "exec"), {})

@@ -1,22 +1,29 @@
 """Buyer-seller bargaining, after Fu et al. 2023, "Improving Language Model Negotiation with
 Self-Play and In-Context Learning from AI Feedback".
 
-One item. The seller has a private cost, the buyer a private budget. They alternate,
-seller first; a reply is a short message with one control line:
+One item with a public list price. The seller has a private cost, the buyer a private
+budget. They alternate, seller first; a reply is a short message with exactly one control
+line:
 
-- ``OFFER: <price>`` — a price in whole dollars; the seller may not offer below its cost,
-  the buyer not above its budget;
-- ``ACCEPT`` — accept the other side's standing offer (ends the game with a deal).
+- ``OFFER: <price>`` -- a price in whole dollars (it replaces one's own standing offer);
+- ``ACCEPT`` -- accept the other side's standing offer; the game ends with a deal;
+- ``WALK AWAY`` -- break off; the game ends with no deal.
 
-With no deal when the turn limit is reached, both score 0. A deal at price ``p`` pays the
-seller ``(p - cost) / (budget - cost)`` and the buyer ``(budget - p) / (budget - cost)``:
-each side's share of the surplus. Because offers outside one's own limit are rule errors,
-every deal lies in the zone of agreement. On ``hard`` the zone is narrow, and in about one
-instance in five there is none (budget < cost): walking away is then right.
+Rule: nobody may offer or accept a price beyond their own limit -- the seller nothing
+below its cost, the buyer nothing above its budget. So every deal lies in the zone of
+agreement [cost, budget], and when the budget is below the cost no deal is possible.
 
-``dialogym/BargainingCritic-v0`` adds a ``critic`` seat (as in Fu et al.): after every
-buyer turn the critic reads the public dialogue and writes ``FEEDBACK: <advice>``, which
-the seller sees at its next turn. The critic's reward is the seller's.
+A deal at price ``p`` pays the seller ``(p - cost) / (budget - cost)`` and the buyer
+``(budget - p) / (budget - cost)``, each side's share of the surplus (0 for both in the
+degenerate case budget == cost). No deal -- walking away or reaching the turn limit (seller
+and buyer turns together: 10 on ``easy``, 8 on ``hard``) -- scores 0 for both. On ``easy``
+the zone is wide; on ``hard`` it is narrow, and about one instance in five has none.
+
+``dialogym/BargainingCritic-v0`` adds a ``critic`` seat, as in Fu et al.: after every full
+round (a seller and a buyer turn) that does not end the game, the critic reads that round
+and replies ``FEEDBACK: <advice>``; the coached side (the seller, or the buyer with the game
+option ``coached="buyer"``) sees the advice at its next turn, the other side never does. The
+critic earns the coached side's reward.
 """
 
 from __future__ import annotations
@@ -24,28 +31,47 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import model_validator
 
 from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
 
-ITEMS = ("a used bicycle", "a vintage camera", "an oak bookshelf", "a road atlas collection", "a ceramic teapot set")
-TURN_LIMITS = {"easy": 10, "hard": 8}
-_OFFER_RE = re.compile(r"^\s*OFFER\s*:\s*\$?\s*(\S+?)\s*$", re.IGNORECASE | re.MULTILINE)
-_ACCEPT_RE = re.compile(r"^\s*ACCEPT\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
-_FEEDBACK_RE = re.compile(r"^\s*FEEDBACK\s*:\s*(.+)$", re.IGNORECASE | re.DOTALL)
+ITEMS = ("a used bicycle", "a vintage camera", "an oak bookshelf", "a road atlas collection", "a ceramic teapot set",
+         "a second-hand guitar", "a leather armchair", "a mountain tent", "a sewing machine", "a set of garden tools")
+SIDES = ("seller", "buyer")
+#: level -> (lowest and highest surplus as a fraction of the cost, turn limit)
+LEVELS: dict[str, tuple[float, float, int]] = {"easy": (0.25, 1.0, 10), "hard": (-0.08, 0.3, 8)}
+#: Longer messages and feedback are cut before anyone else sees them.
+MAX_MESSAGE_CHARS = 1000
+
+_OFFER_RE = re.compile(r"^\s*OFFER\s*:(.*)$", re.IGNORECASE)
+_ACCEPT_RE = re.compile(r"^\s*ACCEPT\s*[.!]?\s*$", re.IGNORECASE)
+_WALK_RE = re.compile(r"^\s*WALK\s+AWAY\s*[.!]?\s*$", re.IGNORECASE)
+_FEEDBACK_RE = re.compile(r"^\s*FEEDBACK\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 
 
 class BargainInstance(Instance):
     item: str
-    cost: int
-    budget: int
     list_price: int
+    #: the seller's private cost
+    cost: int
+    #: the buyer's private budget
+    budget: int
     turn_limit: int
+
+    @model_validator(mode="after")
+    def _check(self) -> BargainInstance:
+        if min(self.cost, self.budget, self.list_price) < 1:
+            raise ValueError("cost, budget and list_price must be positive whole dollars")
+        if self.turn_limit < 1:
+            raise ValueError(f"turn_limit must be at least 1, got {self.turn_limit}")
+        return self
 
     @property
     def zone_exists(self) -> bool:
+        """Whether a deal can leave both sides better off than no deal."""
         return self.budget > self.cost
 
 
@@ -53,209 +79,367 @@ class Bargain(Move):
     message: str
     price: int | None = None
     accept: bool = False
+    walk_away: bool = False
 
 
-class Feedback(Move):
+class Critique(Move):
     advice: str
+
+
+@dataclass(frozen=True)
+class Said:
+    """One reply of the seller or the buyer as the other side sees it."""
+
+    seat: str
+    message: str
+    price: int | None
+    accept: bool
+    walk_away: bool
 
 
 @dataclass
 class BargainState:
     instance: BargainInstance
-    turn: int = 0  # seller and buyer turns so far
-    offer: int | None = None
+    turn: int = 0  # seller and buyer turns so far (critic turns do not count)
+    offer: int | None = None  # the standing offer
     offerer: str | None = None
-    price: int | None = None  # agreed price
-    log: list[tuple[str, str]] = field(default_factory=list)
-    feedback: str | None = None
+    price: int | None = None  # the agreed price
+    walked_away: str | None = None
+    log: list[Said] = field(default_factory=list)
+    feedback: str | None = None  # the critic's latest advice, until the coached side reads it
     critic_due: bool = False
 
 
+def render(said: Said) -> str:
+    """A reply as the other side is shown it (before quoting)."""
+    lines = [said.message] if said.message else []
+    if said.accept:
+        lines.append("ACCEPT")
+    elif said.walk_away:
+        lines.append("WALK AWAY")
+    elif said.price is not None:
+        lines.append(f"OFFER: {said.price}")
+    return "\n".join(lines)
+
+
+def surplus_shares(instance: BargainInstance, price: int) -> dict[str, float]:
+    """Each side's share of the surplus at ``price``: 1 means it got all of it."""
+    surplus = instance.budget - instance.cost
+    if surplus <= 0:
+        return {"seller": 0.0, "buyer": 0.0}
+    return {"seller": (price - instance.cost) / surplus, "buyer": (instance.budget - price) / surplus}
+
+
 RULES = {
-    "seller": "You are the SELLER of {item} (listed at ${list_price}). It cost you ${cost}: never sell below that. Get the highest price you can.",
-    "buyer": "You are the BUYER of {item} (listed at ${list_price}). Your budget is ${budget}: never pay more. Pay as little as you can.",
+    "seller": "You are the SELLER of {item} (list price ${list_price}). It cost you ${cost}: you may not sell below that. Sell for as much as you can.",
+    "buyer": "You are the BUYER of {item} (list price ${list_price}). Your budget is ${budget}: you may not pay more. Pay as little as you can.",
 }
-FORMAT = """The seller and buyer take turns ({limit} turns in total); with no deal at the end, neither gains anything.
-Write a short message and ONE control line:
+FORMAT = """The seller and the buyer take turns, {limit} turns in all. Without a deal by then, neither of you gains anything.
+Each turn, write a short message and exactly ONE control line:
   OFFER: <price in whole dollars>
-  ACCEPT            (accept the other side's standing offer; this ends the game)"""
+  ACCEPT      (accept the {other}'s standing offer; this ends the game with a deal)
+  WALK AWAY   (end the game with no deal)
+Example reply:
+  {example_message}
+  OFFER: {example}"""
 
 
 class BargainingGame(Game[BargainInstance, BargainState]):
-    roles: tuple[str, ...] = ("seller", "buyer")
+    roles: ClassVar[tuple[str, ...]] = SIDES
     instance_cls = BargainInstance
-    levels = tuple(TURN_LIMITS)
+    levels = tuple(LEVELS)
     max_reply_tokens = 96
 
+    # -- instances ---------------------------------------------------------------------
     def generate_instance(self, rng: np.random.Generator, level: str) -> BargainInstance:
-        cost = int(rng.integers(20, 200))
-        if level == "easy":
-            budget = cost + int(rng.integers(cost // 4 + 5, cost + 10))
-        else:
-            budget = cost + int(rng.integers(-cost // 8, cost // 3 + 2))
-        list_price = max(cost, budget) + int(rng.integers(5, 40))
-        return BargainInstance(
-            level=level, item=str(rng.choice(ITEMS)), cost=cost, budget=budget,
-            list_price=list_price, turn_limit=TURN_LIMITS[level],
-        )
+        low, high, turn_limit = LEVELS[level]
+        cost = int(rng.integers(20, 400))
+        gap = 0
+        while gap == 0:  # budget == cost would leave a zone of a single price and no surplus
+            gap = int(rng.integers(int(np.floor(low * cost)), int(np.ceil(high * cost)) + 1))
+        budget = cost + gap
+        list_price = max(cost, budget) + int(rng.integers(max(5, cost // 10), max(10, cost // 2)))
+        item = ITEMS[int(rng.integers(len(ITEMS)))]
+        return BargainInstance(level=level, item=item, list_price=list_price, cost=cost, budget=budget, turn_limit=turn_limit)
 
+    # -- rules -------------------------------------------------------------------------
     def initial_state(self, instance: BargainInstance) -> BargainState:
         return BargainState(instance=instance)
 
     def to_move(self, state: BargainState) -> list[str]:
         if self.is_terminal(state):
             return []
-        if state.critic_due and "critic" in self.roles:
+        if state.critic_due:
             return ["critic"]
-        return [("seller", "buyer")[state.turn % 2]]
+        return [SIDES[state.turn % 2]]
+
+    @staticmethod
+    def other(seat: str) -> str:
+        return SIDES[1 - SIDES.index(seat)]
+
+    @staticmethod
+    def example_price(instance: BargainInstance, seat: str) -> int:
+        """A price this seat may offer, for examples (never the seat's exact limit)."""
+        if seat == "seller":
+            return instance.list_price
+        return max(1, min(instance.budget - 1, instance.list_price // 2))
+
+    def coached_feedback(self, state: BargainState, seat: str) -> str | None:
+        """The critic's advice ``seat`` is shown, if any (none without a critic)."""
+        return None
 
     def prompt(self, state: BargainState, seat: str) -> str:
-        inst = state.instance
-        if seat == "critic":
-            return self._critic_prompt(state)
-        other = "buyer" if seat == "seller" else "seller"
+        inst, other = state.instance, self.other(seat)
         parts = []
-        if state.turn < 2:
+        if state.turn < 2:  # this side's first turn
             parts.append(RULES[seat].format(item=inst.item, list_price=inst.list_price, cost=inst.cost, budget=inst.budget))
-            parts.append(FORMAT.format(limit=inst.turn_limit))
-        if state.log and state.log[-1][0] == other:
-            parts.append(f"The {other} says:\n{quote(state.log[-1][1])}")
-        if seat == "seller" and state.feedback:
-            parts.append(f"Your coach's feedback:\n{quote(state.feedback)}")
+            message = "It is in great condition." if seat == "seller" else "I like it, but it is a bit pricey."
+            parts.append(FORMAT.format(limit=inst.turn_limit, other=other, example=self.example_price(inst, seat), example_message=message))
+        if state.log and state.log[-1].seat == other:
+            parts.append(f"The {other} says:\n{quote(render(state.log[-1]))}")
+        feedback = self.coached_feedback(state, seat)
+        if feedback:
+            parts.append(f"Feedback from your coach:\n{quote(feedback)}")
         if state.offer is not None and state.offerer == other:
             parts.append(f"Standing offer by the {other}: ${state.offer}.")
-        parts.append(f"Turn {state.turn + 1} of {inst.turn_limit}. Your reply:")
+        left = inst.turn_limit - state.turn
+        last = " This is the last turn: ACCEPT now or there is no deal." if left == 1 else ""
+        parts.append(f"Turn {state.turn + 1} of {inst.turn_limit}.{last} Your reply:")
         return "\n\n".join(parts)
 
-    def _critic_prompt(self, state: BargainState) -> str:
-        dialogue = "\n".join(f"{seat}:\n{quote(text)}" for seat, text in state.log)
-        return (
-            f"You coach the SELLER of {state.instance.item} (listed at ${state.instance.list_price}). "
-            "Read the dialogue so far and give the seller one short piece of advice for a higher price.\n\n"
-            f"{dialogue}\n\nReply with one line: FEEDBACK: <advice>"
-        )
-
     def parse_move(self, state: BargainState, seat: str, text: str) -> Move:
-        if seat == "critic":
-            match = _FEEDBACK_RE.match(text.strip())
-            if not match or not match.group(1).strip():
-                raise InvalidMove('reply with one line "FEEDBACK: <advice>", e.g. "FEEDBACK: concede in smaller steps"')
-            return Feedback(advice=match.group(1).strip()[:500])
-        offers, accepts = _OFFER_RE.findall(text), _ACCEPT_RE.findall(text)
-        if len(offers) + len(accepts) != 1:
-            raise InvalidMove('write exactly one control line: "OFFER: <price>" or "ACCEPT", e.g. "OFFER: 120"')
-        lines = text.strip().splitlines()
-        message = "\n".join(x for x in lines if not (_OFFER_RE.match(x) or _ACCEPT_RE.match(x))).strip()
         inst = state.instance
-        if accepts:
+        example = f'"OFFER: {self.example_price(inst, seat)}"'
+        lines = text.strip().splitlines()
+        control = [line for line in lines if _OFFER_RE.match(line) or _ACCEPT_RE.match(line) or _WALK_RE.match(line)]
+        if len(control) != 1:
+            found = "no control line" if not control else f"{len(control)} control lines"
+            raise InvalidMove(f'bargaining: write exactly one control line ("OFFER: <price>", "ACCEPT" or "WALK AWAY"), found {found}; e.g. {example}')
+        message = "\n".join(line for line in lines if line not in control).strip()[:MAX_MESSAGE_CHARS]
+        line = control[0]
+        if _WALK_RE.match(line):
+            return Bargain(message=message, walk_away=True)
+        if _ACCEPT_RE.match(line):
             if state.offer is None or state.offerer == seat:
-                raise InvalidMove('there is no offer from the other side to accept; make one, e.g. "OFFER: 120"')
-            self._check_limit(seat, state.offer, inst, "accept")
+                raise InvalidMove(f"bargaining: there is no offer from the {self.other(seat)} to accept; make one, e.g. {example}")
+            self._check_limit(inst, seat, state.offer, "accept", example)
             return Bargain(message=message, accept=True)
-        raw = offers[0].replace(",", "")
-        if not re.fullmatch(r"\d{1,7}", raw):
-            raise InvalidMove(f'the price must be a whole number of dollars, got {offers[0]!r}; write e.g. "OFFER: 120"')
-        price = int(raw)
-        self._check_limit(seat, price, inst, "offer")
+        price = self._parse_price(_OFFER_RE.match(line).group(1), example)  # type: ignore[union-attr]
+        self._check_limit(inst, seat, price, "offer", example)
         return Bargain(message=message, price=price)
 
     @staticmethod
-    def _check_limit(seat: str, price: int, inst: BargainInstance, verb: str) -> None:
+    def _parse_price(raw: str, example: str) -> int:
+        # Tolerate "$120", "120 dollars", "1,200" and a final full stop; nothing else.
+        number = raw.strip().rstrip(".!").strip()
+        number = re.sub(r"^\$\s*|\s*(\$|dollars?|usd)$", "", number, flags=re.IGNORECASE).replace(",", "")
+        if not re.fullmatch(r"-?\d+", number):
+            raise InvalidMove(f"bargaining: the price must be a whole number of dollars, got {raw.strip()!r}; write e.g. {example}")
+        if int(number) <= 0 or len(number) > 9:
+            raise InvalidMove(f"bargaining: the price must be a positive whole number of dollars, got {number}; write e.g. {example}")
+        return int(number)
+
+    @staticmethod
+    def _check_limit(inst: BargainInstance, seat: str, price: int, verb: str, example: str) -> None:
         if seat == "seller" and price < inst.cost:
-            raise InvalidMove(f"you cannot {verb} ${price}: it is below your cost of ${inst.cost}")
+            raise InvalidMove(f"bargaining: you cannot {verb} ${price}: it is below your cost of ${inst.cost}; offer at least ${inst.cost}, e.g. {example}")
         if seat == "buyer" and price > inst.budget:
-            raise InvalidMove(f"you cannot {verb} ${price}: it is above your budget of ${inst.budget}")
+            raise InvalidMove(f"bargaining: you cannot {verb} ${price}: it is above your budget of ${inst.budget}; offer at most ${inst.budget}, e.g. {example}")
 
     def apply(self, state: BargainState, moves: Mapping[str, Move]) -> None:
         ((seat, move),) = moves.items()
-        if isinstance(move, Feedback):
-            state.feedback, state.critic_due = move.advice, False
-            return
         assert isinstance(move, Bargain)
-        shown = move.message
         if move.accept:
             state.price = state.offer
-            shown = (shown + "\n" if shown else "") + f"(accepts ${state.offer})"
+        elif move.walk_away:
+            state.walked_away = seat
         else:
             state.offer, state.offerer = move.price, seat
-            shown = (shown + "\n" if shown else "") + f"(offers ${move.price})"
-        state.log.append((seat, shown))
+        state.log.append(Said(seat=seat, message=move.message, price=move.price, accept=move.accept, walk_away=move.walk_away))
         state.turn += 1
-        state.critic_due = seat == "buyer" and state.price is None and state.turn < state.instance.turn_limit
 
     def is_terminal(self, state: BargainState) -> bool:
-        return state.price is not None or state.turn >= state.instance.turn_limit
+        return state.price is not None or state.walked_away is not None or state.turn >= state.instance.turn_limit
 
     def score(self, state: BargainState) -> Outcome:
         inst = state.instance
-        rewards = {seat: 0.0 for seat in self.roles}
-        metrics = {"agreed": float(state.price is not None), "zone_exists": float(inst.zone_exists), "turns": float(state.turn)}
+        rewards = surplus_shares(inst, state.price) if state.price is not None else {"seller": 0.0, "buyer": 0.0}
+        metrics = {
+            "agreed": float(state.price is not None),
+            "zone_exists": float(inst.zone_exists),
+            "walked_away": float(state.walked_away is not None),
+            "turns": float(state.turn),
+            "score_seller": rewards["seller"],
+            "score_buyer": rewards["buyer"],
+        }
         if state.price is not None:
-            surplus = inst.budget - inst.cost
-            rewards["seller"] = (state.price - inst.cost) / surplus if surplus else 0.5
-            rewards["buyer"] = (inst.budget - state.price) / surplus if surplus else 0.5
             metrics["price"] = float(state.price)
-            metrics["seller_share"] = rewards["seller"]
-        if "critic" in self.roles:
-            rewards["critic"] = rewards["seller"]
-        return Outcome(rewards=rewards, metrics=metrics)
+            metrics["price_over_list"] = state.price / inst.list_price
+        return Outcome(rewards=dict(rewards), metrics=metrics)
 
     def view(self, state: BargainState, seat: str) -> dict[str, Any]:
+        """Public facts, the history, the standing offer, and only this side's own limit."""
         inst = state.instance
-        view: dict[str, Any] = {"seat": seat, "turn": state.turn, "turn_limit": inst.turn_limit, "list_price": inst.list_price}
+        view: dict[str, Any] = {
+            "seat": seat,
+            "item": inst.item,
+            "list_price": inst.list_price,
+            "turn": state.turn,
+            "turn_limit": inst.turn_limit,
+            "history": [
+                {"seat": s.seat, "message": s.message, "price": s.price, "accept": s.accept, "walk_away": s.walk_away}
+                for s in state.log
+            ],
+        }
         if seat == "seller":
             view["cost"] = inst.cost
         if seat == "buyer":
             view["budget"] = inst.budget
-        if seat != "critic":
-            view["their_offer"] = state.offer if state.offerer not in (None, seat) else None
-            view["my_offers"] = [int(t.split("(offers $")[1].rstrip(")")) for s, t in state.log if s == seat and "(offers $" in t]
-        else:
-            view["log"] = list(state.log)
+        if seat in SIDES:
+            view["their_offer"] = state.offer if state.offerer == self.other(seat) else None
+            view["my_offers"] = [s.price for s in state.log if s.seat == seat and s.price is not None]
         return view
 
 
 class BargainingWithCriticGame(BargainingGame):
-    roles = ("seller", "buyer", "critic")
+    """Bargaining with a critic seat that coaches one side between rounds (Fu et al. 2023).
+
+    The seat set is fixed per class (``roles`` is a class variable that the adapters read),
+    hence a subclass rather than a ``critic=True`` option.
+    """
+
+    roles = (*SIDES, "critic")
+
+    def __init__(self, coached: str = "seller") -> None:
+        if coached not in SIDES:
+            raise TypeError(f"coached must be one of {list(SIDES)}, got {coached!r}")
+        self.coached = coached
+
+    def coached_feedback(self, state: BargainState, seat: str) -> str | None:
+        return state.feedback if seat == self.coached else None
+
+    def prompt(self, state: BargainState, seat: str) -> str:
+        if seat != "critic":
+            return super().prompt(state, seat)
+        inst = state.instance
+        parts = []
+        if len(state.log) <= 2:  # the critic's first turn
+            parts.append(
+                f"You coach the {self.coached.upper()} in a negotiation over {inst.item} (list price ${inst.list_price}). "
+                f"You cannot see either side's private limit. After each round, give the {self.coached} one short "
+                f"piece of advice to get a better deal. The {self.other(self.coached)} never sees your advice."
+            )
+        parts.append("This round:\n" + "\n".join(f"{s.seat}:\n{quote(render(s))}" for s in state.log[-2:]))
+        parts.append('Reply with one line: FEEDBACK: <advice>, e.g. "FEEDBACK: concede in smaller steps"')
+        return "\n\n".join(parts)
+
+    def parse_move(self, state: BargainState, seat: str, text: str) -> Move:
+        if seat != "critic":
+            return super().parse_move(state, seat, text)
+        match = _FEEDBACK_RE.match(text.strip())
+        if not match or not match.group(1).strip():
+            raise InvalidMove('bargaining: the critic replies with one line "FEEDBACK: <advice>", e.g. "FEEDBACK: concede in smaller steps"')
+        return Critique(advice=match.group(1).strip()[:MAX_MESSAGE_CHARS])
+
+    def apply(self, state: BargainState, moves: Mapping[str, Move]) -> None:
+        if "critic" in moves:
+            move = moves["critic"]
+            assert isinstance(move, Critique)
+            state.feedback, state.critic_due = move.advice, False
+            return
+        (seat,) = moves
+        if seat == self.coached:
+            state.feedback = None  # read at this turn's prompt
+        super().apply(state, moves)
+        state.critic_due = seat == "buyer" and not self.is_terminal(state)
+
+    def score(self, state: BargainState) -> Outcome:
+        outcome = super().score(state)
+        outcome.rewards["critic"] = outcome.rewards[self.coached]
+        return outcome
+
+    def view(self, state: BargainState, seat: str) -> dict[str, Any]:
+        view = super().view(state, seat)
+        if seat == "critic":
+            view["coached"] = self.coached
+        else:
+            view["feedback"] = self.coached_feedback(state, seat)
+        return view
 
 
-# -- scripted players --------------------------------------------------------------------
-def conceding_seller(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Opens at the list price and concedes 30% of the way to the buyer's offer (or to
-    its cost) each turn; accepts an offer at or above what it would ask next."""
+# -- scripted players ------------------------------------------------------------------------
+#: A scripted side accepts an offer this close (as a share of the list price) to its own next one.
+CLOSE_ENOUGH = 0.03
+
+
+def _is_last_turn(view: dict[str, Any]) -> bool:
+    return view["turn"] >= view["turn_limit"] - 1
+
+
+def conceding_seller(view: dict[str, Any], rng: np.random.Generator, rate: float = 0.4) -> str:
+    """Opens at the list price, then each turn concedes ``rate`` of the way from its last
+    ask toward the buyer's offer (never below its cost). Accepts an offer within
+    ``CLOSE_ENOUGH`` of the list price of its next ask, or, on the last turn, any offer it
+    may accept."""
     cost, theirs, mine = view["cost"], view["their_offer"], view["my_offers"]
-    last = mine[-1] if mine else view["list_price"]
-    floor = theirs if theirs is not None and theirs >= cost else cost
-    ask = max(cost, round(last - 0.3 * (last - floor))) if mine else view["list_price"]
-    last_turn = view["turn"] >= view["turn_limit"] - 2
-    if theirs is not None and theirs >= cost and (theirs >= ask or last_turn):
-        return "Fine, it's yours.\nACCEPT"
-    return f"I can do ${ask}.\nOFFER: {ask}"
+    if not mine:
+        ask = view["list_price"]
+    else:
+        target = max(cost, theirs) if theirs is not None else cost
+        ask = max(cost, round(mine[-1] - rate * (mine[-1] - target)))
+    if theirs is not None and theirs >= cost and (theirs >= ask - CLOSE_ENOUGH * view["list_price"] or _is_last_turn(view)):
+        return f"${theirs} works for me. It's yours.\nACCEPT"
+    return f"I can let it go for ${ask}.\nOFFER: {ask}"
 
 
-def conceding_buyer(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Opens at 60% of its budget and concedes 30% of the way toward the seller's ask (or
-    its budget) each turn; accepts an ask at or below what it would offer next."""
+def conceding_buyer(view: dict[str, Any], rng: np.random.Generator, rate: float = 0.4) -> str:
+    """Opens at half the list price (within budget), then each turn concedes ``rate`` of the
+    way from its last bid toward the seller's ask (never above its budget). Accepts an ask
+    within ``CLOSE_ENOUGH`` of the list price of its next bid, or, on the last turn, any ask
+    it may accept."""
     budget, theirs, mine = view["budget"], view["their_offer"], view["my_offers"]
-    last = mine[-1] if mine else round(0.6 * budget)
-    ceiling = theirs if theirs is not None and theirs <= budget else budget
-    bid = min(budget, round(last + 0.3 * (ceiling - last))) if mine else round(0.6 * budget)
-    last_turn = view["turn"] >= view["turn_limit"] - 2
-    if theirs is not None and theirs <= budget and (theirs <= bid or last_turn):
-        return "Deal.\nACCEPT"
-    return f"How about ${bid}?\nOFFER: {bid}"
+    if not mine:
+        bid = max(1, min(budget, view["list_price"] // 2))
+    else:
+        target = min(budget, theirs) if theirs is not None else budget
+        bid = min(budget, round(mine[-1] + rate * (target - mine[-1])))
+    if theirs is not None and theirs <= budget and (theirs <= bid + CLOSE_ENOUGH * view["list_price"] or _is_last_turn(view)):
+        return f"${theirs} is fine. Deal.\nACCEPT"
+    return f"I could pay ${bid}.\nOFFER: {bid}"
+
+
+def stubborn_seller(view: dict[str, Any], rng: np.random.Generator) -> str:
+    """The conceding seller conceding only 0.15 of the gap per turn."""
+    return conceding_seller(view, rng, rate=0.15)
+
+
+def stubborn_buyer(view: dict[str, Any], rng: np.random.Generator) -> str:
+    """The conceding buyer conceding only 0.15 of the gap per turn."""
+    return conceding_buyer(view, rng, rate=0.15)
 
 
 def template_critic(view: dict[str, Any], rng: np.random.Generator) -> str:
-    tips = ("concede in smaller steps", "anchor near the list price", "point out the item's condition before conceding")
+    """Advice from a fixed list: about the size of the last concession when it can tell,
+    otherwise a seeded random tip."""
+    offers = [h["price"] for h in view["history"] if h["seat"] == view["coached"] and h["price"] is not None]
+    if len(offers) >= 2 and abs(offers[-1] - offers[-2]) > 0.1 * view["list_price"]:
+        return "FEEDBACK: you conceded a lot in one step; concede in smaller steps."
+    tips = ("anchor your offers firmly and justify them", "ask what the other side values about the item",
+            "point out the item's condition before conceding", "make small, steady concessions")
     return f"FEEDBACK: {tips[int(rng.integers(len(tips)))]}"
 
 
-PLAYERS = {"conceding": {"seller": conceding_seller, "buyer": conceding_buyer, "critic": template_critic}}
+CONCEDING = {"seller": conceding_seller, "buyer": conceding_buyer}
+STUBBORN = {"seller": stubborn_seller, "buyer": stubborn_buyer}
 
 
 def register_games() -> None:
     from ..registry import register
 
-    register("dialogym/Bargaining-v0", BargainingGame, players={"conceding": {k: v for k, v in PLAYERS["conceding"].items() if k != "critic"}}, level="easy")
-    register("dialogym/BargainingCritic-v0", BargainingWithCriticGame, players=PLAYERS, level="easy")
+    register("dialogym/Bargaining-v0", BargainingGame, players={"conceding": CONCEDING, "stubborn": STUBBORN}, level="easy")
+    register(
+        "dialogym/BargainingCritic-v0",
+        BargainingWithCriticGame,
+        players={"conceding": {**CONCEDING, "critic": template_critic}, "stubborn": {**STUBBORN, "critic": template_critic}},
+        level="easy",
+    )

@@ -183,7 +183,7 @@ Each turn, write a short message. You may add ONE control line:
   PROPOSE: book=<n> hat=<n> ball=<n>   (what YOU take; {other} gets the rest)
   ACCEPT                               (accept {other}'s standing proposal; this ends the game)
 Example reply:
-  I need the books, you can have the rest.
+  How about this split?
   PROPOSE: {example}"""
 
 
