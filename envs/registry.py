@@ -50,8 +50,8 @@ class GameSpec:
         _, game_options = self.split_options(**game_kw)
         try:
             return self.game_cls(**game_options)
-        except TypeError as err:
-            raise TypeError(f"{self.id}: bad game option: {err}") from err
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{self.id}: bad game option: {err}") from err
 
 
 _REGISTRY: dict[str, GameSpec] = {}

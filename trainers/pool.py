@@ -1,0 +1,220 @@
+"""The checkpoint pool of a league: past versions of an agent, with ratings and results.
+
+Layout of a pool folder::
+
+    pool.json            the index (entries and their metadata), replaced atomically
+    matches.jsonl        one evaluation result per line: {"a", "b", "score", "game", "iteration"}
+    checkpoints/<name>/  a LoRA adapter or full weights (absent for external entries)
+
+The index is the source of truth. Adding a checkpoint copies its files into a hidden
+temporary folder, renames it into place, then replaces the index; a crash at any point
+leaves the pool as it was before, or with the new entry complete. Opening a pool removes
+leftovers of an interrupted add (temporary folders and folders the index does not name).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from dialogym.benchmarks.ratings import fit_ratings
+from dialogym.envs.episode import atomic_write_text
+
+
+class PoolEntry(BaseModel):
+    name: str
+    kind: Literal["lora", "full", "external"]
+    #: model spec that loads this entry (e.g. "hf:/base+lora:/pool/checkpoints/it-3")
+    spec: str
+    parent: str | None = None
+    step: int = 0
+    iteration: int = 0
+    games: list[str] = Field(default_factory=list)
+    created_at: float = 0.0
+    rating: float | None = None
+    rating_lo: float | None = None
+    rating_hi: float | None = None
+    matches: int = 0
+
+
+class MatchResult(BaseModel):
+    a: str
+    b: str
+    #: a's score: 1 win, 0.5 tie, 0 loss
+    score: float
+    game: str = ""
+    iteration: int = 0
+
+
+class PoolIndex(BaseModel):
+    entries: list[PoolEntry] = Field(default_factory=list)
+
+
+class CheckpointPool:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.dir = self.root / "checkpoints"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.index_path = self.root / "pool.json"
+        self.matches_path = self.root / "matches.jsonl"
+        self._index = PoolIndex.model_validate_json(self.index_path.read_text()) if self.index_path.exists() else PoolIndex()
+        self._recover()
+
+    # -- reading ---------------------------------------------------------------------
+    @property
+    def entries(self) -> list[PoolEntry]:
+        return list(self._index.entries)
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self._index.entries]
+
+    def __len__(self) -> int:
+        return len(self._index.entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names
+
+    def get(self, name: str) -> PoolEntry:
+        for entry in self._index.entries:
+            if entry.name == name:
+                return entry
+        raise KeyError(f"no checkpoint {name!r} in the pool at {self.root}; it has {self.names}")
+
+    def latest(self) -> PoolEntry:
+        if not self._index.entries:
+            raise LookupError(f"the pool at {self.root} is empty")
+        return self._index.entries[-1]
+
+    def path_of(self, name: str) -> Path:
+        return self.dir / name
+
+    # -- writing ---------------------------------------------------------------------
+    def add(
+        self,
+        name: str,
+        *,
+        source: str | Path | None = None,
+        kind: Literal["lora", "full", "external"] = "lora",
+        spec: str | None = None,
+        base_spec: str | None = None,
+        **metadata: object,
+    ) -> PoolEntry:
+        """Add a checkpoint, copying the folder ``source`` (not for external entries).
+
+        ``spec`` defaults to ``"<base_spec>+lora:<path>"`` for LoRA adapters and
+        ``"hf:<path>"`` for full weights.
+        """
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"a checkpoint name must be a plain folder name, got {name!r}")
+        if name in self:
+            raise ValueError(f"the pool already has a checkpoint named {name!r}")
+        final = self.path_of(name)
+        if kind != "external":
+            if source is None or not Path(source).is_dir():
+                raise FileNotFoundError(f"checkpoint source folder {source!r} does not exist")
+            tmp = self.dir / f".tmp-{name}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source, tmp)
+            os.replace(tmp, final)
+            if spec is None:
+                if kind == "lora":
+                    if base_spec is None:
+                        raise ValueError("a LoRA checkpoint needs base_spec, the model spec of its base model")
+                    spec = f"{base_spec}+lora:{final}"
+                else:
+                    spec = f"hf:{final}"
+        elif spec is None:
+            raise ValueError("an external entry needs a model spec")
+        entry = PoolEntry(name=name, kind=kind, spec=spec, created_at=time.time(), **metadata)
+        self._index.entries.append(entry)
+        self._save()
+        return entry
+
+    def record(self, results: Iterable[MatchResult]) -> None:
+        """Append evaluation results (one fsync'd line each)."""
+        lines = "".join(r.model_dump_json() + "\n" for r in results)
+        if not lines:
+            return
+        with self.matches_path.open("a", encoding="utf-8") as handle:
+            handle.write(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def results(self) -> list[MatchResult]:
+        if not self.matches_path.exists():
+            return []
+        out = []
+        for line in self.matches_path.read_text().splitlines():
+            try:
+                out.append(MatchResult.model_validate_json(line))
+            except ValueError:
+                continue  # a torn last line of a crash
+        return [r for r in out if r.a in self and r.b in self]
+
+    def update_ratings(self) -> None:
+        """Fit Bradley-Terry ratings to every recorded result and store them in the index."""
+        results = self.results()
+        if not results:
+            return
+        ratings = fit_ratings([(r.a, r.b, r.score) for r in results])
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.a] = counts.get(r.a, 0) + 1
+            counts[r.b] = counts.get(r.b, 0) + 1
+        for entry in self._index.entries:
+            if entry.name in ratings:
+                rating = ratings[entry.name]
+                entry.rating, entry.rating_lo, entry.rating_hi = rating.mu, rating.lo, rating.hi
+                entry.matches = counts.get(entry.name, 0)
+        self._save()
+
+    def win_rate(self, a: str, b: str) -> float | None:
+        """a's mean score against b over recorded results, or None if they never met."""
+        scores = [r.score for r in self.results() if (r.a, r.b) == (a, b)]
+        scores += [1 - r.score for r in self.results() if (r.a, r.b) == (b, a)]
+        return sum(scores) / len(scores) if scores else None
+
+    def prune(self, *, keep_last: int | None = None, keep_best: int | None = None, keep: Sequence[str] = ()) -> list[str]:
+        """Remove checkpoints except the newest ``keep_last``, the ``keep_best`` highest rated
+        and the named ones. Returns the removed names."""
+        entries = self._index.entries
+        kept = set(keep)
+        if keep_last:
+            kept |= {e.name for e in entries[-keep_last:]}
+        if keep_best:
+            rated = sorted((e for e in entries if e.rating is not None), key=lambda e: e.rating or 0.0, reverse=True)
+            kept |= {e.name for e in rated[:keep_best]}
+        removed = [e.name for e in entries if e.name not in kept]
+        self._index.entries = [e for e in entries if e.name in kept]
+        self._save()
+        for name in removed:
+            shutil.rmtree(self.path_of(name), ignore_errors=True)
+        return removed
+
+    def export(self, name: str, dest: str | Path) -> Path:
+        """Copy one checkpoint's folder and metadata to ``dest``."""
+        entry = self.get(name)
+        dest = Path(dest)
+        if entry.kind != "external":
+            shutil.copytree(self.path_of(name), dest, dirs_exist_ok=True)
+        else:
+            dest.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(dest / "dialogym_checkpoint.json", entry.model_dump_json(indent=1))
+        return dest
+
+    # -- internals -------------------------------------------------------------------
+    def _save(self) -> None:
+        atomic_write_text(self.index_path, self._index.model_dump_json(indent=1))
+
+    def _recover(self) -> None:
+        known = {e.name for e in self._index.entries}
+        for path in self.dir.iterdir():
+            if path.name.startswith(".tmp-") or (path.is_dir() and path.name not in known):
+                shutil.rmtree(path, ignore_errors=True)
