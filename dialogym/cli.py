@@ -163,19 +163,31 @@ def serve_command(
 @app.command("demo")
 @user_errors
 def demo_command(
-    episodes: int = typer.Option(16, min=1, help="episodes per pairing"),
-    model: str = typer.Option("smollm2", help="model spec playing against the scripted players"),
+    episodes: int = typer.Option(3, min=1, help="test instances per game"),
+    model: str = typer.Option("smollm2", help="model spec that plays self-play beside the scripted players"),
+    out: Path = typer.Option(Path("runs/demo"), help="run folder; a rerun reuses its finished episodes"),
 ) -> None:
-    """The main job: the embedded default model and the scripted players on the referential game."""
-    for model_spec, opponent in ((model, ""), (model, "scripted"), ("scripted", "")):
-        play_command(
-            game="dialogym/Reference-v0", model=model_spec, opponent=opponent, seat="", episodes=episodes,
-            out=Path("runs/demo") / model_spec.replace(":", "_"), level="", split="test", seed=0,
-            temperature=0.0, max_new_tokens=64, concurrency=32,
-        )
+    """The main job: self-play of the embedded default model and the scripted players on every
+    registered game (test split, greedy), then the leaderboard and the HTML report."""
+    import shutil
+
+    from dialogym.benchmarks.cli import bench
+    from dialogym.benchmarks.runner import BenchConfig, prepare_folder
+
+    config = BenchConfig(
+        name="demo", games=["all"], models=[model, "scripted"], mode="selfplay", episodes=episodes, split="test",
+        temperature=0.0, max_new_tokens=48,
+    )
+    try:
+        prepare_folder(config, out)
+    except ValueError:
+        # The demo owns its folder: one left by other settings (or before a game was added) is replaced.
+        console.print(f"{out} holds a demo run of other settings; starting afresh")
+        shutil.rmtree(out)
+    bench(config, out)
 
 
-for _module in ("dialogym.benchmarks.cli", "dialogym.trainers.cli"):
+for _module in ("dialogym.benchmarks.cli", "dialogym.trainers.cli", "dialogym.trainers.league_cli"):
     try:
         importlib.import_module(_module).register(app)
     except ModuleNotFoundError as _err:

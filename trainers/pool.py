@@ -198,6 +198,19 @@ class CheckpointPool:
             shutil.rmtree(self.path_of(name), ignore_errors=True)
         return removed
 
+    def rollback(self, after_iteration: int) -> None:
+        """Forget entries and results of iterations after ``after_iteration`` (a resumed
+        league redoes the iteration a crash interrupted)."""
+        keep = [e for e in self._index.entries if e.iteration <= after_iteration]
+        dropped = [e.name for e in self._index.entries if e not in keep]
+        self._index.entries = keep
+        self._save()
+        for name in dropped:
+            shutil.rmtree(self.path_of(name), ignore_errors=True)
+        if self.matches_path.exists():
+            kept = [r for r in self.results() if r.iteration <= after_iteration]
+            atomic_write_text(self.matches_path, "".join(r.model_dump_json() + "\n" for r in kept))
+
     def export(self, name: str, dest: str | Path) -> Path:
         """Copy one checkpoint's folder and metadata to ``dest``."""
         entry = self.get(name)
