@@ -194,7 +194,7 @@ class League:
     def run(self, progress: bool = False) -> list[dict[str, Any]]:
         start = self.done_iterations
         if start:
-            self.pool.rollback(start - 1)
+            self.pool.rollback(start)
             self.learner.load(self.out / "learner")
         elif not len(self.pool):
             tmp = self.out / ".it-0"
@@ -202,7 +202,7 @@ class League:
             self.pool.add("it-0", source=tmp, base_spec=self.config.model, iteration=0)
             shutil.rmtree(tmp)
         log = []
-        for iteration in range(max(start, 1), self.config.iterations + 1):
+        for iteration in range(start + 1, self.config.iterations + 1):
             log.append(self.iteration(iteration, progress))
         return log
 
