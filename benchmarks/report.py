@@ -142,16 +142,19 @@ def leaderboard_table(summary: Summary) -> Table:
 def games_table(summary: Summary) -> Table:
     """Per game and model: % played, quality, overall (and rating in cross-play)."""
     table = Table(title="per game")
-    for column in ("game", "model", "episodes (played)", "% played", "quality", "overall", "rating"):
+    columns = ["game", "model", "episodes (played)", "% played", "quality", "overall"]
+    if summary.ratings:
+        columns.append("rating")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("game", "model") else "right")
     for s in summary.scores:
         if s.game == ALL:
             continue
-        rating = summary.ratings.get(s.game, {}).get(s.model)
-        table.add_row(
-            s.game, s.model, f"{s.episodes} ({s.played_episodes})", str(s.played), str(s.quality), str(s.overall),
-            str(rating) if rating else "-",
-        )
+        cells = [s.game, s.model, f"{s.episodes} ({s.played_episodes})", str(s.played), str(s.quality), str(s.overall)]
+        if summary.ratings:
+            rating = summary.ratings.get(s.game, {}).get(s.model)
+            cells.append(str(rating) if rating else "-")
+        table.add_row(*cells)
     return table
 
 
@@ -258,6 +261,8 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
+    # Plain JSON text (autoescaped like any model text), unlike ``tojson``'s \u0027 escapes.
+    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
     games = sorted({e.game for e in episodes})
     html = env.get_template("report.html.j2").render(
         config=summary.config,
@@ -271,7 +276,10 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
         all_name=ALL,
         fmt=_html_estimate,
     )
-    return atomic_write_text(folder / "index.html", html)
+    index = atomic_write_text(folder / "index.html", html)
+    for path in (index, *(folder / p["file"] for p in plots)):
+        path.chmod(0o644)  # a report is for reading, by a web server too
+    return index
 
 
 def _html_estimate(estimate: Estimate, digits: int = 1) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,10 @@ def play_command(
     temperature: float = typer.Option(0.7, min=0.0, help="sampling temperature (0 = greedy)"),
     max_new_tokens: int = typer.Option(128, min=1, help="longest reply (games cap it further)"),
     concurrency: int = typer.Option(32, min=1, help="episodes played at once"),
+    ray: str = typer.Option(
+        "", "--ray", help="play on Ray: 'local' (a Ray started here), 'auto' or 'ray://host:10001' (default: in-process)"
+    ),
+    ray_workers: int = typer.Option(2, min=1, help="Ray workers, each holding its own copy of the models"),
 ) -> None:
     """Play episodes of one game; writes episodes.jsonl and prints a summary."""
     from dialogym.agents.base import Sampling
@@ -124,21 +129,33 @@ def play_command(
         raise ValueError(f"{game_id} has no seat {seat!r}; seats are {list(roles)}")
     model_seat = seat or roles[0]
     seats = {r: (model if (not opponent or r == model_seat) else opponent) for r in roles}
-    agents = {name: load_agent(name) for name in set(seats.values())}
     specs = [
         EpisodeSpec(game=game_id, seed=seed + i, seats=seats, level=level or None, split=split) for i in range(episodes)
     ]
-    engine = RolloutEngine(
-        agents,
-        sampling=Sampling(temperature=temperature, max_new_tokens=max_new_tokens),
-        max_concurrent=concurrency,
-        progress=sys.stderr.isatty(),
-    )
+    sampling = Sampling(temperature=temperature, max_new_tokens=max_new_tokens)
     path = out / "episodes.jsonl"
-    with EpisodeWriter(path) as writer:
-        records = engine.run(specs, writer=writer)
+    if ray:
+        from dialogym.agents.distributed import run_on_ray
+        from dialogym.agents.rollout import RolloutStats
+
+        started = time.perf_counter()
+        with EpisodeWriter(path) as writer:
+            records = run_on_ray(
+                specs, {name: name for name in set(seats.values())}, address=ray, num_workers=ray_workers,
+                shard_size=min(concurrency, (episodes + ray_workers - 1) // ray_workers), writer=writer,
+                sampling=sampling, progress=sys.stderr.isatty(),
+            )
+        stats = RolloutStats(
+            episodes=len(records), seconds=time.perf_counter() - started,
+            generated_tokens=sum(len(t.token_ids or ()) for e in records for t in e.turns),
+        )
+    else:
+        agents = {name: load_agent(name) for name in set(seats.values())}
+        engine = RolloutEngine(agents, sampling=sampling, max_concurrent=concurrency, progress=sys.stderr.isatty())
+        with EpisodeWriter(path) as writer:
+            records = engine.run(specs, writer=writer)
+        stats = engine.stats
     console.print(summary_table(records, f"{game_id}: {episodes} episodes"))
-    stats = engine.stats
     console.print(
         f"{stats.episodes} episodes in {stats.seconds:.1f}s, {stats.generated_tokens} generated tokens "
         f"({stats.tokens_per_s:.0f} tok/s); episodes written to {path}"
