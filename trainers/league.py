@@ -113,7 +113,7 @@ class LoraLearner:
             logprobs = torch.log_softmax(logits, -1).gather(-1, torch.tensor(generated)[:, None])[:, 0]
             loss = -(advantage * logprobs).sum() / total_tokens
             loss.backward()
-            loss_value += float(loss)
+            loss_value += float(loss.detach())
         self.optimizer.step()
         self.model.eval()
         rewards = [r for values in by_role.values() for r in values]
