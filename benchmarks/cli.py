@@ -39,17 +39,17 @@ def register(app: typer.Typer) -> None:
     @app.command("bench")
     @user_errors
     def bench_command(
-        games: str = typer.Option(None, help="games: 'all', or ids/short names separated by commas [default: all]"),
-        models: str = typer.Option(None, help="model specs separated by commas, e.g. smollm2,scripted [default: scripted]"),
-        mode: str = typer.Option(None, help="selfplay (a model fills every seat) or crossplay (pairs of models) [default: selfplay]"),
-        episodes: int = typer.Option(None, min=1, help="instances per game; every pairing plays all [default: 8]"),
-        split: str = typer.Option(None, help="instance split: train, test or any [default: test]"),
-        level: str = typer.Option(None, help="instance level for every game [default: each game's first]"),
-        seed: int = typer.Option(None, help="seed of the instance sets and episodes [default: 0]"),
-        temperature: float = typer.Option(None, min=0.0, help="sampling temperature, 0 = greedy [default: 0]"),
-        max_new_tokens: int = typer.Option(None, min=1, help="longest reply; games cap it further [default: 64]"),
-        concurrency: int = typer.Option(None, min=1, help="episodes played at once [default: 64]"),
-        name: str = typer.Option(None, help="run name stored in episode tags [default: the out folder's name]"),
+        games: str = typer.Option(None, help="games: 'all', or ids/short names separated by commas (default: all)"),
+        models: str = typer.Option(None, help="model specs separated by commas, e.g. smollm2,scripted (default: scripted)"),
+        mode: str = typer.Option(None, help="selfplay (a model fills every seat) or crossplay (pairs of models) (default: selfplay)"),
+        episodes: int = typer.Option(None, min=1, help="instances per game; every pairing plays all (default: 8)"),
+        split: str = typer.Option(None, help="instance split: train, test or any (default: test)"),
+        level: str = typer.Option(None, help="instance level for every game (default: each game's first)"),
+        seed: int = typer.Option(None, help="seed of the instance sets and episodes (default: 0)"),
+        temperature: float = typer.Option(None, min=0.0, help="sampling temperature, 0 = greedy (default: 0)"),
+        max_new_tokens: int = typer.Option(None, min=1, help="longest reply; games cap it further (default: 64)"),
+        concurrency: int = typer.Option(None, min=1, help="episodes played at once (default: 64)"),
+        name: str = typer.Option(None, help="run name stored in episode tags (default: the out folder's name)"),
         config: Path = typer.Option(None, exists=False, help="YAML or JSON file of these settings; flags override it"),
         out: Path = typer.Option(Path("runs/bench"), help="run folder; rerunning the same command resumes it"),
     ) -> None:

@@ -141,8 +141,11 @@ def plan(config: BenchConfig) -> list[EpisodeSpec]:
     for game_id in config.games:
         game_spec = spec(game_id)
         roles = game_spec.game_cls.roles
-        if any(m.split(":")[0] == "scripted" for m in config.models) and not game_spec.players:
-            raise ValueError(f"{game_id} registers no scripted players; leave it out of --games or drop 'scripted'")
+        for model in config.models:
+            kind, _, variant = model.partition(":")
+            if kind == "scripted" and (not game_spec.players or (variant and variant not in game_spec.players)):
+                have = ", ".join(f"scripted:{v}" for v in game_spec.players) or "none"
+                raise ValueError(f"{game_id} has no scripted player {model!r} (it has: {have}); leave the game or the model out")
         level = config.level or None
         if level is not None and level not in game_spec.game_cls.levels:
             raise ValueError(f"{game_id}: unknown level {level!r}; choose one of {list(game_spec.game_cls.levels)}")
@@ -214,8 +217,8 @@ def run_bench(
     from dialogym.envs import EpisodeWriter
 
     out = Path(out)
+    specs = plan(config.resolved(out))  # a config that cannot be planned leaves the folder untouched
     config = prepare_folder(config, out)
-    specs = plan(config)
     path = out / EPISODES_FILE
     planned = {spec_key(s) for s in specs}
     done: dict[tuple[Any, ...], Episode] = {}

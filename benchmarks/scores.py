@@ -73,7 +73,7 @@ def reward_range(game_id: str, seat: str) -> tuple[float, float]:
 
 
 def normalised_reward(episode: Episode, seat: str) -> float:
-    """The seat's reward mapped from its range to 0-100, *not* clipped (aborts go below 0)."""
+    """The seat's reward mapped from its range to 0-100, not clipped."""
     lo, hi = reward_range(episode.game, seat)
     return 100.0 * (episode.rewards.get(seat, 0.0) - lo) / (hi - lo)
 
@@ -102,10 +102,14 @@ def model_quality(episode: Episode, model: str) -> float:
 def match_score(episode: Episode, a: str, b: str) -> float:
     """1 if ``a`` won the episode against ``b``, 0.5 on a tie, 0 if it lost.
 
-    Winning means a higher mean *normalised* reward over one's seats (so seats with
-    different reward scales compare fairly); the abort penalty counts, so a model whose
-    invalid moves abort the episode loses it.
+    An aborted episode is lost by the model whose invalid moves aborted it. Otherwise
+    winning means a higher mean *normalised* reward over one's seats, so seats with
+    different reward scales (a debater's [-1, 1], a judge's [0, 1]) compare fairly.
     """
+    if episode.aborted_by is not None:
+        offender = episode.seats.get(episode.aborted_by)
+        if offender in (a, b):
+            return 0.0 if offender == a else 1.0
     ra = np.mean([normalised_reward(episode, s) for s in model_seats(episode, a)])
     rb = np.mean([normalised_reward(episode, s) for s in model_seats(episode, b)])
     if math.isclose(ra, rb, abs_tol=1e-9):

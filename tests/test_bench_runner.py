@@ -86,6 +86,13 @@ def test_all_means_every_registered_game():
     assert {s.game for s in plan(config)} == set(registered())
 
 
+def test_a_scripted_variant_a_game_lacks_is_refused_before_anything_is_played(tmp_path):
+    result = cli.invoke(app, ["bench", "--games", "reference", "--models", "scripted:fair", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "has no scripted player 'scripted:fair' (it has: scripted:default)" in result.output
+    assert not list(tmp_path.iterdir())
+
+
 def test_config_file_sets_what_flags_leave_unset_and_flags_win(tmp_path):
     path = tmp_path / "bench.yaml"
     path.write_text("games: reference\nmodels: [scripted, tiny]\nmode: crossplay\nepisodes: 5\n")
@@ -214,3 +221,17 @@ def test_crossplay_run_writes_a_tidy_table_pandas_reads_and_a_report(tmp_path):
     assert set(summary["ratings"]["all"]) == {"scripted", "tiny"}
     assert (tmp_path / "report" / "index.html").exists()
     assert "rating" in result.output and "report:" in result.output
+
+
+def test_demo_plays_every_registered_game_in_self_play_and_replaces_a_stale_demo_folder(tmp_path):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "bench.json").write_text(BenchConfig(name="demo", games=[REF], models=["tiny", "scripted"]).model_dump_json())
+    result = cli.invoke(app, ["demo", "--model", "tiny", "--episodes", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "holds a demo run of other settings; starting afresh" in result.output
+    episodes = list(read_episodes(out / "episodes.jsonl"))
+    assert {e.game for e in episodes} == set(registered())
+    assert Counter(e.tags["pairing"] for e in episodes) == {"tiny": len(registered()), "scripted": len(registered())}
+    assert all(len(set(e.seats.values())) == 1 for e in episodes)
+    assert "report:" in result.output and (out / "report" / "index.html").exists()

@@ -68,12 +68,26 @@ def test_quality_uses_per_seat_ranges_where_seats_differ():
     assert model_quality(e, "a") == pytest.approx(50.0)
 
 
-def test_quality_is_clipped_to_0_100_but_match_outcomes_see_the_abort_penalty():
+def test_quality_is_clipped_to_0_100_and_the_model_that_aborted_an_episode_loses_it():
     e = episode(REF, {"speaker": "a", "listener": "b"}, {"speaker": -1.0, "listener": 0.0}, aborted="speaker")
     assert quality(e, "speaker") == 0.0
     assert quality(e, "listener") == 0.0
     assert match_score(e, "a", "b") == 0.0
     assert match_score(e, "b", "a") == 1.0
+
+
+def test_an_aborting_debater_loses_even_though_its_partner_seat_keeps_a_middling_reward():
+    # b's debater_a aborted: rewards -1 (offender), 0, 0; normalised b = mean(0, 50) > a's judge 0
+    seats = {"debater_a": "b", "debater_b": "b", "judge": "a"}
+    e = episode(DEBATE, seats, {"debater_a": -1.0, "debater_b": 0.0, "judge": 0.0}, aborted="debater_a")
+    assert match_score(e, "a", "b") == 1.0
+
+
+def test_a_completed_episode_is_won_on_normalised_reward_across_seats_of_different_scales():
+    seats = {"debater_a": "a", "debater_b": "b", "judge": "b"}
+    # a's debater won (100); b: losing debater 0 and a correct judge 100 -> 50
+    e = episode(DEBATE, seats, {"debater_a": 1.0, "debater_b": -1.0, "judge": 1.0})
+    assert match_score(e, "a", "b") == 1.0
 
 
 def test_equal_rewards_are_a_tie_worth_half():
