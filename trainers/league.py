@@ -274,6 +274,9 @@ def write_league_report(out: Path) -> Path:
         xs = [line["iteration"] for line in lines if line["ratings"].get(name) is not None]
         ys = [line["ratings"][name] for line in lines if line["ratings"].get(name) is not None]
         ax.plot(xs, ys, marker="o", label=name)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("league iteration")
     ax.set_ylabel("Bradley-Terry rating (Elo scale)")
     ax.legend(fontsize=7)
