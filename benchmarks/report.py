@@ -13,6 +13,7 @@ from typing import Any
 from rich.table import Table
 
 from dialogym.envs import Episode, atomic_write_text
+from dialogym.envs.episode import atomic_write_bytes
 
 from .ratings import Match, Rating, fit_ratings, win_matrix
 from .runner import BenchConfig
@@ -293,7 +294,4 @@ def _html_estimate(estimate: Estimate, digits: int = 1) -> Any:
 
 
 def atomic_png(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
