@@ -72,3 +72,16 @@ def test_the_learner_update_uses_only_its_own_tokens_with_a_per_role_baseline(tm
     assert any(not torch.equal(before[n], after[n]) for n in before)
     frozen = [p for n, p in learner.model.named_parameters() if "lora" not in n]
     assert all(not p.requires_grad for p in frozen)
+
+
+def test_a_three_seat_game_league_draws_each_opponent_seat(tmp_path):
+    config = LeagueConfig(
+        game="dialogym/Debate-v0", model="tiny", iterations=1, episodes=3, eval_episodes=3, max_new_tokens=8, sampler="uniform"
+    )
+    League(config, tmp_path).run()
+    from dialogym.envs import read_episodes
+
+    episodes = list(read_episodes(tmp_path / "episodes.jsonl"))
+    assert len(episodes) == 3
+    assert [list(e.seats.values()).count("learner") for e in episodes] == [1, 1, 1]
+    assert {seat for e in episodes for seat, agent in e.seats.items() if agent == "learner"} == {"debater_a", "debater_b", "judge"}

@@ -176,11 +176,14 @@ class League:
                 agents[name] = load_agent(entry.spec)
         return agents
 
-    def _specs(self, opponents: Sequence[str], n: int, seed0: int, split: str, tag: str) -> list[EpisodeSpec]:
+    def _specs(self, opponents: Sequence[Sequence[str]], n: int, seed0: int, split: str, tag: str) -> list[EpisodeSpec]:
+        """Episode i seats the learner in role i mod #roles and ``opponents[i]`` (one name
+        per other role, in role order) in the remaining seats."""
         specs = []
         for i in range(n):
             learner_seat = self.roles[i % len(self.roles)]
-            seats = {role: LEARNER if role == learner_seat else opponents[i % len(opponents)] for role in self.roles}
+            others = iter(opponents[i % len(opponents)])
+            seats = {role: LEARNER if role == learner_seat else next(others) for role in self.roles}
             specs.append(EpisodeSpec(game=self.config.game, seed=seed0 + i, seats=seats, level=self.config.level, split=split, tags={"league": tag}))
         return specs
 
@@ -210,12 +213,13 @@ class League:
         c = self.config
         latest = self.pool.latest().name
         candidates = self._candidates()
+        # every opponent seat of every episode is drawn independently
         opponents = [
-            self.sampler.sample(candidates, self.rng, lambda other: self.pool.win_rate(latest, other))
+            [self.sampler.sample(candidates, self.rng, lambda other: self.pool.win_rate(latest, other)) for _ in self.roles[1:]]
             for _ in range(c.episodes)
         ]
         sampling = Sampling(temperature=c.temperature, max_new_tokens=c.max_new_tokens)
-        engine = RolloutEngine(self._agents(set(opponents)), sampling=sampling, progress=progress)
+        engine = RolloutEngine(self._agents({n for names in opponents for n in names}), sampling=sampling, progress=progress)
         with EpisodeWriter(self.out / "episodes.jsonl") as writer:
             played = engine.run(self._specs(opponents, c.episodes, c.seed * 100_003 + iteration * 1_000, "train", f"train-{iteration}"), writer=writer)
         metrics = self.learner.update(played)
@@ -228,7 +232,7 @@ class League:
         name = f"it-{iteration}"
         results, scores = [], {}
         for opponent in eval_against:
-            specs = self._specs([opponent], c.eval_episodes, 7_000_000 + iteration * 1_000, "test", f"eval-{iteration}")
+            specs = self._specs([[opponent] * (len(self.roles) - 1)], c.eval_episodes, 7_000_000 + iteration * 1_000, "test", f"eval-{iteration}")
             episodes = engine.run(specs)
             match = [match_score(e, LEARNER, opponent) for e in episodes]
             scores[opponent] = float(np.mean(match))
