@@ -2,32 +2,33 @@
 Diagnosis and Treatment of Mental Health Disorders" and "Towards Conversational Diagnostic AI".
 
 A research simulation, not medical advice. The catalogue (``data/conditions.json``) is a
-simplified teaching summary, not a clinical instrument.
+simplified teaching summary written for this game, not a clinical instrument.
 
-The patient holds a hidden case card: a condition from the catalogue, the symptoms it
-shows (some volunteered, some disclosed only when asked about), a history and a persona.
-The patient speaks first; then the therapist asks and the patient answers, until the
-therapist ends with::
+The patient holds a hidden case card: a condition, the symptoms it shows (some
+volunteered, the rest disclosed only when asked about), symptoms it explicitly does not
+have, when it started, a history and a persona. The patient speaks first; then the
+therapist and the patient alternate until the therapist finishes with::
 
     DIAGNOSIS: <condition>
     PLAN: <treatment>; <treatment>
 
-or the turn limit ends the interview with no diagnosis.
+or the turn limit (both seats' replies count) ends the interview undiagnosed. Interview
+replies carry exactly one ``QUESTION: ...`` line; other lines (a kind word) are allowed and
+the patient sees the whole reply, quoted.
 
-Scores: ``diagnosis_correct`` (the label or a listed synonym, case and punctuation
-ignored), ``symptom_coverage`` (share of the card's symptoms the patient disclosed: a
-symptom counts as disclosed when one of its catalogue keywords appears in a patient reply),
-``plan_concordance`` (guideline-concordant plan items minus not-recommended ones, over the
-number of items, clipped to [0, 1]), ``turns``, and ``patient_faithfulness`` (1 minus the
-share of symptom mentions that belong only to symptoms *not* on the card). Rewards:
-therapist ``0.6 * diagnosis + 0.2 * coverage + 0.2 * concordance``; patient
-``faithfulness * coverage``. Keyword matching is a documented approximation: a patient who
-says "no panic attacks" still mentions panic.
+Symptom mentions are found by keyword (:meth:`Catalogue.detect`): a mention is a *denial*
+when a negation word stands among the five words before it in the same clause. Scores:
+``diagnosis_correct`` (the label or a listed synonym, case and punctuation ignored),
+``symptom_coverage`` (share of the card's symptoms the patient affirmed),
+``plan_concordance`` ((concordant items - not-recommended items) / items, clipped to
+[0, 1]), ``patient_faithfulness`` (true claims / all claims; a false claim is affirming a
+symptom that is not on the card or denying one that is), ``turns``. Rewards: therapist
+``0.6 * diagnosis + 0.2 * coverage + 0.2 * concordance``; patient ``faithfulness * coverage``.
 
 ``dialogym/PatientTherapistJudged-v0`` adds a ``judge`` seat that reads the transcript after
-the diagnosis and rates, from 1 to 5 (rubric in :data:`JUDGE_RUBRIC`), ``EMPATHY: n`` and
-``PLAN_QUALITY: n``; the ratings become metrics, and the judge earns
-``1 - |(plan_quality - 1) / 4 - plan_concordance|``, its agreement with the guideline check.
+the diagnosis and rates ``EMPATHY: n`` and ``PLAN_QUALITY: n`` from 1 to 5 (rubric in
+:data:`JUDGE_RUBRIC`); it earns its agreement with the guideline check,
+``1 - |(plan_quality - 1) / 4 - plan_concordance|``.
 """
 
 from __future__ import annotations
@@ -37,64 +38,257 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
 
+#: Replies of both seats together; even, so the last reply is the therapist's.
 TURN_LIMITS = {"easy": 16, "hard": 10}
-MAX_PATIENT_WORDS = 150
+MAX_WORDS = 150
 MAX_PLAN_ITEMS = 5
-JUDGE_RUBRIC = """EMPATHY (1-5): 1 = dismissive or cold; 3 = polite but formulaic; 5 = warm, validates feelings, checks understanding.
-PLAN_QUALITY (1-5): 1 = harmful or irrelevant; 3 = partly appropriate; 5 = guideline-concordant, specific, safe."""
-#: words in a therapist question that point at a symptom category
-CATEGORY_CUES = {
-    "mood": ("mood", "feel", "feeling", "sad", "down", "enjoy", "emotion", "irritab"),
-    "sleep": ("sleep", "night", "nightmare", "bed", "insomnia", "wake"),
-    "anxiety": ("worry", "anxious", "anxiety", "fear", "afraid", "nervous", "panic", "social"),
-    "thinking": ("think", "thought", "concentrat", "focus", "memory", "mind", "attention"),
-    "behaviour": ("do", "doing", "avoid", "habit", "routine", "work", "daily", "ritual", "behav"),
-    "body": ("body", "physical", "energy", "appetite", "eat", "heart", "breath", "tense", "tired"),
-    "history": ("when", "start", "began", "history", "family", "child", "before", "trigger"),
-}
-QUESTIONS = {
-    "mood": "How have you been feeling in your mood lately?",
-    "sleep": "How has your sleep been at night?",
-    "anxiety": "Do you worry a lot, or feel anxious or afraid?",
-    "thinking": "Have you noticed changes in your thoughts or your ability to concentrate?",
-    "behaviour": "Has anything changed in what you do day to day, or do you avoid things?",
-    "body": "Any physical changes, like energy, appetite or your heart racing?",
-    "history": "When did this start, and was there anything before it or in your family?",
-}
+TALKATIVENESS = ("reserved", "average", "talkative")
+OCCUPATIONS = (
+    "teacher",
+    "nurse",
+    "software developer",
+    "bus driver",
+    "student",
+    "accountant",
+    "chef",
+    "shop assistant",
+    "electrician",
+    "retired engineer",
+    "graphic designer",
+    "warehouse worker",
+)
+JUDGE_RUBRIC = """EMPATHY (1-5): 1 = dismissive or cold; 2 = curt, ignores feelings; 3 = polite but formulaic; 4 = warm and attentive; 5 = warm, validates feelings, checks understanding.
+PLAN_QUALITY (1-5): 1 = harmful or irrelevant; 2 = mostly inappropriate; 3 = partly appropriate; 4 = appropriate but vague; 5 = guideline-concordant for the condition, specific, safe."""
+
+CONTROL_WORDS = ("QUESTION", "DIAGNOSIS", "PLAN", "EMPATHY", "PLAN_QUALITY")
 # [ \t]* rather than \s*: a match must never run on into the next line.
-_QUESTION_RE = re.compile(r"^[ \t]*QUESTION[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
-_DIAGNOSIS_RE = re.compile(r"^[ \t]*DIAGNOSIS[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
-_PLAN_RE = re.compile(r"^[ \t]*PLAN[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
-_RATING_RE = {name: re.compile(rf"^[ \t]*{name}[ \t]*:[ \t]*([1-5])[ \t]*$", re.IGNORECASE | re.MULTILINE) for name in ("EMPATHY", "PLAN_QUALITY")}
+_LINE_RE = {
+    w: re.compile(rf"^[ \t]*{w}[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE) for w in CONTROL_WORDS
+}
+_ANY_CONTROL_RE = re.compile(rf"^[ \t]*(?:{'|'.join(CONTROL_WORDS)})[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+# -- symptom detection ---------------------------------------------------------------------
+_NEGATIONS = frozenset({"no", "not", "never", "without", "nor", "none", "neither"})
+#: "can't sleep" states a symptom; it is not a denial.
+_INABILITY = frozenset({"can't", "cannot", "couldn't", "cant", "couldnt"})
+_NEGATION_WINDOW = 5
+_CLAUSE_END_RE = re.compile(r"[.,;:!?\n]|\bbut\b|\bthough\b")
+_WORD_RE = re.compile(r"[a-z']+")
 
 
-@lru_cache(maxsize=1)
-def catalogue() -> dict[str, dict[str, Any]]:
-    data = json.loads((Path(__file__).parent / "data" / "conditions.json").read_text())
-    return {c["id"]: c for c in data["conditions"]}
+def _is_negation(words: list[str], i: int) -> bool:
+    word = words[i]
+    if word in _INABILITY:
+        return False
+    if word == "not" and i > 0 and words[i - 1] in ("can", "could"):
+        return False
+    return (
+        word in _NEGATIONS
+        or word.endswith("n't")
+        or word in ("dont", "didnt", "havent", "hasnt", "doesnt", "isnt", "wasnt")
+    )
+
+
+def _denied_at(text: str, start: int) -> bool:
+    """Whether the mention starting at ``start`` of lower-case ``text`` is negated."""
+    clause = _CLAUSE_END_RE.split(text[:start])[-1]
+    words = _WORD_RE.findall(clause)
+    first = max(0, len(words) - _NEGATION_WINDOW)
+    cues = [i for i in range(first, len(words)) if _is_negation(words, i)]
+    # "I haven't been able to concentrate" affirms the symptom.
+    return bool(cues) and "able" not in words[cues[-1] + 1 :]
 
 
 def normalise(text: str) -> str:
+    """Lower case, punctuation as spaces, single spaces: how names are compared."""
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
 
 
-def mentions(text: str, keyword: str) -> bool:
-    return re.search(r"\b" + re.escape(keyword.lower()), text.lower()) is not None
+# -- the catalogue -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Symptom:
+    id: str
+    category: str
+    text: str  # how a patient says it, first person
+    short: str  # a noun phrase, for denials ("I have not noticed <short>")
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Treatment:
+    id: str
+    name: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Condition:
+    id: str
+    name: str
+    synonyms: tuple[str, ...]
+    duration: str
+    duration_months: tuple[int, int]
+    onset: str
+    symptoms: tuple[str, ...]
+    history: tuple[str, ...]
+    concordant: tuple[str, ...]
+    not_recommended: tuple[str, ...]
+    related: tuple[str, ...]  # comorbid-looking conditions: hard-level distractors and denials
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    categories: tuple[str, ...]
+    symptoms: dict[str, Symptom]
+    treatments: dict[str, Treatment]
+    conditions: dict[str, Condition]
+    _symptom_res: dict[str, re.Pattern[str]] = field(repr=False, compare=False)
+    _treatment_res: dict[str, re.Pattern[str]] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Catalogue:
+        symptoms = {
+            k: Symptom(id=k, **{**v, "keywords": tuple(v["keywords"])}) for k, v in data["symptoms"].items()
+        }
+        treatments = {
+            k: Treatment(id=k, name=v["name"], aliases=tuple(v["aliases"]))
+            for k, v in data["treatments"].items()
+        }
+        conditions = {}
+        for c in data["conditions"]:
+            tuples = {k: tuple(v) for k, v in c.items() if isinstance(v, list)}
+            conditions[c["id"]] = Condition(**{**c, **tuples})
+        for c in conditions.values():
+            unknown = [s for s in c.symptoms if s not in symptoms]
+            unknown += [t for t in (*c.concordant, *c.not_recommended) if t not in treatments]
+            unknown += [r for r in c.related if r not in conditions]
+            if unknown:
+                raise ValueError(f"conditions.json: {c.id} names unknown entries {unknown}")
+
+        def word_start(phrases: tuple[str, ...], norm: bool) -> re.Pattern[str]:
+            escaped = sorted(
+                (re.escape(normalise(p) if norm else p.lower()) for p in phrases), key=len, reverse=True
+            )
+            return re.compile(r"(?<![a-z0-9])(?:" + "|".join(escaped) + ")")
+
+        return cls(
+            categories=tuple(data["categories"]),
+            symptoms=symptoms,
+            treatments=treatments,
+            conditions=conditions,
+            _symptom_res={k: word_start(s.keywords, norm=False) for k, s in symptoms.items()},
+            # Treatment aliases match whole words of the normalised item.
+            _treatment_res={
+                k: re.compile(
+                    r"(?<![a-z0-9])(?:"
+                    + "|".join(re.escape(normalise(a)) for a in t.aliases)
+                    + r")(?![a-z0-9])"
+                )
+                for k, t in treatments.items()
+            },
+        )
+
+    def detect(self, text: str) -> tuple[set[str], set[str]]:
+        """(affirmed, denied) symptom ids mentioned in ``text``.
+
+        A keyword matches at the start of a word ("exhaust" matches "exhausted"). A
+        symptom matched several times is affirmed if any mention is, and denied if any
+        mention is negated.
+        """
+        lower = text.lower().replace("\u2019", "'")
+        affirmed: set[str] = set()
+        denied: set[str] = set()
+        for sid, regex in self._symptom_res.items():
+            spans = [m.span() for m in regex.finditer(lower)]
+            for start, end in spans:
+                if any(s <= start and end <= e and (s, e) != (start, end) for s, e in spans):
+                    continue  # inside a longer keyword of the same symptom ("don't enjoy" vs "enjoy")
+                (denied if _denied_at(lower, start) else affirmed).add(sid)
+        return affirmed, denied
+
+    def treatments_in(self, item: str) -> set[str]:
+        """Ids of the treatments a plan item names; the longest alias wins an overlap."""
+        text = normalise(item)
+        found = [
+            (m.start(), m.end(), tid)
+            for tid, regex in self._treatment_res.items()
+            for m in regex.finditer(text)
+        ]
+        return {
+            tid
+            for s, e, tid in found
+            if not any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) for s2, e2, _ in found)
+        }
+
+    def names(self, condition: Condition) -> set[str]:
+        return {normalise(n) for n in (condition.name, *condition.synonyms)}
+
+    def find_condition(self, diagnosis: str) -> Condition | None:
+        """The condition a diagnosis names; a trailing bracketed abbreviation of the same
+        condition is allowed ("Generalized anxiety disorder (GAD)")."""
+        bracket = re.fullmatch(r"\s*(.*?)\s*\(([^()]*)\)\s*[.!]?\s*", diagnosis)
+        parts = [bracket.group(1), bracket.group(2)] if bracket else [diagnosis]
+        for condition in self.conditions.values():
+            if all(normalise(p) in self.names(condition) for p in parts):
+                return condition
+        return None
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    text = resources.files(__package__).joinpath("data", "conditions.json").read_text(encoding="utf-8")
+    return Catalogue.from_json(json.loads(text))
+
+
+def plan_concordance(plan: list[str], condition: Condition) -> tuple[float, int, int]:
+    """(concordance, concordant items, not-recommended items) of a plan.
+
+    An item counts as concordant when it names a concordant treatment not credited to an
+    earlier item (so repeating "CBT" earns nothing) and no not-recommended one; an item
+    that names a not-recommended treatment counts against the plan.
+    """
+    cat = catalogue()
+    credited: set[str] = set()
+    good = bad = 0
+    for item in plan:
+        named = cat.treatments_in(item)
+        if named & set(condition.not_recommended):
+            bad += 1
+        elif (named & set(condition.concordant)) - credited:
+            good += 1
+            credited |= named & set(condition.concordant)
+    return (max(0.0, min(1.0, (good - bad) / len(plan))) if plan else 0.0), good, bad
+
+
+# -- instances, moves, state ---------------------------------------------------------------
+class Persona(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    age: int
+    occupation: str
+    talkativeness: str
 
 
 class CaseCard(Instance):
+    """The patient's hidden card. ``symptoms`` includes the ``distractors`` (symptoms of a
+    related condition, on hard cards); ``denied`` symptoms are ones this patient lacks."""
+
     condition: str
-    symptoms: list[str]  # symptom ids on the card
-    volunteered: list[str]  # of those, the ones the patient raises unprompted
+    symptoms: list[str]
+    distractors: list[str] = []
+    volunteered: list[str]
+    denied: list[str]
+    onset: str
     history: list[str]
-    persona: dict[str, str]
+    persona: Persona
     turn_limit: int
 
 
@@ -103,10 +297,12 @@ class Say(Move):
 
 
 class Question(Move):
-    text: str
+    text: str  # the whole reply, shown to the patient
+    question: str
 
 
 class Decision(Move):
+    text: str
     diagnosis: str
     plan: list[str]
 
@@ -125,176 +321,220 @@ class TherapyState:
     rating: Rating | None = None
 
 
+PATIENT_RULES = """This is a research simulation of a mental-health assessment, not medical advice.
+You role-play a PATIENT, aged {age}, working as a {occupation}. You are {talkativeness}. A therapist will interview you.
+Speak in the first person, in plain words, at most {max_words} words per reply. Do not name a diagnosis.
+Only describe what is on your card: never claim a symptom that is not listed, and deny the ones listed as absent if asked.
+Do not start a line with QUESTION:, DIAGNOSIS: or PLAN:.
+
+Your card:
+{symptoms}
+You do NOT have: {denied}.
+Only if asked when it started or about your past: {onset} {history}
+
+Begin by telling the therapist why you came, mentioning only the symptoms marked "say early"."""
+
+THERAPIST_RULES = """This is a research simulation of a mental-health assessment, not medical advice.
+You are a THERAPIST. Interview the patient, then give a diagnosis and a treatment plan.
+Each interview reply must contain exactly one line:
+QUESTION: <your question>
+(other lines, e.g. a kind word, are shown to the patient too). To finish, reply with two lines and no QUESTION line:
+DIAGNOSIS: <one condition>
+PLAN: <treatment>; <treatment>
+(at most {max_items} treatments, separated by semicolons). Replies of both of you count towards a limit of {limit}; if it is reached before your DIAGNOSIS, the diagnosis counts as wrong.
+Conditions seen in this clinic: {names}."""
+
+
 class PatientTherapistGame(Game[CaseCard, TherapyState]):
     roles: tuple[str, ...] = ("patient", "therapist")
     instance_cls = CaseCard
     levels = tuple(TURN_LIMITS)
-    max_reply_tokens = 160
+    instance_version = "v1"
+    max_reply_tokens = 200
 
     # -- instances -------------------------------------------------------------------
     def generate_instance(self, rng: np.random.Generator, level: str) -> CaseCard:
-        conditions = sorted(catalogue())
-        condition = catalogue()[str(rng.choice(conditions))]
-        ids = [s["id"] for s in condition["symptoms"]]
-        n_symptoms = len(ids) if level == "easy" else max(3, len(ids) - 2)
-        chosen = sorted(str(s) for s in rng.choice(ids, size=n_symptoms, replace=False))
-        n_volunteered = max(1, len(chosen) // 2) if level == "easy" else 1
-        volunteered = sorted(str(s) for s in rng.choice(chosen, size=n_volunteered, replace=False))
-        persona = {
-            "age": str(int(rng.integers(19, 70))),
-            "occupation": str(rng.choice(["teacher", "nurse", "software developer", "bus driver", "student", "accountant", "chef"])),
-            "manner": str(rng.choice(["talkative", "reserved", "anxious to be understood"])),
-        }
-        return CaseCard(
-            level=level, condition=condition["id"], symptoms=chosen, volunteered=volunteered,
-            history=list(condition["history"]), persona=persona, turn_limit=TURN_LIMITS[level],
+        cat = catalogue()
+        condition = cat.conditions[str(rng.choice(sorted(cat.conditions)))]
+        persona = Persona(
+            age=int(rng.integers(19, 71)),
+            occupation=str(rng.choice(OCCUPATIONS)),
+            talkativeness=str(rng.choice(TALKATIVENESS)),
         )
-
-    def symptom(self, symptom_id: str) -> dict[str, Any]:
-        for condition in catalogue().values():
-            for s in condition["symptoms"]:
-                if s["id"] == symptom_id:
-                    return s
-        raise KeyError(symptom_id)
+        own = list(condition.symptoms)
+        extra = {"reserved": -1, "average": 0, "talkative": 1}[persona.talkativeness]
+        distractors: list[str] = []
+        if level == "easy":
+            symptoms = own
+            volunteered = _pick(rng, own, max(1, (len(own) + 1) // 2 + extra))
+        else:
+            symptoms = _pick(rng, own, max(4, len(own) - 2))
+            # Comorbid-looking: the patient leads with a symptom of a related condition.
+            related = cat.conditions[str(rng.choice(condition.related))]
+            candidates = [s for s in related.symptoms if s not in own]
+            distractors = _pick(rng, candidates, min(len(candidates), int(rng.integers(1, 3))))
+            volunteered = distractors[:1] + (_pick(rng, symptoms, 1) if extra > 0 else [])
+        on_card = set(symptoms) | set(distractors)
+        lacking = sorted({s for r in condition.related for s in cat.conditions[r].symptoms} - on_card)
+        denied = _pick(rng, lacking, 2 if level == "easy" else 3)
+        low, high = condition.duration_months
+        history = _pick(rng, list(condition.history), int(rng.integers(1, 3)))
+        return CaseCard(
+            level=level,
+            condition=condition.id,
+            symptoms=sorted(on_card),
+            distractors=sorted(distractors),
+            volunteered=sorted(volunteered),
+            denied=sorted(denied),
+            onset=condition.onset.format(months=int(rng.integers(low, high + 1))),
+            history=history,
+            persona=persona,
+            turn_limit=TURN_LIMITS[level],
+        )
 
     # -- rules -------------------------------------------------------------------------
     def initial_state(self, instance: CaseCard) -> TherapyState:
         return TherapyState(card=instance)
 
     def to_move(self, state: TherapyState) -> list[str]:
-        if state.decision is not None or state.turn >= state.card.turn_limit:
-            return ["judge"] if "judge" in self.roles and state.decision is not None and state.rating is None else []
-        return [("patient", "therapist")[state.turn % 2]]
+        if state.decision is None and state.turn < state.card.turn_limit:
+            return [("patient", "therapist")[state.turn % 2]]
+        if "judge" in self.roles and state.decision is not None and state.rating is None:
+            return ["judge"]
+        return []
+
+    def is_terminal(self, state: TherapyState) -> bool:
+        return not self.to_move(state)
 
     def prompt(self, state: TherapyState, seat: str) -> str:
         if seat == "judge":
-            dialogue = "\n".join(f"{s}:\n{quote(t)}" for s, t in state.log)
-            return (
-                "You are a JUDGE of a simulated therapy interview (a research simulation, not medical advice).\n"
-                f"{JUDGE_RUBRIC}\n\n{dialogue}\n\nReply with two lines:\nEMPATHY: <1-5>\nPLAN_QUALITY: <1-5>"
-            )
+            return self._judge_prompt(state)
         other = "therapist" if seat == "patient" else "patient"
         parts = []
         if state.turn < 2:
-            parts.append(self._intro(state.card, seat))
+            parts.append(
+                self._patient_rules(state.card) if seat == "patient" else self._therapist_rules(state.card)
+            )
         if state.log and state.log[-1][0] == other:
             parts.append(f"The {other} says:\n{quote(state.log[-1][1])}")
         if seat == "therapist":
-            left = state.card.turn_limit - state.turn
-            parts.append(f"{left} turns left in the interview. Reply with QUESTION: ... or with DIAGNOSIS: and PLAN: lines.")
+            left = replies_left(state.turn, state.card.turn_limit)
+            last = " This is your last reply: give DIAGNOSIS: and PLAN: now." if left == 1 else ""
+            parts.append(
+                f"You have {left} replies left.{last} Reply with one QUESTION: line, or with DIAGNOSIS: and PLAN: lines."
+            )
         else:
             parts.append("Reply as the patient, in your own words.")
         return "\n\n".join(parts)
 
-    def _intro(self, card: CaseCard, seat: str) -> str:
-        if seat == "therapist":
-            names = ", ".join(c["name"] for c in catalogue().values())
-            return (
-                "You are a THERAPIST in a simulated assessment (a research simulation, not medical advice). Interview the "
-                "patient, then give a diagnosis and a treatment plan.\nTo ask, reply: QUESTION: <your question>\n"
-                "To finish, reply with two lines:\nDIAGNOSIS: <condition>\nPLAN: <treatment>; <treatment>\n"
-                f"Conditions seen in this clinic: {names}."
-            )
-        symptom_lines = []
+    def _patient_rules(self, card: CaseCard) -> str:
+        cat = catalogue()
+        lines = []
         for sid in card.symptoms:
-            s = self.symptom(sid)
-            how = "say this early, unprompted" if sid in card.volunteered else "say this only if asked about it"
-            symptom_lines.append(f"- ({s['category']}) {s['text']} [{how}]")
-        persona = card.persona
+            s = cat.symptoms[sid]
+            how = "say early" if sid in card.volunteered else "only if asked"
+            lines.append(f"- ({s.category}) {s.text} [{how}]")
+        return PATIENT_RULES.format(
+            age=card.persona.age,
+            occupation=card.persona.occupation,
+            talkativeness=card.persona.talkativeness,
+            max_words=MAX_WORDS,
+            symptoms="\n".join(lines),
+            denied=", ".join(cat.symptoms[s].short for s in card.denied),
+            onset=card.onset,
+            history=" ".join(card.history),
+        )
+
+    def _therapist_rules(self, card: CaseCard) -> str:
+        names = ", ".join(c.name for c in catalogue().conditions.values())
+        return THERAPIST_RULES.format(max_items=MAX_PLAN_ITEMS, limit=card.turn_limit, names=names)
+
+    def _judge_prompt(self, state: TherapyState) -> str:
+        dialogue = "\n".join(f"{seat.upper()}:\n{quote(text)}" for seat, text in state.log)
         return (
-            f"You are role-playing a PATIENT in a simulated assessment: age {persona['age']}, {persona['occupation']}, "
-            f"{persona['manner']}. Do not name a diagnosis and do not invent symptoms that are not on your card.\n"
-            "Your card:\n" + "\n".join(symptom_lines) + "\nHistory: " + " ".join(card.history)
+            "This is a research simulation of a mental-health assessment, not medical advice.\n"
+            "You are the JUDGE. Rate the therapist in the interview below.\n"
+            f"{JUDGE_RUBRIC}\n\nThe interview:\n{dialogue}\n\n"
+            "Reply with exactly two lines:\nEMPATHY: <1-5>\nPLAN_QUALITY: <1-5>"
         )
 
     def parse_move(self, state: TherapyState, seat: str, text: str) -> Move:
         if seat == "judge":
-            found = {name: regex.findall(text) for name, regex in _RATING_RE.items()}
-            if any(len(v) != 1 for v in found.values()):
-                raise InvalidMove('reply with two lines, "EMPATHY: <1-5>" and "PLAN_QUALITY: <1-5>"')
-            return Rating(empathy=int(found["EMPATHY"][0]), plan_quality=int(found["PLAN_QUALITY"][0]))
+            return parse_rating(text)
+        body = text.strip()
+        if not body:
+            hint = (
+                "answer the therapist in your own words"
+                if seat == "patient"
+                else 'write e.g. "QUESTION: How has your sleep been?"'
+            )
+            raise InvalidMove(f"the reply is empty; {hint}")
+        words = len(body.split())
+        if words > MAX_WORDS:
+            raise InvalidMove(f"the reply has {words} words; use at most {MAX_WORDS}")
         if seat == "patient":
-            body = text.strip()
-            if not body:
-                raise InvalidMove("the reply is empty; answer the therapist in your own words")
-            if len(body.split()) > MAX_PATIENT_WORDS:
-                raise InvalidMove(f"the reply has {len(body.split())} words; use at most {MAX_PATIENT_WORDS}")
-            if _DIAGNOSIS_RE.search(body) or _PLAN_RE.search(body) or _QUESTION_RE.search(body):
-                raise InvalidMove("the patient may not write DIAGNOSIS:, PLAN: or QUESTION: lines; answer in your own words")
+            if _ANY_CONTROL_RE.search(body):
+                raise InvalidMove(
+                    "the patient may not start a line with QUESTION:, DIAGNOSIS:, PLAN:, EMPATHY: or PLAN_QUALITY:; answer in your own words"
+                )
             return Say(text=body)
-        questions, diagnoses, plans = _QUESTION_RE.findall(text), _DIAGNOSIS_RE.findall(text), _PLAN_RE.findall(text)
-        if questions and (diagnoses or plans):
-            raise InvalidMove("either ask a QUESTION or give DIAGNOSIS and PLAN, not both")
-        if diagnoses or plans:
-            if len(diagnoses) != 1 or len(plans) != 1:
-                raise InvalidMove('finish with exactly one "DIAGNOSIS: <condition>" line and one "PLAN: <a>; <b>" line')
-            diagnosis = diagnoses[0].strip()
-            plan = [item.strip() for item in re.split(r"[;,]", plans[0]) if item.strip()]
-            if not diagnosis:
-                raise InvalidMove('the diagnosis is empty; write e.g. "DIAGNOSIS: panic disorder"')
-            if not plan:
-                raise InvalidMove('the plan is empty; write e.g. "PLAN: cognitive behavioural therapy; ssri antidepressant"')
-            if len(plan) > MAX_PLAN_ITEMS:
-                raise InvalidMove(f"the plan has {len(plan)} items; give at most {MAX_PLAN_ITEMS}")
-            return Decision(diagnosis=diagnosis, plan=plan)
-        if len(questions) != 1 or not questions[0].strip():
-            raise InvalidMove('ask with one line "QUESTION: <your question>", or finish with DIAGNOSIS: and PLAN: lines')
-        return Question(text=questions[0].strip())
+        return parse_therapist(body)
 
     def apply(self, state: TherapyState, moves: Mapping[str, Move]) -> None:
         ((seat, move),) = moves.items()
         if isinstance(move, Rating):
             state.rating = move
             return
+        assert isinstance(move, Say | Question | Decision)
         if isinstance(move, Decision):
             state.decision = move
-            state.log.append((seat, f"DIAGNOSIS: {move.diagnosis}\nPLAN: {'; '.join(move.plan)}"))
-        else:
-            assert isinstance(move, Say | Question)
-            state.log.append((seat, move.text))
+        state.log.append((seat, move.text))
         state.turn += 1
 
-    def is_terminal(self, state: TherapyState) -> bool:
-        return not self.to_move(state)
-
     # -- scoring -------------------------------------------------------------------------
-    def disclosed(self, state: TherapyState) -> set[str]:
-        said = " ".join(t for s, t in state.log if s == "patient")
-        return {sid for sid in state.card.symptoms if any(mentions(said, k) for k in self.symptom(sid)["keywords"])}
-
-    def faithfulness(self, state: TherapyState) -> float:
-        said = " ".join(t for s, t in state.log if s == "patient")
-        # Words the card itself uses never count as invented, whichever symptom they belong to.
-        card_text = " ".join([*(self.symptom(sid)["text"] for sid in state.card.symptoms), *state.card.history])
-        invented, total = 0, 0
-        for condition in catalogue().values():
-            for s in condition["symptoms"]:
-                hit = [k for k in s["keywords"] if mentions(said, k)]
-                if not hit:
-                    continue
-                total += 1
-                if s["id"] not in state.card.symptoms and not any(mentions(card_text, k) for k in hit):
-                    invented += 1
-        return 1.0 - invented / total if total else 1.0
+    def claims(self, state: TherapyState) -> tuple[set[str], set[str]]:
+        """(affirmed, denied) symptom ids over all the patient's replies."""
+        affirmed: set[str] = set()
+        denied: set[str] = set()
+        for seat, text in state.log:
+            if seat == "patient":
+                a, d = catalogue().detect(text)
+                affirmed |= a
+                denied |= d
+        return affirmed, denied
 
     def score(self, state: TherapyState) -> Outcome:
-        condition = catalogue()[state.card.condition]
-        coverage = len(self.disclosed(state)) / len(state.card.symptoms)
-        correct, concordance = 0.0, 0.0
+        card, cat = state.card, catalogue()
+        condition = cat.conditions[card.condition]
+        affirmed, denied = self.claims(state)
+        on_card = set(card.symptoms)
+        coverage = len(affirmed & on_card) / len(on_card)
+        invented, contradicted = affirmed - on_card, denied & on_card
+        true_claims, false_claims = len(affirmed & on_card), len(invented) + len(contradicted)
+        faithfulness = true_claims / (true_claims + false_claims) if true_claims + false_claims else 1.0
+        correct = concordance = 0.0
+        good = bad = 0
         if state.decision is not None:
-            names = {normalise(n) for n in [condition["name"], *condition["synonyms"]]}
-            correct = float(normalise(state.decision.diagnosis) in names)
-            concordance = plan_concordance(state.decision.plan, condition)
-        faithful = self.faithfulness(state)
+            correct = float(cat.find_condition(state.decision.diagnosis) == condition)
+            concordance, good, bad = plan_concordance(state.decision.plan, condition)
         metrics = {
             "diagnosis_correct": correct,
             "diagnosed": float(state.decision is not None),
             "symptom_coverage": coverage,
             "plan_concordance": concordance,
-            "patient_faithfulness": faithful,
+            "plan_items": float(len(state.decision.plan)) if state.decision else 0.0,
+            "plan_concordant_items": float(good),
+            "plan_not_recommended_items": float(bad),
+            "patient_faithfulness": faithfulness,
+            "invented_symptoms": float(len(invented)),
+            "contradicted_symptoms": float(len(contradicted)),
+            "claimed_denied_symptoms": float(len(affirmed & set(card.denied))),
             "turns": float(state.turn),
         }
-        rewards = {"therapist": 0.6 * correct + 0.2 * coverage + 0.2 * concordance, "patient": faithful * coverage}
+        rewards = {
+            "therapist": 0.6 * correct + 0.2 * coverage + 0.2 * concordance,
+            "patient": faithfulness * coverage,
+        }
         if "judge" in self.roles:
             rewards["judge"] = 0.0
             if state.rating is not None:
@@ -303,77 +543,281 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
                 rewards["judge"] = 1.0 - abs((state.rating.plan_quality - 1) / 4 - concordance)
         return Outcome(rewards=rewards, metrics=metrics)
 
+    def abort_outcome(self, state: TherapyState, offender: str, reason: str) -> Outcome:
+        # A judge that cannot rate must not cost the interview its score.
+        if offender == "judge" and state.decision is not None:
+            outcome = self.score(state)
+            outcome.rewards["judge"] = float(self.abort_penalty)
+            return outcome
+        return super().abort_outcome(state, offender, reason)
+
     def view(self, state: TherapyState, seat: str) -> dict[str, Any]:
-        view: dict[str, Any] = {"log": list(state.log), "turn": state.turn, "turn_limit": state.card.turn_limit}
+        view: dict[str, Any] = {
+            "log": [list(entry) for entry in state.log],
+            "turn": state.turn,
+            "turn_limit": state.card.turn_limit,
+        }
         if seat == "patient":
-            view["card"] = state.card.model_dump()
-            view["symptoms"] = {sid: self.symptom(sid) for sid in state.card.symptoms}
+            view["card"] = state.card.model_dump(mode="json")
+        if seat == "therapist":
+            view["replies_left"] = replies_left(state.turn, state.card.turn_limit)
         if seat == "judge" and state.decision is not None:
+            view["diagnosis"] = state.decision.diagnosis
             view["plan"] = list(state.decision.plan)
         return view
 
 
-def plan_concordance(plan: list[str], condition: Mapping[str, Any]) -> float:
-    good = sum(any(_matches(item, t) for t in condition["treatments"]) for item in plan)
-    bad = sum(any(_matches(item, t) for t in condition["not_recommended"]) for item in plan)
-    return max(0.0, min(1.0, (good - bad) / len(plan)))
-
-
-def _matches(item: str, option: str) -> bool:
-    a, b = normalise(item), normalise(option)
-    return a == b or (len(a) >= 4 and (a in b or b in a))
-
-
 class JudgedPatientTherapistGame(PatientTherapistGame):
+    """The same interview, then a ``judge`` seat rates empathy and plan quality."""
+
     roles = ("patient", "therapist", "judge")
 
 
+def replies_left(turn: int, turn_limit: int) -> int:
+    """Therapist replies left when it is the therapist's turn (the patient has the even turns)."""
+    return (turn_limit - turn + 1) // 2
+
+
+def _pick(rng: np.random.Generator, items: list[str], n: int) -> list[str]:
+    if n <= 0 or not items:
+        return []
+    return sorted(str(x) for x in rng.choice(items, size=min(n, len(items)), replace=False))
+
+
+# -- parsing -----------------------------------------------------------------------------
+FINISH_EXAMPLE = '"DIAGNOSIS: panic disorder" and "PLAN: cognitive behavioural therapy; SSRI antidepressant"'
+
+
+def parse_therapist(body: str) -> Question | Decision:
+    questions = _LINE_RE["QUESTION"].findall(body)
+    diagnoses = _LINE_RE["DIAGNOSIS"].findall(body)
+    plans = _LINE_RE["PLAN"].findall(body)
+    if questions and (diagnoses or plans):
+        raise InvalidMove("either ask a QUESTION or finish with DIAGNOSIS and PLAN, not both in one reply")
+    if diagnoses or plans:
+        if len(diagnoses) != 1 or len(plans) != 1:
+            raise InvalidMove(
+                f"finish with exactly one DIAGNOSIS: line and one PLAN: line, e.g. {FINISH_EXAMPLE}"
+            )
+        diagnosis = diagnoses[0].strip()
+        if not diagnosis:
+            raise InvalidMove('the diagnosis is empty; write one condition, e.g. "DIAGNOSIS: panic disorder"')
+        # Items are separated by semicolons; a plan without any may use commas instead.
+        separator = ";" if ";" in plans[0] else ","
+        plan = [item.strip(" .") for item in plans[0].split(separator) if item.strip(" .")]
+        if not plan:
+            raise InvalidMove(
+                'the plan is empty; write e.g. "PLAN: cognitive behavioural therapy; SSRI antidepressant"'
+            )
+        if len(plan) > MAX_PLAN_ITEMS:
+            raise InvalidMove(
+                f"the plan has {len(plan)} items; give at most {MAX_PLAN_ITEMS}, separated by semicolons"
+            )
+        return Decision(text=body, diagnosis=diagnosis, plan=plan)
+    if not questions:
+        raise InvalidMove(
+            f'no line starts with "QUESTION:"; ask e.g. "QUESTION: How has your sleep been?", or finish with {FINISH_EXAMPLE}'
+        )
+    if len(questions) > 1:
+        raise InvalidMove(
+            f"ask one question per reply: write exactly one QUESTION: line, not {len(questions)}"
+        )
+    if not questions[0].strip():
+        raise InvalidMove('the question is empty; write e.g. "QUESTION: How has your sleep been?"')
+    return Question(text=body, question=questions[0].strip())
+
+
+def parse_rating(text: str) -> Rating:
+    values: dict[str, int] = {}
+    for name in ("EMPATHY", "PLAN_QUALITY"):
+        found = _LINE_RE[name].findall(text)
+        if len(found) != 1:
+            raise InvalidMove(
+                f'give exactly one "{name}: <1-5>" line (found {len(found)}); reply e.g. "EMPATHY: 4" and "PLAN_QUALITY: 3"'
+            )
+        value = found[0].strip().rstrip(".")
+        if not value.isdigit() or not 1 <= int(value) <= 5:
+            raise InvalidMove(f"{name} must be a whole number from 1 to 5, got {value!r}")
+        values[name] = int(value)
+    return Rating(empathy=values["EMPATHY"], plan_quality=values["PLAN_QUALITY"])
+
+
 # -- scripted players --------------------------------------------------------------------
+#: Word starts in a question that point at a topic (a symptom category, or the history).
+TOPIC_CUES: dict[str, tuple[str, ...]] = {
+    "mood": (
+        "mood",
+        "feel",
+        "sad",
+        "down",
+        "enjoy",
+        "emotion",
+        "spirits",
+        "cry",
+        "irritab",
+        "temper",
+        "overwhelm",
+    ),
+    "sleep": ("sleep", "night", "nightmare", "bed", "insomnia", "rest"),
+    "anxiety": ("worry", "anxi", "fear", "afraid", "nervous", "panic", "scared", "social", "judg", "germ"),
+    "cognition": (
+        "think",
+        "thought",
+        "concentrat",
+        "focus",
+        "memory",
+        "memories",
+        "forget",
+        "attention",
+        "mind",
+        "decision",
+    ),
+    "behaviour": (
+        "avoid",
+        "habit",
+        "routine",
+        "ritual",
+        "behav",
+        "day to day",
+        "daily",
+        "activit",
+        "work",
+        "friends",
+    ),
+    "physical": (
+        "body",
+        "physical",
+        "energy",
+        "appetite",
+        "eat",
+        "heart",
+        "breath",
+        "tense",
+        "tired",
+        "dizz",
+    ),
+    "history": ("when", "start", "began", "how long", "history", "family", "before", "trigger", "past"),
+}
+TOPIC_QUESTIONS = {
+    "mood": "How has your mood been lately?",
+    "sleep": "How has your sleep been at night?",
+    "anxiety": "Do you worry a lot, or feel afraid or nervous?",
+    "cognition": "Have you noticed changes in your thoughts, memory or concentration?",
+    "behaviour": "Has anything changed in what you do day to day, or do you avoid things?",
+    "physical": "Have you noticed anything in your body, like your energy, appetite or heart?",
+    "history": "When did this start, and did anything happen before it?",
+}
+
+
+def topics_of(question: str) -> list[str]:
+    q = question.lower()
+    return [
+        topic
+        for topic, cues in TOPIC_CUES.items()
+        if any(re.search(r"\b" + re.escape(cue), q) for cue in cues)
+    ]
+
+
 def scripted_patient(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Opens with the volunteered symptoms; answers each question with the card's symptoms
-    in the categories the question is about (history questions get the history)."""
-    card, symptoms = view["card"], view["symptoms"]
+    """Reads from the card. Opens with the volunteered symptoms; answers a question with the
+    card's symptoms in the categories it asks about (a reserved patient names at most two),
+    denies the card's absent symptoms in those categories, and tells when it started and its
+    history only when asked."""
+    cat, card = catalogue(), view["card"]
+    persona = card["persona"]
     if not view["log"]:
-        return "Hello. " + " ".join(symptoms[s]["text"] for s in card["volunteered"])
-    question = view["log"][-1][1].lower()
-    asked = {cat for cat, cues in CATEGORY_CUES.items() if any(re.search(r"\b" + cue, question) for cue in cues)}
-    answer = [s["text"] for s in symptoms.values() if s["category"] in asked]
-    if "history" in asked:
-        answer.append(card["history"][0])
-    return " ".join(answer) if answer else "I'm not sure. Nothing else comes to mind about that."
+        intro = (
+            "Hello."
+            if persona["talkativeness"] != "talkative"
+            else f"Hello, I am {persona['age']} and I work as a {persona['occupation']}."
+        )
+        return " ".join([intro, *(cat.symptoms[s].text for s in card["volunteered"])])
+    topics = topics_of(view["log"][-1][1])
+    limit = 2 if persona["talkativeness"] == "reserved" else len(card["symptoms"])
+    said = [cat.symptoms[s].text for s in card["symptoms"] if cat.symptoms[s].category in topics][:limit]
+    said += [
+        f"No, I have not noticed {cat.symptoms[s].short}."
+        for s in card["denied"]
+        if cat.symptoms[s].category in topics
+    ]
+    if "history" in topics:
+        said += [card["onset"], *card["history"]]
+    return " ".join(said) if said else "I'm not sure. Nothing else comes to mind about that."
+
+
+def best_fit(log: list[list[str]]) -> Condition:
+    """The catalogue condition with the largest share of its symptoms affirmed (less those
+    denied) in the patient's replies; ties go to the first in catalogue order."""
+    cat = catalogue()
+    affirmed: set[str] = set()
+    denied: set[str] = set()
+    for seat, text in log:
+        if seat == "patient":
+            a, d = cat.detect(text)
+            affirmed |= a
+            denied |= d
+
+    def fit(condition: Condition) -> float:
+        own = set(condition.symptoms)
+        return (len(own & affirmed) - len(own & denied)) / len(own)
+
+    return max(cat.conditions.values(), key=fit)
+
+
+def _decision(condition: Condition) -> str:
+    plan = "; ".join(catalogue().treatments[t].name for t in condition.concordant[:2])
+    return f"Thank you, that helps me understand.\nDIAGNOSIS: {condition.name}\nPLAN: {plan}"
 
 
 def scripted_therapist(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Asks about each symptom category in turn, then diagnoses the catalogue condition whose
-    symptom keywords best match what the patient said, with its first two treatments."""
+    """Asks about every topic (several per question when replies are short), then names the
+    catalogue condition whose symptoms best match what the patient affirmed (minus what it
+    denied), with that condition's first two concordant treatments."""
+    cat = catalogue()
+    topics = [*cat.categories, "history"]
+    n_questions = view["turn_limit"] // 2 - 1
+    groups = [list(g) for g in np.array_split(np.array(topics), min(n_questions, len(topics))) if len(g)]
     asked = sum(1 for seat, _ in view["log"] if seat == "therapist")
-    categories = list(CATEGORY_CUES)
-    turns_left = view["turn_limit"] - view["turn"]
-    if asked < len(categories) and turns_left > 1:
-        cat = categories[asked]
-        return f"QUESTION: {QUESTIONS[cat]}"
-    said = " ".join(t for s, t in view["log"] if s == "patient")
+    if asked < len(groups) and view["replies_left"] > 1:
+        question = " ".join(TOPIC_QUESTIONS[t] for t in groups[asked])
+        kind = "Thank you for telling me. " if asked else ""
+        return f"{kind}Let me ask you something.\nQUESTION: {question}"
+    return _decision(best_fit(view["log"]))
 
-    def overlap(condition: dict[str, Any]) -> float:
-        hits = sum(any(mentions(said, k) for k in s["keywords"]) for s in condition["symptoms"])
-        return hits / len(condition["symptoms"])
 
-    best = max(catalogue().values(), key=overlap)
-    return f"DIAGNOSIS: {best['name']}\nPLAN: {best['treatments'][0]}; {best['treatments'][1]}"
+def hasty_therapist(view: dict[str, Any], rng: np.random.Generator) -> str:
+    """Diagnoses from the patient's opening complaint alone: a baseline that shows what the
+    hard level's misleading first complaint and ask-only symptoms cost."""
+    return _decision(best_fit(view["log"]))
+
+
+_KIND_WORDS = re.compile(r"\b(thank|sorry|understand|sounds (hard|difficult)|must be)\b", re.IGNORECASE)
 
 
 def scripted_judge(view: dict[str, Any], rng: np.random.Generator) -> str:
-    return "EMPATHY: 3\nPLAN_QUALITY: 3"
+    """Empathy 4 when the therapist said a kind word, else 2; plan quality from how the plan
+    fits the condition the therapist named (5 all concordant, 1 anything not recommended)."""
+    said = " ".join(text for seat, text in view["log"] if seat == "therapist")
+    empathy = 4 if _KIND_WORDS.search(said) else 2
+    condition = catalogue().find_condition(view.get("diagnosis", ""))
+    quality = 2
+    if condition is not None:
+        concordance, _, bad = plan_concordance(view.get("plan", []), condition)
+        quality = 1 if bad else 1 + round(4 * concordance)
+    return f"EMPATHY: {empathy}\nPLAN_QUALITY: {quality}"
 
 
-PLAYERS = {"default": {"patient": scripted_patient, "therapist": scripted_therapist, "judge": scripted_judge}}
+PLAYERS = {
+    "default": {"patient": scripted_patient, "therapist": scripted_therapist},
+    "hasty": {"patient": scripted_patient, "therapist": hasty_therapist},
+}
+JUDGED_PLAYERS = {name: {**players, "judge": scripted_judge} for name, players in PLAYERS.items()}
 
 
 def register_games() -> None:
     from ..registry import register
 
+    register("dialogym/PatientTherapist-v0", PatientTherapistGame, players=PLAYERS, level="easy")
     register(
-        "dialogym/PatientTherapist-v0", PatientTherapistGame, level="easy",
-        players={"default": {k: v for k, v in PLAYERS["default"].items() if k != "judge"}},
+        "dialogym/PatientTherapistJudged-v0", JudgedPatientTherapistGame, players=JUDGED_PLAYERS, level="easy"
     )
-    register("dialogym/PatientTherapistJudged-v0", JudgedPatientTherapistGame, level="easy", players=PLAYERS)
