@@ -1,0 +1,90 @@
+"""Preference (DPO) pairs and imitation (SFT) sets from episodes, trained with TRL.
+
+Formats are TRL's conversational ones, so ``DPOTrainer`` and ``SFTTrainer`` read them as is:
+
+- DPO: ``{"prompt": [messages], "chosen": [assistant message], "rejected": [assistant message]}``
+  — two replies of the same seat to the *same* dialogue history (same instance, same messages
+  so far), from episodes whose rewards for that seat differ; the higher is chosen.
+- SFT: ``{"messages": [the seat's whole conversation]}`` for episodes whose reward for the
+  seat reaches ``min_reward`` (and that were not aborted).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dialogym.envs import Episode
+from dialogym.envs.episode import atomic_write_text
+
+
+def _trained_seats(episode: Episode, trained: str | Sequence[str]) -> list[str]:
+    names = {trained} if isinstance(trained, str) else set(trained)
+    return [seat for seat, agent in episode.seats.items() if agent in names]
+
+
+def dpo_pairs(episodes: Iterable[Episode], trained: str | Sequence[str], *, min_gap: float = 1e-9) -> list[dict[str, Any]]:
+    """One pair per dialogue history that got replies from episodes with different rewards."""
+    by_history: dict[str, list[tuple[float, str, list[dict[str, str]]]]] = defaultdict(list)
+    for episode in episodes:
+        for seat in _trained_seats(episode, trained):
+            history: list[dict[str, str]] = []
+            reward = float(episode.rewards.get(seat, 0.0))
+            for turn in episode.turns:
+                if turn.seat != seat:
+                    continue
+                history = history + list(turn.messages)
+                key = json.dumps([episode.instance_id, seat, history], sort_keys=True)
+                by_history[key].append((reward, turn.raw, list(history)))
+                history = history + [{"role": "assistant", "content": turn.raw}]
+    pairs = []
+    for replies in by_history.values():
+        best = max(replies, key=lambda r: r[0])
+        worst = min(replies, key=lambda r: r[0])
+        if best[0] - worst[0] > min_gap and best[1] != worst[1]:
+            pairs.append(
+                {
+                    "prompt": best[2],
+                    "chosen": [{"role": "assistant", "content": best[1]}],
+                    "rejected": [{"role": "assistant", "content": worst[1]}],
+                }
+            )
+    return pairs
+
+
+def sft_set(episodes: Iterable[Episode], trained: str | Sequence[str], *, min_reward: float = 1.0) -> list[dict[str, Any]]:
+    rows = []
+    for episode in episodes:
+        if not episode.played:
+            continue
+        for seat in _trained_seats(episode, trained):
+            if episode.rewards.get(seat, 0.0) >= min_reward:
+                rows.append({"messages": episode.conversation(seat)})
+    return rows
+
+
+def write_jsonl(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    return atomic_write_text(Path(path), "".join(json.dumps(row) + "\n" for row in rows))
+
+
+def train_dpo(model: Any, tokenizer: Any, pairs: Sequence[dict[str, Any]], out: str | Path, *, ref_model: Any = None, **config: Any) -> Any:
+    """Run TRL's DPOTrainer on exported pairs; ``config`` goes to ``trl.DPOConfig``."""
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    args = DPOConfig(output_dir=str(out), report_to=[], save_strategy="no", **config)
+    trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(list(pairs)), processing_class=tokenizer)
+    return trainer.train()
+
+
+def train_sft(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], out: str | Path, **config: Any) -> Any:
+    """Run TRL's SFTTrainer on an exported set; ``config`` goes to ``trl.SFTConfig``."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(output_dir=str(out), report_to=[], save_strategy="no", **config)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(list(rows)), processing_class=tokenizer)
+    return trainer.train()
