@@ -177,3 +177,24 @@ def test_bad_config_values_are_clear_errors():
         GRPOConfig(loss_type="ppo")
     with pytest.raises(ValueError, match="group_size"):
         GRPOConfig(group_size=1)
+
+
+def test_gae_runs_over_the_seats_own_tokens_and_skips_context():
+    from dialogym.trainers.ppo import gae
+
+    own = np.array([0, 1, 1, 0, 0, 1], dtype=float)
+    rewards = np.array([0, 0, 0, 0, 0, 1.0])
+    values = np.array([9.0, 0.5, 0.5, 9.0, 9.0, 0.5])  # context values must never be used
+    adv, ret = gae(rewards, values * own, own, gamma=1.0, lam=1.0)
+    assert adv.tolist() == pytest.approx([0, 0.5, 0.5, 0, 0, 0.5])
+    assert ret.tolist() == pytest.approx([0, 1, 1, 0, 0, 1])
+
+
+def test_ppo_raises_the_mean_reward(monkeypatch):
+    from dialogym.trainers.ppo import PPOConfig, PPOTrainer
+
+    cfg = PPOConfig(group_size=8, instances_per_step=4, lr=1e-2, max_new_tokens=8, lora_rank=0, seed=0)
+    history = PPOTrainer("dialogym-test/Letters-v0", "tiny", config=cfg).train(14, log=False)
+    rewards = [h["mean_reward"] for h in history]
+    assert np.mean(rewards[-3:]) > np.mean(rewards[:3]) + 0.2
+    assert all(np.isfinite(h["value_loss"]) for h in history)

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def train(
         game: str = typer.Argument(..., help="game id or short name"),
-        algo: str = typer.Option("grpo", help="grpo (ppo, dpo and sft are not implemented yet)"),
+        algo: str = typer.Option("grpo", help="grpo | ppo | dpo | sft (dpo/sft: play, export, then TRL's trainers)"),
         model: str = typer.Option("smollm2", help="model spec of the learner"),
         opponent: str = typer.Option("scripted", help="model spec of the other seats"),
         steps: int = typer.Option(10, min=1),
@@ -34,13 +34,35 @@ def register(app: typer.Typer) -> None:
         from dialogym.envs import resolve_ids
 
         from .grpo import GRPOConfig, GRPOTrainer
+        from .ppo import PPOConfig, PPOTrainer
 
-        if algo != "grpo":
-            raise ValueError(f"algo {algo!r} is not implemented yet; available: grpo")
+        if algo not in ("grpo", "ppo", "dpo", "sft"):
+            raise ValueError(f"unknown algo {algo!r}; choose grpo, ppo, dpo or sft")
         (game_id,) = resolve_ids(game)
-        config = GRPOConfig(
+        config_cls, trainer_cls = (PPOConfig, PPOTrainer) if algo == "ppo" else (GRPOConfig, GRPOTrainer)
+        config = config_cls(
             group_size=group_size, instances_per_step=instances, lr=lr, lora_rank=lora_rank, loss_type=loss_type,
             beta=beta, seat=seat or None, level=level or None, max_new_tokens=max_new_tokens, seed=seed,
         )
-        GRPOTrainer(game_id, model, opponent, config, out=out).train(steps)
-        typer.echo(f"checkpoint: {out / 'checkpoint'}")
+        trainer = trainer_cls(game_id, model, opponent, config, out=out)
+        if algo in ("grpo", "ppo"):
+            trainer.train(steps)
+            typer.echo(f"checkpoint: {out / 'checkpoint'}")
+            return
+        from .preference import dpo_pairs, sft_set, train_dpo, train_sft, write_jsonl
+
+        episodes = [e for step in range(steps) for e in trainer.play(step)]
+        if algo == "dpo":
+            rows = dpo_pairs(episodes, "learner")
+            write_jsonl(rows, out / "dpo.jsonl")
+            if not rows:
+                raise ValueError("no preference pairs: every group's replies got the same reward; play more steps")
+            train_dpo(trainer.model, trainer.agent.tokenizer, rows, out / "trl", max_steps=steps, learning_rate=lr, use_cpu=True)
+        else:
+            rows = sft_set(episodes, "learner")
+            write_jsonl(rows, out / "sft.jsonl")
+            if not rows:
+                raise ValueError("no rewarded conversations to imitate; play more steps or lower the bar")
+            train_sft(trainer.model, trainer.agent.tokenizer, rows, out / "trl", max_steps=steps, learning_rate=lr, use_cpu=True)
+        trainer.save(out / "checkpoint")
+        typer.echo(f"{len(rows)} {algo} rows in {out}; checkpoint: {out / 'checkpoint'}")

@@ -99,7 +99,7 @@ def grpo_loss(logp: Any, batch: dict, adv: Any, cfg: GRPOConfig, ref_logp: Any =
     mask = batch["loss_mask"][:, 1:]
     old = batch["old_logprobs"][:, 1:]
     ratio = torch.exp(logp - old)
-    a = adv[:, None]
+    a = adv[:, None] if adv.dim() == 1 else adv  # one advantage per sequence (GRPO) or per token (PPO)
     per_token = -torch.min(ratio * a, torch.clamp(ratio, 1 - cfg.epsilon_low, 1 + cfg.epsilon_high) * a)
     kl = torch.zeros_like(per_token)
     if ref_logp is not None and cfg.beta > 0:

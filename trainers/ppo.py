@@ -1,0 +1,111 @@
+"""PPO with a value head, advantages over the trained seat's own tokens only.
+
+Rewards sit on the seat's turns: the episode reward of the seat is placed on the last token
+it generated (earlier turn ends get 0). Values are read at the seat's own generated tokens;
+GAE runs over those positions in order and skips every context token in between (opponent,
+judge and game-master text is not a step of this seat's policy):
+
+    delta_k = r_k + gamma * V_{k+1} - V_k          k = the seat's generated tokens, in order
+    A_k     = delta_k + gamma * lam * A_{k+1}      (V after the last own token = 0)
+    R_k     = A_k + V_k
+
+Losses: the clipped policy loss of :mod:`grpo` (its ``loss_type`` normalisations) on
+whitened ``A``, plus ``vf_coef`` times the clipped value loss
+``max((V - R)^2, (V_old + clip(V - V_old, ±vf_clip) - R)^2) / 2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .grpo import GRPOConfig, GRPOTrainer, grpo_loss
+from .samples import collate, episode_samples
+
+
+@dataclass
+class PPOConfig(GRPOConfig):
+    gamma: float = 1.0
+    lam: float = 0.95
+    vf_coef: float = 0.5
+    vf_clip: float = 0.2
+    epochs: int = 2
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, own: np.ndarray, gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Advantages and returns on the positions where ``own`` is 1; 0 elsewhere."""
+    advantages = np.zeros_like(values)
+    positions = np.flatnonzero(own)
+    next_value, running = 0.0, 0.0
+    for k in positions[::-1]:
+        delta = rewards[k] + gamma * next_value - values[k]
+        running = delta + gamma * lam * running
+        advantages[k] = running
+        next_value = values[k]
+    return advantages, (advantages + values) * own
+
+
+class PPOTrainer(GRPOTrainer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        import torch
+
+        super().__init__(*args, **kwargs)
+        hidden = self.model.config.hidden_size if hasattr(self.model, "config") else self.model.base_model.config.hidden_size
+        self.value_head = torch.nn.Linear(hidden, 1)
+        self.optimizer.add_param_group({"params": list(self.value_head.parameters())})
+
+    def _forward(self, batch: dict) -> tuple[Any, Any]:
+        import torch
+
+        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+        logits = out.logits[:, :-1].float()
+        logp = torch.log_softmax(logits, -1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+        # V at position t estimates the return of generating token t (read from the state before it)
+        values = self.value_head(out.hidden_states[-1][:, :-1].float())[..., 0]
+        return logp, values
+
+    def update(self, episodes) -> dict[str, float]:
+        import torch
+
+        cfg = self.cfg
+        samples = episode_samples(episodes, "learner")
+        if not samples:
+            return {"loss": 0.0, "samples": 0.0}
+        batch = collate(samples, pad_id=self.agent.tokenizer.pad_token_id)
+        own = batch["loss_mask"][:, 1:].numpy()
+        with torch.no_grad():
+            _, old_values = self._forward(batch)
+        old_values = old_values.numpy() * own
+        rewards = np.zeros_like(own)
+        for i, s in enumerate(samples):
+            rewards[i, s.turn_ends[-1] - 1] = s.reward  # shifted by one: position t predicts token t+1
+        adv = np.zeros_like(own)
+        returns = np.zeros_like(own)
+        for i in range(len(samples)):
+            adv[i], returns[i] = gae(rewards[i], old_values[i], own[i], cfg.gamma, cfg.lam)
+        flat = adv[own > 0]
+        adv = (adv - flat.mean()) / (flat.std() + 1e-6) * own if flat.size > 1 else adv
+        adv_t, ret_t, old_v = (torch.tensor(x, dtype=torch.float32) for x in (adv, returns, old_values))
+        mask = batch["loss_mask"][:, 1:]
+        self.model.train()
+        stats: dict[str, float] = {}
+        for _ in range(cfg.epochs):
+            self.optimizer.zero_grad()
+            logp, values = self._forward(batch)
+            policy_loss, stats = grpo_loss(logp, batch, adv_t, cfg)
+            clipped = old_v + torch.clamp(values - old_v, -cfg.vf_clip, cfg.vf_clip)
+            vf = torch.max((values - ret_t) ** 2, (clipped - ret_t) ** 2)
+            value_loss = 0.5 * (vf * mask).sum() / mask.sum().clamp(min=1)
+            loss = policy_loss + cfg.vf_coef * value_loss
+            loss.backward()
+            self.optimizer.step()
+        self.model.eval()
+        return {
+            "loss": float(loss.detach()), "value_loss": float(value_loss.detach()),
+            "mean_reward": float(np.mean([s.reward for s in samples])), "samples": float(len(samples)), **stats,
+        }
+
+
+__all__ = ["PPOConfig", "PPOTrainer", "gae", "grpo_loss"]
