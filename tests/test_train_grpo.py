@@ -1,64 +1,14 @@
 """Samples and GRPO: exact token ids, separate masks, and a learning signal a broken sign fails."""
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 import torch
 
-import dialogym
-from dialogym.envs import Episode, Game, Instance, Move, Outcome, Turn
+from dialogym.envs import Episode, Turn
 from dialogym.trainers import grpo as grpo_module
 from dialogym.trainers.grpo import GRPOConfig, GRPOTrainer, advantages, grpo_loss, token_logprobs
 from dialogym.trainers.samples import collate, episode_samples, seat_samples
-
-
-class Blank(Instance):
-    pass
-
-
-class Text(Move):
-    text: str
-
-
-@dataclass
-class State:
-    text: str | None = None
-
-
-class Letters(Game):
-    """One seat writes; its reward is the share of lowercase ASCII letters in the reply."""
-
-    roles, instance_cls, max_reply_tokens = ("writer",), Blank, 8
-
-    def generate_instance(self, rng, level):
-        return Blank(level=level)
-
-    def initial_state(self, instance):
-        return State()
-
-    def to_move(self, s):
-        return [] if s.text is not None else ["writer"]
-
-    def prompt(self, s, seat):
-        return "Write lowercase letters."
-
-    def parse_move(self, s, seat, text):
-        return Text(text=text)
-
-    def apply(self, s, moves):
-        s.text = moves["writer"].text
-
-    def is_terminal(self, s):
-        return s.text is not None
-
-    def score(self, s):
-        share = sum(c.islower() and c.isascii() for c in s.text) / max(1, len(s.text))
-        return Outcome({"writer": share}, {"letters": share})
-
-
-if "dialogym-test/Letters-v0" not in dialogym.registered():
-    dialogym.register("dialogym-test/Letters-v0", Letters)
+from dialogym.trainers.toy import GAME_ID  # noqa: E402  (registers the toy game)
 
 
 def turn(i, seat, prompt, generated, logprob=-1.0):
@@ -153,7 +103,7 @@ def learning_curve(monkeypatch=None, flip=False, steps=14):
         real = grpo_module.advantages
         monkeypatch.setattr(grpo_module, "advantages", lambda *a, **k: -real(*a, **k))
     cfg = GRPOConfig(group_size=8, instances_per_step=4, lr=1e-2, max_new_tokens=8, lora_rank=0, seed=0)
-    history = GRPOTrainer("dialogym-test/Letters-v0", "tiny", config=cfg).train(steps, log=False)
+    history = GRPOTrainer(GAME_ID, "tiny", config=cfg).train(steps, log=False)
     return [h["mean_reward"] for h in history]
 
 
@@ -166,7 +116,7 @@ def test_grpo_raises_the_mean_reward_and_a_flipped_sign_lowers_it(monkeypatch):
 
 def test_trainer_writes_metrics_and_an_atomic_checkpoint(tmp_path):
     cfg = GRPOConfig(group_size=2, instances_per_step=2, max_new_tokens=4, lora_rank=4)
-    GRPOTrainer("dialogym-test/Letters-v0", "tiny", config=cfg, out=tmp_path).train(2, log=False)
+    GRPOTrainer(GAME_ID, "tiny", config=cfg, out=tmp_path).train(2, log=False)
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
     assert (tmp_path / "checkpoint" / "adapter_config.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -194,7 +144,7 @@ def test_ppo_raises_the_mean_reward(monkeypatch):
     from dialogym.trainers.ppo import PPOConfig, PPOTrainer
 
     cfg = PPOConfig(group_size=8, instances_per_step=4, lr=1e-2, max_new_tokens=8, lora_rank=0, seed=0)
-    history = PPOTrainer("dialogym-test/Letters-v0", "tiny", config=cfg).train(14, log=False)
+    history = PPOTrainer(GAME_ID, "tiny", config=cfg).train(14, log=False)
     rewards = [h["mean_reward"] for h in history]
     assert np.mean(rewards[-3:]) > np.mean(rewards[:3]) + 0.2
     assert all(np.isfinite(h["value_loss"]) for h in history)
