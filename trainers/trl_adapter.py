@@ -1,0 +1,100 @@
+"""Use dialogym games inside TRL's GRPOTrainer, through its ``rollout_func`` hook.
+
+    rollout = DialogymRollout("dialogym/Reference-v0", seat="listener", opponent="scripted")
+    trainer = trl.GRPOTrainer(model=model, processing_class=tokenizer, args=config,
+                              train_dataset=rollout.dataset(256), reward_funcs=DialogymRollout.reward,
+                              rollout_func=rollout)
+
+Each dataset row is the first game-master message of the trained seat on one instance.
+For every prompt TRL hands over, the whole episode is played by the rollout engine — the
+trained seat by TRL's current model, the other seats by ``opponent`` — and returned as
+``prompt_ids`` (the seat's first prompt), ``completion_ids`` (everything after it: the
+seat's replies *and* later game-master turns), ``env_mask`` (1 on the seat's own tokens
+only, so TRL trains on nothing else), ``logprobs`` and the seat's episode reward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialogym.agents.base import Sampling
+from dialogym.agents.hf import TransformersAgent
+from dialogym.agents.rollout import EpisodeSpec, RolloutEngine, request_for
+from dialogym.agents.specs import load_agent
+from dialogym.envs import Match, draw_instance, spec
+
+from .samples import seat_samples
+
+TRAINED = "trl-policy"
+
+
+class DialogymRollout:
+    def __init__(self, game: str, *, seat: str | None = None, opponent: str = "scripted", level: str | None = None,
+                 split: str = "train", temperature: float = 1.0, max_new_tokens: int = 64) -> None:
+        self.game_spec = spec(game)
+        self.game = self.game_spec.game()
+        self.seat = seat or self.game.roles[0]
+        self.opponent = load_agent(opponent)
+        self.level, self.split = level, split
+        self.sampling = Sampling(temperature=temperature, max_new_tokens=max_new_tokens)
+        self._seeds: dict[str, int] = {}
+        self._calls = 0
+
+    def first_prompt(self, seed: int) -> list[dict[str, str]]:
+        """The trained seat's view at its first turn (earlier seats played by the opponent)."""
+        instance = draw_instance(self.game, seed, level=self.level, split=self.split)
+        match = Match(self.game, instance, game_id=self.game_spec.id, seed=seed)
+        while self.seat not in match.to_act():
+            other = match.to_act()[0]
+            match.submit(other, self.opponent.act([request_for(match, other, self.sampling)])[0].text)
+        return match.messages(self.seat)
+
+    def dataset(self, n: int, seed: int = 0) -> Any:
+        from datasets import Dataset
+
+        rows = []
+        for i in range(n):
+            prompt = self.first_prompt(seed + i)
+            self._seeds[prompt[-1]["content"]] = seed + i
+            rows.append({"prompt": prompt})
+        return Dataset.from_list(rows)
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list]:
+        was_training = trainer.model.training  # TransformersAgent puts the model in eval mode
+        agent = TransformersAgent(trainer.model, trainer.processing_class, name=TRAINED, device=str(trainer.model.device))
+        specs = []
+        for prompt in prompts:
+            text = prompt[-1]["content"] if isinstance(prompt, list) else str(prompt)
+            if text not in self._seeds:
+                raise KeyError("a prompt that DialogymRollout.dataset() did not make; build the dataset with it")
+            seed = self._seeds[text]
+            self._calls += 1
+            instance = draw_instance(self.game, seed, level=self.level, split=self.split)
+            seats = {r: TRAINED if r == self.seat else "opponent" for r in self.game.roles}
+            # the same instance, a fresh reply seed for each of TRL's generations
+            specs.append(EpisodeSpec(self.game_spec.id, seed=seed * 1_000 + self._calls, seats=seats, instance=instance))
+        episodes = RolloutEngine({TRAINED: agent, "opponent": self.opponent}, sampling=self.sampling).run(specs)
+        trainer.model.train(was_training)
+        out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": [], "env_mask": [], "dialogym_reward": []}
+        for episode in episodes:
+            samples = seat_samples(episode, self.seat)
+            first_turn = next(t for t in episode.turns if t.seat == self.seat)
+            prompt_ids = list(first_turn.prompt_token_ids or [])
+            if samples and samples[0].input_ids[: len(prompt_ids)] == prompt_ids:
+                sample = samples[0]
+                rest = slice(len(prompt_ids), None)
+                completion, mask, logprobs = sample.input_ids[rest], sample.loss_mask[rest], sample.old_logprobs[rest]
+            else:  # the template broke the prefix: train on the first reply alone
+                completion = list(first_turn.token_ids or [])
+                mask, logprobs = [1] * len(completion), list(first_turn.logprobs or [0.0] * len(completion))
+            out["prompt_ids"].append(prompt_ids)
+            out["completion_ids"].append(completion)
+            out["env_mask"].append(mask)
+            out["logprobs"].append(logprobs)
+            out["dialogym_reward"].append(float(episode.rewards[self.seat]))
+        return out
+
+    @staticmethod
+    def reward(completions: list[Any], dialogym_reward: list[float], **_: Any) -> list[float]:
+        """TRL reward function: the trained seat's episode reward, as the rollout recorded it."""
+        return [float(r) for r in dialogym_reward]
