@@ -66,6 +66,7 @@ class TransformersAgent:
         device: str | None = None,
         batch_size: int = 32,
         return_logprobs: bool = True,
+        autocast: Any = None,
     ) -> None:
         self.name = name
         self.device = pick_device(device)
@@ -77,6 +78,8 @@ class TransformersAgent:
         tokenizer.padding_side = "left"
         self.batch_size = batch_size
         self.return_logprobs = return_logprobs
+        #: a torch dtype to generate under autocast (trainers keep float32 weights, sample in bf16)
+        self.autocast = autocast
         self.generated_tokens = 0
 
     # -- construction ------------------------------------------------------------------
@@ -144,7 +147,12 @@ class TransformersAgent:
         if sampling.stop:
             kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
         seed = sum((r.seed or 0) * 31**i for i, r in enumerate(requests)) % (2**63 - 1)
-        with torch.random.fork_rng(devices=[self.device] if self.device.startswith("cuda") else []), torch.no_grad():
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        with (
+            torch.random.fork_rng(devices=[self.device] if device_type == "cuda" else []),
+            torch.no_grad(),
+            torch.autocast(device_type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None),
+        ):
             torch.manual_seed(seed)
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         new = out.sequences[:, width:]

@@ -58,6 +58,9 @@ class GRPOConfig:
     temperature: float = 1.0
     max_new_tokens: int = 32
     lora_rank: int = 8  # 0: full fine-tuning
+    #: bf16 autocast for generation and the forward pass (weights and optimizer stay float32);
+    #: None: on where the hardware has native bf16 (CUDA, AVX512-BF16/AMX CPUs), as TRL does
+    bf16: bool | None = None
     seat: str | None = None  # None: the learner takes each seat in turn
     level: str | None = None
     seed: int = 0
@@ -86,11 +89,20 @@ def advantages(samples: Sequence[Sample], scale: bool = True, baseline: str = "g
 
 
 def token_logprobs(model: Any, batch: dict) -> Any:
-    """log pi(token_t | tokens_<t) for t >= 1, shape (batch, length - 1)."""
+    """log pi(token_t | tokens_<t) for t >= 1, shape (batch, length - 1), computed only where
+    ``loss_mask`` is 1 (0 elsewhere): the vocabulary projection, the costliest part of a
+    small model's forward pass, runs on the seat's own tokens alone, not on the context."""
     import torch
 
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
-    return torch.log_softmax(logits, -1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA layers live inside
+    hidden = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    own = batch["loss_mask"][:, 1:] > 0
+    selected = hidden[:, :-1][own]
+    logits = lm.get_output_embeddings()(selected).float()
+    targets = batch["input_ids"][:, 1:][own]
+    out = torch.zeros(own.shape, dtype=torch.float32, device=logits.device)
+    out[own] = torch.log_softmax(logits, -1).gather(-1, targets[:, None])[:, 0]
+    return out
 
 
 def grpo_loss(logp: Any, batch: dict, adv: Any, cfg: GRPOConfig, ref_logp: Any = None) -> tuple[Any, dict[str, float]]:
@@ -139,7 +151,13 @@ class GRPOTrainer:
         self.model = self.agent.model
         self.opponent = load_agent(opponent) if len(self.roles) > 1 else None
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr)
+        self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, fused=True)
+        from dialogym.agents.hf import cpu_supports_bf16
+
+        device = str(next(self.model.parameters()).device)
+        self.device_type = "cuda" if device.startswith("cuda") else "cpu"
+        self.bf16 = self.cfg.bf16 if self.cfg.bf16 is not None else (self.device_type == "cuda" or cpu_supports_bf16())
+        self.agent.autocast = torch.bfloat16 if self.bf16 else None
         self.out = Path(out) if out else None
         self.steps = 0
 
@@ -182,11 +200,12 @@ class GRPOTrainer:
             for chunk in chunks:
                 index = torch.tensor(chunk)
                 part = {k: v[index] for k, v in batch.items()}
-                logp = token_logprobs(self.model, part)
-                ref = None
-                if self.cfg.beta > 0 and hasattr(self.model, "disable_adapter"):
-                    with torch.no_grad(), self.model.disable_adapter():
-                        ref = token_logprobs(self.model, part)
+                with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
+                    logp = token_logprobs(self.model, part)
+                    ref = None
+                    if self.cfg.beta > 0 and hasattr(self.model, "disable_adapter"):
+                        with torch.no_grad(), self.model.disable_adapter():
+                            ref = token_logprobs(self.model, part)
                 loss, stats = grpo_loss(logp, part, adv[index], self.cfg, ref)
                 (loss * len(chunk) / len(samples)).backward()
                 total += float(loss.detach()) * len(chunk) / len(samples)
