@@ -68,7 +68,9 @@ def test_the_learner_update_uses_only_its_own_tokens_with_a_per_role_baseline(tm
     before = {n: p.detach().clone() for n, p in learner.model.named_parameters() if p.requires_grad}
     metrics = learner.update(episodes)
     after = {n: p.detach() for n, p in learner.model.named_parameters() if p.requires_grad}
-    assert metrics["turns"] == sum(1 for e in episodes for t in e.turns if t.seat == "listener")
+    listener_turns = sum(1 for e in episodes for t in e.turns if t.seat == "listener")
+    # one sample per episode, or per turn where the template re-tokenises the tiny model's bytes
+    assert len(episodes) <= metrics["samples"] <= listener_turns
     assert any(not torch.equal(before[n], after[n]) for n in before)
     frozen = [p for n, p in learner.model.named_parameters() if "lora" not in n]
     assert all(not p.requires_grad for p in frozen)

@@ -39,8 +39,10 @@ from dialogym.benchmarks.scores import match_score
 from dialogym.envs import Episode, EpisodeWriter, spec
 from dialogym.envs.episode import atomic_write_text
 
+from .grpo import GRPOConfig, advantages, grpo_loss, token_logprobs
 from .opponents import make_sampler
 from .pool import CheckpointPool, MatchResult
+from .samples import collate, episode_samples
 
 LEARNER = "learner"
 
@@ -63,13 +65,8 @@ class LeagueConfig(BaseModel):
 
 
 class LoraLearner:
-    """A LoRA adapter trained by policy gradient with a per-role baseline.
-
-    The loss of a batch is ``-sum_t A(turn) * log pi(token_t)`` over the tokens the learner
-    generated, divided by their number; ``A`` is the episode reward of the learner's seat
-    minus the mean reward of that role in the batch (SPIRAL's role-conditioned baseline).
-    Opponent and game-master tokens are context only.
-    """
+    """A LoRA adapter trained with GRPO's clipped loss on its own tokens, with per-role
+    baselines (opponent and game-master tokens are context only)."""
 
     def __init__(self, model_spec: str, *, rank: int = 8, lr: float = 1e-3, seed: int = 0) -> None:
         import torch
@@ -84,40 +81,28 @@ class LoraLearner:
         self.bank = AdapterBank(self.base_agent)
         self.agent = AdapterAgent(self.bank, "default")  # the adapter being trained
         self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=lr)
+        self.grpo = GRPOConfig(lr=lr, lora_rank=rank, loss_type="dapo")
 
     def update(self, episodes: Sequence[Episode]) -> dict[str, float]:
+        """One GRPO step (:func:`grpo.grpo_loss`, DAPO token normalisation) on the learner's
+        samples, with role-conditioned baselines: league episodes are all different
+        instances, so the group of a sample is its role, as in SPIRAL."""
         import torch
 
-        turns = []
-        by_role: dict[str, list[float]] = {}
-        for episode in episodes:
-            for seat, agent in episode.seats.items():
-                if agent == LEARNER:
-                    by_role.setdefault(seat, []).append(episode.rewards[seat])
-        baseline = {role: float(np.mean(values)) for role, values in by_role.items()}
-        for episode in episodes:
-            for turn in episode.turns:
-                if episode.seats[turn.seat] == LEARNER and turn.token_ids and turn.prompt_token_ids:
-                    advantage = episode.rewards[turn.seat] - baseline[turn.seat]
-                    turns.append((turn.prompt_token_ids, turn.token_ids, advantage))
+        samples = episode_samples(episodes, LEARNER)
+        if not samples:
+            return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0}
+        adv = torch.tensor(advantages(samples, scale=True, baseline="role"), dtype=torch.float32)
+        batch = collate(samples, pad_id=self.base_agent.tokenizer.pad_token_id)
         self.model.set_adapter("default")
         self.model.train()
         self.optimizer.zero_grad()
-        total_tokens = sum(len(ids) for _, ids, _ in turns) or 1
-        loss_value = 0.0
-        for prompt, generated, advantage in turns:
-            if advantage == 0.0:
-                continue
-            ids = torch.tensor([prompt + generated])
-            logits = self.model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
-            logprobs = torch.log_softmax(logits, -1).gather(-1, torch.tensor(generated)[:, None])[:, 0]
-            loss = -(advantage * logprobs).sum() / total_tokens
-            loss.backward()
-            loss_value += float(loss.detach())
+        loss, stats = grpo_loss(token_logprobs(self.model, batch), batch, adv, self.grpo)
+        loss.backward()
         self.optimizer.step()
         self.model.eval()
-        rewards = [r for values in by_role.values() for r in values]
-        return {"loss": loss_value, "mean_reward": float(np.mean(rewards)) if rewards else 0.0, "turns": float(len(turns))}
+        rewards = [s.reward for s in samples]
+        return {"loss": float(loss.detach()), "mean_reward": float(np.mean(rewards)), "samples": float(len(samples)), **stats}
 
     def save(self, path: Path) -> None:
         """Adapter weights and optimizer state, written to a temporary folder then renamed."""

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     def league(
         game: str = typer.Argument(..., help="game id or short name"),
         model: str = typer.Option("smollm2", help="base model spec; the learner is a LoRA adapter on it"),
-        algo: str = typer.Option("pg", help="learner update: pg (policy gradient with a per-role baseline)"),
+        algo: str = typer.Option("grpo", help="learner update: grpo (clipped, role-conditioned baselines)"),
         iterations: int = typer.Option(3, min=1),
         episodes: int = typer.Option(16, min=1, help="training episodes per iteration"),
         eval_episodes: int = typer.Option(8, min=1, help="evaluation episodes per opponent"),
@@ -31,8 +31,8 @@ def register(app: typer.Typer) -> None:
 
         from .league import League, LeagueConfig, write_league_report
 
-        if algo != "pg":
-            raise ValueError(f"unknown league algo {algo!r}; available: pg")
+        if algo != "grpo":
+            raise ValueError(f"unknown league algo {algo!r}; available: grpo")
         (game_id,) = resolve_ids(game)
         config = LeagueConfig(
             game=game_id, model=model, iterations=iterations, episodes=episodes, eval_episodes=eval_episodes,
