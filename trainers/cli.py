@@ -7,12 +7,30 @@ from pathlib import Path
 import typer
 
 
+def _read_config(path: Path) -> dict:
+    import json
+
+    import yaml
+
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from err
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of option names to values")
+    return {k.replace("-", "_"): v for k, v in values.items()}
+
+
 def register(app: typer.Typer) -> None:
     from dialogym.cli import user_errors
 
     @app.command("train")
     @user_errors
     def train(
+        ctx: typer.Context,
         game: str = typer.Argument(..., help="game id or short name"),
         algo: str = typer.Option("grpo", help="grpo | ppo | dpo | sft (dpo/sft: play, export, then TRL's trainers)"),
         model: str = typer.Option("smollm2", help="model spec of the learner"),
@@ -29,9 +47,27 @@ def register(app: typer.Typer) -> None:
         max_new_tokens: int = typer.Option(48, min=1),
         seed: int = typer.Option(0),
         out: Path = typer.Option(Path("runs/train"), help="metrics.jsonl and the final checkpoint"),
+        config_file: Path = typer.Option(None, "--config", help="YAML/JSON file with any of these options; flags override it"),
     ) -> None:
-        """Train a model on a game with GRPO; the checkpoint is a LoRA adapter by default."""
+        """Train a model on a game (GRPO, PPO, or DPO/SFT through TRL); LoRA by default."""
         from dialogym.envs import resolve_ids
+
+        if config_file is not None:
+            values = _read_config(config_file)
+            options = {p.name for p in ctx.command.params} - {"ctx", "game", "config_file"}
+            unknown = set(values) - options
+            if unknown:
+                raise ValueError(f"{config_file}: unknown training option(s) {sorted(unknown)}; known: {sorted(options)}")
+            # compared by name: typer may carry its own copy of click's ParameterSource enum
+            given = {k for k in values if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
+            local = locals()
+            for key, value in values.items():
+                if key not in given:
+                    local[key] = value
+            algo, model, opponent, steps = local["algo"], local["model"], local["opponent"], int(local["steps"])
+            group_size, instances, lr, lora_rank = int(local["group_size"]), int(local["instances"]), float(local["lr"]), int(local["lora_rank"])
+            loss_type, beta, seat, level = local["loss_type"], float(local["beta"]), local["seat"], local["level"]
+            max_new_tokens, seed, out = int(local["max_new_tokens"]), int(local["seed"]), Path(local["out"])
 
         from .grpo import GRPOConfig, GRPOTrainer
         from .ppo import PPOConfig, PPOTrainer
