@@ -16,7 +16,8 @@ PROMPT = "Write lowercase letters."
 
 
 class Blank(Instance):
-    pass
+    #: varies the content, so that both the train and the test split have instances
+    nonce: int = 0
 
 
 class Text(Move):
@@ -36,7 +37,7 @@ class Letters(Game):
     roles, instance_cls, max_reply_tokens = ("writer",), Blank, 64
 
     def generate_instance(self, rng, level):
-        return Blank(level=level)
+        return Blank(level=level, nonce=int(rng.integers(1_000_000)))
 
     def initial_state(self, instance):
         return State()
