@@ -65,3 +65,28 @@ def test_exported_pairs_and_sets_feed_trls_trainers_for_one_step(tmp_path):
     model, tokenizer = tiny_model()
     result = train_sft(model, tokenizer, sft_set(episodes, "learner"), tmp_path / "sft", max_steps=1, per_device_train_batch_size=2, use_cpu=True)
     assert result.global_step == 1 and result.training_loss > 0
+
+
+def test_per_turn_sft_rows_hold_each_reply_of_the_seat_once_with_its_history():
+    specs = [
+        EpisodeSpec("dialogym/Negotiation-v0", seed=i, seats={"alice": "scripted", "bob": "learner"})
+        for i in range(4)
+    ]
+    agents = {"scripted": load_agent("scripted"), "learner": load_agent("scripted")}
+    episodes = RolloutEngine(agents).run(specs)
+    rows = sft_set(episodes, "learner", min_reward=0.0, per_turn=True)
+    replies = [t for ep in episodes if ep.played for t in ep.turns if ep.seats[t.seat] == "learner"]
+    assert len(rows) == len(replies) > len(episodes)
+    for row, turn in zip(rows, replies, strict=True):
+        assert row["completion"] == [{"role": "assistant", "content": turn.raw}]
+        assert row["prompt"][-1]["role"] == "user" and row["prompt"][-len(turn.messages):] == list(turn.messages)
+    first = sum(episodes[0].seats[t.seat] == "learner" for t in episodes[0].turns)
+    whole = sft_set(episodes, "learner", min_reward=0.0)[0]["messages"]
+    assert rows[first - 1]["prompt"] + rows[first - 1]["completion"] == whole
+
+
+def test_per_turn_sft_rows_train_with_trl_on_the_completion_only(tmp_path):
+    model, tokenizer = tiny_model()
+    rows = sft_set(reference_episodes(), "learner", per_turn=True)
+    result = train_sft(model, tokenizer, rows, tmp_path / "sft", max_steps=1, per_device_train_batch_size=2, use_cpu=True)
+    assert result.global_step == 1 and result.training_loss > 0

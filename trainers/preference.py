@@ -6,7 +6,10 @@ Formats are TRL's conversational ones, so ``DPOTrainer`` and ``SFTTrainer`` read
   — two replies of the same seat to the *same* dialogue history (same instance, same messages
   so far), from episodes whose rewards for that seat differ; the higher is chosen.
 - SFT: ``{"messages": [the seat's whole conversation]}`` for episodes whose reward for the
-  seat reaches ``min_reward`` (and that were not aborted).
+  seat reaches ``min_reward`` (and that were not aborted). TRL trains such rows on every
+  token, prompts included; ``per_turn=True`` gives instead one
+  ``{"prompt": [history], "completion": [assistant message]}`` row per reply of the seat,
+  which TRL trains on the completion only — the seat's own tokens, like our loss masks.
 """
 
 from __future__ import annotations
@@ -55,14 +58,24 @@ def dpo_pairs(episodes: Iterable[Episode], trained: str | Sequence[str], *, min_
     return pairs
 
 
-def sft_set(episodes: Iterable[Episode], trained: str | Sequence[str], *, min_reward: float = 1.0) -> list[dict[str, Any]]:
+def sft_set(
+    episodes: Iterable[Episode], trained: str | Sequence[str], *, min_reward: float = 1.0, per_turn: bool = False
+) -> list[dict[str, Any]]:
+    """Imitation rows from the played episodes where a trained seat earned ``min_reward``."""
     rows = []
     for episode in episodes:
         if not episode.played:
             continue
         for seat in _trained_seats(episode, trained):
-            if episode.rewards.get(seat, 0.0) >= min_reward:
-                rows.append({"messages": episode.conversation(seat)})
+            if episode.rewards.get(seat, 0.0) < min_reward:
+                continue
+            chat = episode.conversation(seat)
+            if not per_turn:
+                rows.append({"messages": chat})
+                continue
+            for i, message in enumerate(chat):
+                if message["role"] == "assistant":
+                    rows.append({"prompt": chat[:i], "completion": [message]})
     return rows
 
 

@@ -1,8 +1,9 @@
 """CPU recipe: teach SmolLM2-135M the referential game's listener seat, then GRPO it.
 
 1. before: the embedded model as listener against the scripted speaker, 32 test episodes;
-2. SFT warm start (TRL's SFTTrainer, LoRA): conversations of the *scripted* listener on
-   train instances, exported with ``sft_set`` — it teaches the strict ``ANSWER: n`` format;
+2. SFT warm start (TRL's SFTTrainer, LoRA): replies of the *scripted* listener on train
+   instances, exported with ``sft_set(per_turn=True)`` so the loss is on the replies only —
+   it teaches the strict ``ANSWER: n`` format (the base model answers in prose: 0% valid);
 3. GRPO (ours, LoRA continued): the listener seat against the scripted speaker;
 4. after: the same 32 test episodes.
 
@@ -53,11 +54,10 @@ def main() -> None:
     results["before"] = evaluate(learner, args.eval_episodes)
     print("before", results["before"], flush=True)
 
-    demos = RolloutEngine({"bot": load_agent("scripted")}).run(
-        [EpisodeSpec(GAME, seed=i, seats={"speaker": "bot", "listener": "bot"}, split="train") for i in range(args.sft_episodes)]
+    demos = RolloutEngine({"bot": load_agent("scripted"), "teacher": load_agent("scripted")}).run(
+        [EpisodeSpec(GAME, seed=i, seats={"speaker": "bot", "listener": "teacher"}, split="train") for i in range(args.sft_episodes)]
     )
-    rows = [{"messages": row["messages"][-2:]} for row in sft_set(demos, "bot") if len(row["messages"]) >= 2]
-    rows = [r for r in rows if r["messages"][-1]["content"].startswith("ANSWER")]  # the listener's turns
+    rows = sft_set(demos, "teacher", per_turn=True)
     train_sft(trainer.model, learner.tokenizer, rows, args.out / "sft", max_steps=args.sft_steps,
               per_device_train_batch_size=8, learning_rate=2e-4, use_cpu=True, logging_steps=8)
     trainer.model.eval()
