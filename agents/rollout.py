@@ -1,11 +1,21 @@
-"""The rollout engine: many episodes at once, one batched call per agent per tick.
+"""The rollout engine: many episodes at once, one batched call per agent at a time.
 
-Each tick gathers the pending request of every seat that is to act in every live episode
-(several per episode on simultaneous turns), groups them by agent, makes one ``act`` call
-per agent (different agents run concurrently in threads, so a slow HTTP agent does not
-hold up a local one) and routes each reply back to its episode and seat. Finished episodes
-are written at once through the atomic writer. The engine is the only loop that drives
-games with models; the CLI, benchmarks and trainers all use it.
+The engine gathers the pending request of every seat that is to act in every live episode
+(several per episode on simultaneous turns) and groups them by agent. Each agent has at
+most one batched ``act`` call in flight, in its own thread; the engine routes an agent's
+replies to their episodes and seats as soon as that call ends, without waiting for other
+agents, so a slow HTTP agent never holds up episodes played by a local one. Requests that
+arrive while an agent is busy join its next batch. Finished episodes are written at once
+through the atomic writer. The engine is the only loop that drives games with models; the
+CLI, benchmarks and trainers all use it.
+
+Determinism: an episode's requests (messages and seeds) depend only on its spec and the
+replies it got, and a simultaneous turn's replies are submitted in seat order, so agents
+whose reply depends only on the request (scripted, vLLM, seeded HTTP) replay exactly. With
+one agent in all seats (self-play) batches are also the same on every run. A transformers
+agent seeds each batch from its requests' seeds, so when two agents' calls overlap, which
+requests share a batch (and so what it samples) can depend on timing; ``lockstep=True``
+waits for every agent's call before routing any reply, as a tick, and replays exactly.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +98,8 @@ class RolloutEngine:
     ``agents`` maps names (used in :attr:`EpisodeSpec.seats`) to agents. ``sampling`` is
     the default generation setting; each game caps ``max_new_tokens`` at its own limit.
     ``max_concurrent`` bounds how many episodes are live at once (default: all).
+    ``lockstep`` waits for every agent's call before routing any reply (exact replays of
+    several batch-seeded agents, at the price of the slowest agent setting the pace).
     """
 
     def __init__(
@@ -97,8 +109,10 @@ class RolloutEngine:
         sampling: Sampling | None = None,
         max_concurrent: int | None = None,
         progress: bool = False,
+        lockstep: bool = False,
     ) -> None:
         self.agents = dict(agents)
+        self.lockstep = lockstep
         self.sampling = sampling or Sampling()
         self.max_concurrent = max_concurrent
         self.progress = progress
@@ -122,14 +136,12 @@ class RolloutEngine:
         limit = self.max_concurrent or len(episodes) or 1
         started = time.perf_counter()
         with _Progress(len(episodes), enabled=self.progress) as bar, ThreadPoolExecutor(max_workers=max(1, len(self.agents))) as pool:
+            calls = _Calls(self, pool, episodes)
             while queue or live:
                 while queue and len(live) < limit:
                     index = queue.pop()
                     live[index] = build_match(episodes[index])
                 finished = [i for i, m in live.items() if m.done]
-                if not finished:
-                    self._tick(live, episodes, pool)
-                    finished = [i for i, m in live.items() if m.done]
                 for index in finished:
                     match = live.pop(index)
                     record = match.episode(episodes[index].seats, tags=episodes[index].tags)
@@ -141,47 +153,98 @@ class RolloutEngine:
                         on_episode(record)
                     self.stats.seconds = time.perf_counter() - started
                     bar.update(self.stats)
+                if finished:
+                    continue  # refill the freed slots before asking for moves
+                calls.ask(live)
+                calls.route(live)
         self.stats.seconds = time.perf_counter() - started
         return [r for r in results if r is not None]
 
-    def _tick(self, live: dict[int, Match], episodes: Sequence[EpisodeSpec], pool: ThreadPoolExecutor) -> None:
-        by_agent: dict[str, list[tuple[int, str, Request]]] = defaultdict(list)
+
+@dataclass
+class _Step:
+    """The seats of one episode asked at once (several on a simultaneous turn) and their replies."""
+
+    seats: list[str]
+    replies: dict[str, Reply] = field(default_factory=dict)
+
+
+class _Calls:
+    """The engine's agent calls: one batch per agent in flight, replies routed as each call ends.
+
+    An episode's seats that are to act form a step; each request joins its agent's waiting
+    list, and an idle agent gets its whole waiting list as one batch. Requests that arrive
+    while the agent is busy wait for its next batch, so a slow agent never holds up episodes
+    played by others. A step's replies are submitted together, in seat order, once all are in:
+    the order in which calls finish never changes an episode.
+    """
+
+    def __init__(self, engine: RolloutEngine, pool: ThreadPoolExecutor, episodes: Sequence[EpisodeSpec]) -> None:
+        self.engine, self.pool, self.episodes = engine, pool, episodes
+        self.steps: dict[int, _Step] = {}
+        self.waiting: dict[str, list[tuple[int, str, Request]]] = defaultdict(list)
+        #: future -> (dispatch number, agent name, what the batch was for)
+        self.running: dict[Future[list[Reply]], tuple[int, str, list[tuple[int, str, Request]]]] = {}
+        self.dispatched = 0
+
+    def ask(self, live: dict[int, Match]) -> None:
+        """Queue the requests of every episode that is not waiting for replies; start idle agents."""
         for index, match in live.items():
-            for seat in match.to_act():
-                agent = episodes[index].seats[seat]
-                by_agent[agent].append((index, seat, request_for(match, seat, self.sampling)))
-        if not by_agent:
-            raise RuntimeError("no episode can move, yet some are not over (a game's to_move is empty)")
+            if index in self.steps:
+                continue
+            seats = match.to_act()
+            if not seats:
+                raise RuntimeError(f"{match.game_id}: no seat can move, yet the episode is not over (the game's to_move is empty)")
+            self.steps[index] = _Step(seats)
+            for seat in seats:
+                request = request_for(match, seat, self.engine.sampling)
+                self.waiting[self.episodes[index].seats[seat]].append((index, seat, request))
+        busy = {name for _, name, _ in self.running.values()}
+        for name in [n for n, items in self.waiting.items() if items and n not in busy]:
+            items = self.waiting.pop(name)
+            future = self.pool.submit(self._call, name, [request for _, _, request in items])
+            self.running[future] = (self.dispatched, name, items)
+            self.dispatched += 1
 
-        def call(name: str) -> list[Reply]:
-            batch = [request for _, _, request in by_agent[name]]
-            replies = self.agents[name].act(batch)
-            if len(replies) != len(batch):
-                raise RuntimeError(f"agent {name!r} returned {len(replies)} replies for {len(batch)} requests")
-            return replies
+    def _call(self, name: str, batch: list[Request]) -> list[Reply]:
+        replies = self.engine.agents[name].act(batch)
+        if len(replies) != len(batch):
+            raise RuntimeError(f"agent {name!r} returned {len(replies)} replies for {len(batch)} requests")
+        return replies
 
-        names = list(by_agent)
-        if len(names) == 1:
-            all_replies = {names[0]: call(names[0])}
-        else:
-            all_replies = dict(zip(names, pool.map(call, names), strict=True))
-        self.stats.ticks += 1
-        for name in names:
-            self.stats.agent_calls += 1
-            for (index, seat, _), reply in zip(by_agent[name], all_replies[name], strict=True):
-                self.stats.generated_tokens += len(reply.token_ids) if reply.token_ids is not None else 0
-                if live[index].done:
-                    # On a simultaneous turn an earlier seat's last invalid reply aborted the
-                    # episode; the other seats' replies of this tick have nothing to go to.
-                    continue
-                live[index].submit(
-                    seat,
-                    reply.text,
-                    token_ids=reply.token_ids,
-                    logprobs=reply.logprobs,
-                    prompt_token_ids=reply.prompt_token_ids,
-                    latency_s=reply.latency_s,
-                )
+    def route(self, live: dict[int, Match]) -> None:
+        """Wait until at least one call ends; hand its replies to their episodes."""
+        done, _ = wait(self.running, return_when=ALL_COMPLETED if self.engine.lockstep else FIRST_COMPLETED)
+        stats = self.engine.stats
+        stats.ticks += 1
+        for future in sorted(done, key=lambda f: self.running[f][0]):
+            _, _, items = self.running.pop(future)
+            replies = future.result()
+            stats.agent_calls += 1
+            for (index, seat, _), reply in zip(items, replies, strict=True):
+                stats.generated_tokens += len(reply.token_ids) if reply.token_ids is not None else 0
+                step = self.steps[index]
+                step.replies[seat] = reply
+                if len(step.replies) == len(step.seats):
+                    del self.steps[index]
+                    _submit(live[index], step)
+
+
+def _submit(match: Match, step: _Step) -> None:
+    for seat in step.seats:
+        if match.done:
+            # On a simultaneous turn an earlier seat's last invalid reply aborted the
+            # episode; the other seats' replies have nothing to go to.
+            return
+        reply = step.replies[seat]
+        match.submit(
+            seat,
+            reply.text,
+            token_ids=reply.token_ids,
+            logprobs=reply.logprobs,
+            prompt_token_ids=reply.prompt_token_ids,
+            latency_s=reply.latency_s,
+        )
 
 
 class _Progress:

@@ -173,3 +173,78 @@ def test_an_agent_returning_too_few_replies_is_reported():
 
     with pytest.raises(RuntimeError, match="returned 0 replies for 2 requests"):
         RolloutEngine({"x": Short()}).run(reference_specs(2, {"speaker": "x", "listener": "x"}))
+
+
+class Gated:
+    """A scripted player whose first call blocks until the test opens its gate."""
+
+    def __init__(self, name, gate, events, timeout=10.0):
+        self.name, self.gate, self.events, self.timeout = name, gate, events, timeout
+        self.scripted, self.batches, self.opened_in_time = ScriptedAgent(), [], []
+
+    def act(self, requests):
+        self.batches.append(len(requests))
+        self.events.append(f"{self.name} called")
+        if len(self.batches) == 1:
+            self.opened_in_time.append(self.gate.wait(self.timeout))
+        self.events.append(f"{self.name} returned")
+        return self.scripted.act(requests)
+
+
+def mixed_specs():
+    """fast-only episodes 0-3, episodes 4-7 wait for the slow listener, episode 8 has a slow speaker."""
+    specs = [EpisodeSpec(game="dialogym/Reference-v0", seed=i, seats={"speaker": "fast", "listener": "fast"}) for i in range(4)]
+    specs += [EpisodeSpec(game="dialogym/Reference-v0", seed=i, seats={"speaker": "fast", "listener": "slow"}) for i in range(4, 8)]
+    specs.append(EpisodeSpec(game="dialogym/Reference-v0", seed=8, seats={"speaker": "slow", "listener": "fast"}))
+    return specs
+
+
+def test_a_blocked_agent_does_not_hold_up_episodes_other_agents_can_finish():
+    gate, events = threading.Event(), []
+    fast, slow = Recorder(ScriptedAgent()), Gated("slow", gate, events)
+    done = []
+
+    def finished(episode):
+        done.append(episode.seed)
+        events.append(f"episode {episode.seed} done")
+        if sorted(done) == [0, 1, 2, 3]:
+            gate.set()  # only now may the slow agent answer its first batch
+
+    episodes = RolloutEngine({"fast": fast, "slow": slow}).run(mixed_specs(), on_episode=finished)
+    assert slow.opened_in_time == [True], "the fast episodes never finished while the slow agent was busy"
+    fast_done = [events.index(f"episode {i} done") for i in range(4)]
+    assert max(fast_done) < events.index("slow returned")
+    # the listener requests of episodes 4-7 arrived while the slow agent was busy: one next batch
+    assert slow.batches == [1, 4]
+    assert [e.seed for e in episodes] == list(range(9)) and all(e.played for e in episodes)
+
+
+def test_lockstep_routes_no_reply_before_every_agent_has_answered():
+    gate, events = threading.Event(), []  # nobody opens the gate: the slow call ends by timeout
+    fast, slow = Gated("fast", threading.Event(), events, timeout=0), Gated("slow", gate, events, timeout=0.2)
+    episodes = RolloutEngine({"fast": fast, "slow": slow}, lockstep=True).run(mixed_specs())
+    second_fast_call = [i for i, e in enumerate(events) if e == "fast called"][1]
+    assert events.index("slow returned") < second_fast_call
+    assert all(e.played for e in episodes)
+
+
+def test_a_simultaneous_turn_gives_the_same_episode_whichever_agent_answers_first():
+    import time
+
+    from tests.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0)
+
+    class Delayed:
+        def __init__(self, name, delay):
+            self.name, self.delay, self.scripted = name, delay, ScriptedAgent()
+
+        def act(self, requests):
+            time.sleep(self.delay)
+            return self.scripted.act(requests)
+
+    specs = [EpisodeSpec(game="dialogym/Pennies-v0", seed=i, seats={"match": "x", "mismatch": "y"}, level="long") for i in range(3)]
+    runs = []
+    for x_delay, y_delay in ((0.02, 0.0), (0.0, 0.02)):
+        episodes = RolloutEngine({"x": Delayed("x", x_delay), "y": Delayed("y", y_delay)}).run(specs)
+        runs.append([[(t.seat, t.raw) for t in e.turns] + [e.rewards] for e in episodes])
+    assert runs[0] == runs[1]
+    assert all(turns[0][0] == "match" for turns in runs[0])
