@@ -3,13 +3,17 @@
 Prefix caching is on (games resend a growing chat every turn). Each request may carry a
 LoRA adapter so past checkpoints play against each other on one base model: name an
 adapter with ``request.meta["lora"] = <path>``, or give ``lora=`` for every request.
-Adapters are registered under versioned names, so reloading a path after the trainer
-rewrote it (``reload_adapter``) never reuses vLLM's stale cache.
+Adapters are registered under versioned names and ids that are never reused, so reloading
+a path after the trainer rewrote it (``reload_adapter``) never reuses vLLM's stale cache.
+Agents with the same base model and engine options share one engine (``vllm:X+lora:A``
+and ``vllm:X+lora:B`` hold the base weights once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,37 @@ def _import_vllm() -> Any:
     return vllm
 
 
+@dataclass
+class _Engine:
+    """One ``vllm.LLM`` and the LoRA ids given out on it (ids must be unique per engine)."""
+
+    llm: Any
+    lora_ids: dict[str, tuple[str, int]] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    #: never reused: a reloaded adapter must not get an id vLLM already holds other weights under
+    next_id: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+
+#: engines by (base model, engine options), so specs that share a base share one engine
+_ENGINES: dict[tuple[str, str], _Engine] = {}
+
+
+def shared_engine(vllm: Any, model: str, **engine_kw: Any) -> _Engine:
+    """The process's engine for ``model`` with these options, built on first use."""
+    key = (str(model), repr(sorted(engine_kw.items())))
+    if key not in _ENGINES:
+        _ENGINES[key] = _Engine(vllm.LLM(model=model, **engine_kw))
+    return _ENGINES[key]
+
+
+def release_engines() -> None:
+    """Forget the shared engines (their GPU memory is freed once no agent holds them)."""
+    _ENGINES.clear()
+
+
 class VLLMAgent:
+    """Agents built for the same base model and engine options share one vLLM engine."""
+
     def __init__(
         self,
         model: str,
@@ -42,32 +76,36 @@ class VLLMAgent:
         self.vllm = _import_vllm()
         self.name = name or f"vllm:{model}"
         self.default_lora = lora
-        self._lora_ids: dict[str, tuple[str, int]] = {}
-        self._versions: dict[str, int] = {}
-        self.llm = llm or self.vllm.LLM(
-            model=model,
-            enable_prefix_caching=True,
-            enable_lora=True,
-            max_lora_rank=max_lora_rank,
-            max_loras=max_loras,
-            gpu_memory_utilization=gpu_memory_utilization,
-            **engine_kw,
-        )
+        if llm is not None:
+            self._engine = _Engine(llm)
+        else:
+            self._engine = shared_engine(
+                self.vllm,
+                model,
+                enable_prefix_caching=True,
+                enable_lora=True,
+                max_lora_rank=max_lora_rank,
+                max_loras=max_loras,
+                gpu_memory_utilization=gpu_memory_utilization,
+                **engine_kw,
+            )
+        self.llm = self._engine.llm
 
     def reload_adapter(self, path: str) -> None:
         """Make the next request with ``path`` load it afresh (the trainer rewrote it)."""
         key = str(Path(path).resolve())
-        self._versions[key] = self._versions.get(key, 0) + 1
-        self._lora_ids.pop(key, None)
+        self._engine.versions[key] = self._engine.versions.get(key, 0) + 1
+        self._engine.lora_ids.pop(key, None)
 
     def _lora_request(self, path: str | None) -> Any:
         if not path:
             return None
         key = str(Path(path).resolve())
-        if key not in self._lora_ids:
-            version = self._versions.get(key, 0)
-            self._lora_ids[key] = (f"{Path(key).name}@v{version}", len(self._lora_ids) + 1 + 1000 * version)
-        lora_name, lora_id = self._lora_ids[key]
+        engine = self._engine
+        if key not in engine.lora_ids:
+            version = engine.versions.get(key, 0)
+            engine.lora_ids[key] = (f"{Path(key).name}@v{version}", next(engine.next_id))
+        lora_name, lora_id = engine.lora_ids[key]
         return self.vllm.lora.request.LoRARequest(lora_name, lora_id, key)
 
     def act(self, requests: Sequence[Request]) -> list[Reply]:

@@ -64,9 +64,17 @@ class FakeLLM:
 
 @pytest.fixture
 def fake_vllm(monkeypatch):
+    from dialogym.agents.vllm_backend import release_engines
+
     vllm = types.ModuleType("vllm")
     vllm.SamplingParams = FakeSamplingParams
-    vllm.LLM = lambda **kw: FakeLLM()
+    vllm.built = []  # the options of every engine built
+
+    def build(**kw):
+        vllm.built.append(kw)
+        return FakeLLM()
+
+    vllm.LLM = build
     lora = types.ModuleType("vllm.lora")
     request = types.ModuleType("vllm.lora.request")
     request.LoRARequest = FakeLoRARequest
@@ -74,7 +82,9 @@ def fake_vllm(monkeypatch):
     vllm.lora = lora
     for name, module in {"vllm": vllm, "vllm.lora": lora, "vllm.lora.request": request}.items():
         monkeypatch.setitem(sys.modules, name, module)
-    return vllm
+    release_engines()
+    yield vllm
+    release_engines()
 
 
 def test_without_vllm_the_error_says_how_to_install(monkeypatch):
@@ -115,6 +125,42 @@ def test_each_request_can_name_its_own_lora_and_reloads_get_new_names(fake_vllm,
     agent.act([Request(messages=chat, meta={"lora": str(a)})])
     reloaded = agent.llm.calls[-1][2][0]
     assert reloaded.lora_name != loras[0].lora_name and reloaded.lora_int_id not in (loras[0].lora_int_id, loras[1].lora_int_id)
+
+
+def test_a_new_adapter_after_a_reload_never_gets_an_id_vllm_already_holds(fake_vllm, tmp_path):
+    from dialogym.agents.vllm_backend import VLLMAgent
+
+    agent = VLLMAgent("/models/x")
+    chat = [{"role": "user", "content": "x"}]
+
+    def lora_of(path):
+        agent.act([Request(messages=chat, meta={"lora": str(path)})])
+        return agent.llm.calls[-1][2][0]
+
+    a, b = lora_of(tmp_path / "a"), lora_of(tmp_path / "b")
+    agent.reload_adapter(str(tmp_path / "b"))
+    c, b2 = lora_of(tmp_path / "c"), lora_of(tmp_path / "b")
+    ids = [x.lora_int_id for x in (a, b, b2, c)]
+    assert len(set(ids)) == 4, f"LoRA ids {ids}: a reused id makes vLLM serve another adapter's weights"
+    assert lora_of(tmp_path / "a").lora_int_id == a.lora_int_id  # an unchanged adapter keeps its id
+    assert c.lora_path == str(tmp_path / "c") and b2.lora_name != b.lora_name
+
+
+def test_specs_on_one_base_model_share_one_engine_and_its_lora_ids(fake_vllm, tmp_path):
+    from dialogym.agents.specs import load_agent
+
+    first = load_agent(f"vllm:/models/x+lora:{tmp_path / 'a'}")
+    second = load_agent(f"vllm:/models/x+lora:{tmp_path / 'b'}")
+    assert first.llm is second.llm and len(fake_vllm.built) == 1
+    chat = [Request(messages=[{"role": "user", "content": "x"}])]
+    first.act(chat)
+    second.act(chat)
+    (_, _, (lora_a,)), (_, _, (lora_b,)) = first.llm.calls
+    assert lora_a.lora_int_id != lora_b.lora_int_id and lora_b.lora_path == str(tmp_path / "b")
+    other = load_agent("vllm:/models/y")
+    tuned = load_agent("vllm:/models/x", max_loras=2)
+    assert other.llm is not first.llm and tuned.llm is not first.llm and len(fake_vllm.built) == 3
+    assert [kw["model"] for kw in fake_vllm.built] == ["/models/x", "/models/y", "/models/x"]
 
 
 def _has_cuda_and_vllm():
