@@ -33,6 +33,26 @@ def bench(config: BenchConfig, out: Path, *, progress: bool | None = None, agent
     return report
 
 
+def demo_config(episodes: int, model: str) -> BenchConfig:
+    """What ``dialogym demo`` runs: ``model`` and the scripted players in self-play on every game."""
+    return BenchConfig(
+        name="demo", games=["all"], models=[model, "scripted"], mode="selfplay", episodes=episodes, split="test",
+        temperature=0.0, max_new_tokens=48,
+    )
+
+
+def is_demo_config(stored: BenchConfig, demo: BenchConfig) -> bool:
+    """Whether ``stored`` (a run folder's config) was written by ``dialogym demo``: every setting
+    the demo fixes matches ``demo`` and its models are one model then ``scripted``; only
+    ``--episodes``, ``--model`` and the game list (games get added) may differ."""
+    fixed = {"name", "mode", "split", "level", "seed", "temperature", "max_new_tokens"}
+    return (
+        stored.model_dump(include=fixed) == demo.model_dump(include=fixed)
+        and len(stored.models) == 2
+        and stored.models[1] == "scripted"
+    )
+
+
 def register(app: typer.Typer) -> None:
     from dialogym.cli import user_errors
 

@@ -57,6 +57,13 @@ class BenchConfig(BaseModel):
             value = [str(v).strip() for v in value if str(v).strip()]
         return value
 
+    @field_validator("games")
+    @classmethod
+    def _check_games(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one game, or 'all'")
+        return value
+
     @field_validator("models")
     @classmethod
     def _check_models(cls, value: list[str]) -> list[str]:
@@ -87,7 +94,11 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> BenchConfig:
     where = "command line"
     if path is not None:
         where = str(path)
-        text = Path(path).read_text(encoding="utf-8")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:  # a folder, a missing or binary file: say which
+            reason = getattr(err, "strerror", None) or str(err)
+            raise ValueError(f"{path}: cannot read the bench config ({reason}); give a YAML or JSON file") from None
         try:
             if path.suffix.lower() in (".yaml", ".yml"):
                 import yaml
@@ -182,15 +193,27 @@ def episode_key(episode: Episode) -> tuple[Any, ...]:
 
 
 # --------------------------------------------------------------------------- running
+def stored_config(out: Path) -> BenchConfig | None:
+    """The config stored in run folder ``out``, or None when it has none.
+
+    Raises ``ValueError`` (one line) when ``out`` holds a ``bench.json`` that is not a bench config.
+    """
+    path = out / CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        return BenchConfig.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, OSError, UnicodeDecodeError) as err:
+        reason = err.errors()[0]["msg"] if isinstance(err, ValidationError) else str(err)
+        raise ValueError(f"{path} is not a bench config ({reason}); use another --out") from None
+
+
 def prepare_folder(config: BenchConfig, out: Path) -> BenchConfig:
     """Store the config in ``out`` or check it matches the one there; return the resolved config."""
     resolved = config.resolved(out)
     path = out / CONFIG_FILE
-    if path.exists():
-        try:
-            stored = BenchConfig.model_validate_json(path.read_text(encoding="utf-8"))
-        except ValidationError as err:
-            raise ValueError(f"{path} is not a bench config ({err.errors()[0]['msg']}); use another --out") from None
+    stored = stored_config(out)
+    if stored is not None:
         old, new = stored.identity(), resolved.identity()
         if old != new:
             changed = ", ".join(f"{k} ({old[k]!r} -> {new[k]!r})" for k in new if old.get(k) != new[k])

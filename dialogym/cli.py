@@ -188,17 +188,23 @@ def demo_command(
     registered game (test split, greedy), then the leaderboard and the HTML report."""
     import shutil
 
-    from dialogym.benchmarks.cli import bench
-    from dialogym.benchmarks.runner import BenchConfig, prepare_folder
+    from dialogym.benchmarks.cli import bench, demo_config, is_demo_config
+    from dialogym.benchmarks.runner import prepare_folder, stored_config
 
-    config = BenchConfig(
-        name="demo", games=["all"], models=[model, "scripted"], mode="selfplay", episodes=episodes, split="test",
-        temperature=0.0, max_new_tokens=48,
-    )
+    config = demo_config(episodes, model)
     try:
         prepare_folder(config, out)
     except ValueError:
-        # The demo owns its folder: one left by other settings (or before a game was added) is replaced.
+        # The demo replaces only a run it made itself (other --episodes/--model, or made before a
+        # game was added); any other run in ``out`` is the user's and is left alone.
+        stored = stored_config(out)  # raises its own one-line error when bench.json is not a bench config
+        if stored is None:
+            raise
+        if not is_demo_config(stored, config):
+            raise ValueError(
+                f"{out} holds a bench run that `dialogym demo` did not make; it is left as it is: "
+                "give the demo another --out"
+            ) from None
         console.print(f"{out} holds a demo run of other settings; starting afresh")
         shutil.rmtree(out)
     bench(config, out)

@@ -215,10 +215,23 @@ def test_crossplay_run_writes_a_tidy_table_pandas_reads_and_a_report(tmp_path):
     assert set(frame["model"]) == {"scripted", "tiny"}
     assert set(frame["pairing"]) == {"scripted vs tiny", "tiny vs scripted"}
     assert frame.groupby("episode_id").size().eq(2).all()
-    assert {"played", "quality", "reward", "result", "metric_success"} <= set(frame.columns) or not frame["played"].any()
+    assert {"played", "aborted_by_model", "quality", "reward", "result"} <= set(frame.columns)
+    assert frame["result"].isin([0.0, 0.5, 1.0]).all()  # one opponent per episode: every row has a result
+    played, aborted = frame[frame["played"]], frame[~frame["played"]]
+    if len(played):  # (greedy tiny at 8 tokens aborts every episode today)
+        assert played["quality"].between(0, 100).all() and played["metric_success"].notna().all()
+    assert aborted["quality"].isna().all()
+    # an aborted episode is lost by the model whose invalid moves aborted it, and won by the other
+    assert (aborted.loc[aborted["aborted_by_model"], "result"] == 0.0).all()
+    assert (aborted.loc[~aborted["aborted_by_model"], "result"] == 1.0).all()
+    assert aborted.groupby("episode_id")["aborted_by_model"].sum().eq(1).all()
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert {r["model"] for r in summary["scores"] if r["game"] == "all"} == {"scripted", "tiny"}
-    assert set(summary["ratings"]["all"]) == {"scripted", "tiny"}
+    ratings = summary["ratings"]["all"]
+    assert set(ratings) == {"scripted", "tiny"}
+    wins = frame.groupby("model")["result"].mean()
+    if wins["scripted"] != wins["tiny"]:  # the model with more wins is rated higher
+        assert (ratings["scripted"]["mu"] > ratings["tiny"]["mu"]) == (wins["scripted"] > wins["tiny"])
     assert (tmp_path / "report" / "index.html").exists()
     assert "rating" in result.output and "report:" in result.output
 
@@ -235,3 +248,35 @@ def test_demo_plays_every_registered_game_in_self_play_and_replaces_a_stale_demo
     assert Counter(e.tags["pairing"] for e in episodes) == {"tiny": len(registered()), "scripted": len(registered())}
     assert all(len(set(e.seats.values())) == 1 for e in episodes)
     assert "report:" in result.output and (out / "report" / "index.html").exists()
+
+
+def test_demo_leaves_a_bench_run_it_did_not_make_alone(tmp_path):
+    out = tmp_path / "mybench"
+    run_bench(BenchConfig(games=["reference"], models=["scripted"], episodes=1), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    result = cli.invoke(app, ["demo", "--model", "tiny", "--episodes", "1", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "did not make" in result.output and one_error_line(result.output)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_demo_leaves_a_folder_with_a_foreign_bench_json_alone(tmp_path):
+    (tmp_path / "bench.json").write_text('{"who": "someone else"}')
+    result = cli.invoke(app, ["demo", "--model", "tiny", "--episodes", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is not a bench config" in result.output and one_error_line(result.output)
+    assert (tmp_path / "bench.json").read_text() == '{"who": "someone else"}'
+
+
+@pytest.mark.parametrize("games", [",", " , ", ""])
+def test_an_empty_game_list_is_refused_before_anything_is_played(tmp_path, games):
+    result = cli.invoke(app, ["bench", "--games", games, "--models", "scripted", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "bad bench setting 'games': name at least one game" in result.output and one_error_line(result.output)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_path_that_is_a_folder_is_one_clear_line(tmp_path):
+    result = cli.invoke(app, ["bench", "--config", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "cannot read the bench config (Is a directory)" in result.output and one_error_line(result.output)
