@@ -1,0 +1,53 @@
+"""Crash-safe replacement of a checkpoint folder.
+
+A folder cannot be swapped in one ``rename`` when the destination exists, so a checkpoint
+is replaced in three steps: the old folder is renamed aside to ``.<name>.old``, the new one
+renamed into place, the old one removed. A crash leaves either the new folder, or only the
+aside copy, which :func:`recover_dir` (called before reading a checkpoint) puts back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def _aside(final: Path) -> Path:
+    return final.with_name(f".{final.name}.old")
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_replace_dir(tmp: str | Path, final: str | Path) -> Path:
+    """Move the complete folder ``tmp`` (on the same file system) to ``final``, replacing
+    any folder there so that a crash at any point leaves one complete version."""
+    tmp, final = Path(tmp), Path(final)
+    old = _aside(final)
+    if final.exists():
+        # an aside copy next to an existing final folder is stale (a crash after step 2)
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def recover_dir(final: str | Path) -> Path:
+    """Finish or undo an interrupted :func:`atomic_replace_dir`: put the aside copy back if
+    the new folder never arrived, drop it if it did. Returns ``final``."""
+    final = Path(final)
+    old = _aside(final)
+    if old.exists():
+        if final.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, final)
+    return final
