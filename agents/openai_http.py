@@ -148,14 +148,13 @@ def _parse_completion(url: str, response: httpx.Response, latency: float) -> Rep
         body = response.json()
         choice = body["choices"][0]
         text = choice["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as err:
-        raise BackendError(f"{url}: malformed completion ({err.__class__.__name__}): {response.text[:300]!r}") from err
+        logprobs_field = choice.get("logprobs")
+        content = logprobs_field.get("content") if isinstance(logprobs_field, dict) else None
+        logprobs = [float(item["logprob"]) for item in content] if content else None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
+        raise BackendError(f"{url}: malformed completion ({err.__class__.__name__}: {err}): {response.text[:300]!r}") from err
     if text is None:
         text = ""
     if not isinstance(text, str):
         raise BackendError(f"{url}: malformed completion: message content is {type(text).__name__}, not text")
-    logprobs = None
-    content = (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
-    if content:
-        logprobs = [float(item["logprob"]) for item in content]
     return Reply(text=text, logprobs=logprobs, latency_s=latency)

@@ -2,12 +2,15 @@
 
 Concurrent HTTP requests are gathered into batches: a worker thread takes every request
 that arrived while the previous batch ran (up to ``max_batch``) and answers them with one
-``act`` call, so many clients share the model's batched generation.
+``act`` call, so many clients share the model's batched generation. An agent that fails,
+or answers with the wrong number of replies, fails that batch's requests with HTTP 500 and
+the error; the worker goes on serving later requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -59,11 +62,14 @@ class _Batcher:
                 except queue.Empty:
                     break
             try:
-                replies: list[Any] = self.agent.act([item[0] for item in batch])
-            except Exception as err:  # every waiting client gets the error
+                replies: list[Any] = list(self.agent.act([item[0] for item in batch]))
+                if len(replies) != len(batch):
+                    raise RuntimeError(f"agent {self.agent.name!r} returned {len(replies)} replies for {len(batch)} requests")
+            except Exception as err:  # every waiting client gets the error; the worker lives on
                 replies = [err] * len(batch)
             for (_, loop, future), reply in zip(batch, replies, strict=True):
-                loop.call_soon_threadsafe(_resolve, future, reply)
+                with contextlib.suppress(RuntimeError):  # a closed client loop: nobody waits for it
+                    loop.call_soon_threadsafe(_resolve, future, reply)
 
 
 def _resolve(future: asyncio.Future, value: Any) -> None:
@@ -99,7 +105,11 @@ def create_app(agent: Agent, *, model_name: str | None = None, max_batch: int = 
             sampling=Sampling(temperature=body.temperature, top_p=body.top_p, max_new_tokens=body.max_tokens, stop=stop),
             seed=body.seed,
         )
-        reply: Reply = await batcher.submit(request)
+        try:
+            reply: Reply = await batcher.submit(request)
+        except Exception as err:
+            message = f"the served agent {agent.name!r} failed: {err.__class__.__name__}: {err}"
+            return JSONResponse({"error": {"message": message, "type": "server_error"}}, status_code=500)
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}
         if body.logprobs and reply.logprobs is not None:
             choice["logprobs"] = {"content": [{"token": str(t), "logprob": lp} for t, lp in zip(reply.token_ids or [], reply.logprobs, strict=False)]}

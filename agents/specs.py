@@ -8,7 +8,7 @@
 ``openai:<base url>#<model>``  any OpenAI-compatible chat-completions server
 ``scripted`` / ``scripted:X``  the games' scripted players (variant ``X``)
 ``human``                      a person at the terminal
-``...+lora:<adapter path>``    a PEFT LoRA adapter on top of a model spec
+``...+lora:<adapter path>``    a PEFT LoRA adapter on ``hf:``/``smollm2``/``tiny``/``vllm:``
 =============================  =====================================================
 """
 
@@ -56,6 +56,11 @@ def parse_spec(text: str) -> ModelSpec:
         raise SpecError(f"model spec {raw!r} must look like 'openai:<base url>#<model name>'")
     if lora and not ModelSpec(kind).is_model:
         raise SpecError(f"model spec {raw!r}: a LoRA adapter needs a model, not {kind!r}")
+    if lora and kind == "openai":
+        raise SpecError(
+            f"model spec {raw!r}: an OpenAI-compatible server cannot take a '+lora:' adapter from the client; "
+            "load the adapter on the server (e.g. dialogym serve --model 'hf:<base>+lora:<path>') and name its model after '#'"
+        )
     return ModelSpec(kind=kind, target=target.strip(), lora=lora.strip() or None, raw=raw)
 
 

@@ -36,6 +36,7 @@ def test_model_specs_parse(text, kind, target, lora):
         ("hf:", "needs a target"),
         ("openai:http://x/v1", "must look like 'openai:<base url>#<model name>'"),
         ("scripted+lora:/a", "a LoRA adapter needs a model"),
+        ("openai:http://x/v1#m+lora:/a", r"cannot take a '\+lora:' adapter from the client"),
         ("tiny:big", "takes no ':' argument"),
         ("", "empty model spec"),
     ],
@@ -43,6 +44,11 @@ def test_model_specs_parse(text, kind, target, lora):
 def test_bad_model_specs_are_one_clear_error(text, fragment):
     with pytest.raises(SpecError, match=fragment):
         parse_spec(text)
+
+
+def test_an_adapter_on_an_http_model_is_refused_not_silently_dropped():
+    with pytest.raises(SpecError, match="load the adapter on the server"):
+        load_agent("openai:http://127.0.0.1:8000/v1#smol+lora:/ckpt/step-3")
 
 
 def test_missing_local_model_folder_says_weights_are_never_downloaded(tmp_path):

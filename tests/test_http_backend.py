@@ -112,6 +112,11 @@ def flaky_app(fail_times, status=503):
     async def nocontent():
         return {"choices": []}
 
+    @app.post("/logprobs-{kind}/chat/completions")
+    async def bad_logprobs(kind: str):
+        content = {"nokey": [{"token": "a"}], "nonumber": [{"logprob": "high"}], "notalist": 5, "null": [None]}[kind]
+        return {"choices": [{"message": {"content": "x"}, "logprobs": {"content": content}}]}
+
     return app
 
 
@@ -143,6 +148,34 @@ def test_malformed_json_is_a_clear_error():
             OpenAIAgent(base + "/bad", "m").act([Request(messages=chat("x"))])
         with pytest.raises(BackendError, match="malformed completion"):
             OpenAIAgent(base + "/nocontent", "m").act([Request(messages=chat("x"))])
+
+
+@pytest.mark.parametrize("kind", ["nokey", "nonumber", "notalist", "null"])
+def test_malformed_logprobs_are_a_backend_error(kind):
+    with LoopbackServer(flaky_app(0)) as server:
+        base = server.url.removesuffix("/v1")
+        with pytest.raises(BackendError, match="malformed completion"):
+            OpenAIAgent(f"{base}/logprobs-{kind}", "m", logprobs=True).act([Request(messages=chat("x"))])
+
+
+def test_an_agent_with_the_wrong_number_of_replies_fails_its_requests_and_the_server_keeps_serving():
+    from dialogym.agents.base import Reply
+
+    class DropsFirstBatch:
+        name = "drops"
+
+        def __init__(self):
+            self.calls = 0
+
+        def act(self, requests):
+            self.calls += 1
+            return [] if self.calls == 1 else [Reply(text="fine") for _ in requests]
+
+    with LoopbackServer(create_app(DropsFirstBatch())) as server:
+        client = OpenAIAgent(server.url, "drops", max_retries=0, timeout_s=10)
+        with pytest.raises(BackendError, match="HTTP 500: .*returned 0 replies for 1 requests"):
+            client.act([Request(messages=chat("x"))])
+        assert client.act([Request(messages=chat("y"))])[0].text == "fine"
 
 
 def test_unreachable_server_fails_after_retries():
