@@ -120,7 +120,14 @@ def play_command(
     from dialogym.agents.specs import load_agent, parse_spec
     from dialogym.envs import EpisodeWriter, resolve_ids, spec
 
-    (game_id,) = resolve_ids(game)
+    game_ids = resolve_ids(game)
+    if len(game_ids) != 1:
+        named = f"names {len(game_ids)} games ({', '.join(game_ids)})" if game_ids else "names no game"
+        raise ValueError(
+            f"play takes one game, but {game!r} {named}; play them one at a time, "
+            f"or run several with: dialogym bench --games {game!r} --models {model!r}"
+        )
+    (game_id,) = game_ids
     roles = spec(game_id).game_cls.roles
     parse_spec(model)
     if opponent:
