@@ -2,7 +2,13 @@
 
 Games, instances, the episode record, the invalid-move policy (``Match``), the registry
 and the PettingZoo/Gymnasium adapters.
+
+Importing this package registers the built-in games and loads the games that installed
+packages announce in the ``dialogym.games`` entry-point group, so ``gymnasium.make`` finds
+them right after ``import dialogym``. A plug-in that fails to load never breaks the import.
 """
+
+import warnings
 
 from . import games  # noqa: E402,F401  (registers the built-in games)
 from .core import Game, Instance, InvalidMove, Message, Move, Outcome, quote
@@ -17,3 +23,26 @@ __all__ = [
     "generate_instance_set", "make", "make_parallel", "quote", "read_episodes", "register", "registered",
     "resolve_ids", "spec", "split_of",
 ]
+
+
+def _load_plugins_at_import() -> None:
+    """Load entry-point games now. A plug-in that fails here may only need the root
+    ``dialogym`` package, which is still being imported (``dialogym.register`` is not bound
+    yet): it is retried at the first registry call, which warns if it fails again."""
+    from . import registry
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            registry.load_plugins()
+        except Exception as err:  # reading the entry points themselves failed
+            warnings.warn(f"dialogym: could not load games from installed packages: {err}", stacklevel=2)
+    failed = [w for w in caught if str(w.message).startswith("dialogym: could not load games")]
+    if failed:
+        registry._plugins_loaded = False
+    for w in caught:
+        if w not in failed:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+_load_plugins_at_import()

@@ -24,6 +24,14 @@ from pydantic import BaseModel, ConfigDict
 Message = dict[str, str]
 """One chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
 
+#: Longest game-master message a seat is shown. A longer prompt loses its middle (see
+#: :func:`clip_middle`): the head holds the rules and the question, the tail what to do now.
+#: It fits the adapters' observation space (``spaces.MAX_OBSERVATION_CHARS``).
+MAX_PROMPT_CHARS = 16_000
+#: A whole number as a move may write it: ASCII digits only (``int()`` would also read
+#: ``"\u0663"``, and refuses more than 4300 digits), at most nine of them.
+WHOLE_NUMBER = r"[0-9]{1,9}"
+
 
 class InvalidMove(ValueError):
     """A reply that does not parse, or breaks a rule. The message is shown to the model.
@@ -140,6 +148,22 @@ class Game(ABC, Generic[InstanceT, StateT]):
         rewards = {seat: 0.0 for seat in self.roles}
         rewards[offender] = float(self.abort_penalty)
         return Outcome(rewards=rewards, metrics={})
+
+
+def clip_middle(text: str, limit: int) -> str:
+    """``text`` if it fits in ``limit`` characters, else its head and tail around a marker
+    saying how much was cut (the head is kept longer: it holds the rules)."""
+    if len(text) <= limit:
+        return text
+    longest_marker = len(f"\n[... {len(text)} characters cut ...]\n")
+    keep = max(0, limit - longest_marker)
+    head, tail = keep * 2 // 3, keep - keep * 2 // 3
+    return f"{text[:head]}\n[... {len(text) - keep} characters cut ...]\n{text[len(text) - tail:]}"
+
+
+def excerpt(text: str, limit: int = 40) -> str:
+    """``text`` quoted for an error message, shortened to about ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 # Characters that could let one seat's text pass for the game master's.

@@ -3,7 +3,14 @@
 A :class:`Match` holds a game, an instance and the state, keeps each seat's chat, takes
 raw replies and turns them into moves. A reply that fails to parse gets the seat
 re-prompted with the error, up to the game's ``max_retries`` times in one turn; one more
-failure aborts the episode with the game's abort penalty and a recorded reason.
+failure aborts the episode with the game's abort penalty and a recorded reason. A game's
+parser should raise :class:`InvalidMove`; any other ``ValueError`` (or ``OverflowError``,
+``RecursionError``) it lets slip is caught here and treated as an invalid move too, so a
+hostile reply can never crash a run.
+
+Every outcome gets two metrics from here, for every game: ``replies`` (all replies of the
+episode, re-prompted ones included) and ``invalid_replies`` (those that were rejected).
+Every game-master message is cut to :data:`~.core.MAX_PROMPT_CHARS` by dropping its middle.
 
 Adapters (PettingZoo, Gymnasium) and the rollout engine all drive games through this
 class, so every front end plays by exactly the same rules.
@@ -16,11 +23,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .core import Game, Instance, InvalidMove, Message, Move, Outcome
+from .core import MAX_PROMPT_CHARS, Game, Instance, InvalidMove, Message, Move, Outcome, clip_middle
 from .episode import Episode, Turn
 
 #: Hard cap on replies in one episode, a guard against a game that never ends.
 MAX_REPLIES = 2000
+#: Longest error shown in a re-prompt (errors may quote the reply).
+MAX_ERROR_CHARS = 600
+#: Parse failures a game should have turned into InvalidMove, caught as a safety net.
+_PARSE_FAILURES = (ValueError, OverflowError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -125,11 +136,7 @@ class Match:
         self._ensure_prompt(seat)
         if not isinstance(text, str):
             text = "" if text is None else str(text)
-        try:
-            move = self.game.parse_move(self.state, seat, text)
-            error = None
-        except InvalidMove as err:
-            move, error = None, str(err) or "the reply is not a valid move"
+        move, error = self._parse(seat, text)
         self.turns.append(
             Turn(
                 index=len(self.turns),
@@ -159,6 +166,18 @@ class Match:
             self._abort(seat, f"the episode exceeded {MAX_REPLIES} replies")
         return Feedback(accepted=True)
 
+    def _parse(self, seat: str, text: str) -> tuple[Move | None, str | None]:
+        try:
+            return self.game.parse_move(self.state, seat, text), None
+        except InvalidMove as err:
+            error = str(err) or "the reply is not a valid move"
+        except _PARSE_FAILURES as err:  # a game bug, but the reply is what set it off
+            error = (
+                f"{self.game_id}: the reply could not be read ({type(err).__name__}: {err}); "
+                "write the move exactly in the format the rules give"
+            )
+        return None, clip_middle(error, MAX_ERROR_CHARS)
+
     def _reject(self, seat: str, error: str) -> Feedback:
         if self._retries[seat] >= self.max_retries:
             self._abort(seat, f"{seat}: invalid move after {self.max_retries} re-prompts: {error}")
@@ -170,13 +189,17 @@ class Match:
     def _abort(self, seat: str, reason: str) -> None:
         self.abort_reason = reason
         self.aborted_by = seat
-        self._outcome = self.game.abort_outcome(self.state, seat, reason)
-        self._ended_at = time.time()
+        self._finish(self.game.abort_outcome(self.state, seat, reason))
 
     def _check_over(self) -> None:
         if self.game.is_terminal(self.state):
-            self._outcome = self.game.score(self.state)
-            self._ended_at = time.time()
+            self._finish(self.game.score(self.state))
+
+    def _finish(self, outcome: Outcome) -> None:
+        outcome.metrics["replies"] = float(len(self.turns))
+        outcome.metrics["invalid_replies"] = float(sum(turn.error is not None for turn in self.turns))
+        self._outcome = outcome
+        self._ended_at = time.time()
 
     def _ensure_prompt(self, seat: str) -> None:
         chat = self.chats[seat]
@@ -185,7 +208,7 @@ class Match:
             self._add_message(seat, self.game.prompt(self.state, seat))
 
     def _add_message(self, seat: str, content: str) -> None:
-        message = {"role": "user", "content": content}
+        message = {"role": "user", "content": clip_middle(content, MAX_PROMPT_CHARS)}
         self.chats[seat].append(message)
         self._unrecorded[seat].append(message)
 

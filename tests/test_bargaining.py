@@ -16,6 +16,8 @@ from dialogym.envs.games.bargaining import (
     BargainInstance,
     conceding_buyer,
     conceding_seller,
+    fair_buyer,
+    fair_seller,
     surplus_shares,
 )
 
@@ -145,11 +147,11 @@ def test_without_a_zone_of_agreement_no_deal_is_possible():
     [
         ("seller", "OFFER: 40", 'bargaining: you cannot offer $40: it is below your cost of $50; offer at least $50, e.g. "OFFER: 170"'),
         ("buyer", "OFFER: 151", 'bargaining: you cannot offer $151: it is above your budget of $150; offer at most $150, e.g. "OFFER: 85"'),
-        ("seller", "OFFER: forty", "the price must be a whole number of dollars, got 'forty'"),
-        ("seller", "OFFER: 12.5", "the price must be a whole number of dollars, got '12.5'"),
-        ("seller", "OFFER:", "the price must be a whole number of dollars, got ''"),
-        ("buyer", "OFFER: -5", "the price must be a positive whole number of dollars, got -5"),
-        ("buyer", "OFFER: 0", "the price must be a positive whole number of dollars, got 0"),
+        ("seller", "OFFER: forty", "the price must be a whole number of dollars (digits 0-9), got 'forty'"),
+        ("seller", "OFFER: 12.5", "the price must be a whole number of dollars (digits 0-9), got '12.5'"),
+        ("seller", "OFFER:", "the price must be a whole number of dollars (digits 0-9), got ''"),
+        ("buyer", "OFFER: -5", "the price must be a positive whole number of dollars of at most 9 digits, got '-5'"),
+        ("buyer", "OFFER: 0", "the price must be a positive whole number of dollars of at most 9 digits, got '0'"),
         ("seller", "ACCEPT", "there is no offer from the buyer to accept"),
         ("seller", "Nice lamp, make me an offer.", "found no control line"),
         ("seller", "OFFER: 90\nOFFER: 80", "found 2 control lines"),
@@ -313,3 +315,38 @@ def test_critic_self_play_finishes_with_feedback_every_round():
         assert len(critic_turns) == int(e.metrics["turns"]) // 2 - (1 if e.metrics["turns"] % 2 == 0 else 0)
         assert all(t.raw.startswith("FEEDBACK: ") for t in critic_turns)
         assert e.rewards["critic"] == e.rewards["seller"]
+
+
+# -- hostile prices, through the environment -------------------------------------------------
+@pytest.mark.parametrize(
+    "price, fragment",
+    [
+        ("9" * 5000, "at most 9 digits"),
+        ("1234567890", "at most 9 digits"),
+        ("\u0663\u0660", "digits 0-9"),
+        ("\u00b2", "digits 0-9"),
+    ],
+)
+def test_a_price_int_cannot_read_or_over_nine_digits_is_reprompted_not_a_crash(price, fragment):
+    import gymnasium
+
+    env = gymnasium.make(GAME_ID, seat="seller", opponents="scripted")
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(f"Lovely item.\nOFFER: {price}")
+    assert not terminated and reward == 0.0
+    assert fragment in info["error"] and len(info["error"]) < 300
+
+
+def test_a_nine_digit_price_is_read():
+    assert GAME.parse_move(GAME.initial_state(LAMP), "seller", "OFFER: 999999999").price == 999_999_999
+
+
+def test_fair_players_split_the_difference_and_always_agree_on_easy():
+    match = new_match(LONG)
+    rng = np.random.default_rng(0)
+    for side in ("seller", "buyer", "seller"):
+        match.submit(side, {"seller": fair_seller, "buyer": fair_buyer}[side](match.view(side), rng))
+    assert match.view("seller")["my_offers"] == [170, 128]  # the list price, then halfway to the buyer's 85
+    episodes = run(("fair", "fair"), n=60)
+    assert all(e.metrics["agreed"] == 1.0 for e in episodes)
+    assert 0.35 < mean(episodes, "score_seller") < 0.65  # neither side takes most of the surplus

@@ -93,7 +93,22 @@ def test_a_barely_provable_conjecture_earns_one_minus_the_success_rate(attempt, 
     success_rate = (3 - attempt + 1) / 3
     assert outcome.metrics["success_rate"] == pytest.approx(success_rate)
     assert outcome.rewards["conjecturer"] == pytest.approx(conjecturer) == pytest.approx(1 - success_rate)
-    assert outcome.rewards["prover"] == 1.0 and outcome.metrics["trivial"] == 0.0
+    assert outcome.rewards["prover"] == pytest.approx(success_rate) and outcome.metrics["trivial"] == 0.0
+
+
+def test_the_provers_reward_falls_with_each_attempt_so_sandbagging_never_pays():
+    """A prover able to prove at once that fails first on purpose raises the conjecturer's
+    reward; it must lower its own."""
+    for k in (1, 3, 5):
+        game = ConjectureProverGame(prover_attempts=k)
+        by_attempt = []
+        for attempt in range(1, k + 1):
+            proofs = ["PROOF: x=1, y=1"] * (attempt - 1) + ["PROOF: x=3, y=2"]
+            by_attempt.append(play(SUM13, *proofs, game=game).outcome.rewards["prover"])
+        assert by_attempt == pytest.approx([1 - (j - 1) / k for j in range(1, k + 1)])
+        assert all(earlier > later for earlier, later in zip(by_attempt, by_attempt[1:], strict=False))
+        unproved = play(SUM13, *["PROOF: x=1, y=1"] * k, game=game).outcome.rewards["prover"]
+        assert by_attempt[-1] > unproved == 0.0  # proving late still beats not proving
 
 
 def test_an_unproved_conjecture_with_a_valid_witness_earns_the_small_true_reward():
@@ -117,7 +132,7 @@ def test_a_decidable_true_conjecture_counts_as_valid_without_a_witness():
 def test_repeating_a_seed_even_rewritten_earns_the_conjecturer_nothing():
     outcome = play("CONJECTURE: exists x, y in Z: y^2 + x*x = 5^2 and x > y and y > 0", "PROOF: x=1, y=1", "PROOF: x=4, y=3").outcome
     assert outcome.metrics["copied_seed"] == 1.0 and outcome.metrics["trivial"] == 1.0
-    assert outcome.rewards == {"conjecturer": 0.0, "prover": 1.0}
+    assert outcome.rewards == {"conjecturer": 0.0, "prover": pytest.approx(2 / 3)}
 
 
 def test_unproved_reward_is_a_game_option():
@@ -290,3 +305,39 @@ def test_scripted_prover_solves_by_search_root_finding_division_and_factoring(st
 def test_scripted_players_are_registered_as_the_default_pair():
     players = spec("dialogym/ConjectureProver-v0").players["default"]
     assert players == {"conjecturer": scripted_conjecturer, "prover": scripted_prover}
+
+
+# -- hostile replies and the Lean verifier's reach ------------------------------------------
+def test_a_control_line_ending_in_a_long_run_of_spaces_is_read_in_linear_time():
+    import time
+
+    match = Match(GAME, INSTANCE, game_id="dialogym/ConjectureProver-v0")
+    started = time.perf_counter()
+    feedback = match.submit("conjecturer", "CONJECTURE: exists x in Z: x = 2" + " " * 40_000 + "\nWITNESS: x=2" + " " * 40_000)
+    assert feedback.accepted, feedback.error
+    match.submit("prover", "PROOF: " + " " * 40_000 + "x")
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "exists a in Z: a*x != x",  # true as polynomials (a = 0), false at x = 0 in Lean's reading
+        "exists a in Z: not a*x = x",
+        "disprove forall a in Z: a*x != x*a",
+    ],
+)
+def test_the_lean_verifier_refuses_negations_over_indeterminates_where_the_readings_differ(statement):
+    from dialogym.envs.games.formal import LeanVerifier, parse_statement
+
+    assert LeanVerifier().supports(parse_statement(statement))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["exists a in Z: a*x = x or a > 5", "exists a in Z: a*x = x and a != 0", "exists x, y in Z: x != y and x + y = 3"],
+)
+def test_the_lean_verifier_keeps_statements_whose_readings_agree(statement):
+    from dialogym.envs.games.formal import LeanVerifier, parse_statement
+
+    assert LeanVerifier().supports(parse_statement(statement)) is None

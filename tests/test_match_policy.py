@@ -65,3 +65,61 @@ def test_moving_out_of_turn_is_an_error():
         assert "not 'listener''s turn" in str(err)
     else:
         raise AssertionError("out-of-turn move accepted")
+
+
+# -- a game whose own parser is buggy or whose prompt is huge ---------------------------------
+class Careless(ReferenceGame):
+    """The referential game with a parser that lets plain errors slip and a long prompt."""
+
+    def parse_move(self, state, seat, text):
+        if text == "overflow":
+            raise OverflowError("int too large to convert to float")
+        if text == "value":
+            return int("9" * 5000)  # ValueError: exceeds the limit for integer string conversion
+        return super().parse_move(state, seat, text)
+
+    def prompt(self, state, seat):
+        return "RULES: describe the target.\n" + "filler " * 5000 + "\nNow write your clue. Start with CLUE:"
+
+
+def careless_match(**kw):
+    game = Careless()
+    return Match(game, draw_instance(game, 11), game_id="careless", seed=11, **kw)
+
+
+def test_a_plain_value_error_from_a_parser_is_an_invalid_move_not_a_crash():
+    match = careless_match()
+    feedback = match.submit("speaker", "value")
+    assert not feedback.accepted and not feedback.aborted
+    assert "could not be read (ValueError" in feedback.error and "format the rules give" in feedback.error
+    assert match.to_act() == ["speaker"] and "Invalid move" in match.messages("speaker")[-1]["content"]
+
+
+def test_an_overflow_error_from_a_parser_counts_against_the_retries_and_can_abort():
+    match = careless_match(max_retries=1)
+    assert "OverflowError" in match.submit("speaker", "overflow").error
+    assert match.submit("speaker", "overflow").aborted
+    assert match.outcome.rewards["speaker"] == GAME.abort_penalty
+
+
+def test_a_long_prompt_keeps_its_head_and_tail_and_loses_its_middle():
+    from dialogym.envs.core import MAX_PROMPT_CHARS
+    from dialogym.envs.spaces import MAX_OBSERVATION_CHARS, to_observation
+
+    shown = careless_match().messages("speaker")[-1]["content"]
+    assert len(shown) <= MAX_PROMPT_CHARS <= MAX_OBSERVATION_CHARS
+    assert shown.startswith("RULES: describe the target.") and shown.endswith("Start with CLUE:")
+    assert "characters cut ..." in shown
+    assert to_observation(shown)["text"] == shown  # so the adapters' observation keeps the rules too
+
+
+def test_every_outcome_counts_the_replies_and_the_invalid_ones():
+    match = new_match()
+    match.submit("speaker", "bad")
+    match.submit("speaker", "CLUE: the shape")
+    match.submit("listener", "ANSWER: 0")
+    match.submit("listener", "ANSWER: 1")
+    assert match.outcome.metrics["replies"] == 4.0 and match.outcome.metrics["invalid_replies"] == 2.0
+    aborted = new_match(max_retries=0)
+    aborted.submit("speaker", "nope")
+    assert aborted.outcome.metrics == {"replies": 1.0, "invalid_replies": 1.0}

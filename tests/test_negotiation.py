@@ -177,8 +177,8 @@ def test_the_no_deal_reward_is_a_game_option_of_the_registered_id():
         ("PROPOSE: book=1 hat=0", "missing: ball"),
         ("PROPOSE:", "missing: book, hat, ball"),
         ("PROPOSE: book=1 books=2 hat=0 ball=0", "names book twice"),
-        ("PROPOSE: book=two hat=0 ball=0", "the count of book must be a whole number, got 'two'"),
-        ("PROPOSE: book=1.5 hat=0 ball=0", "the count of book must be a whole number, got '1.5'"),
+        ("PROPOSE: book=two hat=0 ball=0", "the count of book must be a whole number of at most 9 digits 0-9, got 'two'"),
+        ("PROPOSE: book=1.5 hat=0 ball=0", "the count of book must be a whole number of at most 9 digits 0-9, got '1.5'"),
         ("PROPOSE: all of it", "cannot read 'all'"),
         ("ACCEPT", "there is no proposal to accept yet"),
         ("PROPOSE: book=1 hat=0 ball=0\nACCEPT", "at most one control line"),
@@ -318,3 +318,16 @@ def test_the_docs_examples_run_as_written():
     assert len(blocks) == 2  # one per game
     for block in blocks:
         exec(compile(block, "docs/games/negotiation.md", "exec"), {})
+
+
+# -- hostile numbers, through the environment ------------------------------------------------
+@pytest.mark.parametrize("count", ["9" * 5000, "\u0663", "\u00b2", "1234567890"])
+def test_a_count_int_cannot_read_or_that_is_not_ascii_digits_is_reprompted_not_a_crash(count):
+    import gymnasium
+
+    env = gymnasium.make(GAME_ID, seat="alice", opponents="scripted")
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(f"Here goes.\nPROPOSE: book={count} hat=0 ball=0")
+    assert not terminated and reward == 0.0
+    assert "the count of book must be a whole number of at most 9 digits 0-9" in info["error"]
+    assert len(info["error"]) < 300  # the error quotes only the start of a huge reply

@@ -124,3 +124,31 @@ def test_instance_set_round_trips_through_a_file(tmp_path):
 def test_unknown_level_is_one_clear_error():
     with pytest.raises(ValueError, match="unknown level 'impossible'"):
         draw_instance(GAME, 0, level="impossible")
+
+
+# -- hostile replies, through the environment, and the turn count ----------------------------
+@pytest.mark.parametrize("answer", ["\u00b2", "\u0663", "9" * 5000])
+def test_an_answer_int_cannot_read_or_in_other_digits_is_reprompted_not_a_crash(answer):
+    import gymnasium
+
+    env = gymnasium.make("dialogym/Reference-v0", seat="listener", opponents="scripted")
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(f"ANSWER: {answer}")
+    assert not terminated and reward == 0.0
+    assert "must be an object number from 1 to 3 (digits 0-9)" in info["error"] and len(info["error"]) < 300
+
+
+@pytest.mark.parametrize("reply", ["CLUE:", "CLUE:   ", "CLUE: \t  \nthe red one"])
+def test_an_empty_or_blank_clue_is_rejected(reply):
+    with pytest.raises(InvalidMove, match="the clue is empty"):
+        GAME._parse_clue(reply)
+
+
+def test_the_outcome_counts_turns_as_replies_including_re_prompted_ones():
+    inst = draw_instance(GAME, 4)
+    match = Match(GAME, inst)
+    match.submit("speaker", "CLUE:   ")
+    match.submit("speaker", scripted_speaker(match.view("speaker"), np.random.default_rng(0)))
+    match.submit("listener", f"ANSWER: {inst.target_number}")
+    assert match.outcome.metrics["replies"] == 3.0 and match.outcome.metrics["invalid_replies"] == 1.0
+    assert match.outcome.metrics["success"] == 1.0

@@ -204,7 +204,7 @@ def test_bad_patient_moves_are_specific_errors(reply, fragment):
         ("great job", 'exactly one "EMPATHY: <1-5>" line'),
         ("EMPATHY: 4", 'exactly one "PLAN_QUALITY: <1-5>" line'),
         ("EMPATHY: 4\nEMPATHY: 3\nPLAN_QUALITY: 2", "found 2"),
-        ("EMPATHY: 7\nPLAN_QUALITY: 2", "EMPATHY must be a whole number from 1 to 5, got '7'"),
+        ("EMPATHY: 7\nPLAN_QUALITY: 2", "EMPATHY must be a whole number from 1 to 5 \\(digits 0-9\\), got '7'"),
         ("EMPATHY: 0\nPLAN_QUALITY: 2", "from 1 to 5"),
         ("EMPATHY: 4\nPLAN_QUALITY: four", "PLAN_QUALITY must be a whole number"),
     ],
@@ -419,3 +419,70 @@ def test_the_interviewing_scripted_therapist_diagnoses_at_least_80_percent(level
 def test_hard_cards_defeat_a_therapist_that_diagnoses_from_the_opening_complaint():
     assert scripted_rates("easy", "hasty")["diagnosis_correct"] >= 0.8
     assert scripted_rates("hard", "hasty")["diagnosis_correct"] <= 0.4
+
+
+# -- hostile replies, length caps, premature disclosure ---------------------------------------
+@pytest.mark.parametrize(
+    "rating, fragment",
+    [
+        ("\u00b2", "EMPATHY must be a whole number from 1 to 5 (digits 0-9)"),
+        ("\u0663", "EMPATHY must be a whole number from 1 to 5 (digits 0-9)"),
+        ("9" * 5000, "characters; use at most 1000"),
+    ],
+)
+def test_a_judge_rating_in_superscript_or_other_digits_is_reprompted_not_a_crash(rating, fragment):
+    import gymnasium
+
+    env = gymnasium.make("dialogym/PatientTherapistJudged-v0", seat="judge", opponents="scripted")
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(f"EMPATHY: {rating}\nPLAN_QUALITY: 3")
+    assert not terminated and reward == 0.0
+    assert fragment in info["error"] and len(info["error"]) < 300
+
+
+def test_the_judge_gets_the_same_empty_and_length_checks_as_the_other_seats():
+    match = judged_match()
+    assert "the reply is empty" in match.submit("judge", "  \n ").error
+    assert "words; use at most 150" in match.submit("judge", "EMPATHY: 4\nPLAN_QUALITY: 3\n" + "ok " * 150).error
+
+
+@pytest.mark.parametrize("seat", ["patient", "therapist"])
+def test_a_few_huge_words_break_the_character_cap(seat):
+    match = new_match()
+    if seat == "therapist":
+        match.submit("patient", "Sudden attacks.")
+    reply = "QUESTION: " + " ".join(["a" * 3000] * 10) if seat == "therapist" else " ".join(["a" * 3000] * 10)
+    assert "characters; use at most 1000" in match.submit(seat, reply).error
+
+
+def test_an_ask_only_symptom_said_before_its_category_is_asked_is_premature():
+    match = new_match()
+    match.submit("patient", "Out of nowhere I get sudden attacks of intense fear. My heart pounds and races.")
+    match.submit("therapist", "QUESTION: How has your sleep been?")
+    match.submit("patient", "During the attacks I am sure I am about to die.")  # anxiety, not asked yet
+    match.submit("therapist", "QUESTION: Any physical changes, like your breathing?")
+    match.submit("patient", "I feel I can't breathe, as if I am choking.")  # physical: now asked
+    outcome = finish(match)
+    assert outcome.metrics["symptom_coverage"] == 1.0
+    assert outcome.metrics["premature_disclosure"] == 2.0  # palpitations and fear of dying; not the volunteered attacks
+    assert outcome.rewards["patient"] == pytest.approx(1.0 - 2.0 * 2 / 4)
+
+
+def test_reciting_the_whole_card_at_once_earns_less_than_waiting_to_be_asked():
+    dump = new_match()
+    dump.submit("patient", " ".join(CAT.symptoms[s].text for s in CARD.symptoms))
+    dumped = finish(dump)
+    patient = new_match()
+    rng = np.random.default_rng(0)
+    patient.submit("patient", scripted_patient(patient.view("patient"), rng))
+    patient.submit("therapist", "QUESTION: Any physical changes, your heart or breathing? Do you fear something?")
+    patient.submit("patient", scripted_patient(patient.view("patient"), rng))
+    waited = finish(patient)
+    assert dumped.metrics["symptom_coverage"] == waited.metrics["symptom_coverage"] == 1.0
+    assert dumped.metrics["premature_disclosure"] == 3.0 and waited.metrics["premature_disclosure"] == 0.0
+    assert dumped.rewards["patient"] < 0.0 < waited.rewards["patient"] == 1.0
+
+
+def test_scripted_patients_never_disclose_early():
+    for level in ("easy", "hard"):
+        assert scripted_rates(level, n=30)["premature_disclosure"] == 0.0

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import model_validator
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
+from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
 
 ITEMS = ("a used bicycle", "a vintage camera", "an oak bookshelf", "a road atlas collection", "a ceramic teapot set",
          "a second-hand guitar", "a leather armchair", "a mountain tent", "a sewing machine", "a set of garden tools")
@@ -233,10 +233,14 @@ class BargainingGame(Game[BargainInstance, BargainState]):
         # Tolerate "$120", "120 dollars", "1,200" and a final full stop; nothing else.
         number = raw.strip().rstrip(".!").strip()
         number = re.sub(r"^\$\s*|\s*(\$|dollars?|usd)$", "", number, flags=re.IGNORECASE).replace(",", "")
-        if not re.fullmatch(r"-?\d+", number):
-            raise InvalidMove(f"bargaining: the price must be a whole number of dollars, got {raw.strip()!r}; write e.g. {example}")
-        if int(number) <= 0 or len(number) > 9:
-            raise InvalidMove(f"bargaining: the price must be a positive whole number of dollars, got {number}; write e.g. {example}")
+        if not re.fullmatch(r"-?[0-9]+", number):
+            raise InvalidMove(
+                f"bargaining: the price must be a whole number of dollars (digits 0-9), got {excerpt(raw.strip())}; write e.g. {example}"
+            )
+        if number.startswith("-") or not re.fullmatch(WHOLE_NUMBER, number) or int(number) == 0:
+            raise InvalidMove(
+                f"bargaining: the price must be a positive whole number of dollars of at most 9 digits, got {excerpt(number)}; write e.g. {example}"
+            )
         return int(number)
 
     @staticmethod
@@ -418,6 +422,16 @@ def stubborn_buyer(view: dict[str, Any], rng: np.random.Generator) -> str:
     return conceding_buyer(view, rng, rate=0.15)
 
 
+def fair_seller(view: dict[str, Any], rng: np.random.Generator) -> str:
+    """Splits the difference: the conceding seller conceding half the gap per turn."""
+    return conceding_seller(view, rng, rate=0.5)
+
+
+def fair_buyer(view: dict[str, Any], rng: np.random.Generator) -> str:
+    """Splits the difference: the conceding buyer conceding half the gap per turn."""
+    return conceding_buyer(view, rng, rate=0.5)
+
+
 def template_critic(view: dict[str, Any], rng: np.random.Generator) -> str:
     """Advice from a fixed list: about the size of the last concession when it can tell,
     otherwise a seeded random tip."""
@@ -431,15 +445,17 @@ def template_critic(view: dict[str, Any], rng: np.random.Generator) -> str:
 
 CONCEDING = {"seller": conceding_seller, "buyer": conceding_buyer}
 STUBBORN = {"seller": stubborn_seller, "buyer": stubborn_buyer}
+FAIR = {"seller": fair_seller, "buyer": fair_buyer}
 
 
 def register_games() -> None:
     from ..registry import register
 
-    register("dialogym/Bargaining-v0", BargainingGame, players={"conceding": CONCEDING, "stubborn": STUBBORN}, level="easy")
+    players = {"conceding": CONCEDING, "stubborn": STUBBORN, "fair": FAIR}
+    register("dialogym/Bargaining-v0", BargainingGame, players=players, level="easy")
     register(
         "dialogym/BargainingCritic-v0",
         BargainingWithCriticGame,
-        players={"conceding": {**CONCEDING, "critic": template_critic}, "stubborn": {**STUBBORN, "critic": template_critic}},
+        players={name: {**by_side, "critic": template_critic} for name, by_side in players.items()},
         level="easy",
     )

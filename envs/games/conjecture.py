@@ -17,7 +17,9 @@ Moves:
 Scoring, with k attempts and the first verified proof at attempt j:
 - ``success_rate`` = (k - j + 1) / k (the share of the k attempts that would pass if the
   prover kept resubmitting its proof), 0 when unproved;
-- prover: 1 when proved, else 0;
+- prover: ``success_rate`` = 1 - (j - 1)/k: 1 at the first attempt, falling with each
+  failed one, 0 when unproved -- so a prover never gains by sandbagging (failing on
+  purpose to raise the conjecturer's reward);
 - conjecturer: 1 - success_rate when proved (0 when proved at once: *trivial*; most when
   proved only at the last attempt: *barely provable*); ``unproved_true_reward`` (0.1)
   when unproved but known true (witness verified, or decided true); 0 when unproved and
@@ -232,7 +234,8 @@ class ConjectureState:
     proved_at: int | None = None
 
 
-_LINE = r"^[ \t]*{}[ \t]*:[ \t]*(.*?)[ \t]*$"
+# (.*\S)? rather than (.*?)[ \t]*: a lazy group before trailing blanks is quadratic in them.
+_LINE = r"^[ \t]*{}[ \t]*:[ \t]*(.*\S)?[ \t]*$"
 _CONJ_RE = re.compile(_LINE.format("CONJECTURE"), re.IGNORECASE | re.MULTILINE)
 _WIT_RE = re.compile(_LINE.format("WITNESS"), re.IGNORECASE | re.MULTILINE)
 _PROOF_RE = re.compile(_LINE.format("PROOF"), re.IGNORECASE | re.MULTILINE)
@@ -272,6 +275,7 @@ Reply with one line "CONJECTURE: <statement>" and optionally one line "WITNESS: 
 
 PROVER_RULES = """You are the PROVER in a conjecture-and-proof game. A conjecturer proposed the
 statement below; prove it. You have {k} attempts; after a failed one you see the verifier's verdict.
+A proof at the first attempt scores 1; each failed attempt before it costs 1/{k}.
 {language}
 
 Statement:
@@ -425,7 +429,9 @@ class ConjectureProverGame(Game[ConjectureInstance, ConjectureState]):
             "max_digits": float(size.max_digits),
         }
         metrics.update({f"kind_{kind}": float(state.statement.kind == kind) for kind in ("exists", "disprove", "factor", "identity")})
-        return Outcome(rewards={"conjecturer": conjecturer, "prover": float(proved)}, metrics=metrics)
+        # The prover's reward falls with every attempt it needs, so a prover that could prove
+        # at once never profits from failing first (which would pay the conjecturer more).
+        return Outcome(rewards={"conjecturer": conjecturer, "prover": success_rate}, metrics=metrics)
 
     def view(self, state: ConjectureState, seat: str) -> dict[str, Any]:
         inst = state.instance

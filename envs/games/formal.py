@@ -1171,6 +1171,33 @@ def lean_proposition(st: Statement) -> str:
     return f"¬ (∀ {binder}, {body})"
 
 
+def _lean_differs(st: Statement) -> str | None:
+    """Why the Lean reading of ``st`` could differ from the certificate verifier's, if it can.
+
+    Over indeterminates the certificate verifier reads ``p = q`` as "the same polynomial",
+    which Lean's ``∀ x : Int, p = q`` matches (a polynomial that vanishes on every integer
+    is zero; for ``or`` too, since a product of non-zero polynomials is non-zero). But
+    ``p != q`` means "not the same polynomial" there, and ``∀ x : Int, p ≠ q`` is much
+    stronger (``x != 0`` is true as polynomials, false at x = 0); ``not`` likewise.
+    """
+    indeterminates = free_names(st.body) - set(st.variables)
+    if st.kind in ("exists", "disprove") and _negated_over(st.body, indeterminates, negated=False):
+        return (
+            "over indeterminates, != and not mean 'not the same polynomial' here but 'differs at every "
+            "integer' in Lean; use = (or <, > on quantified integers) only, or the certificate verifier"
+        )
+    return None
+
+
+def _negated_over(node: Node, names: set[str], negated: bool) -> bool:
+    """Whether a ``!=`` or a ``not`` in ``node`` applies to a comparison that mentions ``names``."""
+    if isinstance(node, Not):
+        return _negated_over(node.arg, names, True)
+    if isinstance(node, BoolOp):
+        return any(_negated_over(a, names, negated) for a in node.args)
+    return isinstance(node, Cmp) and (negated or "!=" in node.ops) and bool(free_names(node) & names)
+
+
 class LeanVerifier:
     """Checks Lean 4 proofs by running ``lean`` on a temporary file.
 
@@ -1196,7 +1223,7 @@ class LeanVerifier:
             lean_proposition(statement)
         except FormalError as err:
             return str(err)
-        return None
+        return _lean_differs(statement)
 
     def proof_format(self, statement: Statement) -> str:
         return "PROOF: <a Lean 4 tactic proof on one line, e.g. exact ⟨4, 3, by decide⟩>"

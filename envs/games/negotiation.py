@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from pydantic import model_validator
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
+from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
 
 ITEMS = ("book", "hat", "ball")
 SEATS = ("alice", "bob")
@@ -158,8 +158,10 @@ def parse_take(spec: str, counts: Mapping[str, int]) -> Share:
             raise InvalidMove(f"negotiation: there is no item {name!r}; the items are {', '.join(ITEMS)}; write e.g. {example}")
         if item in take:
             raise InvalidMove(f"negotiation: the proposal names {item} twice; name each item once, e.g. {example}")
-        if not re.fullmatch(r"-?\d+", raw):
-            raise InvalidMove(f"negotiation: the count of {item} must be a whole number, got {raw!r}; write e.g. {example}")
+        if not re.fullmatch(rf"-?{WHOLE_NUMBER}", raw):
+            raise InvalidMove(
+                f"negotiation: the count of {item} must be a whole number of at most 9 digits 0-9, got {excerpt(raw)}; write e.g. {example}"
+            )
         count = int(raw)
         if count < 0:
             raise InvalidMove(f"negotiation: the proposal gives you {count} {item}s; counts cannot be negative; write e.g. {example}")

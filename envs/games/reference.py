@@ -6,10 +6,16 @@ picks the target. Levels differ in the number of candidates and in how alike the
 on ``hard`` every distractor differs from the target in a single attribute, so only a
 clue that names the right attributes can win.
 
-Move formats:
-- speaker: ``CLUE: <description>`` on the first line (at most 40 words, no digits);
-  later lines are ignored;
-- listener: exactly one line ``ANSWER: <candidate number>`` (words may follow the number).
+Move formats (exactly what the parsers accept):
+- speaker: the first non-empty line is ``CLUE: <description>``, the description not blank,
+  at most 40 words, no digits; later lines are ignored;
+- listener: one line ``ANSWER: <candidate number>`` (ASCII digits) anywhere in the reply.
+  The number may be followed by ``.`` or ``)``, or by words that contain no digits
+  (``ANSWER: 2 (the red one)``); other lines are ignored; a second ``ANSWER:`` line is an
+  error.
+
+Metrics: ``success``, ``clue_words``, ``clue_chars``, and from the shared match ``replies``
+(the episode's turns, re-prompted replies included) and ``invalid_replies``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
+from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "size": ("small", "large"),
@@ -80,18 +86,19 @@ class ReferenceState:
     history: list[str] = field(default_factory=list)
 
 
-_CLUE_RE = re.compile(r"^\s*CLUE:\s*(.+?)\s*$", re.IGNORECASE)
-_ANSWER_LINE_RE = re.compile(r"^\s*ANSWER\s*:\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+# (.*\S)? rather than (.*?)\s*: a lazy group before trailing blanks is quadratic in them.
+_CLUE_RE = re.compile(r"^\s*CLUE[ \t]*:[ \t]*(.*\S)?\s*$", re.IGNORECASE)
+_ANSWER_LINE_RE = re.compile(r"^[ \t]*ANSWER[ \t]*:[ \t]*(.*\S)?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _DIGIT_RE = re.compile(r"\d")
 
 SPEAKER_RULES = """You are the SPEAKER in a reference game with a partner, the LISTENER.
 You see a target object and some other objects. The listener sees all of them in a different order and must pick the target from your clue alone.
-Reply with exactly one line: CLUE: <a short description that tells the target apart>
+Reply with one line: CLUE: <a short description that tells the target apart>
 Do not use numbers or positions (the listener's order differs). At most {max_words} words."""
 
 LISTENER_RULES = """You are the LISTENER in a reference game with a partner, the SPEAKER.
 The speaker sees one of the objects below as the target and gives you a clue. Pick the target.
-Reply with exactly one line: ANSWER: <number of the object>"""
+Reply with one line: ANSWER: <number of the object>"""
 
 
 class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
@@ -168,6 +175,8 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
         if not match:
             raise InvalidMove('the reply must start with "CLUE:"; reply e.g. "CLUE: the large red circle"')
         clue = match.group(1)
+        if clue is None:
+            raise InvalidMove('the clue is empty; write a description after "CLUE:", e.g. "CLUE: the large red circle"')
         if re.search(r"\bANSWER\s*:", clue, re.IGNORECASE):
             raise InvalidMove('the speaker may not write "ANSWER:"; only the listener answers')
         if _DIGIT_RE.search(clue):
@@ -186,9 +195,11 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
         if len(lines) > 1:
             raise InvalidMove(f'give exactly one "ANSWER:" line, not {len(lines)}; {example}')
         # "ANSWER: 2" may be followed by words ("ANSWER: 2 (the red one)"), not by more digits.
-        value = re.sub(r"^(\d+)(?:[.)]?\s+\D.*|[.)])$", r"\1", lines[0].strip())
-        if not value.isdigit():
-            raise InvalidMove(f"the answer must be an object number from 1 to {n_candidates}, got {value!r}; {example}")
+        value = re.sub(r"^([0-9]+)(?:[.)]?\s+[^0-9].*|[.)])$", r"\1", lines[0].strip())
+        if not re.fullmatch(WHOLE_NUMBER, value):
+            raise InvalidMove(
+                f"the answer must be an object number from 1 to {n_candidates} (digits 0-9), got {excerpt(value)}; {example}"
+            )
         number = int(value)
         if not 1 <= number <= n_candidates:
             raise InvalidMove(f"there is no object {number}; choose a number from 1 to {n_candidates}")

@@ -22,8 +22,10 @@ when a negation word stands among the five words before it in the same clause. S
 ``symptom_coverage`` (share of the card's symptoms the patient affirmed),
 ``plan_concordance`` ((concordant items - not-recommended items) / items, clipped to
 [0, 1]), ``patient_faithfulness`` (true claims / all claims; a false claim is affirming a
-symptom that is not on the card or denying one that is), ``turns``. Rewards: therapist
-``0.6 * diagnosis + 0.2 * coverage + 0.2 * concordance``; patient ``faithfulness * coverage``.
+symptom that is not on the card or denying one that is), ``premature_disclosure`` (ask-only
+symptoms affirmed before the therapist asked about their category), ``turns``. Rewards:
+therapist ``0.6 * diagnosis + 0.2 * coverage + 0.2 * concordance``; patient
+``faithfulness * coverage - PREMATURE_PENALTY * premature_disclosure / card symptoms``.
 
 ``dialogym/PatientTherapistJudged-v0`` adds a ``judge`` seat that reads the transcript after
 the diagnosis and rates ``EMPATHY: n`` and ``PLAN_QUALITY: n`` from 1 to 5 (rubric in
@@ -44,12 +46,17 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
+from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
 
 #: Replies of both seats together; even, so the last reply is the therapist's.
 TURN_LIMITS = {"easy": 16, "hard": 10}
 MAX_WORDS = 150
+#: A word cap alone lets a few huge "words" through.
+MAX_CHARS = 1000
 MAX_PLAN_ITEMS = 5
+#: Patient reward lost per ask-only symptom said before it was asked about, in units of one
+#: symptom's share of coverage: above 1, so blurting a symptom out costs more than it earns.
+PREMATURE_PENALTY = 2.0
 TALKATIVENESS = ("reserved", "average", "talkative")
 OCCUPATIONS = (
     "teacher",
@@ -323,7 +330,7 @@ class TherapyState:
 
 PATIENT_RULES = """This is a research simulation of a mental-health assessment, not medical advice.
 You role-play a PATIENT, aged {age}, working as a {occupation}. You are {talkativeness}. A therapist will interview you.
-Speak in the first person, in plain words, at most {max_words} words per reply. Do not name a diagnosis.
+Speak in the first person, in plain words, at most {max_words} words ({max_chars} characters) per reply. Do not name a diagnosis.
 Only describe what is on your card: never claim a symptom that is not listed, and deny the ones listed as absent if asked.
 Do not start a line with QUESTION:, DIAGNOSIS: or PLAN:.
 
@@ -341,7 +348,7 @@ QUESTION: <your question>
 (other lines, e.g. a kind word, are shown to the patient too). To finish, reply with two lines and no QUESTION line:
 DIAGNOSIS: <one condition>
 PLAN: <treatment>; <treatment>
-(at most {max_items} treatments, separated by semicolons). Replies of both of you count towards a limit of {limit}; if it is reached before your DIAGNOSIS, the diagnosis counts as wrong.
+(at most {max_items} treatments, separated by semicolons). Every reply: at most {max_words} words and {max_chars} characters. Replies of both of you count towards a limit of {limit}; if it is reached before your DIAGNOSIS, the diagnosis counts as wrong.
 Conditions seen in this clinic: {names}."""
 
 
@@ -439,6 +446,7 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
             occupation=card.persona.occupation,
             talkativeness=card.persona.talkativeness,
             max_words=MAX_WORDS,
+            max_chars=MAX_CHARS,
             symptoms="\n".join(lines),
             denied=", ".join(cat.symptoms[s].short for s in card.denied),
             onset=card.onset,
@@ -447,7 +455,9 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
 
     def _therapist_rules(self, card: CaseCard) -> str:
         names = ", ".join(c.name for c in catalogue().conditions.values())
-        return THERAPIST_RULES.format(max_items=MAX_PLAN_ITEMS, limit=card.turn_limit, names=names)
+        return THERAPIST_RULES.format(
+            max_items=MAX_PLAN_ITEMS, limit=card.turn_limit, names=names, max_words=MAX_WORDS, max_chars=MAX_CHARS
+        )
 
     def _judge_prompt(self, state: TherapyState) -> str:
         dialogue = "\n".join(f"{seat.upper()}:\n{quote(text)}" for seat, text in state.log)
@@ -459,19 +469,17 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
         )
 
     def parse_move(self, state: TherapyState, seat: str, text: str) -> Move:
-        if seat == "judge":
-            return parse_rating(text)
+        # Every seat, the judge included, gets the same empty and length checks first.
         body = text.strip()
         if not body:
-            hint = (
-                "answer the therapist in your own words"
-                if seat == "patient"
-                else 'write e.g. "QUESTION: How has your sleep been?"'
-            )
-            raise InvalidMove(f"the reply is empty; {hint}")
+            raise InvalidMove(f"the reply is empty; {EMPTY_HINTS[seat]}")
         words = len(body.split())
         if words > MAX_WORDS:
             raise InvalidMove(f"the reply has {words} words; use at most {MAX_WORDS}")
+        if len(body) > MAX_CHARS:
+            raise InvalidMove(f"the reply has {len(body)} characters; use at most {MAX_CHARS}")
+        if seat == "judge":
+            return parse_rating(body)
         if seat == "patient":
             if _ANY_CONTROL_RE.search(body):
                 raise InvalidMove(
@@ -503,12 +511,28 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
                 denied |= d
         return affirmed, denied
 
+    def premature(self, state: TherapyState) -> set[str]:
+        """Ask-only card symptoms the patient affirmed before the therapist had asked about
+        their category (the topics of its replies so far, by :func:`topics_of`)."""
+        cat, card = catalogue(), state.card
+        ask_only = set(card.symptoms) - set(card.volunteered)
+        asked: set[str] = set()
+        early: set[str] = set()
+        for seat, text in state.log:
+            if seat == "therapist":
+                asked.update(topics_of(text))
+            elif seat == "patient":
+                affirmed, _ = cat.detect(text)
+                early |= {s for s in affirmed & ask_only if cat.symptoms[s].category not in asked}
+        return early
+
     def score(self, state: TherapyState) -> Outcome:
         card, cat = state.card, catalogue()
         condition = cat.conditions[card.condition]
         affirmed, denied = self.claims(state)
         on_card = set(card.symptoms)
         coverage = len(affirmed & on_card) / len(on_card)
+        premature = self.premature(state)
         invented, contradicted = affirmed - on_card, denied & on_card
         true_claims, false_claims = len(affirmed & on_card), len(invented) + len(contradicted)
         faithfulness = true_claims / (true_claims + false_claims) if true_claims + false_claims else 1.0
@@ -529,11 +553,12 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
             "invented_symptoms": float(len(invented)),
             "contradicted_symptoms": float(len(contradicted)),
             "claimed_denied_symptoms": float(len(affirmed & set(card.denied))),
+            "premature_disclosure": float(len(premature)),
             "turns": float(state.turn),
         }
         rewards = {
             "therapist": 0.6 * correct + 0.2 * coverage + 0.2 * concordance,
-            "patient": faithfulness * coverage,
+            "patient": faithfulness * coverage - PREMATURE_PENALTY * len(premature) / len(on_card),
         }
         if "judge" in self.roles:
             rewards["judge"] = 0.0
@@ -585,6 +610,11 @@ def _pick(rng: np.random.Generator, items: list[str], n: int) -> list[str]:
 
 
 # -- parsing -----------------------------------------------------------------------------
+EMPTY_HINTS = {
+    "patient": "answer the therapist in your own words",
+    "therapist": 'write e.g. "QUESTION: How has your sleep been?"',
+    "judge": 'reply e.g. "EMPATHY: 4" and "PLAN_QUALITY: 3"',
+}
 FINISH_EXAMPLE = '"DIAGNOSIS: panic disorder" and "PLAN: cognitive behavioural therapy; SSRI antidepressant"'
 
 
@@ -636,8 +666,8 @@ def parse_rating(text: str) -> Rating:
                 f'give exactly one "{name}: <1-5>" line (found {len(found)}); reply e.g. "EMPATHY: 4" and "PLAN_QUALITY: 3"'
             )
         value = found[0].strip().rstrip(".")
-        if not value.isdigit() or not 1 <= int(value) <= 5:
-            raise InvalidMove(f"{name} must be a whole number from 1 to 5, got {value!r}")
+        if not re.fullmatch(WHOLE_NUMBER, value) or not 1 <= int(value) <= 5:
+            raise InvalidMove(f"{name} must be a whole number from 1 to 5 (digits 0-9), got {excerpt(value)}")
         values[name] = int(value)
     return Rating(empathy=values["EMPATHY"], plan_quality=values["PLAN_QUALITY"])
 
