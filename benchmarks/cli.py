@@ -70,6 +70,10 @@ def register(app: typer.Typer) -> None:
         max_new_tokens: int = typer.Option(None, min=1, help="longest reply; games cap it further (default: 64)"),
         concurrency: int = typer.Option(None, min=1, help="episodes played at once (default: 64)"),
         name: str = typer.Option(None, help="run name stored in episode tags (default: the out folder's name)"),
+        ray: str = typer.Option(
+            None, "--ray", help="play on Ray: 'local' (a Ray started here), 'auto' or 'ray://host:10001' (default: in-process)"
+        ),
+        ray_workers: int = typer.Option(None, min=1, help="Ray workers, each holding its own copy of the models (default: 2)"),
         config: Path = typer.Option(None, exists=False, help="YAML or JSON file of these settings; flags override it"),
         out: Path = typer.Option(Path("runs/bench"), help="run folder; rerunning the same command resumes it"),
     ) -> None:
@@ -77,6 +81,6 @@ def register(app: typer.Typer) -> None:
         overrides = {
             "games": games, "models": models, "mode": mode, "episodes": episodes, "split": split, "level": level,
             "seed": seed, "temperature": temperature, "max_new_tokens": max_new_tokens, "concurrency": concurrency,
-            "name": name,
+            "name": name, "ray": ray, "ray_workers": ray_workers,
         }
         bench(load_config(config, overrides), out)

@@ -28,7 +28,7 @@ from dialogym.envs import Episode, atomic_write_text, generate_instance_set, rea
 CONFIG_FILE = "bench.json"
 EPISODES_FILE = "episodes.jsonl"
 #: Fields that do not change which episodes are played or how, so a resume may differ in them.
-_RUNTIME_FIELDS = {"concurrency"}
+_RUNTIME_FIELDS = {"concurrency", "ray", "ray_workers"}
 
 
 class BenchConfig(BaseModel):
@@ -46,7 +46,9 @@ class BenchConfig(BaseModel):
     seed: int = 0
     temperature: float = Field(0.0, ge=0.0)
     max_new_tokens: int = Field(64, ge=1, description="longest reply (games cap it further)")
-    concurrency: int = Field(64, ge=1, description="episodes played at once")
+    concurrency: int = Field(64, ge=1, description="episodes played at once (per Ray worker with ray)")
+    ray: str = Field("", description="play on Ray: 'local', 'auto' or 'ray://host:10001' (default: in-process)")
+    ray_workers: int = Field(2, ge=1, description="Ray workers, each holding its own copy of the models")
 
     @field_validator("games", "models", mode="before")
     @classmethod
@@ -232,7 +234,11 @@ def run_bench(
 ) -> tuple[BenchConfig, list[Episode], int]:
     """Play every planned episode not yet in ``out``; return (config, all episodes, played now).
 
-    ``agents`` maps model specs to ready agents (default: :func:`load_agent` of each).
+    ``agents`` maps model specs to ready agents (default: :func:`load_agent` of each). With
+    ``config.ray`` the remaining episodes are cut into shards played by Ray workers
+    (:func:`~dialogym.agents.distributed.run_on_ray`), each building its own agents: then
+    ``agents`` values must be picklable zero-argument factories (or spec strings). Either
+    way this process is the one writer of ``episodes.jsonl``, so a resume works the same.
     """
     from dialogym.agents.base import Sampling
     from dialogym.agents.rollout import RolloutEngine
@@ -254,15 +260,22 @@ def run_bench(
     todo = [s for s in specs if spec_key(s) not in done]
     if todo:
         agents = agents or {}
-        engine_agents = {m: agents[m] if m in agents else load_agent(m) for m in config.models}
-        engine = RolloutEngine(
-            engine_agents,
-            sampling=Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens),
-            max_concurrent=config.concurrency,
-            progress=progress,
-        )
+        sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
         with EpisodeWriter(path) as writer:
-            for episode in engine.run(todo, writer=writer, on_episode=on_episode):
-                done.setdefault(episode_key(episode), episode)
+            if config.ray:
+                from dialogym.agents.distributed import run_on_ray
+
+                workers = config.ray_workers
+                played = run_on_ray(
+                    todo, {m: agents.get(m, m) for m in config.models}, address=config.ray, num_workers=workers,
+                    shard_size=min(config.concurrency, -(-len(todo) // workers)), writer=writer, sampling=sampling,
+                    max_concurrent=config.concurrency, progress=progress, on_episode=on_episode,
+                )
+            else:
+                engine_agents = {m: agents[m] if m in agents else load_agent(m) for m in config.models}
+                engine = RolloutEngine(engine_agents, sampling=sampling, max_concurrent=config.concurrency, progress=progress)
+                played = engine.run(todo, writer=writer, on_episode=on_episode)
+        for episode in played:
+            done.setdefault(episode_key(episode), episode)
     episodes = [done[spec_key(s)] for s in specs]
     return config, episodes, len(todo)

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from dialogym.benchmarks.cli import demo_config
 from dialogym.benchmarks.runner import (
     BenchConfig,
     crossplay_assignments,
@@ -239,7 +240,9 @@ def test_crossplay_run_writes_a_tidy_table_pandas_reads_and_a_report(tmp_path):
 def test_demo_plays_every_registered_game_in_self_play_and_replaces_a_stale_demo_folder(tmp_path):
     out = tmp_path / "demo"
     out.mkdir()
-    (out / "bench.json").write_text(BenchConfig(name="demo", games=[REF], models=["tiny", "scripted"]).model_dump_json())
+    # what a demo with 2 episodes left before the other games were added
+    stale = demo_config(2, "tiny").model_copy(update={"games": [REF]})
+    (out / "bench.json").write_text(stale.model_dump_json())
     result = cli.invoke(app, ["demo", "--model", "tiny", "--episodes", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "holds a demo run of other settings; starting afresh" in result.output
