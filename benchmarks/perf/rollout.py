@@ -42,8 +42,8 @@ def raw_generate_seconds(agent, batches) -> float:
         prompts = [agent.encode(m) for m in messages]
         width = max(len(p) for p in prompts)
         pad = agent.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=agent.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=agent.device)
         steps = max(max(lengths), 1)
         started = time.perf_counter()
         with torch.no_grad():
