@@ -101,10 +101,10 @@ def test_logprobs_match_a_forward_pass_over_the_full_sequence(tiny):
     import torch
 
     reply = tiny.act([Request(messages=chat("score me"), sampling=Sampling(max_new_tokens=6), seed=4)])[0]
-    ids = torch.tensor([reply.prompt_token_ids + reply.token_ids])
+    ids = torch.tensor([reply.prompt_token_ids + reply.token_ids], device=tiny.device)
     with torch.no_grad():
         logits = tiny.model(ids).logits[0, len(reply.prompt_token_ids) - 1 : -1]
-    expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(reply.token_ids)[:, None])[:, 0]
+    expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(reply.token_ids, device=ids.device)[:, None])[:, 0].cpu()
     assert torch.allclose(expected, torch.tensor(reply.logprobs), atol=1e-4)
 
 
