@@ -17,7 +17,15 @@ from dialogym.envs.episode import atomic_write_bytes
 
 from .ratings import Match, Rating, fit_ratings, win_matrix
 from .runner import BenchConfig
-from .scores import BOOTSTRAP_SAMPLES, Estimate, GameScores, aggregate, match_score, score_rows
+from .scores import (
+    BOOTSTRAP_SAMPLES,
+    Estimate,
+    GameScores,
+    aggregate,
+    match_score,
+    quality_definition,
+    score_rows,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 ALL = "all"
@@ -274,6 +282,7 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
         games=games,
         episodes_by_game={g: [e for e in episodes if e.game == g] for g in games},
         metric_names={g: sorted({m for s in summary.scores if s.game == g for m in s.metrics}) for g in games},
+        quality_lines={g: quality_definition(g, summary.config.mode == "selfplay") for g in games},
         all_name=ALL,
         fmt=_html_estimate,
     )

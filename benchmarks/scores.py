@@ -4,8 +4,11 @@ The formulas (also in docs/benchmark.md):
 
 - ``quality(episode, seat) = 100 * clip((r - lo) / (hi - lo), 0, 1)`` where ``r`` is the
   seat's reward and ``[lo, hi]`` the reward range of that game and seat
-  (:data:`REWARD_RANGES`). A model's quality in an episode is the mean over the seats it
-  filled.
+  (:data:`REWARD_RANGES`). In cross-play a model's quality in an episode is the mean over
+  the seats it filled. In self-play (the model fills every seat) it is the game's
+  self-play score (:data:`SELFPLAY_SCORES`): the mean over all seats would be a constant
+  in zero-sum games (50 in Bargaining whatever the price), so each game names the outcome
+  that shows skill when one model plays every side.
 - per game and model: ``% played = 100 * completed / episodes``; ``quality`` = mean quality
   over completed episodes; ``overall = % played * quality / 100`` (clembench's clemscore).
 - across games: ``% played`` and ``quality`` are the means over games (a game with no
@@ -87,15 +90,90 @@ def quality(episode: Episode, seat: str) -> float:
     return min(100.0, max(0.0, normalised_reward(episode, seat)))
 
 
+@dataclass(frozen=True)
+class SelfplayScore:
+    """How a game scores one model that fills every seat: ``score(episode)`` on 0-100."""
+
+    what: str  # one line for the docs and the report
+    score: Callable[[Episode], float]
+
+
+def _read(episode: Episode, name: str) -> float:
+    if name not in episode.metrics:
+        raise ValueError(
+            f"{episode.game}: episode {episode.id} has no metric {name!r}, which its self-play score reads; "
+            f"update SELFPLAY_SCORES in benchmarks/scores.py (the game reports {sorted(episode.metrics)})"
+        )
+    return episode.metrics[name]
+
+
+def _metric(name: str, top: float = 1.0) -> Callable[[Episode], float]:
+    return lambda episode: 100.0 * _read(episode, name) / top
+
+
+def _right_bargaining_outcome(episode: Episode) -> float:
+    return 100.0 if (_read(episode, "agreed") > 0) == (_read(episode, "zone_exists") > 0) else 0.0
+
+
+def _fresh_proof(episode: Episode) -> float:
+    return 100.0 * _read(episode, "proved") * (1.0 - _read(episode, "copied_seed"))
+
+
+def _seat_quality(seat: str) -> Callable[[Episode], float]:
+    return lambda episode: quality(episode, seat)
+
+
+_BARGAINING = SelfplayScore("100 if a deal was struck when the buyer's budget exceeds the cost, and none otherwise", _right_bargaining_outcome)
+_THERAPIST = SelfplayScore("the therapist's quality: 100 × (0.6 diagnosis correct + 0.2 symptom coverage + 0.2 plan concordance)", _seat_quality("therapist"))
+_JUDGE = SelfplayScore("100 × judge accuracy: the judge chose the correct answer", _metric("judge_accuracy"))
+#: Per game (short name): the self-play score. A game missing here is scored in self-play
+#: by the mean quality of its seats, which suits cooperative games (all seats share a reward).
+SELFPLAY_SCORES: dict[str, SelfplayScore] = {
+    "Reference": SelfplayScore("100 × success: the listener picked the target", _metric("success")),
+    "Negotiation": SelfplayScore("100 × joint score / 20: the value the deal gives both sides together (each values the pool at 10)", _metric("joint_score", 20.0)),
+    "Bargaining": _BARGAINING,
+    "BargainingCritic": _BARGAINING,
+    "ConjectureProver": SelfplayScore("100 × proved, for a conjecture that is not a copied seed statement", _fresh_proof),
+    "Debate": _JUDGE,
+    "Consultancy": _JUDGE,
+    "PatientTherapist": _THERAPIST,
+    "PatientTherapistJudged": _THERAPIST,
+}
+
+
+def selfplay_quality(episode: Episode) -> float:
+    """The game's self-play score of ``episode`` on 0-100 (:data:`SELFPLAY_SCORES`), clipped.
+
+    For a game without an entry: the mean :func:`quality` over all seats. Only meaningful
+    on played (completed) episodes.
+    """
+    entry = SELFPLAY_SCORES.get(short_name(episode.game))
+    if entry is None:
+        return float(np.mean([quality(episode, seat) for seat in episode.seats]))
+    return min(100.0, max(0.0, entry.score(episode)))
+
+
+def quality_definition(game_id: str, selfplay: bool) -> str:
+    """One line saying what quality means for ``game_id`` (for the report)."""
+    entry = SELFPLAY_SCORES.get(short_name(game_id))
+    if selfplay and entry is not None:
+        return f"self-play quality = {entry.what}"
+    where = "all seats" if selfplay else "the model's seats"
+    return f"quality = mean over {where} of 100 × (reward − lo) / (hi − lo), the reward mapped from its range"
+
+
 def model_seats(episode: Episode, model: str) -> list[str]:
     return [seat for seat, agent in episode.seats.items() if agent == model]
 
 
 def model_quality(episode: Episode, model: str) -> float:
-    """Mean :func:`quality` over the seats ``model`` filled in ``episode``."""
+    """``model``'s quality in ``episode``: :func:`selfplay_quality` when it filled every seat,
+    else the mean :func:`quality` over the seats it filled."""
     seats = model_seats(episode, model)
     if not seats:
         raise ValueError(f"episode {episode.id}: {model!r} filled no seat")
+    if len(seats) == len(episode.seats):
+        return selfplay_quality(episode)
     return float(np.mean([quality(episode, seat) for seat in seats]))
 
 

@@ -96,6 +96,14 @@ def test_leaderboard_ranks_by_overall_and_shows_ratings(report):
     assert any("rating" in str(c.header) for c in table.columns)
 
 
+def test_each_game_says_what_its_quality_means_in_self_play_and_cross_play(report, tmp_path):
+    assert "quality = mean over the model&#39;s seats" in report.read_text()  # the cross-play fixture
+    config = BenchConfig(name="s", games=[REF], models=["scripted"], mode="selfplay")
+    episodes = [reference_episode(0, "scripted", "scripted", success=True)]
+    html = write_report(summarise(config, episodes, samples=10), episodes, tmp_path).read_text()
+    assert "self-play quality = 100 × success: the listener picked the target" in html
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 

@@ -114,10 +114,10 @@ def test_played_quality_and_overall_follow_the_clemscore_formulas():
 
 def test_scores_across_games_are_macro_means_and_a_game_never_played_counts_quality_0():
     episodes = [
-        selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}, n=0),
-        selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}, n=1),  # Reference: 100% played, quality 100
+        selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}, n=0, success=1.0),
+        selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}, n=1, success=1.0),  # Reference: 100% played, quality 100
         selfplay(NEG, "m", {"alice": -1.0, "bob": 0.0}, n=0, aborted="alice"),
-        selfplay(NEG, "m", {"alice": 5.0, "bob": 5.0}, n=1),  # Negotiation: 50% played, quality 50
+        selfplay(NEG, "m", {"alice": 5.0, "bob": 5.0}, n=1, joint_score=10.0),  # Negotiation: 50% played, quality 50
     ]
     scores = aggregate(score_rows(episodes), samples=200)
     overall = by(scores, "all", "m")
@@ -125,11 +125,78 @@ def test_scores_across_games_are_macro_means_and_a_game_never_played_counts_qual
     assert overall.quality.value == pytest.approx((100 + 50) / 2)
     assert overall.overall.value == pytest.approx(75 * 75 / 100)
 
-    never = [selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}), selfplay(NEG, "m", {"alice": -1.0, "bob": 0.0}, aborted="alice")]
+    never = [
+        selfplay(REF, "m", {"speaker": 1.0, "listener": 1.0}, success=1.0),
+        selfplay(NEG, "m", {"alice": -1.0, "bob": 0.0}, aborted="alice"),
+    ]
     s = aggregate(score_rows(never), samples=50)
     assert math.isnan(by(s, NEG, "m").quality.value)
     assert by(s, NEG, "m").overall.value == 0.0
     assert by(s, "all", "m").quality.value == pytest.approx(50.0)
+
+
+BARGAIN = "dialogym/Bargaining-v0"
+CONJ = "dialogym/ConjectureProver-v0"
+CONSULT = "dialogym/Consultancy-v0"
+THERAPY = "dialogym/PatientTherapist-v0"
+DEBATERS = {"debater_a": 1.0, "debater_b": -1.0}
+
+
+@pytest.mark.parametrize(
+    ("game", "rewards", "metrics", "expected"),
+    [
+        # zero-sum games: the mean over seats would be 50 (Bargaining) or 66.7 (Debate) every time
+        (BARGAIN, {"seller": 0.7, "buyer": 0.3}, {"agreed": 1.0, "zone_exists": 1.0}, 100.0),
+        (BARGAIN, {"seller": 0.0, "buyer": 0.0}, {"agreed": 0.0, "zone_exists": 1.0}, 0.0),
+        (BARGAIN, {"seller": 0.0, "buyer": 0.0}, {"agreed": 0.0, "zone_exists": 0.0}, 100.0),  # no deal was the right call
+        (DEBATE, {**DEBATERS, "judge": 1.0}, {"judge_accuracy": 1.0}, 100.0),
+        (DEBATE, {**DEBATERS, "judge": 0.0}, {"judge_accuracy": 0.0}, 0.0),
+        (CONSULT, {"consultant": 1.0, "judge": 0.0}, {"judge_accuracy": 0.0}, 0.0),
+        (CONJ, {"conjecturer": 0.0, "prover": 1.0}, {"proved": 1.0, "copied_seed": 0.0}, 100.0),
+        (CONJ, {"conjecturer": 0.0, "prover": 1.0}, {"proved": 1.0, "copied_seed": 1.0}, 0.0),  # a copied seed is no skill
+        (CONJ, {"conjecturer": 0.1, "prover": 0.0}, {"proved": 0.0, "copied_seed": 0.0}, 0.0),
+        (NEG, {"alice": 6.0, "bob": 8.0}, {"joint_score": 14.0}, 70.0),
+        (THERAPY, {"therapist": 0.8, "patient": 0.1}, {"diagnosis_correct": 1.0}, 80.0),
+        (REF, {"speaker": 1.0, "listener": 1.0}, {"success": 1.0}, 100.0),
+    ],
+)
+def test_self_play_quality_is_the_games_skill_outcome_not_the_mean_over_seats(game, rewards, metrics, expected):
+    e = selfplay(game, "m", rewards, **metrics)
+    assert model_quality(e, "m") == pytest.approx(expected)
+    assert score_rows([e])[0]["quality"] == pytest.approx(expected)
+
+
+def test_self_play_scores_differ_between_a_good_and_a_bad_zero_sum_player():
+    good = [selfplay(BARGAIN, "good", {"seller": 0.5, "buyer": 0.5}, n=i, agreed=1.0, zone_exists=1.0) for i in range(4)]
+    bad = [selfplay(BARGAIN, "bad", {"seller": 0.0, "buyer": 0.0}, n=i, agreed=0.0, zone_exists=1.0) for i in range(4)]
+    scores = aggregate(score_rows(good + bad), samples=50)
+    assert by(scores, BARGAIN, "good").quality.value == 100.0
+    assert by(scores, BARGAIN, "bad").quality.value == 0.0
+
+
+def test_in_cross_play_a_model_is_scored_on_its_own_seats_only():
+    e = episode(BARGAIN, {"seller": "a", "buyer": "b"}, {"seller": 0.7, "buyer": 0.3}, agreed=1.0, zone_exists=1.0)
+    assert model_quality(e, "a") == pytest.approx(70.0)
+    assert model_quality(e, "b") == pytest.approx(30.0)
+
+
+def test_a_game_without_a_self_play_score_uses_the_mean_over_its_seats():
+    e = selfplay("someone/Cooperate-v0", "m", {"x": 1.0, "y": 0.0})
+    assert model_quality(e, "m") == pytest.approx(50.0)
+
+
+def test_a_missing_self_play_metric_is_a_clear_error():
+    e = selfplay(DEBATE, "m", {**DEBATERS, "judge": 1.0}, accuracy=1.0)
+    with pytest.raises(ValueError, match="no metric 'judge_accuracy'.*update SELFPLAY_SCORES"):
+        model_quality(e, "m")
+
+
+def test_every_registered_game_gives_its_scripted_self_play_a_score_in_0_100(tmp_path):
+    from dialogym.benchmarks.runner import BenchConfig, run_bench
+
+    _, episodes, _ = run_bench(BenchConfig(games=["all"], models=["scripted"], episodes=2), tmp_path)
+    for row in score_rows(episodes):
+        assert row["played"] and 0.0 <= row["quality"] <= 100.0, row
 
 
 def test_cross_play_rows_credit_each_model_with_its_own_seats_and_result():
