@@ -1,13 +1,25 @@
-"""A league with the tiny model: runs end to end on CPU, resumes after a crash."""
+"""A league with the tiny model: runs end to end on CPU, resumes after a kill at any point."""
 
 import json
+from collections import Counter
 
 import pytest
+from typer.testing import CliRunner
 
-from dialogym.trainers.league import League, LeagueConfig, write_league_report
-from dialogym.trainers.pool import CheckpointPool
+import dialogym.trainers.league as league_module
+from dialogym.envs import read_episodes
+from dialogym.trainers.league import (
+    League,
+    LeagueConfig,
+    LoraLearner,
+    choose_eval_opponents,
+    write_league_report,
+)
+from dialogym.trainers.pool import CheckpointPool, MatchResult
 
 CONFIG = LeagueConfig(game="dialogym/Reference-v0", model="tiny", iterations=2, episodes=6, eval_episodes=2, max_new_tokens=8)
+#: the smallest league that still has two iterations and two eval opponents in iteration 2
+SMALL = CONFIG.model_copy(update={"episodes": 2, "eval_episodes": 1, "max_new_tokens": 4})
 
 
 def test_two_iteration_league_with_the_tiny_model_runs_end_to_end(tmp_path):
@@ -18,38 +30,231 @@ def test_two_iteration_league_with_the_tiny_model_runs_end_to_end(tmp_path):
     assert pool.get("it-2").parent == "it-1"
     assert all(e.rating is not None for e in pool.entries)
     assert {r.a for r in pool.results()} == {"it-1", "it-2"}
+    assert set(pool.get("it-2").win_rates) == {"it-0", "it-1"}
     report = write_league_report(tmp_path)
     assert (report.parent / "ratings.png").stat().st_size > 1000
     assert "it-2" in report.read_text()
 
 
-def test_a_league_killed_mid_iteration_resumes_where_it_stopped(tmp_path, monkeypatch):
-    league = League(CONFIG, tmp_path)
-    real = League.iteration
+# -- kills and resumes -------------------------------------------------------------------
+class Killed(BaseException):
+    """A kill -9 stand-in that no ``except Exception`` swallows."""
 
-    def crash_in_iteration_two(self, iteration, progress=False):
-        if iteration == 2:
-            self.pool.add("it-2", kind="external", spec="scripted", iteration=2)  # half-done work
-            raise KeyboardInterrupt("killed")
-        return real(self, iteration, progress)
 
-    monkeypatch.setattr(League, "iteration", crash_in_iteration_two)
-    with pytest.raises(KeyboardInterrupt):
-        league.run()
+def structure(out):
+    """What an interrupted-then-resumed league must share with an uninterrupted one."""
+    pool = CheckpointPool(out / "pool")
+    lines = [json.loads(x) for x in (out / "league.jsonl").read_text().splitlines()]
+    return {
+        "pool": [(e.name, e.kind, e.parent, e.rating is not None) for e in pool.entries],
+        "log": [line["iteration"] for line in lines],
+        "matches": Counter((r.a, r.b, r.iteration) for r in pool.results()),
+        "episodes": Counter(e.tags["league"] for e in read_episodes(out / "episodes.jsonl")),
+        "state": json.loads((out / "state.json").read_text())["completed"],
+        "learner": sorted(p.name for p in (out / "learner").iterdir()),
+        "top": sorted(p.name for p in out.iterdir()),
+    }
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    League(SMALL, out).run()
+    return structure(out)
+
+
+def kill_after(monkeypatch, target, attribute, hit):
+    real = getattr(target, attribute)
+
+    def wrapper(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if hit(*args, **kwargs):
+            raise Killed(attribute)
+        return result
+
+    monkeypatch.setattr(target, attribute, wrapper)
+
+
+def nth_call(n):
+    """A hit test true on its n-th call (1-based)."""
+    calls = iter(range(1, n + 1))
+    return lambda *args, **kwargs: next(calls, None) == n
+
+
+KILL_POINTS = {
+    "pool.add": lambda k: (CheckpointPool, "add", lambda self, name, **kw: name == f"it-{k}"),
+    # the commit of setup saves the learner first, then every iteration's commit
+    "learner.save": lambda k: (LoraLearner, "save", nth_call(k + 1)),
+    "league.jsonl": lambda k: (league_module, "_append_line", lambda path, text: json.loads(text)["iteration"] == k),
+}
+
+
+@pytest.mark.parametrize("iteration", [1, 2])
+@pytest.mark.parametrize("point", ["pool.add", "learner.save", "league.jsonl"])
+def test_a_league_killed_at_any_point_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, uninterrupted, point, iteration):
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    kill_after(monkeypatch, *KILL_POINTS[point](iteration))
+    with pytest.raises(Killed):
+        League(SMALL, tmp_path).run()
     monkeypatch.undo()
-    assert json.loads((tmp_path / "state.json").read_text()) == {"completed": 1}
-    log = League(CONFIG, tmp_path).run()
-    assert [line["iteration"] for line in log] == [2]
-    pool = CheckpointPool(tmp_path / "pool")
-    assert pool.names == ["it-0", "it-1", "it-2"] and pool.get("it-2").kind == "lora"
-    lines = [json.loads(x) for x in (tmp_path / "league.jsonl").read_text().splitlines()]
-    assert [line["iteration"] for line in lines] == [1, 2]
+    assert json.loads((tmp_path / "state.json").read_text())["completed"] == iteration - 1
+
+    resumed = League(SMALL, tmp_path)
+    assert resumed._resume() == iteration - 1
+    # the learner is back to the committed checkpoint (the one admitted as it-<k-1>), not a step ahead
+    committed = load_file(str(resumed.pool.path_of(f"it-{iteration - 1}") / "adapter_model.safetensors"))
+    weights = get_peft_model_state_dict(resumed.learner.model, adapter_name="default")
+    assert committed.keys() == weights.keys() and all((committed[k] == weights[k]).all() for k in committed)
+    assert [line["iteration"] for line in resumed.run()] == list(range(iteration, SMALL.iterations + 1))
+    assert structure(tmp_path) == uninterrupted
+
+
+def test_a_kill_while_setting_up_the_league_is_resumed_too(tmp_path, monkeypatch, uninterrupted):
+    kill_after(monkeypatch, *KILL_POINTS["pool.add"](0))
+    with pytest.raises(Killed):
+        League(SMALL, tmp_path).run()
+    monkeypatch.undo()
+    assert not (tmp_path / "state.json").exists()
+    League(SMALL, tmp_path).run()
+    assert structure(tmp_path) == uninterrupted
+
+
+def test_learner_checkpoints_survive_a_kill_between_the_renames_of_a_save(tmp_path, monkeypatch):
+    import os
+
+    import torch
+
+    import dialogym.trainers._fs as fs
+
+    learner = LoraLearner("tiny")
+    path = tmp_path / "learner"
+    learner.save(path)
+    saved = {n: p.detach().clone() for n, p in learner.model.named_parameters() if p.requires_grad}
+    with torch.no_grad():
+        for p in learner.model.parameters():
+            if p.requires_grad:
+                p.add_(1.0)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst) == str(path):  # the old copy is aside; the new one never arrives
+            raise Killed("between renames")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(fs.os, "replace", replace)
+    with pytest.raises(Killed):
+        learner.save(path)
+    monkeypatch.undo()
+    assert not path.exists()
+    learner.load(path)
+    assert path.exists()
+    assert all(torch.equal(p, saved[n]) for n, p in learner.model.named_parameters() if p.requires_grad)
 
 
 def test_a_different_config_in_the_same_folder_is_refused(tmp_path):
     League(CONFIG, tmp_path)
     with pytest.raises(ValueError, match="different league config"):
         League(CONFIG.model_copy(update={"iterations": 5}), tmp_path)
+
+
+# -- options are checked before anything is written --------------------------------------
+@pytest.mark.parametrize(
+    ("sampler", "message"),
+    [
+        ("pfsp:sq", "unknown PFSP weighting"),
+        ("recency:often", "recency"),
+        ("fixed:", "needs model specs"),
+        ("fixed:gpt9", "unknown model kind"),
+        ("speaker=uniform,judge=latest", "roles \\['judge'\\]"),
+        ("best", "unknown opponent sampler"),
+    ],
+)
+def test_a_bad_sampler_is_refused_before_the_out_folder_is_touched(tmp_path, sampler, message):
+    out = tmp_path / "league"
+    with pytest.raises(ValueError, match=message):
+        League(SMALL.model_copy(update={"sampler": sampler}), out)
+    assert not out.exists()
+    League(SMALL.model_copy(update={"sampler": "uniform"}), out)  # the corrected rerun is accepted
+    assert json.loads((out / "league_config.json").read_text())["sampler"] == "uniform"
+
+
+def test_a_vllm_learner_is_refused_with_a_clear_message(tmp_path):
+    with pytest.raises(ValueError, match="vLLM is not wired"):
+        League(SMALL.model_copy(update={"model": "vllm:/models/x"}), tmp_path / "league")
+    assert not (tmp_path / "league").exists()
+
+
+def test_the_cli_refuses_a_bad_sampler_without_writing_and_passes_eval_opponents(tmp_path):
+    from dialogym.cli import app
+
+    out = tmp_path / "league"
+    args = ["league", "reference", "--model", "tiny", "--iterations", "1", "--episodes", "2", "--eval-episodes", "1", "--out", str(out)]
+    bad = CliRunner().invoke(app, [*args, "--sampler", "pfsp:sq"])
+    assert bad.exit_code != 0 and "pfsp" in bad.output and not out.exists()
+    good = CliRunner().invoke(app, [*args, "--sampler", "pfsp:variance", "--eval-opponents", "1"])
+    assert good.exit_code == 0, good.output
+    assert json.loads((out / "league_config.json").read_text())["eval_opponents"] == 1
+    assert "report:" in good.output
+
+
+# -- samplers in the loop ----------------------------------------------------------------
+def test_each_opponent_seat_is_drawn_by_the_sampler_of_its_role(tmp_path):
+    config = SMALL.model_copy(update={"iterations": 1, "episodes": 6, "sampler": "speaker=fixed:scripted,listener=latest"})
+    League(config, tmp_path).run()
+    episodes = list(read_episodes(tmp_path / "episodes.jsonl"))
+    opponents = {role: {e.seats[role] for e in episodes if e.seats[role] != "learner"} for role in ("speaker", "listener")}
+    assert opponents == {"speaker": {"scripted"}, "listener": {"it-0"}}
+
+
+def test_a_fixed_sampler_league_rates_its_checkpoints_against_the_fixed_opponents(tmp_path):
+    League(SMALL.model_copy(update={"sampler": "fixed:scripted"}), tmp_path).run()
+    pool = CheckpointPool(tmp_path / "pool")
+    assert pool.get("scripted").kind == "external"
+    assert {r.b for r in pool.results()} == {"scripted"}
+    assert all(pool.get(name).rating is not None for name in ("scripted", "it-1", "it-2"))
+    assert set(pool.get("it-1").win_rates) == {"scripted"}
+
+
+def test_a_three_seat_game_league_draws_each_opponent_seat(tmp_path):
+    config = LeagueConfig(
+        game="dialogym/Debate-v0", model="tiny", iterations=1, episodes=3, eval_episodes=3, max_new_tokens=8, sampler="uniform"
+    )
+    League(config, tmp_path).run()
+    episodes = list(read_episodes(tmp_path / "episodes.jsonl"))
+    assert len(episodes) == 3
+    assert [list(e.seats.values()).count("learner") for e in episodes] == [1, 1, 1]
+    assert {seat for e in episodes for seat, agent in e.seats.items() if agent == "learner"} == {"debater_a", "debater_b", "judge"}
+
+
+# -- evaluation and the gate -------------------------------------------------------------
+RATINGS = {"it-0": 900.0, "it-1": 1100.0, "it-2": 1000.0, "it-3": None}
+
+
+def test_a_gated_evaluation_always_plays_the_best_rated_member():
+    names = list(RATINGS)
+    assert choose_eval_opponents(names, RATINGS, "it-3", 1, gated=True) == (["it-1"], "it-1")
+    assert choose_eval_opponents(names, RATINGS, "it-3", 2, gated=True) == (["it-1", "it-3"], "it-1")
+
+
+def test_an_ungated_evaluation_plays_the_newest_then_the_best_rated():
+    names = list(RATINGS)
+    assert choose_eval_opponents(names, RATINGS, "it-3", 1, gated=False) == (["it-3"], "it-1")
+    assert choose_eval_opponents(names, RATINGS, "it-3", 3, gated=False) == (["it-3", "it-1", "it-2"], "it-1")
+    # fixed opponents only: the newest checkpoint is not a candidate
+    assert choose_eval_opponents(["scripted"], {}, "it-3", 2, gated=False) == (["scripted"], "scripted")
+
+
+@pytest.mark.parametrize(("score", "admitted"), [(0.25, False), (0.75, True)])
+def test_the_gate_admits_on_the_score_against_the_best(tmp_path, monkeypatch, score, admitted):
+    def evaluate(self, name, opponents, iteration):
+        return [MatchResult(a=name, b=o, score=score, iteration=iteration) for o in opponents], dict.fromkeys(opponents, score)
+
+    monkeypatch.setattr(League, "_evaluate", evaluate)
+    log = League(SMALL.model_copy(update={"iterations": 1, "gate": 0.5, "eval_opponents": 1}), tmp_path).run()
+    assert log[0]["admitted"] is admitted and log[0]["eval"] == {"it-0": score}
+    assert CheckpointPool(tmp_path / "pool").names == (["it-0", "it-1"] if admitted else ["it-0"])
 
 
 def test_the_learner_update_uses_only_its_own_tokens_with_a_per_role_baseline(tmp_path):
@@ -74,16 +279,3 @@ def test_the_learner_update_uses_only_its_own_tokens_with_a_per_role_baseline(tm
     assert any(not torch.equal(before[n], after[n]) for n in before)
     frozen = [p for n, p in learner.model.named_parameters() if "lora" not in n]
     assert all(not p.requires_grad for p in frozen)
-
-
-def test_a_three_seat_game_league_draws_each_opponent_seat(tmp_path):
-    config = LeagueConfig(
-        game="dialogym/Debate-v0", model="tiny", iterations=1, episodes=3, eval_episodes=3, max_new_tokens=8, sampler="uniform"
-    )
-    League(config, tmp_path).run()
-    from dialogym.envs import read_episodes
-
-    episodes = list(read_episodes(tmp_path / "episodes.jsonl"))
-    assert len(episodes) == 3
-    assert [list(e.seats.values()).count("learner") for e in episodes] == [1, 1, 1]
-    assert {seat for e in episodes for seat, agent in e.seats.items() if agent == "learner"} == {"debater_a", "debater_b", "judge"}

@@ -1,8 +1,11 @@
-"""The league's checkpoint pool and opponent samplers."""
+"""The league's checkpoint pool, its folder-replacing helper and opponent samplers."""
+
+import json
 
 import numpy as np
 import pytest
 
+from dialogym.trainers._fs import atomic_replace_dir, recover_dir
 from dialogym.trainers.opponents import PFSP, Fixed, Latest, PerRole, Recency, Uniform, make_sampler
 from dialogym.trainers.pool import CheckpointPool, MatchResult
 
@@ -61,6 +64,46 @@ def test_ratings_and_win_rates_come_from_recorded_results(tmp_path):
     assert pool.get("new").rating > pool.get("old").rating
     assert pool.get("new").rating_lo < pool.get("new").rating < pool.get("new").rating_hi
     assert pool.get("new").matches == 10
+
+
+def test_a_result_recorded_after_a_torn_line_is_kept(tmp_path):
+    pool = CheckpointPool(tmp_path / "pool")
+    for name in ("old", "new"):
+        pool.add(name, kind="external", spec="scripted")
+    pool.record([MatchResult(a="new", b="old", score=1.0)])
+    with pool.matches_path.open("a") as handle:
+        handle.write('{"a": "new", "b"')  # a crash mid-append
+    with pytest.warns(UserWarning, match="torn last line"):
+        pool.record([MatchResult(a="old", b="new", score=1.0, iteration=2)])
+    assert [(r.a, r.iteration) for r in pool.results()] == [("new", 0), ("old", 2)]
+    assert pool.matches_path.read_text().count("\n") == 2
+
+
+def test_win_rates_are_kept_in_the_metadata_and_exported(tmp_path):
+    pool = CheckpointPool(tmp_path / "pool")
+    for name in ("a", "b", "c"):
+        pool.add(name, kind="external", spec="scripted")
+    pool.record([MatchResult(a="a", b="b", score=s) for s in (1.0, 1.0, 0.0, 0.5)] + [MatchResult(a="c", b="a", score=1.0)])
+    pool.update_ratings()
+    reopened = CheckpointPool(tmp_path / "pool")
+    assert reopened.get("a").win_rates == {"b": pytest.approx(0.625), "c": 0.0}
+    assert reopened.get("b").win_rates == {"a": pytest.approx(0.375)}
+    exported = json.loads((pool.export("a", tmp_path / "out") / "dialogym_checkpoint.json").read_text())
+    assert exported["win_rates"] == {"b": 0.625, "c": 0.0}
+
+
+def test_rollback_forgets_later_entries_results_and_their_ratings(tmp_path):
+    pool = CheckpointPool(tmp_path / "pool")
+    for i in range(3):
+        pool.add(f"it-{i}", source=adapter(tmp_path, f"s{i}"), base_spec="tiny", iteration=i)
+    pool.record([MatchResult(a="it-1", b="it-0", score=1.0, iteration=1), MatchResult(a="it-2", b="it-1", score=1.0, iteration=2)])
+    pool.update_ratings()
+    pool.rollback(1)
+    assert pool.names == ["it-0", "it-1"] and not pool.path_of("it-2").exists()
+    assert [(r.a, r.b) for r in pool.results()] == [("it-1", "it-0")]
+    assert pool.get("it-1").win_rates == {"it-0": 1.0} and pool.get("it-1").matches == 1
+    pool.rollback(0)
+    assert pool.names == ["it-0"] and pool.get("it-0").rating is None and pool.get("it-0").win_rates == {}
 
 
 def test_prune_keeps_the_newest_and_the_best(tmp_path):
@@ -126,6 +169,29 @@ def test_pfsp_variance_prefers_even_matches():
     assert_matches(PFSP("variance"), weights / weights.sum())
 
 
+def test_per_role_sampler_specs_give_each_role_its_own_sampler():
+    roles = ["speaker", "listener", "judge"]
+    sampler = make_sampler("speaker=pfsp:variance,listener=fixed:scripted,hf:/m/x,*=latest", roles)
+    assert isinstance(sampler, PerRole)
+    assert sampler.for_role("speaker").weighting == "variance"
+    assert sampler.for_role("listener").specs == ["scripted", "hf:/m/x"]
+    assert sampler.for_role("listener").entries == {"scripted": "scripted", "hf:_m_x": "hf:/m/x"}
+    assert isinstance(sampler.for_role("judge"), Latest)
+    assert isinstance(make_sampler("speaker=latest", roles).for_role("judge"), Uniform)
+    with pytest.raises(ValueError, match="roles \\['referee'\\]"):
+        make_sampler("referee=latest", roles)
+    with pytest.raises(ValueError, match="<role>=<sampler> pairs"):
+        make_sampler("latest,speaker=uniform", roles)
+
+
+@pytest.mark.parametrize(
+    "spec", ["pfsp:sq", "recency:x", "recency:1.5", "recency:0.5:0", "recency:0.5:0.5:1", "latest:1", "fixed:", "fixed:gpt9", "speaker=pfsp:sq"]
+)
+def test_bad_sampler_arguments_fail_when_parsed(spec):
+    with pytest.raises(ValueError):
+        make_sampler(spec, ["speaker", "listener"])
+
+
 def test_fixed_draws_from_its_own_list_and_per_role_samplers_differ():
     rng = np.random.default_rng(1)
     fixed = Fixed(["scripted", "smollm2"])
@@ -139,7 +205,52 @@ def test_sampler_specs_parse_and_bad_ones_are_clear():
     assert isinstance(make_sampler("pfsp:variance"), PFSP) and make_sampler("pfsp:variance").weighting == "variance"
     assert make_sampler("recency:0.8:0.9").p_latest == 0.8
     assert make_sampler("fixed:scripted,tiny").specs == ["scripted", "tiny"]
+    assert isinstance(make_sampler("recency"), Recency) and make_sampler("recency:0.3").p_latest == 0.3
     with pytest.raises(ValueError, match="unknown opponent sampler"):
         make_sampler("best")
     with pytest.raises(LookupError, match="no candidates"):
         Uniform().sample([], np.random.default_rng(0))
+
+
+# -- replacing a checkpoint folder -------------------------------------------------------
+def folder(path, text):
+    path.mkdir(parents=True)
+    (path / "weights").write_text(text)
+    return path
+
+
+def test_atomic_replace_dir_swaps_in_the_new_folder(tmp_path):
+    final = folder(tmp_path / "ckpt", "old")
+    atomic_replace_dir(folder(tmp_path / ".tmp", "new"), final)
+    assert (final / "weights").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+@pytest.mark.parametrize(("crash_on", "survivor"), [(1, "old"), (2, "old"), (3, "new")])
+def test_a_crash_at_any_step_of_a_replace_leaves_one_complete_folder(tmp_path, monkeypatch, crash_on, survivor):
+    """Steps: 1 rename old aside, 2 rename new into place, 3 remove the aside copy."""
+    import os
+    import shutil
+
+    import dialogym.trainers._fs as fs
+
+    final = folder(tmp_path / "ckpt", "old")
+    tmp = folder(tmp_path / ".tmp", "new")
+    steps = iter(range(1, 4))
+
+    def step(real):
+        def wrapped(*args, **kwargs):
+            if next(steps) == crash_on:
+                raise OSError("killed")
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(fs.os, "replace", step(os.replace))
+    monkeypatch.setattr(fs.shutil, "rmtree", step(shutil.rmtree))
+    monkeypatch.setattr(fs, "_fsync_dir", lambda folder: None)
+    with pytest.raises(OSError, match="killed"):
+        atomic_replace_dir(tmp, final)
+    monkeypatch.undo()
+    assert (recover_dir(final) / "weights").read_text() == survivor
+    assert not (tmp_path / ".ckpt.old").exists()

@@ -31,8 +31,8 @@ def atomic_replace_dir(tmp: str | Path, final: str | Path) -> Path:
     tmp, final = Path(tmp), Path(final)
     old = _aside(final)
     if final.exists():
-        # an aside copy next to an existing final folder is stale (a crash after step 2)
-        shutil.rmtree(old, ignore_errors=True)
+        if old.exists():  # stale: an earlier replace was killed after its second rename
+            shutil.rmtree(old)
         os.replace(final, old)
     os.replace(tmp, final)
     _fsync_dir(final.parent)

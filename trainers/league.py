@@ -3,28 +3,37 @@
 Each iteration:
 
 1. sample an opponent for every opponent seat of every training episode from the pool
-   (``sampler``: latest, uniform, recency, pfsp, fixed — see :mod:`opponents`);
+   (``sampler``: latest, uniform, recency, pfsp, fixed, or one of them per role — see
+   :mod:`opponents`; fixed opponents are ``external`` pool entries, so they are rated);
 2. play the batch with the rollout engine; the learner takes each seat in turn;
 3. update the learner (a LoRA adapter) on its own turns;
 4. evaluate it against up to ``eval_opponents`` pool members (greedy, test split, seats
-   swapped) and record the results;
+   swapped; the best rated among them, and always it when a gate is set);
 5. admit it to the pool as ``it-<i>`` (optionally gated: its mean score against the
-   current best-rated member must reach ``gate``), refit the Bradley-Terry ratings, and
-   write the iteration's line to ``league.jsonl``, the learner's state and ``state.json``.
+   current best-rated member must reach ``gate``), record the results, refit the
+   Bradley-Terry ratings and win rates, and append the iteration's line to ``league.jsonl``;
+6. commit: save the learner (adapter + optimizer) as ``learner/it-<i>``, then replace
+   ``state.json`` — the single commit point — atomically.
 
-Killed at any point, the same command resumes after the last complete iteration: the
-pool is rolled back to it and the learner reloaded from its saved state.
+Killed at any point, the same command resumes after the last committed iteration: pool
+entries and results of later iterations are dropped, ``league.jsonl`` and
+``episodes.jsonl`` are cut back to their committed sizes and the learner is reloaded from
+the checkpoint ``state.json`` names. Opponents are drawn with a generator seeded per
+iteration, so a resumed league draws what an uninterrupted one would.
 
 Opponents that are LoRA checkpoints play through :class:`AdapterBank`, on the learner's
-own base model, with no reload per game.
+own base model, with no reload per game; the league is transformers-only (vLLM's
+per-request LoRA is not wired here yet).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +43,14 @@ from pydantic import BaseModel, Field
 from dialogym.agents.adapters import AdapterAgent, AdapterBank
 from dialogym.agents.base import Sampling
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
-from dialogym.agents.specs import load_agent
+from dialogym.agents.specs import load_agent, parse_spec
 from dialogym.benchmarks.scores import match_score
 from dialogym.envs import Episode, EpisodeWriter, spec
 from dialogym.envs.episode import atomic_write_text
 
+from ._fs import atomic_replace_dir, recover_dir
 from .grpo import GRPOConfig, advantages, grpo_loss, token_logprobs
-from .opponents import make_sampler
+from .opponents import Fixed, PerRole, Sampler, make_sampler
 from .pool import CheckpointPool, MatchResult
 from .samples import collate, episode_samples
 
@@ -105,55 +115,111 @@ class LoraLearner:
         return {"loss": float(loss.detach()), "mean_reward": float(np.mean(rewards)), "samples": float(len(samples)), **stats}
 
     def save(self, path: Path) -> None:
-        """Adapter weights and optimizer state, written to a temporary folder then renamed."""
+        """Adapter weights and optimizer state, written to a temporary folder that then
+        replaces ``path`` (:func:`_fs.atomic_replace_dir`: a crash leaves one complete copy)."""
         import torch
 
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
         self.model.save_pretrained(tmp, selected_adapters=["default"])
         torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        atomic_replace_dir(tmp, path)
 
     def load(self, path: Path) -> None:
         import torch
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
+        recover_dir(path)  # a save killed between its renames left the previous copy aside
         set_peft_model_state_dict(self.model, load_file(str(path / "adapter_model.safetensors")), adapter_name="default")
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt"))
 
 
 class League:
+    """A league in the folder ``out``; :meth:`run` starts it or resumes it.
+
+    ``state.json`` is the only commit point: it is replaced atomically as the last write of
+    an iteration and names the learner checkpoint and the committed sizes of the
+    append-only logs. Whatever an interrupted iteration wrote after it (pool entries and
+    results, log lines, a learner checkpoint) is rolled back when the league resumes.
+    """
+
     def __init__(self, config: LeagueConfig, out: Path, learner: LoraLearner | None = None) -> None:
         self.config, self.out = config, Path(out)
+        # every option is checked before the first write, so a typo does not claim the folder
         self.roles = spec(config.game).game_cls.roles
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._check_config()
-        self.pool = CheckpointPool(self.out / "pool")
+        sampler = make_sampler(config.sampler, self.roles)
+        self.samplers = {role: sampler.for_role(role) if isinstance(sampler, PerRole) else sampler for role in self.roles}
+        self.fixed = {name: s for f in self.samplers.values() if isinstance(f, Fixed) for name, s in f.entries.items()}
+        _check_learner_model(config.model)
+        config_text = self._check_config()
         self.learner = learner or LoraLearner(config.model, rank=config.lora_rank, lr=config.lr, seed=config.seed)
-        self.sampler = make_sampler(config.sampler)
-        self.rng = np.random.default_rng(config.seed)
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "league_config.json", config_text)
+        self.pool = CheckpointPool(self.out / "pool")
 
-    def _check_config(self) -> None:
+    def _check_config(self) -> str:
         path = self.out / "league_config.json"
         text = self.config.model_dump_json(indent=1)
         if path.exists() and json.loads(path.read_text()) != json.loads(text):
             raise ValueError(f"{path} holds a different league config; use a new --out folder to start another league")
-        atomic_write_text(path, text)
+        return text
+
+    def _state(self) -> dict[str, Any] | None:
+        path = self.out / "state.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
     @property
     def done_iterations(self) -> int:
-        state = self.out / "state.json"
-        return json.loads(state.read_text())["completed"] if state.exists() else 0
+        state = self._state()
+        return state["completed"] if state else 0
 
-    def _agents(self, names: Sequence[str]) -> dict[str, Any]:
+    # -- commit and rollback ---------------------------------------------------------
+    def _resume(self) -> int:
+        """Roll everything back to the last committed iteration (setting the league up if
+        nothing is committed yet) and return that iteration."""
+        state = self._state()
+        completed = state["completed"] if state else 0
+        self.pool.rollback(completed)
+        sizes = state.get("sizes", {}) if state else dict.fromkeys(LOGS, 0)
+        for log in LOGS:
+            _truncate(self.out / log, sizes.get(log))
+        if state:
+            self.learner.load(self.out / state.get("learner", "learner"))
+            return completed
+        if "it-0" not in self.pool:
+            with self._staged_adapter() as folder:
+                self.pool.add("it-0", source=folder, base_spec=self.config.model, iteration=0)
+        for name, model in self.fixed.items():
+            if name not in self.pool:
+                self.pool.add(name, kind="external", spec=model, iteration=0)
+        self._commit(0)
+        return 0
+
+    def _commit(self, iteration: int) -> None:
+        learner = f"learner/it-{iteration}"
+        self.learner.save(self.out / learner)
+        sizes = {log: (self.out / log).stat().st_size if (self.out / log).exists() else 0 for log in LOGS}
+        atomic_write_text(self.out / "state.json", json.dumps({"completed": iteration, "learner": learner, "sizes": sizes}))
+        for path in (self.out / "learner").iterdir():  # older checkpoints, leftovers of a kill
+            if path.name != f"it-{iteration}":
+                shutil.rmtree(path, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _staged_adapter(self) -> Iterator[Path]:
+        """The learner's adapter saved to a scratch folder, for the pool to copy."""
+        folder = self.out / ".adapter-staging"
+        shutil.rmtree(folder, ignore_errors=True)
+        self.learner.model.save_pretrained(folder, selected_adapters=["default"])
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- playing ---------------------------------------------------------------------
+    def _agents(self, names: Iterable[str]) -> dict[str, Any]:
         agents: dict[str, Any] = {LEARNER: self.learner.agent}
         for name in names:
-            if name.startswith("spec:"):
-                agents[name] = load_agent(name[5:])
-                continue
             entry = self.pool.get(name)
             if entry.kind == "lora":
                 agents[name] = self.learner.bank.agent(name, str(self.pool.path_of(name)))
@@ -161,75 +227,67 @@ class League:
                 agents[name] = load_agent(entry.spec)
         return agents
 
-    def _specs(self, opponents: Sequence[Sequence[str]], n: int, seed0: int, split: str, tag: str) -> list[EpisodeSpec]:
-        """Episode i seats the learner in role i mod #roles and ``opponents[i]`` (one name
-        per other role, in role order) in the remaining seats."""
+    def _specs(self, n: int, seed0: int, split: str, tag: str, opponent: Callable[[str], str]) -> list[EpisodeSpec]:
+        """Episode i seats the learner in role i mod #roles and ``opponent(role)`` in every
+        other seat (called once per seat, in role order)."""
         specs = []
         for i in range(n):
             learner_seat = self.roles[i % len(self.roles)]
-            others = iter(opponents[i % len(opponents)])
-            seats = {role: LEARNER if role == learner_seat else next(others) for role in self.roles}
+            seats = {role: LEARNER if role == learner_seat else opponent(role) for role in self.roles}
             specs.append(EpisodeSpec(game=self.config.game, seed=seed0 + i, seats=seats, level=self.config.level, split=split, tags={"league": tag}))
         return specs
 
-    def _candidates(self) -> list[str]:
-        from .opponents import Fixed
+    def _candidates(self, sampler: Sampler) -> list[str]:
+        if isinstance(sampler, Fixed):
+            return list(sampler.entries)
+        return [e.name for e in self.pool.entries if e.kind != "external"]
 
-        if isinstance(self.sampler, Fixed):
-            return [f"spec:{s}" for s in self.sampler.specs]
-        return self.pool.names
+    def _evaluate(self, name: str, opponents: Sequence[str], iteration: int) -> tuple[list[MatchResult], dict[str, float]]:
+        """Greedy matches of the learner (as ``name``) against each opponent on test-split
+        instances, seats rotated; returns the results and the mean score per opponent."""
+        c = self.config
+        engine = RolloutEngine(self._agents(opponents), sampling=Sampling(temperature=0.0, max_new_tokens=c.max_new_tokens))
+        results, scores = [], {}
+        for opponent in opponents:
+            specs = self._specs(c.eval_episodes, 7_000_000 + iteration * 1_000, "test", f"eval-{iteration}", lambda role, o=opponent: o)
+            match = [match_score(e, LEARNER, opponent) for e in engine.run(specs)]
+            scores[opponent] = float(np.mean(match))
+            results += [MatchResult(a=name, b=opponent, score=s, game=c.game, iteration=iteration) for s in match]
+        return results, scores
 
     def run(self, progress: bool = False) -> list[dict[str, Any]]:
-        start = self.done_iterations
-        if start:
-            self.pool.rollback(start)
-            self.learner.load(self.out / "learner")
-        elif not len(self.pool):
-            tmp = self.out / ".it-0"
-            self.learner.model.save_pretrained(tmp, selected_adapters=["default"])
-            self.pool.add("it-0", source=tmp, base_spec=self.config.model, iteration=0)
-            shutil.rmtree(tmp)
-        log = []
-        for iteration in range(start + 1, self.config.iterations + 1):
-            log.append(self.iteration(iteration, progress))
-        return log
+        start = self._resume()
+        return [self.iteration(i, progress) for i in range(start + 1, self.config.iterations + 1)]
 
     def iteration(self, iteration: int, progress: bool = False) -> dict[str, Any]:
         c = self.config
-        latest = self.pool.latest().name
-        candidates = self._candidates()
-        # every opponent seat of every episode is drawn independently
-        opponents = [
-            [self.sampler.sample(candidates, self.rng, lambda other: self.pool.win_rate(latest, other)) for _ in self.roles[1:]]
-            for _ in range(c.episodes)
-        ]
+        # seeded per iteration, so a resumed league draws what an uninterrupted one would
+        rng = np.random.default_rng([c.seed, iteration])
+        checkpoints = [e.name for e in self.pool.entries if e.kind != "external"]
+        latest = checkpoints[-1]
+        rates = {n: self.pool.win_rate(latest, n) for n in self.pool.names}
+
+        def draw(role: str) -> str:
+            sampler = self.samplers[role]
+            return sampler.sample(self._candidates(sampler), rng, rates.get)
+
+        specs = self._specs(c.episodes, c.seed * 100_003 + iteration * 1_000, "train", f"train-{iteration}", draw)
         sampling = Sampling(temperature=c.temperature, max_new_tokens=c.max_new_tokens)
-        engine = RolloutEngine(self._agents({n for names in opponents for n in names}), sampling=sampling, progress=progress)
+        engine = RolloutEngine(self._agents({n for s in specs for n in s.seats.values() if n != LEARNER}), sampling=sampling, progress=progress)
         with EpisodeWriter(self.out / "episodes.jsonl") as writer:
-            played = engine.run(self._specs(opponents, c.episodes, c.seed * 100_003 + iteration * 1_000, "train", f"train-{iteration}"), writer=writer)
+            played = engine.run(specs, writer=writer)
         metrics = self.learner.update(played)
 
-        # Evaluate the updated learner against pool members (greedy, held-out instances).
-        pool_names = [n for n in candidates if not n.startswith("spec:")] or candidates
-        rated = sorted(pool_names, key=lambda n: -(self.pool.get(n).rating or 0.0)) if pool_names == self.pool.names else pool_names
-        eval_against = list(dict.fromkeys([latest, *rated]))[: c.eval_opponents] if latest in pool_names else rated[: c.eval_opponents]
-        engine = RolloutEngine(self._agents(eval_against), sampling=Sampling(temperature=0.0, max_new_tokens=c.max_new_tokens))
+        candidates = list(dict.fromkeys(n for s in self.samplers.values() for n in self._candidates(s)))
+        ratings = {e.name: e.rating for e in self.pool.entries}
+        opponents, best = choose_eval_opponents(candidates, ratings, latest, c.eval_opponents, gated=c.gate is not None)
         name = f"it-{iteration}"
-        results, scores = [], {}
-        for opponent in eval_against:
-            specs = self._specs([[opponent] * (len(self.roles) - 1)], c.eval_episodes, 7_000_000 + iteration * 1_000, "test", f"eval-{iteration}")
-            episodes = engine.run(specs)
-            match = [match_score(e, LEARNER, opponent) for e in episodes]
-            scores[opponent] = float(np.mean(match))
-            results += [MatchResult(a=name, b=opponent, score=s, game=c.game, iteration=iteration) for s in match]
-        best = rated[0] if rated else latest
-        admitted = c.gate is None or scores.get(best, 1.0) >= c.gate
+        results, scores = self._evaluate(name, opponents, iteration)
+        admitted = c.gate is None or scores[best] >= c.gate
         if admitted:
-            tmp = self.out / f".{name}"
-            self.learner.model.save_pretrained(tmp, selected_adapters=["default"])
-            self.pool.add(name, source=tmp, base_spec=c.model, iteration=iteration, parent=latest, step=iteration)
-            shutil.rmtree(tmp)
-            self.pool.record(r for r in results if r.b in self.pool)
+            with self._staged_adapter() as folder:
+                self.pool.add(name, source=folder, base_spec=c.model, iteration=iteration, parent=latest, step=iteration, games=[c.game])
+            self.pool.record(results)
             self.pool.update_ratings()
         line = {
             "iteration": iteration,
@@ -238,11 +296,48 @@ class League:
             "eval": scores,
             "ratings": {e.name: e.rating for e in self.pool.entries},
         }
-        with (self.out / "league.jsonl").open("a") as handle:
-            handle.write(json.dumps(line) + "\n")
-        self.learner.save(self.out / "learner")
-        atomic_write_text(self.out / "state.json", json.dumps({"completed": iteration}))
+        _append_line(self.out / "league.jsonl", json.dumps(line))
+        self._commit(iteration)
         return line
+
+
+#: append-only files of a league folder, cut back to their committed size on resume
+LOGS = ("league.jsonl", "episodes.jsonl")
+
+
+def choose_eval_opponents(
+    candidates: Sequence[str], ratings: Mapping[str, float | None], latest: str, n: int, *, gated: bool
+) -> tuple[list[str], str]:
+    """The (at most ``n``) opponents a new checkpoint is evaluated against, and the best
+    rated candidate: the latest checkpoint, the best, then the rest by rating — the best
+    first when a gate needs its score."""
+    ranked = sorted(candidates, key=lambda c: -(ratings.get(c) or 0.0))  # unrated last, in pool order
+    best = ranked[0]
+    head = [best, latest] if gated else [latest, best]
+    return [c for c in dict.fromkeys([*head, *ranked]) if c in candidates][:n], best
+
+
+def _check_learner_model(model: str) -> None:
+    parsed = parse_spec(model)
+    if parsed.kind not in ("smollm2", "tiny", "hf") or parsed.lora:
+        raise ValueError(
+            f"league model {model!r}: the learner is a LoRA adapter trained with transformers, so the base model "
+            "must be smollm2, tiny or hf:<folder> (vLLM is not wired for the league yet)"
+        )
+
+
+def _append_line(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _truncate(path: Path, size: int | None) -> None:
+    """Cut ``path`` back to ``size`` bytes (what the last commit saw); None leaves it."""
+    if size is not None and path.exists() and path.stat().st_size > size:
+        with path.open("rb+") as handle:
+            handle.truncate(size)
 
 
 def write_league_report(out: Path) -> Path:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from .opponents import SAMPLER_HELP
+
 
 def register(app: typer.Typer) -> None:
     from dialogym.cli import console, user_errors
@@ -19,8 +21,9 @@ def register(app: typer.Typer) -> None:
         iterations: int = typer.Option(3, min=1),
         episodes: int = typer.Option(16, min=1, help="training episodes per iteration"),
         eval_episodes: int = typer.Option(8, min=1, help="evaluation episodes per opponent"),
-        sampler: str = typer.Option("pfsp", help="latest | uniform | recency[:p:decay] | pfsp[:squared|variance] | fixed:<specs>"),
-        gate: float = typer.Option(-1.0, help="admit a checkpoint only if it scores >= this against the best (off if < 0)"),
+        eval_opponents: int = typer.Option(3, min=1, help="pool members each new checkpoint is evaluated against (newest, best rated, ...)"),
+        sampler: str = typer.Option("pfsp", help=SAMPLER_HELP),
+        gate: float = typer.Option(-1.0, help="admit a checkpoint only if it scores >= this against the best rated member (off if < 0)"),
         lr: float = typer.Option(1e-3, min=0.0),
         level: str = typer.Option("", help="instance level"),
         seed: int = typer.Option(0),
@@ -36,9 +39,9 @@ def register(app: typer.Typer) -> None:
         (game_id,) = resolve_ids(game)
         config = LeagueConfig(
             game=game_id, model=model, iterations=iterations, episodes=episodes, eval_episodes=eval_episodes,
-            sampler=sampler, gate=gate if gate >= 0 else None, lr=lr, level=level or None, seed=seed,
+            eval_opponents=eval_opponents, sampler=sampler, gate=gate if gate >= 0 else None, lr=lr, level=level or None, seed=seed,
         )
-        league = League(config, out)
+        league = League(config, out)  # checks every option before it writes anything
         for line in league.run(progress=True):
             console.print(
                 f"iteration {line['iteration']}: mean reward {line['mean_reward']:+.3f}, loss {line['loss']:.4f}, "

@@ -11,14 +11,17 @@ against candidate ``i``, 0.5 when they never met):
 - ``pfsp``: prioritised fictitious self-play, weights ``f(w_i)`` with ``squared``:
   ``(1 - w)^2`` (focus on opponents the learner loses to) or ``variance``: ``w (1 - w)``
   (focus on even matches);
-- ``fixed``: uniform over a fixed list of model specs (scripted players, external models).
+- ``fixed``: uniform over a fixed list of model specs (scripted players, external models),
+  which a league keeps as ``external`` pool entries so that results against them are rated.
 
-For asymmetric games, :class:`PerRole` gives each role its own sampler; every opponent
-seat of a game with more than two seats is drawn independently.
+For asymmetric games, :class:`PerRole` gives each opponent role its own sampler
+(``--sampler speaker=pfsp,listener=fixed:scripted``); every opponent seat of a game with
+more than two seats is drawn independently.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -74,40 +77,62 @@ class Recency(Sampler):
         return p
 
 
+PFSP_WEIGHTINGS = ("squared", "variance")
+
+
 @dataclass
 class PFSP(Sampler):
     weighting: str = "squared"
     name: str = "pfsp"
 
+    def __post_init__(self) -> None:
+        if self.weighting not in PFSP_WEIGHTINGS:
+            raise ValueError(f"unknown PFSP weighting {self.weighting!r}; use 'pfsp:squared' or 'pfsp:variance'")
+
     def probabilities(self, candidates, win_rate=None):
-        rates = np.array([(win_rate(c) if win_rate else None) for c in candidates], dtype=object)
-        w = np.array([0.5 if r is None else float(r) for r in rates])
-        if self.weighting == "squared":
-            weights = (1.0 - w) ** 2
-        elif self.weighting == "variance":
-            weights = w * (1.0 - w)
-        else:
-            raise ValueError(f"unknown PFSP weighting {self.weighting!r}; use 'squared' or 'variance'")
+        w = np.array([0.5 if (r := (win_rate(c) if win_rate else None)) is None else float(r) for c in candidates])
+        weights = (1.0 - w) ** 2 if self.weighting == "squared" else w * (1.0 - w)
         if weights.sum() <= 0:  # the learner beats (or draws) everyone: fall back to uniform
             return np.full(len(candidates), 1.0 / len(candidates))
         return weights / weights.sum()
 
 
+def entry_name(spec: str) -> str:
+    """The pool name of a fixed opponent: its model spec, made a plain folder name."""
+    return re.sub(r"[^A-Za-z0-9_.:+=-]", "_", spec).lstrip(".") or "_"
+
+
 @dataclass
 class Fixed(Sampler):
+    """Uniform over fixed model specs; draws the pool names (:func:`entry_name`) under
+    which a league keeps them as ``external`` entries, so their results are rated."""
+
     specs: list[str] = field(default_factory=list)
     name: str = "fixed"
+
+    def __post_init__(self) -> None:
+        from dialogym.agents.specs import parse_spec
+
+        if not self.specs:
+            raise ValueError("'fixed' needs model specs, e.g. fixed:scripted,smollm2")
+        for spec in self.specs:
+            parse_spec(spec)  # a bad spec fails now, not at the first draw
+
+    @property
+    def entries(self) -> dict[str, str]:
+        """pool name -> model spec"""
+        return {entry_name(s): s for s in self.specs}
 
     def probabilities(self, candidates, win_rate=None):
         return np.full(len(candidates), 1.0 / len(candidates))
 
     def sample(self, candidates, rng, win_rate=None):
-        return super().sample(self.specs, rng, win_rate)
+        return super().sample(list(self.entries), rng, win_rate)
 
 
 @dataclass
 class PerRole:
-    """A sampler per role; roles not named use ``default``."""
+    """A sampler per role of the opponent seat; roles not named use ``default``."""
 
     samplers: Mapping[str, Sampler]
     default: Sampler = field(default_factory=Uniform)
@@ -116,22 +141,52 @@ class PerRole:
         return self.samplers.get(role, self.default)
 
 
-def make_sampler(spec: str) -> Sampler:
-    """``latest``, ``uniform``, ``recency[:p_latest[:decay]]``, ``pfsp[:squared|variance]``,
-    ``fixed:<spec>,<spec>``."""
+SAMPLER_HELP = (
+    "latest | uniform | recency[:p_latest[:decay]] | pfsp[:squared|variance] | fixed:<spec>,<spec> | "
+    "per role: <role>=<sampler>,<role>=<sampler>[,*=<default>] (e.g. speaker=pfsp,listener=fixed:scripted)"
+)
+
+
+def make_sampler(spec: str, roles: Sequence[str] | None = None) -> Sampler | PerRole:
+    """Parse a ``--sampler`` value (:data:`SAMPLER_HELP`); every argument is checked here.
+
+    ``role=sampler`` pairs give each opponent role its own sampler (``*`` sets the one of
+    roles not named, uniform by default); ``roles``, when given, are the game's roles that
+    the names must come from."""
+    if "=" not in spec:
+        return _single(spec)
+    pairs: list[list[str]] = []
+    for piece in spec.split(","):
+        if "=" in piece.split(":", 1)[0]:
+            pairs.append(piece.split("=", 1))
+        elif pairs:  # a comma inside fixed:<spec>,<spec>
+            pairs[-1][1] += "," + piece
+        else:
+            raise ValueError(f"sampler {spec!r}: expected <role>=<sampler> pairs, e.g. speaker=pfsp,listener=uniform")
+    samplers = {role.strip(): _single(value.strip()) for role, value in pairs}
+    default = samplers.pop("*", Uniform())
+    unknown = sorted(set(samplers) - set(roles)) if roles is not None else []
+    if unknown:
+        raise ValueError(f"sampler {spec!r} names roles {unknown} that the game does not have; its roles are {list(roles or [])}")
+    return PerRole(samplers, default)
+
+
+def _single(spec: str) -> Sampler:
     kind, _, arg = spec.partition(":")
-    if kind == "latest":
+    if kind == "latest" and not arg:
         return Latest()
-    if kind == "uniform":
+    if kind == "uniform" and not arg:
         return Uniform()
     if kind == "recency":
-        parts = [float(x) for x in arg.split(":") if x] if arg else []
+        try:
+            parts = [float(x) for x in arg.split(":")] if arg else []
+        except ValueError:
+            parts = [-1.0]
+        if len(parts) > 2 or not all(0.0 <= x <= 1.0 for x in parts[:1]) or not all(x > 0 for x in parts[1:]):
+            raise ValueError(f"sampler {spec!r}: use recency[:p_latest[:decay]] with 0 <= p_latest <= 1 and decay > 0, e.g. recency:0.5:0.7")
         return Recency(*parts)
     if kind == "pfsp":
         return PFSP(arg or "squared")
     if kind == "fixed":
-        specs = [s for s in arg.split(",") if s]
-        if not specs:
-            raise ValueError("'fixed' needs model specs, e.g. fixed:scripted,smollm2")
-        return Fixed(specs)
-    raise ValueError(f"unknown opponent sampler {spec!r}; use latest, uniform, recency, pfsp[:squared|variance] or fixed:<specs>")
+        return Fixed([s for s in arg.split(",") if s])
+    raise ValueError(f"unknown opponent sampler {spec!r}; use {SAMPLER_HELP}")

@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from dialogym.benchmarks.ratings import fit_ratings
-from dialogym.envs.episode import atomic_write_text
+from dialogym.envs.episode import _truncate_torn_tail, atomic_write_text
 
 
 class PoolEntry(BaseModel):
@@ -41,6 +41,8 @@ class PoolEntry(BaseModel):
     rating_lo: float | None = None
     rating_hi: float | None = None
     matches: int = 0
+    #: mean score against each pool member it met (1 win, 0.5 tie, 0 loss), refit with the ratings
+    win_rates: dict[str, float] = Field(default_factory=dict)
 
 
 class MatchResult(BaseModel):
@@ -138,10 +140,12 @@ class CheckpointPool:
         return entry
 
     def record(self, results: Iterable[MatchResult]) -> None:
-        """Append evaluation results (one fsync'd line each)."""
+        """Append evaluation results (one fsync'd write); a torn last line left by a crash
+        is cut off first, so the new results do not glue onto it."""
         lines = "".join(r.model_dump_json() + "\n" for r in results)
         if not lines:
             return
+        _truncate_torn_tail(self.matches_path)
         with self.matches_path.open("a", encoding="utf-8") as handle:
             handle.write(lines)
             handle.flush()
@@ -159,26 +163,22 @@ class CheckpointPool:
         return [r for r in out if r.a in self and r.b in self]
 
     def update_ratings(self) -> None:
-        """Fit Bradley-Terry ratings to every recorded result and store them in the index."""
+        """Fit Bradley-Terry ratings and win rates to every recorded result and store them in
+        the index; entries without results are left unrated."""
         results = self.results()
-        if not results:
-            return
-        ratings = fit_ratings([(r.a, r.b, r.score) for r in results])
-        counts: dict[str, int] = {}
-        for r in results:
-            counts[r.a] = counts.get(r.a, 0) + 1
-            counts[r.b] = counts.get(r.b, 0) + 1
+        ratings = fit_ratings([(r.a, r.b, r.score) for r in results]) if results else {}
+        scores = _scores_by_pair(results)
         for entry in self._index.entries:
-            if entry.name in ratings:
-                rating = ratings[entry.name]
-                entry.rating, entry.rating_lo, entry.rating_hi = rating.mu, rating.lo, rating.hi
-                entry.matches = counts.get(entry.name, 0)
+            rating = ratings.get(entry.name)
+            entry.rating, entry.rating_lo, entry.rating_hi = (rating.mu, rating.lo, rating.hi) if rating else (None, None, None)
+            met = {b: s for (a, b), s in scores.items() if a == entry.name}
+            entry.matches = sum(len(s) for s in met.values())
+            entry.win_rates = {b: sum(s) / len(s) for b, s in met.items()}
         self._save()
 
     def win_rate(self, a: str, b: str) -> float | None:
         """a's mean score against b over recorded results, or None if they never met."""
-        scores = [r.score for r in self.results() if (r.a, r.b) == (a, b)]
-        scores += [1 - r.score for r in self.results() if (r.a, r.b) == (b, a)]
+        scores = _scores_by_pair(self.results()).get((a, b))
         return sum(scores) / len(scores) if scores else None
 
     def prune(self, *, keep_last: int | None = None, keep_best: int | None = None, keep: Sequence[str] = ()) -> list[str]:
@@ -210,6 +210,7 @@ class CheckpointPool:
         if self.matches_path.exists():
             kept = [r for r in self.results() if r.iteration <= after_iteration]
             atomic_write_text(self.matches_path, "".join(r.model_dump_json() + "\n" for r in kept))
+        self.update_ratings()  # ratings as they were after ``after_iteration``
 
     def export(self, name: str, dest: str | Path) -> Path:
         """Copy one checkpoint's folder and metadata to ``dest``."""
@@ -231,3 +232,12 @@ class CheckpointPool:
         for path in self.dir.iterdir():
             if path.name.startswith(".tmp-") or (path.is_dir() and path.name not in known):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _scores_by_pair(results: Sequence[MatchResult]) -> dict[tuple[str, str], list[float]]:
+    """(a, b) -> a's scores against b, counting each result from both sides."""
+    scores: dict[tuple[str, str], list[float]] = {}
+    for r in results:
+        scores.setdefault((r.a, r.b), []).append(r.score)
+        scores.setdefault((r.b, r.a), []).append(1.0 - r.score)
+    return scores
