@@ -169,11 +169,6 @@ class League:
         path = self.out / "state.json"
         return json.loads(path.read_text()) if path.exists() else None
 
-    @property
-    def done_iterations(self) -> int:
-        state = self._state()
-        return state["completed"] if state else 0
-
     # -- commit and rollback ---------------------------------------------------------
     def _resume(self) -> int:
         """Roll everything back to the last committed iteration (setting the league up if
@@ -265,7 +260,7 @@ class League:
         rng = np.random.default_rng([c.seed, iteration])
         checkpoints = [e.name for e in self.pool.entries if e.kind != "external"]
         latest = checkpoints[-1]
-        rates = {n: self.pool.win_rate(latest, n) for n in self.pool.names}
+        rates = self.pool.get(latest).win_rates  # refit with the ratings after every record
 
         def draw(role: str) -> str:
             sampler = self.samplers[role]
