@@ -1,4 +1,4 @@
-"""Bradley-Terry ratings from pairwise outcomes, with bootstrap intervals.
+"""Ratings from pairwise outcomes: a Bradley-Terry fit with Laplace intervals, OpenSkill, win rates.
 
 Model: ``P(a beats b) = p_a / (p_a + p_b)``. A match ``(a, b, s)`` gives ``a`` the score
 ``s`` (1 win, 0.5 tie, 0 loss) and ``b`` the score ``1 - s``; ties therefore count half a
@@ -14,6 +14,13 @@ so 400 points are 10:1 odds. Intervals: ``mu +- 1.96 sigma`` where ``sigma`` com
 inverse of the (regularised) log-likelihood's Hessian at the fit, the Laplace
 approximation; unlike a bootstrap it stays honest when every match ended the same way.
 
+Beside it, :func:`openskill_ratings` rates the same matches with the maintained
+`openskill <https://openskill.me>`_ library (its Weng-Lin Bradley-Terry model, mu 25 and
+sigma 25/3 to start; interval ``mu +- 1.96 sigma``). That rating is updated match by match,
+so it depends on the order of the matches (here a seeded shuffle) and forgets early
+results; the batch fit above uses every match equally and is the headline rating.
+:func:`win_matrix_intervals` gives the win-rate matrix percentile bootstrap intervals.
+
 The league reuses :func:`fit_ratings` for its checkpoints.
 """
 
@@ -25,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .scores import bootstrap
+
 Match = tuple[str, str, float]
 ELO_SCALE = 400.0 / math.log(10.0)
 ELO_CENTRE = 1000.0
@@ -32,7 +41,8 @@ ELO_CENTRE = 1000.0
 
 @dataclass(frozen=True)
 class Rating:
-    """A rating on the Elo scale with its 95% interval and the number of matches behind it."""
+    """A rating with its 95% interval and the number of matches behind it (Bradley-Terry:
+    Elo scale; OpenSkill: its own mu scale, centred on 25)."""
 
     mu: float
     lo: float
@@ -145,3 +155,47 @@ def win_matrix(matches: Sequence[Match]) -> tuple[list[str], np.ndarray, np.ndar
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n > 0, score / np.where(n > 0, n, 1), np.nan)
     return names, rate, n
+
+
+def win_matrix_intervals(
+    matches: Sequence[Match], *, samples: int = 1000, seed: int = 0
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(names, lo, hi)``: a 95% percentile bootstrap interval of every ``rate[i, j]`` of
+    :func:`win_matrix` (the matches of i and j resampled with replacement); NaN where they never met."""
+    names = _check(matches)
+    index = {name: i for i, name in enumerate(names)}
+    scores: dict[tuple[int, int], list[float]] = {}
+    for a, b, s in matches:
+        scores.setdefault((index[a], index[b]), []).append(s)
+        scores.setdefault((index[b], index[a]), []).append(1.0 - s)
+    lo = np.full((len(names), len(names)), np.nan)
+    hi = lo.copy()
+    for (i, j), values in scores.items():
+        estimate = bootstrap([np.array(values)], lambda groups: float(groups[0].mean()), samples=samples, seed=seed)
+        lo[i, j], hi[i, j] = estimate.lo, estimate.hi
+    return names, lo, hi
+
+
+def openskill_ratings(matches: Sequence[Match], *, seed: int = 0) -> dict[str, Rating]:
+    """OpenSkill ratings (``openskill``'s Weng-Lin Bradley-Terry model) of every player in
+    ``matches``, rated one match at a time in a seeded random order.
+
+    A score above 0.5 is a win, below a loss, 0.5 a draw. ``mu`` starts at 25; the interval
+    is ``mu +- 1.96 sigma``. See the module docstring for how it differs from :func:`fit_ratings`.
+    """
+    from openskill.models import BradleyTerryFull
+
+    names = _check(matches)
+    model = BradleyTerryFull()
+    ratings = {name: model.rating(name=name) for name in names}
+    counts = dict.fromkeys(names, 0)
+    for k in np.random.default_rng(seed).permutation(len(matches)):
+        a, b, score = matches[k]
+        ranks = [0, 0] if score == 0.5 else [0, 1] if score > 0.5 else [1, 0]
+        [[ratings[a]], [ratings[b]]] = model.rate([[ratings[a]], [ratings[b]]], ranks=ranks)
+        counts[a] += 1
+        counts[b] += 1
+    out = {}
+    for name, r in ratings.items():
+        out[name] = Rating(mu=r.mu, lo=r.mu - 1.96 * r.sigma, hi=r.mu + 1.96 * r.sigma, sigma=r.sigma, matches=counts[name])
+    return out

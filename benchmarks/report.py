@@ -15,7 +15,7 @@ from rich.table import Table
 from dialogym.envs import Episode, atomic_write_text
 from dialogym.envs.episode import atomic_write_bytes
 
-from .ratings import Match, Rating, fit_ratings, win_matrix
+from .ratings import Match, Rating, fit_ratings, openskill_ratings, win_matrix, win_matrix_intervals
 from .runner import BenchConfig
 from .scores import (
     BOOTSTRAP_SAMPLES,
@@ -40,8 +40,12 @@ class Summary:
     scores: list[GameScores]
     #: game id (or "all") -> (a, b, score of a) from cross-play episodes
     matches: dict[str, list[Match]] = field(default_factory=dict)
-    #: game id (or "all") -> model -> rating
+    #: game id (or "all") -> model -> Bradley-Terry rating (the headline rating)
     ratings: dict[str, dict[str, Rating]] = field(default_factory=dict)
+    #: game id (or "all") -> model -> OpenSkill rating, from the ``openskill`` library
+    openskill: dict[str, dict[str, Rating]] = field(default_factory=dict)
+    #: game id (or "all") -> model -> opponent -> mean score with its bootstrap interval
+    win_rates: dict[str, dict[str, dict[str, Estimate]]] = field(default_factory=dict)
 
     def score(self, game: str, model: str) -> GameScores | None:
         return next((s for s in self.scores if s.game == game and s.model == model), None)
@@ -55,11 +59,20 @@ class Summary:
         return {
             "config": self.config.model_dump(),
             "scores": [s.as_dict() for s in self.scores],
-            "ratings": {
-                game: {m: {"mu": r.mu, "lo": r.lo, "hi": r.hi, "matches": r.matches} for m, r in ratings.items()}
-                for game, ratings in self.ratings.items()
+            "ratings": _ratings_dict(self.ratings),
+            "openskill": _ratings_dict(self.openskill),
+            "win_rates": {
+                game: {a: {b: e.as_dict() for b, e in row.items()} for a, row in rates.items()}
+                for game, rates in self.win_rates.items()
             },
         }
+
+
+def _ratings_dict(ratings: dict[str, dict[str, Rating]]) -> dict[str, Any]:
+    return {
+        game: {m: {"mu": r.mu, "lo": r.lo, "hi": r.hi, "matches": r.matches} for m, r in by_model.items()}
+        for game, by_model in ratings.items()
+    }
 
 
 def _num(value: float) -> float:
@@ -82,15 +95,26 @@ def cross_matches(episodes: list[Episode]) -> dict[str, list[Match]]:
 
 def summarise(config: BenchConfig, episodes: list[Episode], *, samples: int = BOOTSTRAP_SAMPLES) -> Summary:
     rows = score_rows(episodes)
-    matches = cross_matches(episodes)
-    ratings = {game: fit_ratings(items) for game, items in sorted(matches.items())}
+    matches = dict(sorted(cross_matches(episodes).items()))
     return Summary(
         config=config,
         rows=rows,
         scores=aggregate(rows, samples=samples, seed=config.seed),
         matches=matches,
-        ratings=ratings,
+        ratings={game: fit_ratings(items) for game, items in matches.items()},
+        openskill={game: openskill_ratings(items, seed=config.seed) for game, items in matches.items()},
+        win_rates={game: win_rates(items, samples=samples, seed=config.seed) for game, items in matches.items()},
     )
+
+
+def win_rates(matches: list[Match], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict[str, dict[str, Estimate]]:
+    """model -> opponent -> the model's mean score against it (ties half), 95% bootstrap interval, n."""
+    names, rate, n = win_matrix(matches)
+    _, lo, hi = win_matrix_intervals(matches, samples=samples, seed=seed)
+    return {
+        a: {b: Estimate(float(rate[i, j]), float(lo[i, j]), float(hi[i, j]), int(n[i, j])) for j, b in enumerate(names) if n[i, j]}
+        for i, a in enumerate(names)
+    }
 
 
 # --------------------------------------------------------------------------- files
@@ -132,19 +156,23 @@ def _no_nan(value: Any) -> Any:
 # --------------------------------------------------------------------------- terminal
 def leaderboard_table(summary: Summary) -> Table:
     """Models ranked by overall score across games, with intervals and episode counts."""
-    ratings = summary.ratings.get(ALL, {})
+    ratings, openskill = summary.ratings.get(ALL, {}), summary.openskill.get(ALL, {})
     table = Table(title=f"dialogym bench {summary.config.name}: {summary.config.mode}, {len(summary.config.games)} games")
     columns = ["#", "model", "overall", "% played", "quality", "episodes (played)"]
     if ratings:
-        columns.insert(5, "rating (BT, Elo scale)")
+        columns[5:5] = ["rating (BT, Elo scale)", "OpenSkill mu"]
     for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     for rank, s in enumerate(summary.leaderboard(), start=1):
         cells = [str(rank), s.model, str(s.overall), str(s.played), str(s.quality), f"{s.episodes} ({s.played_episodes})"]
         if ratings:
-            cells.insert(5, str(ratings[s.model]) if s.model in ratings else "-")
+            os_rating = openskill.get(s.model)
+            os_text = f"{os_rating.mu:.1f} [{os_rating.lo:.1f}, {os_rating.hi:.1f}]" if os_rating else "-"
+            cells[5:5] = [str(ratings[s.model]) if s.model in ratings else "-", os_text]
         table.add_row(*cells)
     table.caption = "value [95% bootstrap interval]; overall = % played x quality / 100"
+    if ratings:
+        table.caption += "; ratings [95% interval: Laplace approximation (BT), mu +- 1.96 sigma (OpenSkill)]"
     return table
 
 
@@ -212,40 +240,53 @@ def plot_scores(summary: Summary) -> bytes:
     return _png(fig)
 
 
-def plot_ratings(ratings: dict[str, Rating]) -> bytes:
+#: x-axis labels of the rating chart's panels; they say how each interval is made.
+BT_AXIS = "Bradley-Terry rating, Elo scale (95% interval, Laplace approximation)"
+OPENSKILL_AXIS = "OpenSkill μ, openskill's Bradley-Terry model (μ ± 1.96σ)"
+
+
+def plot_ratings(ratings: dict[str, Rating], openskill: dict[str, Rating] | None = None) -> bytes:
+    """The Bradley-Terry ratings with intervals and, given ``openskill``, a second panel with those."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    items = sorted(ratings.items(), key=lambda kv: kv[1].mu)
-    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.45 * len(items)))
-    for y, (_, r) in enumerate(items):
-        ax.errorbar(r.mu, y, xerr=[[r.mu - r.lo], [r.hi - r.mu]], fmt="o", capsize=4, color="tab:blue")
-    ax.set_yticks(range(len(items)))
-    ax.set_yticklabels([name for name, _ in items])
-    ax.axvline(1000, color="grey", linewidth=0.5)
-    ax.set_xlabel("Bradley-Terry rating, Elo scale (95% bootstrap interval)")
+    names = [name for name, _ in sorted(ratings.items(), key=lambda kv: kv[1].mu)]
+    panels = [(ratings, BT_AXIS, 1000.0)] + ([(openskill, OPENSKILL_AXIS, 25.0)] if openskill else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 0.8 + 0.45 * len(names)), squeeze=False)
+    for ax, (by_name, label, centre) in zip(axes[0], panels, strict=True):
+        for y, name in enumerate(names):
+            r = by_name[name]
+            ax.errorbar(r.mu, y, xerr=[[r.mu - r.lo], [r.hi - r.mu]], fmt="o", capsize=4, color="tab:blue")
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names)
+        ax.axvline(centre, color="grey", linewidth=0.5)
+        ax.set_xlabel(label)
     return _png(fig)
 
 
-def plot_win_matrix(matches: list[Match]) -> bytes:
+def plot_win_matrix(matches: list[Match], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> bytes:
+    """Heat map of each row's mean score against each column, with bootstrap intervals and counts."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names, rate, n = win_matrix(matches)
-    fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(names), 1.0 + 0.9 * len(names)))
+    _, lo, hi = win_matrix_intervals(matches, samples=samples, seed=seed)
+    fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(names), 1.0 + 1.0 * len(names)))
     image = ax.imshow(rate, vmin=0, vmax=1, cmap="RdYlGn")
     for i in range(len(names)):
         for j in range(len(names)):
             if n[i, j]:
-                ax.text(j, i, f"{rate[i, j]:.2f}\nn={int(n[i, j])}", ha="center", va="center", fontsize=8)
+                text = f"{rate[i, j]:.2f}\n[{lo[i, j]:.2f}, {hi[i, j]:.2f}]\nn={int(n[i, j])}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("opponent")
     ax.set_ylabel("model (row's win rate, ties half)")
+    ax.set_title("win rate [95% bootstrap interval], n matches", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046)
     return _png(fig)
 
@@ -264,8 +305,11 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
 
     add_plot("scores", "Overall score per game", plot_scores(summary))
     if summary.ratings.get(ALL):
-        add_plot("ratings", "Ratings across games (cross-play)", plot_ratings(summary.ratings[ALL]))
-        add_plot("win_matrix", "Win rates across games (cross-play)", plot_win_matrix(summary.matches[ALL]))
+        add_plot("ratings", "Ratings across games (cross-play)", plot_ratings(summary.ratings[ALL], summary.openskill[ALL]))
+        add_plot(
+            "win_matrix", "Win rates across games (cross-play)",
+            plot_win_matrix(summary.matches[ALL], seed=summary.config.seed),
+        )
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -277,6 +321,8 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
         config=summary.config,
         leaderboard=summary.leaderboard(),
         ratings=summary.ratings,
+        openskill=summary.openskill,
+        win_rates=summary.win_rates,
         per_game=[s for s in summary.scores if s.game != ALL],
         plots=plots,
         games=games,

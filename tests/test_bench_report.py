@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -92,8 +93,28 @@ def test_leaderboard_ranks_by_overall_and_shows_ratings(report):
     config = BenchConfig(name="t", games=[REF], models=["scripted", "tiny"], mode="crossplay")
     episodes = [reference_episode(0, "scripted", "tiny", success=True)]
     table = leaderboard_table(summarise(config, episodes, samples=10))
-    assert [c.header for c in table.columns][:3] == ["#", "model", "overall"]
-    assert any("rating" in str(c.header) for c in table.columns)
+    headers = [str(c.header) for c in table.columns]
+    assert headers[:3] == ["#", "model", "overall"]
+    assert "rating (BT, Elo scale)" in headers and "OpenSkill mu" in headers
+    assert "Laplace" in str(table.caption)
+
+
+def test_summary_json_has_both_ratings_and_win_rates_with_bootstrap_intervals(report):
+    summary = json.loads((report.parent.parent / "summary.json").read_text())
+    assert set(summary["openskill"]["all"]) == set(summary["ratings"]["all"]) == {"scripted", "tiny"}
+    # scripted won the aborted episode; the other four completed episodes share the reward (ties)
+    rate = summary["win_rates"]["all"]["scripted"]["tiny"]
+    assert rate["n"] == 5 and rate["value"] == pytest.approx(0.6)
+    assert rate["lo"] == pytest.approx(0.5) and 0.6 < rate["hi"] <= 1.0  # 0.5: a resample without the win
+    html = report.read_text()
+    assert 'class="win-rates"' in html and "OpenSkill &mu;" in html
+
+
+def test_rating_axis_names_the_interval_it_draws():
+    from dialogym.benchmarks.report import BT_AXIS, OPENSKILL_AXIS
+
+    assert "Laplace" in BT_AXIS and "bootstrap" not in BT_AXIS  # fit_ratings' intervals are Laplace
+    assert "1.96σ" in OPENSKILL_AXIS
 
 
 def test_each_game_says_what_its_quality_means_in_self_play_and_cross_play(report, tmp_path):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dialogym.benchmarks.ratings import fit_ratings, win_matrix
+from dialogym.benchmarks.ratings import fit_ratings, openskill_ratings, win_matrix, win_matrix_intervals
 from dialogym.benchmarks.scores import (
     aggregate,
     bootstrap,
@@ -256,3 +256,38 @@ def test_win_matrix_holds_mean_scores_and_counts_both_ways():
     assert rate[0, 1] == pytest.approx(1.5 / 3)
     assert rate[1, 0] == pytest.approx(1.5 / 3)
     assert n[0, 1] == 3
+
+
+TRANSITIVE = [("a", "b", 1.0)] * 7 + [("a", "b", 0.0)] * 3 + [("b", "c", 1.0)] * 7 + [("b", "c", 0.0)] * 3
+
+
+def test_openskill_ratings_are_the_openskill_librarys_bradley_terry_update():
+    from openskill.models import BradleyTerryFull
+
+    model = BradleyTerryFull()
+    [[winner], [loser]] = model.rate([[model.rating()], [model.rating()]], ranks=[0, 1])
+    ratings = openskill_ratings([("a", "b", 1.0)])
+    assert (ratings["a"].mu, ratings["a"].sigma) == pytest.approx((winner.mu, winner.sigma))
+    assert (ratings["b"].mu, ratings["b"].sigma) == pytest.approx((loser.mu, loser.sigma))
+    assert ratings["a"].lo == pytest.approx(winner.mu - 1.96 * winner.sigma)
+
+
+def test_openskill_ratings_order_a_transitive_league_count_draws_as_equal_and_are_seeded():
+    ratings = openskill_ratings(TRANSITIVE, seed=3)
+    assert ratings["a"].mu > ratings["b"].mu > ratings["c"].mu
+    assert all(r.lo < r.mu < r.hi for r in ratings.values())
+    assert ratings["b"].matches == 20
+    assert openskill_ratings(TRANSITIVE, seed=3) == ratings
+    draws = openskill_ratings([("a", "b", 0.5)] * 10)
+    assert draws["a"].mu == pytest.approx(draws["b"].mu)
+
+
+def test_win_matrix_intervals_are_bootstrap_percentiles_of_each_pairs_matches():
+    matches = [("a", "b", 1.0)] * 6 + [("a", "b", 0.0)] * 4 + [("a", "c", 1.0)] * 5
+    names, rate, _ = win_matrix(matches)
+    _, lo, hi = win_matrix_intervals(matches, samples=500, seed=1)
+    a, b, c = (names.index(x) for x in "abc")
+    assert 0.0 <= lo[a, b] < rate[a, b] == 0.6 < hi[a, b] <= 1.0
+    assert lo[b, a] == pytest.approx(1 - hi[a, b]) and hi[b, a] == pytest.approx(1 - lo[a, b])
+    assert (lo[a, c], hi[a, c]) == (1.0, 1.0)  # every match won: nothing to resample
+    assert np.isnan(lo[b, c]) and np.isnan(hi[b, c])  # never met
