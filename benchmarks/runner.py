@@ -265,6 +265,12 @@ def run_bench(
             if config.ray:
                 from dialogym.agents.distributed import run_on_ray
 
+                unbuildable = sorted(m for m, a in agents.items() if not (isinstance(a, str) or callable(a)))
+                if unbuildable:
+                    raise ValueError(
+                        f"bench on Ray: agents {unbuildable} are ready objects, but every Ray worker builds its own; "
+                        "pass model specs or picklable zero-argument factories"
+                    )
                 workers = config.ray_workers
                 played = run_on_ray(
                     todo, {m: agents.get(m, m) for m in config.models}, address=config.ray, num_workers=workers,

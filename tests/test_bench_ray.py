@@ -65,3 +65,11 @@ def test_ray_settings_may_change_on_resume_like_concurrency(tmp_path):
     run_bench(config, tmp_path)
     _, _, played = run_bench(config.model_copy(update={"ray": "local", "ray_workers": 3}), tmp_path)
     assert played == 0  # nothing left to play, so Ray is never started
+
+
+def test_ready_agent_objects_are_refused_on_ray_before_it_starts(tmp_path):
+    from dialogym.agents.scripted import ScriptedAgent
+
+    config = BenchConfig(games=["reference"], models=["scripted"], episodes=1, ray="local")
+    with pytest.raises(ValueError, match="every Ray worker builds its own"):
+        run_bench(config, tmp_path, agents={"scripted": ScriptedAgent()})
