@@ -1,5 +1,7 @@
 """Samples and GRPO: exact token ids, separate masks, and a learning signal a broken sign fails."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -57,26 +59,62 @@ def test_group_relative_advantages_with_and_without_std_scaling_and_per_role():
     assert advantages(samples, baseline="role").tolist() == pytest.approx(scaled.tolist())
 
 
-def test_opponent_tokens_and_rewards_do_not_change_the_learners_gradient():
+OPPONENT_REPLY = [40, 41, 42, 43]
+
+
+def learner_batch_with_opponent_context(opponent_reward=0.0):
+    """Two learner samples; the first one's second prompt holds the opponent's reply."""
+    e = episode([turn(0, "a", [5, 6], [7, 8]), turn(1, "b", [5, 6, 7, 8], OPPONENT_REPLY),
+                 turn(2, "a", [5, 6, 7, 8, *OPPONENT_REPLY, 9], [10, 11])], {"a": 1.0, "b": opponent_reward})
+    e0 = episode([turn(0, "a", [5, 6], [7, 8])], {"a": 0.0, "b": 0.0})
+    samples = episode_samples([e, e0], "learner")
+    return samples, collate(samples, pad_id=0)
+
+
+def gradient(model, batch, adv, cfg=None):
+    model.zero_grad()
+    loss, _ = grpo_loss(token_logprobs(model, batch), batch, adv, cfg or GRPOConfig())
+    loss.backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+def weigh_opponent_positions(batch, positions):
+    """The batch with large old log-probs and per-token advantages on the given positions."""
+    out = {k: v.clone() for k, v in batch.items()}
+    out["old_logprobs"][0, positions] = -4.0
+    out["advantages"][0, [p - 1 for p in positions]] = 25.0  # advantage of predicting token p sits at p - 1
+    return out
+
+
+def test_opponent_tokens_in_the_learners_context_carry_no_loss_weight():
     from dialogym.agents.models import tiny_model
 
     model, _ = tiny_model()
-    cfg = GRPOConfig()
+    samples, batch = learner_batch_with_opponent_context()
+    first = samples[0]
+    positions = [i for i in range(len(first.input_ids)) if first.input_ids[i : i + 4] == OPPONENT_REPLY][0] + np.arange(4)
+    # the opponent's reply is inside the learner's sample, as context
+    assert [first.input_ids[p] for p in positions] == OPPONENT_REPLY
+    assert [first.loss_mask[p] for p in positions] == [0, 0, 0, 0] and sum(first.loss_mask) == 4
 
-    def grad(opponent_reward, opponent_tokens):
-        e = episode([turn(0, "a", [5, 6], [7, 8]), turn(1, "b", [5, 6, 7, 8], opponent_tokens), turn(2, "a", [5, 6, 7, 8, 9], [10])],
-                    {"a": 1.0, "b": opponent_reward})
-        e0 = episode([turn(0, "a", [5, 6], [7, 8])], {"a": 0.0, "b": 0.0})
-        samples = episode_samples([e, e0], "learner")
-        batch = collate(samples, pad_id=0)
-        model.zero_grad()
-        loss, _ = grpo_loss(token_logprobs(model, batch), batch, torch.tensor(advantages(samples), dtype=torch.float32), cfg)
-        loss.backward()
-        return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    per_token = torch.tensor(advantages(samples), dtype=torch.float32)[:, None].repeat(1, batch["input_ids"].shape[1] - 1)
+    batch["advantages"] = per_token
 
-    base = grad(0.0, [11, 12])
-    assert torch.allclose(base, grad(5.0, [40, 41, 42]))  # the opponent's own tokens and reward do not matter
+    def grad(b):
+        return gradient(model, {k: v for k, v in b.items() if k != "advantages"}, b["advantages"])
+
+    base = grad(batch)
     assert base.abs().sum() > 0
+    # whatever the opponent's tokens are worth (old log-probs, advantages), the gradient is the same
+    assert torch.equal(base, grad(weigh_opponent_positions(batch, positions)))
+    # and so is the opponent's reward
+    other_samples, other_batch = learner_batch_with_opponent_context(opponent_reward=5.0)
+    other_batch["advantages"] = per_token
+    assert torch.equal(base, grad(other_batch))
+
+    # control: with the attention mask as loss mask (the known bug), the same change shows
+    broken = {**batch, "loss_mask": batch["attention_mask"].float()}
+    assert not torch.allclose(grad(broken), grad(weigh_opponent_positions(broken, positions)))
 
 
 @pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
@@ -96,22 +134,6 @@ def test_ratios_are_clipped_low_and_high():
     high = torch.log(torch.tensor([[1.0, 2.0, 2.0]])) + batch["old_logprobs"]  # ratio 2 > 1.28
     loss, stats = grpo_loss(high[:, 1:], batch, torch.tensor([1.0]), cfg)
     assert float(loss) == pytest.approx(-1.28) and stats["clip_fraction"] == 1.0
-
-
-def learning_curve(monkeypatch=None, flip=False, steps=14):
-    if flip:
-        real = grpo_module.advantages
-        monkeypatch.setattr(grpo_module, "advantages", lambda *a, **k: -real(*a, **k))
-    cfg = GRPOConfig(group_size=8, instances_per_step=4, lr=1e-2, max_new_tokens=8, lora_rank=0, seed=0)
-    history = GRPOTrainer(GAME_ID, "tiny", config=cfg).train(steps, log=False)
-    return [h["mean_reward"] for h in history]
-
-
-def test_grpo_raises_the_mean_reward_and_a_flipped_sign_lowers_it(monkeypatch):
-    rewards = learning_curve()
-    assert np.mean(rewards[-3:]) > np.mean(rewards[:3]) + 0.2
-    flipped = learning_curve(monkeypatch, flip=True)
-    assert np.mean(flipped[-3:]) < np.mean(flipped[:3])
 
 
 def test_trainer_writes_metrics_and_an_atomic_checkpoint(tmp_path):
@@ -140,11 +162,168 @@ def test_gae_runs_over_the_seats_own_tokens_and_skips_context():
     assert ret.tolist() == pytest.approx([0, 1, 1, 0, 0, 1])
 
 
-def test_ppo_raises_the_mean_reward(monkeypatch):
+def classes(algo):
+    """(config class, trainer class) of ``algo``."""
     from dialogym.trainers.ppo import PPOConfig, PPOTrainer
 
-    cfg = PPOConfig(group_size=8, instances_per_step=4, lr=1e-2, max_new_tokens=8, lora_rank=0, seed=0)
-    history = PPOTrainer(GAME_ID, "tiny", config=cfg).train(14, log=False)
-    rewards = [h["mean_reward"] for h in history]
+    return (PPOConfig, PPOTrainer) if algo == "ppo" else (GRPOConfig, GRPOTrainer)
+
+
+def flip_advantages(monkeypatch, algo):
+    """Negate every advantage: GRPO's group-relative ones, or PPO's GAE ones."""
+    from dialogym.trainers import ppo as ppo_module
+
+    if algo == "grpo":
+        real = grpo_module.advantages
+        monkeypatch.setattr(grpo_module, "advantages", lambda *a, **k: -real(*a, **k))
+    else:
+        real_gae = ppo_module.gae
+        monkeypatch.setattr(ppo_module, "gae", lambda *a, **k: (lambda adv, ret: (-adv, ret))(*real_gae(*a, **k)))
+
+
+def learning_curve(algo, steps=14):
+    config_cls, trainer_cls = classes(algo)
+    cfg = config_cls(group_size=8, instances_per_step=4, lr=1e-2, max_new_tokens=8, lora_rank=0, seed=0)
+    history = trainer_cls(GAME_ID, "tiny", config=cfg).train(steps, log=False)
+    assert all(np.isfinite(h["loss"]) and np.isfinite(h.get("value_loss", 0.0)) for h in history)
+    return [h["mean_reward"] for h in history]
+
+
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_training_raises_the_mean_reward_and_a_flipped_sign_lowers_it(monkeypatch, algo):
+    rewards = learning_curve(algo)
     assert np.mean(rewards[-3:]) > np.mean(rewards[:3]) + 0.2
-    assert all(np.isfinite(h["value_loss"]) for h in history)
+    flip_advantages(monkeypatch, algo)
+    flipped = learning_curve(algo)
+    assert np.mean(flipped[-3:]) < np.mean(flipped[:3])
+
+
+def synthetic_episodes():
+    """Four plays of one instance by the learner, with replies of 1, 2, 5 and 7 tokens."""
+    lengths, rewards = [1, 2, 5, 7], [1.0, 0.0, 0.5, 0.25]
+    return [episode([turn(0, "a", [5, 6, 9], list(range(20, 20 + n)), logprob=-3.0)], {"a": r}, seats={"a": "learner"})
+            for n, r in zip(lengths, rewards, strict=True)]
+
+
+def captured_gradient(trainer_cls, config):
+    """The gradient ``update`` hands to the optimizer (the step itself is skipped)."""
+    trainer = trainer_cls(GAME_ID, "tiny", config=config)
+    seen = []
+    trainer.optimizer.step = lambda: seen.append(torch.cat([p.grad.flatten() for g in trainer.optimizer.param_groups for p in g["params"]]))
+    trainer.update(synthetic_episodes())
+    return seen[0]
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_gradient_accumulation_does_not_change_the_gradient(loss_type, algo):
+    config_cls, trainer_cls = classes(algo)
+
+    def grad(accum):
+        return captured_gradient(trainer_cls, config_cls(loss_type=loss_type, grad_accum=accum, lora_rank=0, bf16=False, epochs=1))
+
+    whole = grad(1)
+    assert whole.abs().sum() > 0
+    for accum in (2, 4):  # chunks of unequal token counts: a per-chunk normalisation would show
+        torch.testing.assert_close(grad(accum), whole, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("lora_rank", [0, 4])
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_beta_adds_a_kl_to_the_reference_for_lora_and_full_fine_tuning(lora_rank, algo):
+    config_cls, trainer_cls = classes(algo)
+
+    def kl(beta):
+        cfg = config_cls(beta=beta, lora_rank=lora_rank, lr=1e-2, epochs=2, bf16=False)
+        return trainer_cls(GAME_ID, "tiny", config=cfg).update(synthetic_episodes())["kl"]
+
+    # the second epoch runs on weights the first one moved away from the reference
+    assert kl(0.5) > 0
+    assert kl(0.0) == 0
+
+
+def lora_weights(trainer):
+    return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora" in n}
+
+
+def test_a_crash_between_moving_the_old_checkpoint_aside_and_renaming_the_new_one_in_loses_nothing(tmp_path, monkeypatch):
+    from dialogym.trainers import _fs
+
+    cfg = GRPOConfig(group_size=2, instances_per_step=1, max_new_tokens=4, lora_rank=4)
+    trainer = GRPOTrainer(GAME_ID, "tiny", config=cfg)
+    path = tmp_path / "checkpoint"
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            if p.requires_grad:
+                p.add_(0.5)
+    trainer.save(path)
+    first = lora_weights(trainer)
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            if p.requires_grad:
+                p.add_(1.0)
+    real_replace = _fs.os.replace
+
+    def crash_when_the_new_one_moves_in(src, dst):
+        if Path(src).name.startswith(".checkpoint-"):
+            raise OSError("simulated crash")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(_fs.os, "replace", crash_when_the_new_one_moves_in)
+    with pytest.raises(OSError, match="simulated crash"):
+        trainer.save(path)
+    monkeypatch.undo()
+    assert not path.exists()  # the crash window: the old checkpoint is aside, the new one not in
+
+    fresh = GRPOTrainer(GAME_ID, "tiny", config=cfg)
+    fresh.load(path)  # recovers the old checkpoint
+    assert all(torch.equal(fresh_weight, first[name]) for name, fresh_weight in lora_weights(fresh).items())
+    assert lora_weights(fresh).keys() == first.keys()
+    trainer.save(path)  # the next save replaces it and leaves nothing half-written behind
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]
+    fresh.load(path)
+    assert all(torch.equal(fresh_weight, lora_weights(trainer)[name]) for name, fresh_weight in lora_weights(fresh).items())
+
+
+def test_ppo_checkpoints_hold_the_value_head(tmp_path):
+    from dialogym.trainers.ppo import PPOConfig, PPOTrainer
+
+    cfg = PPOConfig(group_size=2, instances_per_step=1, max_new_tokens=4, lora_rank=4, seed=1)
+    trainer = PPOTrainer(GAME_ID, "tiny", config=cfg, out=tmp_path)
+    trainer.train(1, log=False)
+    assert (tmp_path / "checkpoint" / "value_head.pt").exists()
+    fresh = PPOTrainer(GAME_ID, "tiny", config=PPOConfig(lora_rank=4, seed=2))
+    assert not torch.equal(fresh.value_head.weight, trainer.value_head.weight)
+    fresh.load(tmp_path / "checkpoint")
+    assert torch.equal(fresh.value_head.weight, trainer.value_head.weight)
+    assert torch.equal(fresh.value_head.bias, trainer.value_head.bias)
+
+
+def test_tensorboard_logging_without_the_package_is_a_clear_error(tmp_path):
+    pytest.importorskip("torch")
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install tensorboard"):
+            GRPOTrainer(GAME_ID, "tiny", config=GRPOConfig(lora_rank=0), out=tmp_path, tensorboard=True)
+    else:
+        GRPOTrainer(GAME_ID, "tiny", config=GRPOConfig(group_size=2, instances_per_step=1, max_new_tokens=4, lora_rank=0),
+                    out=tmp_path, tensorboard=True).train(1, log=False)
+        assert list((tmp_path / "tensorboard").iterdir())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_one_training_step_on_cuda_keeps_every_tensor_on_the_gpu(algo, tmp_path):
+    config_cls, trainer_cls = classes(algo)
+    cfg = config_cls(group_size=2, instances_per_step=2, max_new_tokens=4, lora_rank=4, beta=0.1, grad_accum=2)
+    trainer = trainer_cls(GAME_ID, "tiny", config=cfg, out=tmp_path)
+    assert trainer.device.type == "cuda"
+    before = lora_weights(trainer)
+    (metrics,) = trainer.train(1, log=False)
+    assert np.isfinite(metrics["loss"]) and metrics["samples"] == 4
+    assert any(not torch.equal(before[n], w) for n, w in lora_weights(trainer).items())
+    if algo == "ppo":
+        assert trainer.value_head.weight.device.type == "cuda"
+        assert (tmp_path / "checkpoint" / "value_head.pt").exists()

@@ -9,20 +9,23 @@ judge and game-master text is not a step of this seat's policy):
     A_k     = delta_k + gamma * lam * A_{k+1}      (V after the last own token = 0)
     R_k     = A_k + V_k
 
-Losses: the clipped policy loss of :mod:`grpo` (its ``loss_type`` normalisations) on
-whitened ``A``, plus ``vf_coef`` times the clipped value loss
-``max((V - R)^2, (V_old + clip(V - V_old, ±vf_clip) - R)^2) / 2``.
+Losses: the clipped policy loss of :mod:`grpo` (its ``loss_type`` normalisations and its
+optional KL to the reference, ``beta``) on whitened ``A``, plus ``vf_coef`` times the clipped
+value loss ``max((V - R)^2, (V_old + clip(V - V_old, ±vf_clip) - R)^2) / 2`` (mean over the
+seat's tokens). ``grad_accum`` splits the batch into chunks normalised by the whole batch's
+counts, as in GRPO. Checkpoints hold the value head too (``value_head.pt``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .grpo import GRPOConfig, GRPOTrainer, grpo_loss
-from .samples import collate, episode_samples
+from .samples import episode_samples
 
 
 @dataclass
@@ -53,7 +56,11 @@ class PPOTrainer(GRPOTrainer):
 
         super().__init__(*args, **kwargs)
         hidden = self.model.config.hidden_size if hasattr(self.model, "config") else self.model.base_model.config.hidden_size
-        self.value_head = torch.nn.Linear(hidden, 1)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.cfg.seed)
+            self.value_head = torch.nn.Linear(hidden, 1).to(self.device)
+        if self.world_size > 1:
+            self._broadcast_parameters(self.value_head)
         self.optimizer.add_param_group({"params": list(self.value_head.parameters())})
 
     def _forward(self, batch: dict) -> tuple[Any, Any]:
@@ -71,13 +78,14 @@ class PPOTrainer(GRPOTrainer):
 
         cfg = self.cfg
         samples = episode_samples(episodes, "learner")
-        if not samples:
+        reward_sum, n_sequences = self._sum_across_ranks([float(sum(s.reward for s in samples)), float(len(samples))])
+        if not n_sequences:
             return {"loss": 0.0, "samples": 0.0}
-        batch = collate(samples, pad_id=self.agent.tokenizer.pad_token_id)
-        own = batch["loss_mask"][:, 1:].numpy()
+        batch = self._collate(samples)
+        own = batch["loss_mask"][:, 1:].detach().cpu().numpy()
         with torch.no_grad():
             _, old_values = self._forward(batch)
-        old_values = old_values.numpy() * own
+        old_values = old_values.detach().cpu().numpy() * own
         rewards = np.zeros_like(own)
         for i, s in enumerate(samples):
             rewards[i, s.turn_ends[-1] - 1] = s.reward  # shifted by one: position t predicts token t+1
@@ -85,27 +93,50 @@ class PPOTrainer(GRPOTrainer):
         returns = np.zeros_like(own)
         for i in range(len(samples)):
             adv[i], returns[i] = gae(rewards[i], old_values[i], own[i], cfg.gamma, cfg.lam)
+        # whitened over the seat's tokens of the whole step (every rank's)
         flat = adv[own > 0]
-        adv = (adv - flat.mean()) / (flat.std() + 1e-6) * own if flat.size > 1 else adv
-        adv_t, ret_t, old_v = (torch.tensor(x, dtype=torch.float32) for x in (adv, returns, old_values))
-        mask = batch["loss_mask"][:, 1:]
+        n_tokens, first, second = self._sum_across_ranks([float(flat.size), float(flat.sum()), float((flat**2).sum())])
+        if n_tokens > 1:
+            mean = first / n_tokens
+            adv = (adv - mean) / (np.sqrt(max(second / n_tokens - mean**2, 0.0)) + 1e-6) * own
+        adv_t, ret_t, old_v = (torch.tensor(x, dtype=torch.float32, device=self.device) for x in (adv, returns, old_values))
         self.model.train()
         stats: dict[str, float] = {}
         for _ in range(cfg.epochs):
             self.optimizer.zero_grad()
-            logp, values = self._forward(batch)
-            policy_loss, stats = grpo_loss(logp, batch, adv_t, cfg)
-            clipped = old_v + torch.clamp(values - old_v, -cfg.vf_clip, cfg.vf_clip)
-            vf = torch.max((values - ret_t) ** 2, (clipped - ret_t) ** 2)
-            value_loss = 0.5 * (vf * mask).sum() / mask.sum().clamp(min=1)
-            loss = policy_loss + cfg.vf_coef * value_loss
-            loss.backward()
+            total, total_value = 0.0, 0.0
+            for index in self._chunks(len(samples)):
+                part = {k: v[index] for k, v in batch.items()}
+                logp, values = self._forward(part)
+                ref = self._reference_logprobs(part)
+                policy_loss, stats = grpo_loss(logp, part, adv_t[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens)
+                mask = part["loss_mask"][:, 1:]
+                clipped = old_v[index] + torch.clamp(values - old_v[index], -cfg.vf_clip, cfg.vf_clip)
+                vf = torch.max((values - ret_t[index]) ** 2, (clipped - ret_t[index]) ** 2)
+                value_loss = 0.5 * (vf * mask).sum() / max(n_tokens, 1.0)
+                loss = policy_loss + cfg.vf_coef * value_loss
+                loss.backward()
+                total, total_value = total + float(loss.detach()), total_value + float(value_loss.detach())
+            self._reduce_gradients()
             self.optimizer.step()
+            total, total_value = self._sum_across_ranks([total, total_value])
         self.model.eval()
         return {
-            "loss": float(loss.detach()), "value_loss": float(value_loss.detach()),
-            "mean_reward": float(np.mean([s.reward for s in samples])), "samples": float(len(samples)), **stats,
+            "loss": total, "value_loss": total_value,
+            "mean_reward": reward_sum / n_sequences, "samples": n_sequences, **stats,
         }
+
+    def _write_checkpoint(self, folder: Path) -> None:
+        import torch
+
+        super()._write_checkpoint(folder)
+        torch.save(self.value_head.state_dict(), folder / "value_head.pt")
+
+    def load(self, path: str | Path) -> None:
+        import torch
+
+        super().load(path)
+        self.value_head.load_state_dict(torch.load(Path(path) / "value_head.pt", map_location=self.device))
 
 
 __all__ = ["PPOConfig", "PPOTrainer", "gae", "grpo_loss"]
