@@ -1,9 +1,12 @@
-"""Distributed training smoke test: two CPU processes (gloo) under DistributedDataParallel.
+"""Distributed training smoke test: dialogym's GRPOTrainer on two CPU processes (gloo).
 
-The parent launches this very file on two ranks with ``torchrun``; each rank computes a
-masked next-token loss of the tiny model on its own batch, runs backward, and saves its
-gradients. DDP must leave both ranks with the same
-gradients: the mean of the single-process gradients of the two batches.
+The parent launches this very file on two ranks with ``torchrun``; each rank builds a
+GRPOTrainer on the toy game with the tiny model and trains for two steps. The trainer
+joins the process group itself (``WORLD_SIZE`` > 1), plays its share of the instances,
+and sums gradients across ranks. Each rank saves what it played, the gradient of its first
+step and its final weights; the parent checks that the ranks played different instances,
+took the gradient one process would take on all their episodes, ended with identical
+weights, and that only rank 0 wrote the checkpoint and the metrics.
 """
 
 import os
@@ -14,62 +17,43 @@ from pathlib import Path
 import pytest
 import torch
 
-from dialogym.agents.models import tiny_model, tiny_tokenizer
+from dialogym.envs import Episode
+from dialogym.trainers.grpo import GRPOConfig, GRPOTrainer
+from dialogym.trainers.toy import GAME_ID
 
 WORLD_SIZE = 2
-#: (context, reply) pairs per rank; the loss is taken on reply tokens only.
-BATCHES = [
-    [("<|im_start|>user\nName a colour.<|im_end|>\n", "Red.<|im_end|>"), ("Pick a fruit: ", "a pear")],
-    [("<|im_start|>user\nSay hi.<|im_end|>\n", "Hello there!<|im_end|>"), ("2+2=", "4")],
-]
+STEPS = 2
+CONFIG = dict(group_size=2, instances_per_step=2, max_new_tokens=6, lora_rank=0, lr=1e-2, bf16=False, seed=3)
 
 
-def encode(pairs):
-    """Right-padded token ids, attention mask and a loss mask that is 1 only on reply tokens."""
-    tokenizer = tiny_tokenizer()
-    rows = []
-    for context, reply in pairs:
-        context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
-        reply_ids = tokenizer(reply, add_special_tokens=False)["input_ids"]
-        rows.append((context_ids + reply_ids, [0] * len(context_ids) + [1] * len(reply_ids)))
-    width = max(len(ids) for ids, _ in rows)
-    pad = tokenizer.pad_token_id
-    ids = torch.tensor([row + [pad] * (width - len(row)) for row, _ in rows])
-    attention = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row, _ in rows])
-    loss_mask = torch.tensor([mask + [0] * (width - len(mask)) for _, mask in rows])
-    return ids, attention, loss_mask
-
-
-def masked_loss(model, pairs):
-    ids, attention, loss_mask = encode(pairs)
-    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1]
-    targets, mask = ids[:, 1:], loss_mask[:, 1:].float()
-    per_token = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-    return (per_token * mask).sum() / mask.sum()
-
-
-def single_process_gradients(pairs):
-    model, _ = tiny_model(seed=0)
-    masked_loss(model, pairs).backward()
-    return {name: p.grad.detach().clone() for name, p in model.named_parameters()}
+def flat_gradient(optimizer) -> torch.Tensor:
+    return torch.cat([p.grad.flatten() for group in optimizer.param_groups for p in group["params"]]).clone()
 
 
 def rank_main(out_dir: Path) -> None:
     """What each launched rank runs (the launcher sets RANK, WORLD_SIZE, MASTER_ADDR...)."""
     import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo")
-    try:
-        rank = dist.get_rank()
-        model, _ = tiny_model(seed=0)
-        ddp = DistributedDataParallel(model)
-        masked_loss(ddp, BATCHES[rank]).backward()
-        grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()}
-        torch.save({"world_size": dist.get_world_size(), "grads": grads}, out_dir / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+    trainer = GRPOTrainer(GAME_ID, "tiny", config=GRPOConfig(**CONFIG), out=out_dir / "run")
+    played, gradients = [], []
+    play, step = trainer.play, trainer.optimizer.step
+
+    def recording_play(index):
+        episodes = play(index)
+        played.append([e.model_dump_json() for e in episodes])
+        return episodes
+
+    def recording_step():
+        gradients.append(flat_gradient(trainer.optimizer))
+        step()
+
+    trainer.play, trainer.optimizer.step = recording_play, recording_step
+    history = trainer.train(STEPS, log=False)
+    weights = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    torch.save({"world_size": trainer.world_size, "episodes": played, "gradients": gradients, "weights": weights,
+                "history": history}, out_dir / f"rank{trainer.rank}.pt")
+    dist.destroy_process_group()
 
 
 def launch_command(out_dir: Path) -> list[str]:
@@ -80,23 +64,46 @@ def launch_command(out_dir: Path) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD_SIZE}", *script]
 
 
-@pytest.mark.timeout(120)
-def test_ddp_ranks_hold_identical_gradients_equal_to_the_mean_of_their_batches(tmp_path):
+def single_process_gradient(episodes: list[Episode]) -> torch.Tensor:
+    env = {k: os.environ.pop(k) for k in ("WORLD_SIZE", "RANK") if k in os.environ}
+    try:
+        trainer = GRPOTrainer(GAME_ID, "tiny", config=GRPOConfig(**CONFIG))
+    finally:
+        os.environ.update(env)
+    seen = []
+    trainer.optimizer.step = lambda: seen.append(flat_gradient(trainer.optimizer))
+    trainer.update(episodes)
+    return seen[0]
+
+
+@pytest.mark.timeout(240)
+def test_grpo_trainer_on_two_gloo_ranks_takes_the_whole_batch_gradient_and_ranks_stay_identical(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(launch_command(tmp_path), env=env, capture_output=True, text=True, timeout=110)
+    done = subprocess.run(launch_command(tmp_path), env=env, capture_output=True, text=True, timeout=230)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD_SIZE)]
     assert [r["world_size"] for r in ranks] == [WORLD_SIZE] * WORLD_SIZE
-    alone = [single_process_gradients(pairs) for pairs in BATCHES]
-    first, second = (r["grads"] for r in ranks)
-    assert first.keys() == second.keys() == alone[0].keys()
-    for name in first:
-        assert torch.equal(first[name], second[name]), f"{name}: ranks disagree after all-reduce"
-        mean = (alone[0][name] + alone[1][name]) / 2
-        torch.testing.assert_close(first[name], mean, rtol=1e-4, atol=1e-6, msg=f"{name}: not the mean gradient")
-    # The batches differ, so a missing all-reduce could not pass the checks above.
-    assert not torch.allclose(alone[0]["model.embed_tokens.weight"], alone[1]["model.embed_tokens.weight"])
+    # each rank played its own share: different instances, whole groups of group_size plays
+    first_step = [[Episode.model_validate_json(e) for e in r["episodes"][0]] for r in ranks]
+    instances = [{e.instance_id for e in episodes} for episodes in first_step]
+    assert all(len(i) == 1 for i in instances) and not instances[0] & instances[1]
+    # gradients are reduced: each rank stepped with the gradient of all ranks' episodes together
+    alone = single_process_gradient(first_step[0] + first_step[1])
+    assert alone.abs().sum() > 0
+    for r in ranks:
+        torch.testing.assert_close(r["gradients"][0], alone, rtol=1e-4, atol=1e-6)
+    # ...so that they end with the same weights, which training moved
+    initial = dict(GRPOTrainer(GAME_ID, "tiny", config=GRPOConfig(**CONFIG)).model.named_parameters())
+    first, second = (r["weights"] for r in ranks)
+    assert all(torch.equal(first[name], second[name]) for name in first)
+    assert not torch.equal(first["model.embed_tokens.weight"], initial["model.embed_tokens.weight"].detach())
+    assert [h["samples"] for h in ranks[0]["history"]] == [4.0] * STEPS
+    # only rank 0 wrote: one checkpoint, one line of metrics per step
+    run = tmp_path / "run"
+    assert (run / "checkpoint" / "model.safetensors").exists()
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == STEPS
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint", "metrics.jsonl"]
 
 
 if __name__ == "__main__":
