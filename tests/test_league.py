@@ -217,6 +217,17 @@ def test_a_fixed_sampler_league_rates_its_checkpoints_against_the_fixed_opponent
     assert set(pool.get("it-1").win_rates) == {"scripted"}
 
 
+def test_pfsp_in_the_league_weighs_opponents_by_the_newest_checkpoints_win_rates(tmp_path, monkeypatch):
+    def always_wins(self, name, opponents, iteration):
+        return [MatchResult(a=name, b=o, score=1.0, iteration=iteration) for o in opponents], dict.fromkeys(opponents, 1.0)
+
+    monkeypatch.setattr(League, "_evaluate", always_wins)
+    League(SMALL.model_copy(update={"episodes": 8, "sampler": "pfsp:squared"}), tmp_path).run()
+    # it-1 beat it-0 every time: weight (1 - 1)^2 = 0, so iteration 2 only meets it-1 (unmet: w = 0.5)
+    episodes = [e for e in read_episodes(tmp_path / "episodes.jsonl") if e.tags["league"] == "train-2"]
+    assert {agent for e in episodes for agent in e.seats.values()} == {"learner", "it-1"}
+
+
 def test_a_three_seat_game_league_draws_each_opponent_seat(tmp_path):
     config = LeagueConfig(
         game="dialogym/Debate-v0", model="tiny", iterations=1, episodes=3, eval_episodes=3, max_new_tokens=8, sampler="uniform"

@@ -185,7 +185,7 @@ def test_per_role_sampler_specs_give_each_role_its_own_sampler():
 
 
 @pytest.mark.parametrize(
-    "spec", ["pfsp:sq", "recency:x", "recency:1.5", "recency:0.5:0", "recency:0.5:0.5:1", "latest:1", "fixed:", "fixed:gpt9", "speaker=pfsp:sq"]
+    "spec", ["pfsp:sq", "recency:x", "recency:1.5", "recency:0.5:0", "recency:0.5:0.5:1", "latest:1", "fixed:", "fixed:gpt9", "fixed:hf:/a/b,hf:_a_b", "speaker=pfsp:sq"]
 )
 def test_bad_sampler_arguments_fail_when_parsed(spec):
     with pytest.raises(ValueError):

@@ -117,6 +117,8 @@ class Fixed(Sampler):
             raise ValueError("'fixed' needs model specs, e.g. fixed:scripted,smollm2")
         for spec in self.specs:
             parse_spec(spec)  # a bad spec fails now, not at the first draw
+        if len(self.entries) != len(self.specs):
+            raise ValueError(f"fixed:{','.join(self.specs)}: two specs repeat or share the pool name {list(self.entries)}; list each once")
 
     @property
     def entries(self) -> dict[str, str]:
