@@ -135,8 +135,7 @@ class RolloutEngine:
         live: dict[int, Match] = {}
         limit = self.max_concurrent or len(episodes) or 1
         started = time.perf_counter()
-        with _Progress(len(episodes), enabled=self.progress) as bar, ThreadPoolExecutor(max_workers=max(1, len(self.agents))) as pool:
-            calls = _Calls(self, pool, episodes)
+        with _Progress(len(episodes), enabled=self.progress) as bar, _Calls(self, episodes) as calls:
             while queue or live:
                 while queue and len(live) < limit:
                     index = queue.pop()
@@ -179,13 +178,21 @@ class _Calls:
     the order in which calls finish never changes an episode.
     """
 
-    def __init__(self, engine: RolloutEngine, pool: ThreadPoolExecutor, episodes: Sequence[EpisodeSpec]) -> None:
-        self.engine, self.pool, self.episodes = engine, pool, episodes
+    def __init__(self, engine: RolloutEngine, episodes: Sequence[EpisodeSpec]) -> None:
+        self.engine, self.episodes = engine, episodes
+        self.pool = ThreadPoolExecutor(max_workers=max(1, len(engine.agents)), thread_name_prefix="dialogym-agent")
         self.steps: dict[int, _Step] = {}
         self.waiting: dict[str, list[tuple[int, str, Request]]] = defaultdict(list)
         #: future -> (dispatch number, agent name, what the batch was for)
         self.running: dict[Future[list[Reply]], tuple[int, str, list[tuple[int, str, Request]]]] = {}
         self.dispatched = 0
+
+    def __enter__(self) -> _Calls:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # After an error, other agents' calls may still run: raise now, do not wait for them.
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def ask(self, live: dict[int, Match]) -> None:
         """Queue the requests of every episode that is not waiting for replies; start idle agents."""

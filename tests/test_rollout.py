@@ -248,3 +248,25 @@ def test_a_simultaneous_turn_gives_the_same_episode_whichever_agent_answers_firs
         runs.append([[(t.seat, t.raw) for t in e.turns] + [e.rewards] for e in episodes])
     assert runs[0] == runs[1]
     assert all(turns[0][0] == "match" for turns in runs[0])
+
+
+def test_an_agent_error_is_raised_at_once_while_another_agent_is_still_busy():
+    gate, events = threading.Event(), []
+    slow = Gated("slow", gate, events)
+
+    class Broken:
+        name = "broken"
+
+        def act(self, requests):
+            raise ValueError("backend down")
+
+    specs = [
+        EpisodeSpec(game="dialogym/Reference-v0", seed=0, seats={"speaker": "slow", "listener": "slow"}),
+        EpisodeSpec(game="dialogym/Reference-v0", seed=1, seats={"speaker": "broken", "listener": "broken"}),
+    ]
+    try:
+        with pytest.raises(ValueError, match="backend down"):
+            RolloutEngine({"slow": slow, "broken": Broken()}).run(specs)
+        assert "slow returned" not in events
+    finally:
+        gate.set()
