@@ -1,6 +1,10 @@
 """TRL's GRPOTrainer plays dialogym games through the rollout-function hook."""
 
+import json
 import os
+import zlib
+
+import pytest
 
 from dialogym.agents.models import tiny_model
 from dialogym.trainers.trl_adapter import DialogymRollout
@@ -45,3 +49,60 @@ def test_rollout_output_masks_everything_but_the_seats_own_tokens():
         assert len(completion) == len(mask) == len(logprobs) > 0
         assert mask[0] == 1  # the listener's reply comes first; re-prompts after it are masked
     assert all(r in (-1.0, 0.0, 1.0) for r in out["dialogym_reward"])
+
+
+class Quitter:
+    """The scripted opponent, except that it writes nonsense (and so forfeits after the
+    retries) on the instances ``quits`` picks."""
+
+    name = "quitter"
+
+    def __init__(self, quits):
+        from dialogym.agents.specs import load_agent
+
+        self.scripted, self.quits = load_agent("scripted"), quits
+
+    def act(self, requests):
+        from dialogym.agents.base import Reply
+
+        replies = self.scripted.act(requests)
+        return [Reply(text="no") if self.quits(r) else reply for r, reply in zip(requests, replies, strict=True)]
+
+
+def odd_instance(request):
+    return zlib.crc32(json.dumps(request.view, sort_keys=True, default=str).encode()) % 2 == 1
+
+
+def test_instances_the_opponent_ends_before_the_seat_speaks_are_left_out_of_the_dataset():
+    rollout = DialogymRollout("dialogym/Reference-v0", seat="listener", max_new_tokens=6)
+    rollout.opponent = Quitter(odd_instance)
+    assert [rollout.first_prompt(seed) is None for seed in range(8)].count(True) > 0  # some instances end early
+    with pytest.warns(UserWarning, match="skipped .* whose match ended before 'listener' spoke"):
+        data = rollout.dataset(4)
+    assert len(data) == 4 and all("clue" in row["prompt"][-1]["content"] for row in data)
+
+    rollout.opponent = Quitter(lambda request: True)
+    with pytest.raises(ValueError, match="the opponent ended .* matches before 'listener' spoke"):
+        rollout.dataset(2)
+
+
+def test_an_episode_the_opponent_ends_early_comes_back_masked_out_with_the_seats_reward():
+    class FakeTrainer:
+        def __init__(self):
+            self.model, self.processing_class = tiny_model()
+
+    rollout = DialogymRollout("dialogym/Reference-v0", seat="listener", max_new_tokens=6)
+    prompts = [row["prompt"] for row in rollout.dataset(4)] * 2
+    rollout.opponent = Quitter(odd_instance)  # now some of TRL's generations end before the listener speaks
+    with pytest.warns(UserWarning, match="episodes ended before 'listener' spoke"):
+        out = rollout(prompts, FakeTrainer())
+    assert all(len(out[key]) == len(prompts) for key in out)
+    early = [sum(mask) == 0 for mask in out["env_mask"]]
+    assert 0 < sum(early) < len(prompts)
+    for is_early, prompt_ids, completion, mask, reward in zip(early, out["prompt_ids"], out["completion_ids"], out["env_mask"],
+                                                              out["dialogym_reward"], strict=True):
+        assert len(completion) == len(mask) > 0 and prompt_ids
+        if is_early:
+            assert mask == [0] and reward in (-1.0, 0.0, 1.0)
+        else:
+            assert mask[0] == 1

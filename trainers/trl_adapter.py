@@ -11,10 +11,17 @@ trained seat by TRL's current model, the other seats by ``opponent`` — and ret
 ``prompt_ids`` (the seat's first prompt), ``completion_ids`` (everything after it: the
 seat's replies *and* later game-master turns), ``env_mask`` (1 on the seat's own tokens
 only, so TRL trains on nothing else), ``logprobs`` and the seat's episode reward.
+
+An opponent can end a match before the trained seat speaks (a forfeit after invalid moves,
+a game that ends early). :meth:`dataset` skips such instances; when it happens while TRL's
+generations are played, that generation comes back as its prompt, a one-token completion
+masked out by ``env_mask`` (nothing to train on), and the seat's episode reward, so TRL
+still gets one completion per prompt. Both warn.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from dialogym.agents.base import Sampling
@@ -40,23 +47,38 @@ class DialogymRollout:
         self._seeds: dict[str, int] = {}
         self._calls = 0
 
-    def first_prompt(self, seed: int) -> list[dict[str, str]]:
-        """The trained seat's view at its first turn (earlier seats played by the opponent)."""
+    def first_prompt(self, seed: int) -> list[dict[str, str]] | None:
+        """The trained seat's view at its first turn (earlier seats played by the opponent);
+        None if the match ended before the seat was asked to speak."""
         instance = draw_instance(self.game, seed, level=self.level, split=self.split)
         match = Match(self.game, instance, game_id=self.game_spec.id, seed=seed)
-        while self.seat not in match.to_act():
+        while not match.done and self.seat not in match.to_act():
             other = match.to_act()[0]
             match.submit(other, self.opponent.act([request_for(match, other, self.sampling)])[0].text)
-        return match.messages(self.seat)
+        return None if match.done else match.messages(self.seat)
 
     def dataset(self, n: int, seed: int = 0) -> Any:
+        """``n`` rows of first prompts, from instance seeds ``seed, seed + 1, ...``; instances
+        whose match ends before the trained seat speaks are skipped (with a warning)."""
         from datasets import Dataset
 
-        rows = []
-        for i in range(n):
-            prompt = self.first_prompt(seed + i)
-            self._seeds[prompt[-1]["content"]] = seed + i
-            rows.append({"prompt": prompt})
+        rows: list[dict[str, Any]] = []
+        skipped: list[int] = []
+        candidate = seed
+        while len(rows) < n:
+            if len(skipped) > 10 * n:
+                raise ValueError(f"{self.game_spec.id}: the opponent ended {len(skipped)} matches before {self.seat!r} "
+                                 f"spoke and only {len(rows)} of {n} instances reached it; check the opponent or the seat")
+            prompt = self.first_prompt(candidate)
+            if prompt is None:
+                skipped.append(candidate)
+            else:
+                self._seeds[prompt[-1]["content"]] = candidate
+                rows.append({"prompt": prompt})
+            candidate += 1
+        if skipped:
+            warnings.warn(f"DialogymRollout.dataset: skipped {len(skipped)} instance(s) (seeds {skipped[:5]}"
+                          f"{'...' if len(skipped) > 5 else ''}) whose match ended before {self.seat!r} spoke", stacklevel=2)
         return Dataset.from_list(rows)
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list]:
@@ -76,9 +98,18 @@ class DialogymRollout:
         episodes = RolloutEngine({TRAINED: agent, "opponent": self.opponent}, sampling=self.sampling).run(specs)
         trainer.model.train(was_training)
         out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": [], "env_mask": [], "dialogym_reward": []}
-        for episode in episodes:
+        ended_early = 0
+        for prompt, episode in zip(prompts, episodes, strict=True):
             samples = seat_samples(episode, self.seat)
-            first_turn = next(t for t in episode.turns if t.seat == self.seat)
+            first_turn = next((t for t in episode.turns if t.seat == self.seat), None)
+            if first_turn is None:  # the opponent ended the match before the seat spoke
+                ended_early += 1
+                out["prompt_ids"].append(agent.encode(prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]))
+                out["completion_ids"].append([agent.tokenizer.eos_token_id])
+                out["env_mask"].append([0])
+                out["logprobs"].append([0.0])
+                out["dialogym_reward"].append(float(episode.rewards.get(self.seat, 0.0)))
+                continue
             prompt_ids = list(first_turn.prompt_token_ids or [])
             if samples and samples[0].input_ids[: len(prompt_ids)] == prompt_ids:
                 sample = samples[0]
@@ -92,6 +123,10 @@ class DialogymRollout:
             out["env_mask"].append(mask)
             out["logprobs"].append(logprobs)
             out["dialogym_reward"].append(float(episode.rewards[self.seat]))
+        if ended_early:
+            warnings.warn(f"DialogymRollout: {ended_early} of {len(episodes)} episodes ended before {self.seat!r} spoke; "
+                          "they come back with a masked-out completion (nothing to train on) and the seat's reward",
+                          stacklevel=2)
         return out
 
     @staticmethod
