@@ -52,8 +52,9 @@ class TransformersAgent:
     log-probabilities under the model's raw distribution (temperature 1, no top-p), which is
     what policy-gradient trainers need, and the prompt's token ids.
 
-    Seeding: a batch samples under ``torch`` RNG seeded from the batch's request seeds, in a
-    forked RNG scope, so the global torch RNG is untouched and the same batch replays exactly.
+    Seeding: each request samples from its own seed (see :class:`_SeededSampler`), so its
+    reply does not depend on which requests share its batch (up to floating-point effects
+    of padding), the global torch RNG is untouched, and the same batch replays exactly.
     Stop strings end a reply; the reply text excludes the stop string.
     """
 
@@ -140,20 +141,18 @@ class TransformersAgent:
             "return_dict_in_generate": True,
             "output_logits": self.return_logprobs,
         }
-        if sampling.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        # Sampling is greedy decoding over scores a per-request sampler has reduced to one
+        # token, so no global RNG is used and each reply depends on its own request only.
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if not sampling.greedy:
+            kwargs["logits_processor"] = [_SeededSampler(requests, sampling, width, self.device)]
         if sampling.stop:
             kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
-        seed = sum((r.seed or 0) * 31**i for i, r in enumerate(requests)) % (2**63 - 1)
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         with (
-            torch.random.fork_rng(devices=[self.device] if device_type == "cuda" else []),
             torch.no_grad(),
             torch.autocast(device_type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None),
         ):
-            torch.manual_seed(seed)
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         new = out.sequences[:, width:]
         logprobs = None
@@ -193,6 +192,43 @@ class TransformersAgent:
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         return ids
+
+
+class _SeededSampler:
+    """Samples every row from its own request's seed (inverse CDF of the tempered, top-p
+    filtered distribution), so a reply is the same whichever requests share its batch.
+
+    Each row draws its uniforms up front from a generator seeded with its request's seed
+    (unseeded requests: from the batch's seeds and their position). The scores it returns
+    are 0 for the drawn token and -inf elsewhere, for ``generate``'s greedy step to pick.
+    """
+
+    def __init__(self, requests: Sequence[Request], sampling: Sampling, prompt_width: int, device: str) -> None:
+        import torch
+        from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+        batch_seed = sum((r.seed or 0) * 31**i for i, r in enumerate(requests)) % (2**62)
+        uniforms = []
+        for row, request in enumerate(requests):
+            seed = request.seed if request.seed is not None else batch_seed * 1_000_003 + row
+            generator = torch.Generator().manual_seed(seed % (2**63 - 1))
+            uniforms.append(torch.rand(sampling.max_new_tokens, generator=generator, dtype=torch.float64))
+        self.uniforms = torch.stack(uniforms).to(device)
+        self.width = prompt_width
+        self.warpers = [TemperatureLogitsWarper(sampling.temperature)]
+        if sampling.top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(sampling.top_p))
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        cdf = torch.softmax(scores.double(), dim=-1).cumsum(dim=-1)
+        step = input_ids.shape[1] - self.width
+        drawn = self.uniforms[:, step : step + 1] * cdf[:, -1:]
+        token = torch.searchsorted(cdf, drawn, right=True).clamp(max=scores.shape[-1] - 1)
+        return torch.full_like(scores, float("-inf")).scatter_(1, token, 0.0)
 
 
 def attach_lora(model: Any, adapter_path: str) -> Any:

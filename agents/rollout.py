@@ -11,11 +11,12 @@ CLI, benchmarks and trainers all use it.
 
 Determinism: an episode's requests (messages and seeds) depend only on its spec and the
 replies it got, and a simultaneous turn's replies are submitted in seat order, so agents
-whose reply depends only on the request (scripted, vLLM, seeded HTTP) replay exactly. With
-one agent in all seats (self-play) batches are also the same on every run. A transformers
-agent seeds each batch from its requests' seeds, so when two agents' calls overlap, which
-requests share a batch (and so what it samples) can depend on timing; ``lockstep=True``
-waits for every agent's call before routing any reply, as a tick, and replays exactly.
+whose reply depends only on the request (scripted, transformers, vLLM, seeded HTTP) give
+the same episodes on every run, whichever agent answers first. Which requests share a
+batch can depend on timing when several agents' calls overlap; a transformers reply does
+not depend on its batchmates except through floating-point effects of padding (rare
+token flips, likelier in bf16). ``lockstep=True`` waits for every agent's call before
+routing any reply, as a tick, so batches too are the same on every run.
 """
 
 from __future__ import annotations

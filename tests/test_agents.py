@@ -172,3 +172,29 @@ def test_local_folder_and_lora_adapter_specs_load_and_the_adapter_changes_the_mo
     with torch.no_grad():
         assert not torch.allclose(base.model(ids).logits, with_lora.model(ids).logits)
     assert with_lora.name.endswith("+lora:" + str(tmp_path / "adapter"))
+
+
+def test_a_sampled_reply_depends_on_its_own_seed_not_on_its_batchmates(tiny):
+    sampling = Sampling(temperature=1.0, max_new_tokens=12)
+    alone = tiny.act([Request(messages=chat("go"), sampling=sampling, seed=7)])[0]
+    others = [Request(messages=chat("a much longer prompt " * k), sampling=sampling, seed=100 + k) for k in range(3)]
+    batched = tiny.act([*others, Request(messages=chat("go"), sampling=sampling, seed=7)])[-1]
+    assert batched.token_ids == alone.token_ids
+
+
+def test_sampling_draws_tokens_with_the_model_s_tempered_probabilities(tiny):
+    import torch
+
+    sampling = Sampling(temperature=0.2, max_new_tokens=1)
+    prompt = tiny.encode(chat("pick"))
+    with torch.no_grad():
+        logits = tiny.model(torch.tensor([prompt], device=tiny.device)).logits[0, -1].float().cpu()
+    probs = torch.softmax(logits / sampling.temperature, -1)
+    top = int(probs.argmax())
+    n = 400
+    draws = [r.token_ids[:1] for r in tiny.act([Request(messages=chat("pick"), sampling=sampling, seed=s) for s in range(n)])]
+    p = float(probs[top])
+    assert 0.05 < p < 0.95, "the check needs a token that is drawn sometimes, not always"
+    assert abs(draws.count([top]) / n - p) < 4 * (p * (1 - p) / n) ** 0.5
+    nucleus = tiny.act([Request(messages=chat("pick"), sampling=sampling.with_(top_p=1e-6), seed=s) for s in range(20)])
+    assert all(r.token_ids == [top] for r in nucleus)  # top-p this small leaves the most likely token only
