@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from dialogym.agents.base import Reply
+from dialogym.agents.base import Reply, Sampling
 from dialogym.agents.hf import TransformersAgent
 from dialogym.agents.models import tiny_model
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
@@ -270,3 +270,26 @@ def test_an_agent_error_is_raised_at_once_while_another_agent_is_still_busy():
         assert "slow returned" not in events
     finally:
         gate.set()
+
+
+def test_two_sampling_models_give_the_same_episodes_however_their_calls_overlap():
+    import time
+
+    model, tokenizer = tiny_model()
+
+    class Delayed(TransformersAgent):
+        delay = 0.0
+
+        def act(self, requests):
+            time.sleep(self.delay)
+            return super().act(requests)
+
+    a, b = Delayed(model, tokenizer, name="a"), Delayed(model, tokenizer, name="b")
+    specs = reference_specs(4, {"speaker": "a", "listener": "b"}) + [
+        EpisodeSpec(game="dialogym/Reference-v0", seed=i, seats={"speaker": "b", "listener": "a"}) for i in range(4, 8)
+    ]
+    runs = []
+    for a.delay, b.delay in ((0.0, 0.3), (0.3, 0.0)):  # which agent's batch lands first flips
+        episodes = RolloutEngine({"a": a, "b": b}, sampling=Sampling(temperature=1.0, max_new_tokens=12)).run(specs)
+        runs.append([[(t.seat, t.token_ids) for t in e.turns] for e in episodes])
+    assert runs[0] == runs[1]
