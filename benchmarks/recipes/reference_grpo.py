@@ -39,16 +39,21 @@ def evaluate(agent, n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/recipe"))
-    parser.add_argument("--eval-episodes", type=int, default=32)
+    parser.add_argument("--eval-episodes", type=int, default=64)
     parser.add_argument("--sft-episodes", type=int, default=64)
     parser.add_argument("--sft-steps", type=int, default=24)
-    parser.add_argument("--grpo-steps", type=int, default=8)
+    parser.add_argument("--grpo-steps", type=int, default=30)
+    parser.add_argument("--group-size", type=int, default=8)
+    parser.add_argument("--instances-per-step", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--temperature", type=float, default=0.8)
     args = parser.parse_args()
     started = time.perf_counter()
     results: dict[str, object] = {}
 
     trainer = GRPOTrainer(GAME, "smollm2", "scripted", GRPOConfig(
-        group_size=4, instances_per_step=4, lr=1e-4, max_new_tokens=16, lora_rank=16, seat="listener", temperature=1.0,
+        group_size=args.group_size, instances_per_step=args.instances_per_step, lr=args.lr, max_new_tokens=16,
+        lora_rank=16, seat="listener", temperature=args.temperature,
     ), out=args.out / "grpo")
     learner: TransformersAgent = trainer.agent
     results["before"] = evaluate(learner, args.eval_episodes)
