@@ -227,3 +227,7 @@ for _module in ("dialogym.benchmarks.cli", "dialogym.trainers.cli", "dialogym.tr
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
