@@ -162,7 +162,9 @@ def plan(config: BenchConfig) -> list[EpisodeSpec]:
         level = config.level or None
         if level is not None and level not in game_spec.game_cls.levels:
             raise ValueError(f"{game_id}: unknown level {level!r}; choose one of {list(game_spec.game_cls.levels)}")
-        instances = generate_instance_set(game_id, config.episodes, seed=config.seed, level=level, split=config.split)
+        instances = generate_instance_set(
+            game_id, config.episodes, seed=config.seed, level=level, split=config.split, allow_repeats=True
+        )
         assign = selfplay_assignments if config.mode == "selfplay" else crossplay_assignments
         for pairing, seats in assign(config.models, roles):
             for index, instance in enumerate(instances.instances):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,12 +83,21 @@ class InstanceSet(BaseModel):
 
 
 def generate_instance_set(
-    game_id: str, n: int, *, seed: int = 0, level: str | None = None, split: str = "test", **game_kw: Any
+    game_id: str,
+    n: int,
+    *,
+    seed: int = 0,
+    level: str | None = None,
+    split: str = "test",
+    allow_repeats: bool = False,
+    **game_kw: Any,
 ) -> InstanceSet:
     """Generate ``n`` distinct instances of a registered game.
 
     The set is named ``"<game id>/<level>/<split>"`` and carries the game's instance
-    version; the same arguments give the same set on any machine.
+    version; the same arguments give the same set on any machine. A game with fewer than
+    ``n`` distinct instances in that level and split is an error, unless ``allow_repeats``:
+    then the distinct ones are repeated in order to make up ``n`` (with a warning).
     """
     from .registry import spec
 
@@ -101,7 +111,12 @@ def generate_instance_set(
         index += 1
         if instance.id in seen:
             if index > 50 * n + 1000:
-                raise RuntimeError(f"{game_id}: only {len(items)} distinct {level}/{split} instances exist")
+                message = f"{game_id}: only {len(items)} distinct {level}/{split} instances exist"
+                if not (allow_repeats and items):
+                    raise RuntimeError(message)
+                warnings.warn(f"{message}; repeating them to make {n}", stacklevel=2)
+                items = [items[i % len(items)] for i in range(n)]
+                break
             continue
         seen.add(instance.id)
         items.append(instance.model_dump(mode="json"))

@@ -5,6 +5,8 @@ If a game's generator changes on purpose, bump the game's ``instance_version`` a
 its pins here; a fingerprint that changes without a version bump is a reproducibility bug.
 """
 
+import json
+
 import pytest
 
 import dialogym
@@ -56,3 +58,15 @@ def test_the_first_test_instances_at_seed_0_match_their_pinned_fingerprint(game_
     assert (instances.version, instances.fingerprint) == (version, fingerprint), (
         f"{game_id} {level}: instances changed; if on purpose, bump the game's instance_version and update PINS"
     )
+
+
+def test_a_small_instance_space_is_an_error_unless_repeats_are_allowed():
+    from tests.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0, 1-2 rounds on "short")
+
+    with pytest.raises(RuntimeError, match="only .* distinct short/test instances"):
+        generate_instance_set("dialogym/Pennies-v0", 10, level="short")
+    with pytest.warns(UserWarning, match="repeating them to make 10"):
+        repeated = generate_instance_set("dialogym/Pennies-v0", 10, level="short", allow_repeats=True)
+    ids = [json.dumps(item, sort_keys=True) for item in repeated.instances]
+    assert len(ids) == 10 and 1 <= len(set(ids)) <= 2
+    assert ids[: len(set(ids))] == list(dict.fromkeys(ids))  # the distinct ones first, then in the same order
