@@ -12,6 +12,7 @@ and ``vllm:X+lora:B`` hold the base weights once).
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,14 @@ def _import_vllm() -> Any:
 
 @dataclass
 class _Engine:
-    """One ``vllm.LLM`` and the LoRA ids given out on it (ids must be unique per engine)."""
+    """One ``vllm.LLM`` and the LoRA ids given out on it (ids must be unique per engine).
+
+    ``lock`` serialises the agents that share it: the rollout engine calls each agent from
+    its own thread, and ``vllm.LLM`` takes one call at a time.
+    """
 
     llm: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
     lora_ids: dict[str, tuple[str, int]] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     #: never reused: a reloaded adapter must not get an id vLLM already holds other weights under
@@ -43,6 +49,8 @@ class _Engine:
 
 #: engines by (base model, engine options), so specs that share a base share one engine
 _ENGINES: dict[tuple[str, str], _Engine] = {}
+#: engines around ``vllm.LLM`` objects handed in by callers, by object id
+_GIVEN: dict[int, _Engine] = {}
 
 
 def shared_engine(vllm: Any, model: str, **engine_kw: Any) -> _Engine:
@@ -56,6 +64,7 @@ def shared_engine(vllm: Any, model: str, **engine_kw: Any) -> _Engine:
 def release_engines() -> None:
     """Forget the shared engines (their GPU memory is freed once no agent holds them)."""
     _ENGINES.clear()
+    _GIVEN.clear()
 
 
 class VLLMAgent:
@@ -77,7 +86,8 @@ class VLLMAgent:
         self.name = name or f"vllm:{model}"
         self.default_lora = lora
         if llm is not None:
-            self._engine = _Engine(llm)
+            # the same LLM given to two agents is one engine: one id counter, one lock
+            self._engine = _GIVEN.setdefault(id(llm), _Engine(llm))
         else:
             self._engine = shared_engine(
                 self.vllm,
@@ -94,8 +104,9 @@ class VLLMAgent:
     def reload_adapter(self, path: str) -> None:
         """Make the next request with ``path`` load it afresh (the trainer rewrote it)."""
         key = str(Path(path).resolve())
-        self._engine.versions[key] = self._engine.versions.get(key, 0) + 1
-        self._engine.lora_ids.pop(key, None)
+        with self._engine.lock:
+            self._engine.versions[key] = self._engine.versions.get(key, 0) + 1
+            self._engine.lora_ids.pop(key, None)
 
     def _lora_request(self, path: str | None) -> Any:
         if not path:
@@ -122,8 +133,9 @@ class VLLMAgent:
             )
             for r in requests
         ]
-        loras = [self._lora_request(r.meta.get("lora", self.default_lora)) for r in requests]
-        outputs = self.llm.chat([r.messages for r in requests], params, lora_request=loras, use_tqdm=False)
+        with self._engine.lock:
+            loras = [self._lora_request(r.meta.get("lora", self.default_lora)) for r in requests]
+            outputs = self.llm.chat([r.messages for r in requests], params, lora_request=loras, use_tqdm=False)
         replies = []
         for output in outputs:
             completion = output.outputs[0]

@@ -163,6 +163,45 @@ def test_specs_on_one_base_model_share_one_engine_and_its_lora_ids(fake_vllm, tm
     assert [kw["model"] for kw in fake_vllm.built] == ["/models/x", "/models/y", "/models/x"]
 
 
+def test_agents_given_the_same_llm_share_its_lora_ids(fake_vllm, tmp_path):
+    from dialogym.agents.vllm_backend import VLLMAgent
+
+    llm = FakeLLM()
+    first, second = VLLMAgent("/m", llm=llm, lora=str(tmp_path / "a")), VLLMAgent("/m", llm=llm, lora=str(tmp_path / "b"))
+    chat = [Request(messages=[{"role": "user", "content": "x"}])]
+    first.act(chat)
+    second.act(chat)
+    (_, _, (lora_a,)), (_, _, (lora_b,)) = llm.calls
+    assert lora_a.lora_int_id != lora_b.lora_int_id
+
+
+def test_agents_sharing_an_engine_never_call_it_at_the_same_time(fake_vllm, tmp_path):
+    import threading
+    import time
+
+    from dialogym.agents.specs import load_agent
+
+    agents = [load_agent(f"vllm:/models/x+lora:{tmp_path / name}") for name in "ab"]
+    llm, inside, overlaps = agents[0].llm, [0], []
+    chat = llm.chat
+
+    def slow_chat(*args, **kw):
+        inside[0] += 1
+        overlaps.append(inside[0])
+        time.sleep(0.05)
+        inside[0] -= 1
+        return chat(*args, **kw)
+
+    llm.chat = slow_chat
+    request = [Request(messages=[{"role": "user", "content": "x"}])]
+    threads = [threading.Thread(target=agent.act, args=(request,)) for agent in agents for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(overlaps) == 6 and max(overlaps) == 1, "vllm.LLM takes one call at a time"
+
+
 def _has_cuda_and_vllm():
     try:
         import torch
