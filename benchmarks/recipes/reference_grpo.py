@@ -1,11 +1,11 @@
 """CPU recipe: teach SmolLM2-135M the referential game's listener seat, then GRPO it.
 
-1. before: the embedded model as listener against the scripted speaker, 32 test episodes;
+1. before: the embedded model as listener against the scripted speaker, 64 test episodes;
 2. SFT warm start (TRL's SFTTrainer, LoRA): replies of the *scripted* listener on train
    instances, exported with ``sft_set(per_turn=True)`` so the loss is on the replies only —
    it teaches the strict ``ANSWER: n`` format (the base model answers in prose: 0% valid);
 3. GRPO (ours, LoRA continued): the listener seat against the scripted speaker;
-4. after: the same 32 test episodes.
+4. after: the same 64 test episodes.
 
     python benchmarks/recipes/reference_grpo.py --out runs/recipe
 """

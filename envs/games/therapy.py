@@ -25,7 +25,8 @@ when a negation word stands among the five words before it in the same clause. S
 symptom that is not on the card or denying one that is), ``premature_disclosure`` (ask-only
 symptoms affirmed before the therapist asked about their category), ``turns``. Rewards:
 therapist ``0.6 * diagnosis + 0.2 * coverage + 0.2 * concordance``; patient
-``faithfulness * coverage - PREMATURE_PENALTY * premature_disclosure / card symptoms``.
+``max(0, faithfulness * coverage - PREMATURE_PENALTY * premature_disclosure / card symptoms)``
+(floored at 0, so every reward lies in [0, 1] and finishing always beats the abort penalty).
 
 ``dialogym/PatientTherapistJudged-v0`` adds a ``judge`` seat that reads the transcript after
 the diagnosis and rates ``EMPATHY: n`` and ``PLAN_QUALITY: n`` from 1 to 5 (rubric in
@@ -558,7 +559,7 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
         }
         rewards = {
             "therapist": 0.6 * correct + 0.2 * coverage + 0.2 * concordance,
-            "patient": faithfulness * coverage - PREMATURE_PENALTY * len(premature) / len(on_card),
+            "patient": max(0.0, faithfulness * coverage - PREMATURE_PENALTY * len(premature) / len(on_card)),
         }
         if "judge" in self.roles:
             rewards["judge"] = 0.0
