@@ -25,10 +25,27 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file below ``folder`` (and the folders) to disk, so a rename that
+    publishes it cannot outlive a power loss that its contents do not."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        elif path.is_dir():
+            _fsync_dir(path)
+    _fsync_dir(folder)
+
+
 def atomic_replace_dir(tmp: str | Path, final: str | Path) -> Path:
     """Move the complete folder ``tmp`` (on the same file system) to ``final``, replacing
-    any folder there so that a crash at any point leaves one complete version."""
+    any folder there so that a crash at any point, power loss included, leaves one
+    complete version."""
     tmp, final = Path(tmp), Path(final)
+    _fsync_tree(tmp)
     old = _aside(final)
     if final.exists():
         if old.exists():  # stale: an earlier replace was killed after its second rename
