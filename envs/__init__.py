@@ -28,21 +28,13 @@ __all__ = [
 def _load_plugins_at_import() -> None:
     """Load entry-point games now. A plug-in that fails here may only need the root
     ``dialogym`` package, which is still being imported (``dialogym.register`` is not bound
-    yet): it is retried at the first registry call, which warns if it fails again."""
+    yet): it is retried, alone, at the first registry call, which warns if it fails again."""
     from . import registry
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            registry.load_plugins()
-        except Exception as err:  # reading the entry points themselves failed
-            warnings.warn(f"dialogym: could not load games from installed packages: {err}", stacklevel=2)
-    failed = [w for w in caught if str(w.message).startswith("dialogym: could not load games")]
-    if failed:
-        registry._plugins_loaded = False
-    for w in caught:
-        if w not in failed:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    try:
+        registry.load_plugins(quiet=True)
+    except Exception as err:  # reading the entry points themselves failed
+        warnings.warn(f"dialogym: could not load games from installed packages: {err}", stacklevel=2)
 
 
 _load_plugins_at_import()

@@ -56,6 +56,8 @@ class GameSpec:
 
 _REGISTRY: dict[str, GameSpec] = {}
 _plugins_loaded = False
+#: entry points already loaded (name=value), never loaded twice
+_plugins_done: set[str] = set()
 
 
 def register(
@@ -104,19 +106,33 @@ class _GymEntryPoint:
         return DialogueGymEnv(self.game_id, **kw)
 
 
-def load_plugins() -> None:
-    """Import the games that installed packages announce in the entry-point group."""
+def load_plugins(*, quiet: bool = False) -> list[str]:
+    """Import the games that installed packages announce in the entry-point group.
+
+    Each entry point is loaded once; one that failed is tried again at the next call.
+    Failures warn (unless ``quiet``) and are returned as ``"name: error"`` lines: a broken
+    plug-in never breaks the built-in games.
+    """
     global _plugins_loaded
     if _plugins_loaded:
-        return
-    _plugins_loaded = True
+        return []
+    failures = []
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        key = f"{entry.name}={entry.value}"
+        if key in _plugins_done:
+            continue
         try:
             loaded = entry.load()
             if callable(loaded):
                 loaded()
         except Exception as err:  # a broken plug-in must not break the built-in games
-            warnings.warn(f"dialogym: could not load games from {entry.value!r}: {err}", stacklevel=2)
+            failures.append(f"{entry.value}: {err}")
+            if not quiet:
+                warnings.warn(f"dialogym: could not load games from {entry.value!r}: {err}", stacklevel=2)
+        else:
+            _plugins_done.add(key)
+    _plugins_loaded = not failures or not quiet
+    return failures
 
 
 def registered() -> list[str]:
