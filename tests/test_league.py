@@ -181,7 +181,7 @@ def test_a_bad_sampler_is_refused_before_the_out_folder_is_touched(tmp_path, sam
 
 
 def test_a_vllm_learner_is_refused_with_a_clear_message(tmp_path):
-    with pytest.raises(ValueError, match="vLLM is not wired"):
+    with pytest.raises(ValueError, match="to play the pool's checkpoints on vLLM, add --opponents-on vllm"):
         League(SMALL.model_copy(update={"model": "vllm:/models/x"}), tmp_path / "league")
     assert not (tmp_path / "league").exists()
 
@@ -290,3 +290,31 @@ def test_the_learner_update_uses_only_its_own_tokens_with_a_per_role_baseline(tm
     assert any(not torch.equal(before[n], after[n]) for n in before)
     frozen = [p for n, p in learner.model.named_parameters() if "lora" not in n]
     assert all(not p.requires_grad for p in frozen)
+
+
+# -- opponents on vLLM (its interface mocked: tests/test_vllm_backend.py) ------------------
+from tests.test_vllm_backend import fake_vllm  # noqa: E402,F401  (the fixture)
+
+
+def test_pool_checkpoints_can_play_as_per_request_loras_on_one_vllm_engine(tmp_path, fake_vllm):  # noqa: F811
+    from dialogym.agents.models import tiny_model
+
+    model, tokenizer = tiny_model()
+    model.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    config = SMALL.model_copy(update={"model": f"hf:{tmp_path / 'base'}", "opponents_on": "vllm", "eval_episodes": 2})
+    League(config, tmp_path / "league").run()
+    assert [kw["model"] for kw in fake_vllm.built] == [str(tmp_path / "base")]  # one engine for every checkpoint
+    from dialogym.agents.vllm_backend import _ENGINES
+
+    (engine,) = _ENGINES.values()
+    paths = {lora.lora_path for _, _, loras in engine.llm.calls for lora in loras}
+    pool = CheckpointPool(tmp_path / "league" / "pool")
+    assert paths and paths <= {str(pool.path_of(name).resolve()) for name in pool.names}
+    assert len(paths) >= 2  # it-0 and it-1 both played through vLLM
+
+
+def test_opponents_on_vllm_need_a_model_folder_and_say_so(tmp_path, fake_vllm):  # noqa: F811
+    with pytest.raises(ValueError, match="need a model folder"):
+        League(SMALL.model_copy(update={"opponents_on": "vllm"}), tmp_path / "league")
+    assert not (tmp_path / "league").exists()

@@ -22,8 +22,9 @@ the checkpoint ``state.json`` names. Opponents are drawn with a generator seeded
 iteration, so a resumed league draws what an uninterrupted one would.
 
 Opponents that are LoRA checkpoints play through :class:`AdapterBank`, on the learner's
-own base model, with no reload per game; the league is transformers-only (vLLM's
-per-request LoRA is not wired here yet).
+own base model, with no reload per game; with ``opponents_on="vllm"`` they play through
+vLLM instead, every checkpoint a per-request LoRA on one engine of the same base folder
+(the learner itself trains, and plays, with transformers).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -72,6 +73,9 @@ class LeagueConfig(BaseModel):
     max_new_tokens: int = Field(32, ge=1)
     level: str | None = None
     seed: int = 0
+    opponents_on: Literal["transformers", "vllm"] = Field(
+        "transformers", description="backend of the pool's checkpoints when they play (vllm: per-request LoRA on a GPU)"
+    )
 
 
 class LoraLearner:
@@ -152,6 +156,7 @@ class League:
         self.samplers = {role: sampler.for_role(role) if isinstance(sampler, PerRole) else sampler for role in self.roles}
         self.fixed = {name: s for f in self.samplers.values() if isinstance(f, Fixed) for name, s in f.entries.items()}
         _check_learner_model(config.model)
+        self.vllm_base = _vllm_base(config.model) if config.opponents_on == "vllm" else None
         config_text = self._check_config()
         self.learner = learner or LoraLearner(config.model, rank=config.lora_rank, lr=config.lr, seed=config.seed)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -161,7 +166,7 @@ class League:
     def _check_config(self) -> str:
         path = self.out / "league_config.json"
         text = self.config.model_dump_json(indent=1)
-        if path.exists() and json.loads(path.read_text()) != json.loads(text):
+        if path.exists() and LeagueConfig.model_validate_json(path.read_text()) != self.config:
             raise ValueError(f"{path} holds a different league config; use a new --out folder to start another league")
         return text
 
@@ -216,7 +221,9 @@ class League:
         agents: dict[str, Any] = {LEARNER: self.learner.agent}
         for name in names:
             entry = self.pool.get(name)
-            if entry.kind == "lora":
+            if entry.kind == "lora" and self.vllm_base is not None:
+                agents[name] = load_agent(f"vllm:{self.vllm_base}+lora:{self.pool.path_of(name)}")
+            elif entry.kind == "lora":
                 agents[name] = self.learner.bank.agent(name, str(self.pool.path_of(name)))
             else:
                 agents[name] = load_agent(entry.spec)
@@ -317,8 +324,23 @@ def _check_learner_model(model: str) -> None:
     if parsed.kind not in ("smollm2", "tiny", "hf") or parsed.lora:
         raise ValueError(
             f"league model {model!r}: the learner is a LoRA adapter trained with transformers, so the base model "
-            "must be smollm2, tiny or hf:<folder> (vLLM is not wired for the league yet)"
+            "must be smollm2, tiny or hf:<folder>; to play the pool's checkpoints on vLLM, add --opponents-on vllm"
         )
+
+
+def _vllm_base(model: str) -> str:
+    """The folder vLLM loads for the league's base model; clear errors where there is none."""
+    from dialogym.agents.models import smollm2_path
+    from dialogym.agents.vllm_backend import _import_vllm
+
+    parsed = parse_spec(model)
+    if parsed.kind == "tiny":
+        raise ValueError("opponents on vllm need a model folder; the tiny model is built in code (use smollm2 or hf:<folder>)")
+    try:
+        _import_vllm()
+    except ImportError as err:
+        raise ValueError(f"opponents on vllm: {err}") from None
+    return str(smollm2_path()) if parsed.kind == "smollm2" else parsed.target
 
 
 def _append_line(path: Path, text: str) -> None:

@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         sampler: str = typer.Option("pfsp", help=SAMPLER_HELP),
         gate: float = typer.Option(-1.0, help="admit a checkpoint only if it scores >= this against the best rated member (off if < 0)"),
         lr: float = typer.Option(1e-3, min=0.0),
+        opponents_on: str = typer.Option("transformers", help="transformers | vllm: backend the pool's checkpoints play on (vllm: per-request LoRA, GPU)"),
         level: str = typer.Option("", help="instance level"),
         seed: int = typer.Option(0),
         out: Path = typer.Option(Path("runs/league"), help="league folder; rerun the same command to resume"),
@@ -36,10 +37,13 @@ def register(app: typer.Typer) -> None:
 
         if algo != "grpo":
             raise ValueError(f"unknown league algo {algo!r}; available: grpo")
+        if opponents_on not in ("transformers", "vllm"):
+            raise ValueError(f"--opponents-on {opponents_on!r}: use transformers or vllm")
         (game_id,) = resolve_ids(game)
         config = LeagueConfig(
             game=game_id, model=model, iterations=iterations, episodes=episodes, eval_episodes=eval_episodes,
             eval_opponents=eval_opponents, sampler=sampler, gate=gate if gate >= 0 else None, lr=lr, level=level or None, seed=seed,
+            opponents_on=opponents_on,
         )
         league = League(config, out)  # checks every option before it writes anything
         for line in league.run(progress=True):
