@@ -327,3 +327,18 @@ def test_one_training_step_on_cuda_keeps_every_tensor_on_the_gpu(algo, tmp_path)
     if algo == "ppo":
         assert trainer.value_head.weight.device.type == "cuda"
         assert (tmp_path / "checkpoint" / "value_head.pt").exists()
+
+
+def test_ppo_reports_clip_and_kl_stats_weighted_over_the_whole_step():
+    from dialogym.trainers.ppo import PPOConfig, PPOTrainer
+
+    def step(grad_accum):
+        cfg = PPOConfig(group_size=4, instances_per_step=1, max_new_tokens=6, lora_rank=4, seed=3, grad_accum=grad_accum, beta=0.1)
+        (metrics,) = PPOTrainer(GAME_ID, "tiny", config=cfg).train(1, log=False)
+        return metrics
+
+    whole, chunked = step(1), step(2)
+    assert whole["kl"] > 0.0  # the second epoch has moved away from the reference
+    # chunks are reported token-weighted over the step, not as the last chunk's values
+    assert chunked["kl"] == pytest.approx(whole["kl"], rel=1e-3)
+    assert chunked["clip_fraction"] == pytest.approx(whole["clip_fraction"], abs=1e-6)

@@ -83,9 +83,12 @@ class PPOTrainer(GRPOTrainer):
             return {"loss": 0.0, "samples": 0.0}
         batch = self._collate(samples)
         own = batch["loss_mask"][:, 1:].detach().cpu().numpy()
-        with torch.no_grad():
-            _, old_values = self._forward(batch)
-        old_values = old_values.detach().cpu().numpy() * own
+        if samples:
+            with torch.no_grad():
+                _, old_values_t = self._forward(batch)
+            old_values = old_values_t.detach().cpu().numpy() * own
+        else:  # a rank with no samples still joins the step's all-reduces
+            old_values = np.zeros_like(own)
         rewards = np.zeros_like(own)
         for i, s in enumerate(samples):
             rewards[i, s.turn_ends[-1] - 1] = s.reward  # shifted by one: position t predicts token t+1
@@ -101,15 +104,15 @@ class PPOTrainer(GRPOTrainer):
             adv = (adv - mean) / (np.sqrt(max(second / n_tokens - mean**2, 0.0)) + 1e-6) * own
         adv_t, ret_t, old_v = (torch.tensor(x, dtype=torch.float32, device=self.device) for x in (adv, returns, old_values))
         self.model.train()
-        stats: dict[str, float] = {}
+        stats = {"clip_fraction": 0.0, "kl": 0.0}
         for _ in range(cfg.epochs):
             self.optimizer.zero_grad()
-            total, total_value = 0.0, 0.0
+            total, total_value, weighted = 0.0, 0.0, {k: 0.0 for k in stats}
             for index in self._chunks(len(samples)):
                 part = {k: v[index] for k, v in batch.items()}
                 logp, values = self._forward(part)
                 ref = self._reference_logprobs(part)
-                policy_loss, stats = grpo_loss(logp, part, adv_t[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens)
+                policy_loss, part_stats = grpo_loss(logp, part, adv_t[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens)
                 mask = part["loss_mask"][:, 1:]
                 clipped = old_v[index] + torch.clamp(values - old_v[index], -cfg.vf_clip, cfg.vf_clip)
                 vf = torch.max((values - ret_t[index]) ** 2, (clipped - ret_t[index]) ** 2)
@@ -117,9 +120,14 @@ class PPOTrainer(GRPOTrainer):
                 loss = policy_loss + cfg.vf_coef * value_loss
                 loss.backward()
                 total, total_value = total + float(loss.detach()), total_value + float(value_loss.detach())
+                part_tokens = float(mask.sum())
+                for k in weighted:
+                    weighted[k] += part_stats[k] * part_tokens
             self._reduce_gradients()
             self.optimizer.step()
-            total, total_value = self._sum_across_ranks([total, total_value])
+            total, total_value, *sums = self._sum_across_ranks([total, total_value, *weighted.values()])
+            # token-weighted over the whole step (every chunk, every rank), as GRPO reports them
+            stats = {k: v / max(n_tokens, 1.0) for k, v in zip(weighted, sums, strict=True)}
         self.model.eval()
         return {
             "loss": total, "value_loss": total_value,
