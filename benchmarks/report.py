@@ -266,22 +266,24 @@ def plot_ratings(ratings: dict[str, Rating], openskill: dict[str, Rating] | None
     return _png(fig)
 
 
-def plot_win_matrix(matches: list[Match], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> bytes:
-    """Heat map of each row's mean score against each column, with bootstrap intervals and counts."""
+def plot_win_matrix(rates: dict[str, dict[str, Estimate]]) -> bytes:
+    """Heat map of each row's mean score against each column, with the bootstrap intervals
+    and counts of :func:`win_rates` (the numbers of ``summary.json``, not a second bootstrap)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    names, rate, n = win_matrix(matches)
-    _, lo, hi = win_matrix_intervals(matches, samples=samples, seed=seed)
+    names = list(rates)
+    rate = np.array([[rates[a][b].value if b in rates[a] else np.nan for b in names] for a in names])
     fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(names), 1.0 + 1.0 * len(names)))
     image = ax.imshow(rate, vmin=0, vmax=1, cmap="RdYlGn")
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if n[i, j]:
-                text = f"{rate[i, j]:.2f}\n[{lo[i, j]:.2f}, {hi[i, j]:.2f}]\nn={int(n[i, j])}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8)
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            if b in rates[a]:
+                e = rates[a][b]
+                ax.text(j, i, f"{e.value:.2f}\n[{e.lo:.2f}, {e.hi:.2f}]\nn={e.n}", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("opponent")
@@ -308,7 +310,7 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
         add_plot("ratings", "Ratings across games (cross-play)", plot_ratings(summary.ratings[ALL], summary.openskill[ALL]))
         add_plot(
             "win_matrix", "Win rates across games (cross-play)",
-            plot_win_matrix(summary.matches[ALL], seed=summary.config.seed),
+            plot_win_matrix(summary.win_rates[ALL]),
         )
 
     env = jinja2.Environment(

@@ -366,7 +366,7 @@ def write_league_report(out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dialogym.benchmarks.report import atomic_png, plot_win_matrix
+    from dialogym.benchmarks.report import atomic_png, plot_win_matrix, win_rates
 
     lines = [json.loads(x) for x in (out / "league.jsonl").read_text().splitlines() if x.strip()]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -393,7 +393,7 @@ def write_league_report(out: Path) -> Path:
     pool = CheckpointPool(out / "pool")
     matches = [(r.a, r.b, r.score) for r in pool.results()]
     if matches:
-        atomic_png(report / "winrates.png", plot_win_matrix(matches))
+        atomic_png(report / "winrates.png", plot_win_matrix(win_rates(matches)))
     rows = "".join(
         f"<tr><td>{html.escape(e.name)}</td><td>{e.iteration}</td><td>{'' if e.rating is None else f'{e.rating:.0f} [{e.rating_lo:.0f}, {e.rating_hi:.0f}]'}</td><td>{e.matches}</td></tr>"
         for e in pool.entries
