@@ -37,6 +37,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	LINT_IMPORTS=$(VENV)/bin/lint-imports bash .ci/lint-imports
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q
