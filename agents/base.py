@@ -17,6 +17,9 @@ class Sampling:
     top_p: float = 1.0
     max_new_tokens: int = 128
     stop: tuple[str, ...] = ()
+    #: Constrain the reply to the request's ``grammar`` (the seat's legal moves) where the
+    #: backend can; requests without a grammar, and backends that cannot, play unconstrained.
+    guided: bool = False
 
     @property
     def greedy(self) -> bool:
@@ -38,6 +41,9 @@ class Request:
     seat: str = ""
     #: Structured form of what the seat may know (scripted players read this).
     view: dict[str, Any] = field(default_factory=dict)
+    #: The seat's move grammar (llguidance's Lark dialect), set on guided requests when the
+    #: game has one: every string it accepts parses as a legal move in the current state.
+    grammar: str | None = None
     #: Free-form routing data of the caller (episode key, ...). Backends ignore it.
     meta: dict[str, Any] = field(default_factory=dict)
 

@@ -52,7 +52,7 @@ class TransformersAgent:
     log-probabilities under the model's raw distribution (temperature 1, no top-p), which is
     what policy-gradient trainers need, and the prompt's token ids.
 
-    Seeding: each request samples from its own seed (see :class:`_SeededSampler`), so its
+    Seeding: each request samples from its own seed (see :class:`_Decoder`), so its
     reply does not depend on which requests share its batch (up to floating-point effects
     of padding), the global torch RNG is untouched, and the same batch replays exactly.
     Stop strings end a reply; the reply text excludes the stop string.
@@ -139,13 +139,14 @@ class TransformersAgent:
             "max_new_tokens": sampling.max_new_tokens,
             "pad_token_id": pad,
             "return_dict_in_generate": True,
-            "output_logits": self.return_logprobs,
         }
-        # Sampling is greedy decoding over scores a per-request sampler has reduced to one
-        # token, so no global RNG is used and each reply depends on its own request only.
+        # Every step's token is chosen by _Decoder (greedy, or sampled from the request's own
+        # seed, under the row's grammar mask when guided) and handed to generate's greedy
+        # step as the only finite score: no global RNG, and each reply depends on its own
+        # request only.
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if not sampling.greedy:
-            kwargs["logits_processor"] = [_SeededSampler(requests, sampling, width, self.device)]
+        decoder = _Decoder(requests, sampling, width, self.device, self._row_masks(requests, sampling))
+        kwargs["logits_processor"] = [decoder]
         if sampling.stop:
             kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
@@ -155,10 +156,7 @@ class TransformersAgent:
         ):
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         new = out.sequences[:, width:]
-        logprobs = None
-        if self.return_logprobs and out.logits:
-            logits = torch.stack(out.logits, dim=1).float()
-            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        logprobs = decoder.logprobs() if self.return_logprobs else None
         elapsed = time.perf_counter() - started
         replies = []
         eos_ids = self._eos_ids()
@@ -186,6 +184,25 @@ class TransformersAgent:
             )
         return replies
 
+    def vocab_size(self) -> int:
+        """Width of the model's logits (may exceed the tokenizer's vocabulary)."""
+        head = self.model.get_output_embeddings()
+        return int(head.weight.shape[0]) if head is not None else int(self.model.config.vocab_size)
+
+    def grammar_tokenizer(self) -> Any:
+        """llguidance's view of this agent's tokenizer (built once)."""
+        from .guidance import grammar_tokenizer
+
+        return grammar_tokenizer(self.tokenizer, self.vocab_size(), self._eos_ids())
+
+    def _row_masks(self, requests: Sequence[Request], sampling: Sampling) -> Any:
+        """Per-row grammar masks of a guided batch; None when no row is constrained."""
+        if not sampling.guided or not any(r.grammar for r in requests):
+            return None
+        from .guidance import RowMasks
+
+        return RowMasks(self.grammar_tokenizer(), [r.grammar or None for r in requests], self.vocab_size(), self._eos_ids())
+
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id
         ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -194,18 +211,32 @@ class TransformersAgent:
         return ids
 
 
-class _SeededSampler:
-    """Samples every row from its own request's seed (inverse CDF of the tempered, top-p
-    filtered distribution), so a reply is the same whichever requests share its batch.
+class _Decoder:
+    """Chooses each row's next token and records its log-prob, one step at a time.
 
-    Each row draws its uniforms up front from a generator seeded with its request's seed
-    (unseeded requests: from the batch's seeds and their position). The scores it returns
-    are 0 for the drawn token and -inf elsewhere, for ``generate``'s greedy step to pick.
+    Under a grammar (guided rows) the forbidden tokens' logits are set to -inf first, so the
+    recorded log-prob is the one under the masked, renormalised distribution the token was
+    drawn from. Greedy rows take the arg-max; sampled rows draw from their own request's
+    seed (inverse CDF of the tempered, top-p filtered distribution), so a reply is the same
+    whichever requests share its batch. Each row draws its uniforms up front from a
+    generator seeded with its request's seed (unseeded requests: from the batch's seeds and
+    their position). The scores returned are 0 for the chosen token and -inf elsewhere, for
+    ``generate``'s greedy step to pick; only the chosen token's log-prob is kept (no
+    (batch x steps x vocabulary) tensor of logits).
     """
 
-    def __init__(self, requests: Sequence[Request], sampling: Sampling, prompt_width: int, device: str) -> None:
+    def __init__(self, requests: Sequence[Request], sampling: Sampling, prompt_width: int, device: str,
+                 masks: Any = None) -> None:
         import torch
         from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+        self.width = prompt_width
+        self.masks = masks
+        self.greedy = sampling.greedy
+        self.chosen: list[int] = []
+        self._logprobs: list[Any] = []
+        if self.greedy:
+            return
 
         batch_seed = sum((r.seed or 0) * 31**i for i, r in enumerate(requests)) % (2**62)
         uniforms = []
@@ -214,7 +245,6 @@ class _SeededSampler:
             generator = torch.Generator().manual_seed(seed % (2**63 - 1))
             uniforms.append(torch.rand(sampling.max_new_tokens, generator=generator, dtype=torch.float64))
         self.uniforms = torch.stack(uniforms).to(device)
-        self.width = prompt_width
         self.warpers = [TemperatureLogitsWarper(sampling.temperature)]
         if sampling.top_p < 1.0:
             self.warpers.append(TopPLogitsWarper(sampling.top_p))
@@ -222,13 +252,33 @@ class _SeededSampler:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        for warper in self.warpers:
-            scores = warper(input_ids, scores)
-        cdf = torch.softmax(scores.double(), dim=-1).cumsum(dim=-1)
         step = input_ids.shape[1] - self.width
-        drawn = self.uniforms[:, step : step + 1] * cdf[:, -1:]
-        token = torch.searchsorted(cdf, drawn, right=True).clamp(max=scores.shape[-1] - 1)
+        if self.masks is not None:
+            if step > 0:
+                # a row generate has finished (end of sequence, stop string) shows padding
+                # where its chosen token would be: its matcher stops there
+                last = input_ids[:, -1].tolist()
+                self.masks.advance(last, [got != want for got, want in zip(last, self.chosen, strict=True)])
+            allowed = self.masks.allowed().to(scores.device)
+            scores = scores.masked_fill(~allowed[:, : scores.shape[-1]], float("-inf"))
+        if self.greedy:
+            token = scores.argmax(dim=-1, keepdim=True)
+        else:
+            warped = scores
+            for warper in self.warpers:
+                warped = warper(input_ids, warped)
+            cdf = torch.softmax(warped.double(), dim=-1).cumsum(dim=-1)
+            drawn = self.uniforms[:, step : step + 1] * cdf[:, -1:]
+            token = torch.searchsorted(cdf, drawn, right=True).clamp(max=scores.shape[-1] - 1)
+        self.chosen = token[:, 0].tolist()
+        self._logprobs.append(torch.log_softmax(scores.float(), dim=-1).gather(-1, token)[:, 0])
         return torch.full_like(scores, float("-inf")).scatter_(1, token, 0.0)
+
+    def logprobs(self) -> Any:
+        """(batch, steps) log-probs of the chosen tokens (None before any step)."""
+        import torch
+
+        return torch.stack(self._logprobs, dim=1).cpu() if self._logprobs else None
 
 
 def attach_lora(model: Any, adapter_path: str) -> Any:
