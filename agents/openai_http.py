@@ -98,6 +98,9 @@ class OpenAIAgent:
             payload["stop"] = list(s.stop)
         if request.seed is not None:
             payload["seed"] = request.seed
+        if s.guided and request.grammar:
+            # vLLM's server (>= 0.12) and `dialogym serve` read the grammar here
+            payload["structured_outputs"] = {"grammar": request.grammar}
         if self.logprobs:
             payload["logprobs"] = True
         return payload

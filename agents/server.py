@@ -27,6 +27,12 @@ class ChatMessage(BaseModel):
     content: str
 
 
+class StructuredOutputs(BaseModel):
+    """vLLM's ``structured_outputs`` request field; this server honours ``grammar``."""
+
+    grammar: str | None = None
+
+
 class ChatRequest(BaseModel):
     """The part of OpenAI's chat-completions request this server understands."""
 
@@ -38,6 +44,8 @@ class ChatRequest(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     logprobs: bool = False
+    #: A move grammar (llguidance's Lark dialect) the reply must follow, as vLLM takes it.
+    structured_outputs: StructuredOutputs | None = None
 
 
 class _Batcher:
@@ -100,10 +108,20 @@ def create_app(agent: Agent, *, model_name: str | None = None, max_batch: int = 
             message = f"model {body.model!r} is not served here; this server serves {name!r}"
             return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=404)
         stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+        grammar = body.structured_outputs.grammar if body.structured_outputs else None
+        if grammar is not None:
+            from .guidance import GrammarError, check_grammar
+
+            try:
+                check_grammar(grammar)
+            except GrammarError as err:
+                return JSONResponse({"error": {"message": str(err), "type": "invalid_request_error"}}, status_code=400)
         request = Request(
             messages=[m.model_dump() for m in body.messages],
-            sampling=Sampling(temperature=body.temperature, top_p=body.top_p, max_new_tokens=body.max_tokens, stop=stop),
+            sampling=Sampling(temperature=body.temperature, top_p=body.top_p, max_new_tokens=body.max_tokens, stop=stop,
+                              guided=grammar is not None),
             seed=body.seed,
+            grammar=grammar,
         )
         try:
             reply: Reply = await batcher.submit(request)

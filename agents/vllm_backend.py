@@ -21,7 +21,8 @@ from typing import Any
 from .base import Reply, Request
 
 
-def _import_vllm() -> Any:
+def import_vllm() -> Any:
+    """``vllm``, or an ImportError that says how to install it."""
     try:
         import vllm
     except ImportError as err:
@@ -29,6 +30,10 @@ def _import_vllm() -> Any:
             "the vllm backend needs the vllm package and a CUDA GPU: pip install 'dialogym[vllm]'"
         ) from err
     return vllm
+
+
+#: The old private name, kept until every caller uses :func:`import_vllm`.
+_import_vllm = import_vllm
 
 
 @dataclass
@@ -82,7 +87,7 @@ class VLLMAgent:
         llm: Any = None,
         **engine_kw: Any,
     ) -> None:
-        self.vllm = _import_vllm()
+        self.vllm = import_vllm()
         self.name = name or f"vllm:{model}"
         self.default_lora = lora
         if llm is not None:
@@ -119,6 +124,16 @@ class VLLMAgent:
         lora_name, lora_id = engine.lora_ids[key]
         return self.vllm.lora.request.LoRARequest(lora_name, lora_id, key)
 
+    def _structured(self, request: Request) -> dict[str, Any]:
+        """A guided request's grammar as vLLM's per-request structured outputs (Lark, which
+        vLLM's ``guidance`` backend compiles with llguidance, as dialogym does on CPU)."""
+        if not (request.sampling.guided and request.grammar):
+            return {}
+        params = self.vllm.sampling_params
+        if hasattr(params, "StructuredOutputsParams"):  # vLLM >= 0.10.2
+            return {"structured_outputs": params.StructuredOutputsParams(grammar=request.grammar)}
+        return {"guided_decoding": params.GuidedDecodingParams(grammar=request.grammar, backend="guidance")}
+
     def act(self, requests: Sequence[Request]) -> list[Reply]:
         if not requests:
             return []
@@ -130,6 +145,7 @@ class VLLMAgent:
                 stop=list(r.sampling.stop) or None,
                 seed=r.seed,
                 logprobs=0,
+                **self._structured(r),
             )
             for r in requests
         ]

@@ -1,0 +1,140 @@
+"""Guided requests: every backend constrains the reply to the request's grammar."""
+
+import sys
+import types
+
+import pytest
+import torch
+
+from dialogym.agents.base import Request, Sampling
+from dialogym.agents.guidance import GrammarError, accepts, replay_masks
+from dialogym.agents.hf import TransformersAgent
+from dialogym.agents.models import tiny_model
+
+ANSWER = 'start: "ANSWER: " /[1-3]/'
+CLUE = r'''start: "CLUE: " WORD (" " WORD)~0..3
+WORD: /[a-z]{1,8}/'''
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tokenizer = tiny_model()
+    return TransformersAgent(model, tokenizer, name="tiny")
+
+
+def request(text, grammar=None, *, seed=0, temperature=1.0, guided=True, max_new_tokens=40):
+    return Request(messages=[{"role": "user", "content": text}], seed=seed, grammar=grammar,
+                   sampling=Sampling(temperature=temperature, max_new_tokens=max_new_tokens, guided=guided))
+
+
+def test_accepts_checks_whole_strings_against_a_grammar():
+    assert accepts(ANSWER, "ANSWER: 2")
+    assert not accepts(ANSWER, "ANSWER: 4") and not accepts(ANSWER, "ANSWER: 2 ") and not accepts(ANSWER, "")
+    with pytest.raises(GrammarError, match="does not compile"):
+        accepts("start: nowhere", "x")
+
+
+def test_a_random_model_under_a_grammar_writes_only_strings_the_grammar_accepts(tiny):
+    replies = tiny.act([request(f"q{i}", CLUE if i % 2 else ANSWER, seed=i) for i in range(24)])
+    for i, reply in enumerate(replies):
+        assert accepts(CLUE if i % 2 else ANSWER, reply.text), reply.text
+    # the random model does choose: not every guided answer is the same digit
+    assert len({r.text for i, r in enumerate(replies) if i % 2 == 0}) > 1
+
+
+def test_the_reply_ends_when_the_grammar_is_complete(tiny):
+    reply = tiny.act([request("q", ANSWER, max_new_tokens=40)])[0]
+    assert reply.text.startswith("ANSWER: ") and len(reply.text) == len("ANSWER: 2")
+    assert len(reply.token_ids) <= len("ANSWER: 2") + 1  # one token per byte, then end-of-sequence
+
+
+def test_rows_without_a_grammar_and_unguided_requests_play_free(tiny):
+    free, unguided = tiny.act([request("q", None, seed=3), request("q", ANSWER, seed=3, guided=False)])
+    plain = tiny.act([request("q", None, seed=3, guided=False)])[0]
+    assert free.token_ids == plain.token_ids == unguided.token_ids
+
+
+def test_a_guided_reply_does_not_depend_on_its_batchmates(tiny):
+    alone = tiny.act([request("pick", ANSWER, seed=11)])[0]
+    batch = tiny.act([request("other", CLUE, seed=1), request("pick", ANSWER, seed=11), request("x", None, seed=2)])
+    assert batch[1].token_ids == alone.token_ids
+    assert batch[1].logprobs == pytest.approx(alone.logprobs, abs=1e-5)
+
+
+def test_logprobs_are_recorded_under_the_mask_and_replay_exactly(tiny):
+    reply = tiny.act([request("why", CLUE, seed=5)])[0]
+    masks = replay_masks(tiny.grammar_tokenizer(), CLUE, reply.token_ids, tiny.vocab_size(), tiny._eos_ids())
+    ids = torch.tensor([reply.prompt_token_ids + reply.token_ids])
+    with torch.no_grad():
+        logits = tiny.model(input_ids=ids).logits[0, len(reply.prompt_token_ids) - 1 : -1].float()
+    logp = torch.log_softmax(logits.masked_fill(~masks, float("-inf")), -1)
+    chosen = logp.gather(-1, torch.tensor(reply.token_ids)[:, None])[:, 0]
+    assert chosen.tolist() == pytest.approx(reply.logprobs, abs=1e-5)
+    # the forced prefix "CLUE: " has one legal token per step: log-prob exactly 0
+    assert reply.logprobs[: len("CLUE: ")] == [0.0] * len("CLUE: ")
+
+
+def test_greedy_unguided_output_is_what_generate_gives(tiny):
+    reply = tiny.act([request("hello", None, temperature=0.0, guided=False, max_new_tokens=12)])[0]
+    prompt = torch.tensor([reply.prompt_token_ids])
+    with torch.no_grad():
+        out = tiny.model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12,
+                                  do_sample=False, pad_token_id=tiny.tokenizer.pad_token_id)
+    expected = out[0, prompt.shape[1]:].tolist()
+    assert reply.token_ids == expected[: len(reply.token_ids)]
+
+
+def test_http_backend_sends_the_grammar_as_vllm_structured_outputs():
+    from dialogym.agents.openai_http import OpenAIAgent
+
+    agent = OpenAIAgent("http://x/v1", model="m")
+    assert agent._payload(request("q", ANSWER))["structured_outputs"] == {"grammar": ANSWER}
+    assert "structured_outputs" not in agent._payload(request("q", ANSWER, guided=False))
+    assert "structured_outputs" not in agent._payload(request("q", None))
+
+
+def test_dialogym_serve_honours_a_grammar_and_refuses_a_broken_one(tiny):
+    from fastapi.testclient import TestClient
+
+    from dialogym.agents.server import create_app
+
+    client = TestClient(create_app(tiny))
+    body = {"messages": [{"role": "user", "content": "go"}], "max_tokens": 30, "seed": 4}
+    for seed in range(4):
+        got = client.post("/v1/chat/completions", json={**body, "seed": seed, "structured_outputs": {"grammar": ANSWER}})
+        assert got.status_code == 200 and accepts(ANSWER, got.json()["choices"][0]["message"]["content"])
+    bad = client.post("/v1/chat/completions", json={**body, "structured_outputs": {"grammar": "start: nowhere"}})
+    assert bad.status_code == 400 and "does not compile" in bad.json()["error"]["message"]
+
+
+def test_http_client_and_server_play_guided_end_to_end(tiny):
+    from dialogym.agents.openai_http import OpenAIAgent
+    from dialogym.agents.server import create_app
+    from tests.test_http_backend import LoopbackServer
+
+    with LoopbackServer(create_app(tiny)) as server:
+        agent = OpenAIAgent(server.url, model="tiny")
+        replies = agent.act([request(f"q{i}", ANSWER, seed=i) for i in range(3)])
+    assert all(accepts(ANSWER, r.text) for r in replies)
+
+
+def test_vllm_backend_passes_the_grammar_as_per_request_structured_outputs(monkeypatch):
+    seen = []
+    vllm = types.ModuleType("vllm")
+    vllm.SamplingParams = lambda **kw: seen.append(kw) or kw
+    vllm.sampling_params = types.SimpleNamespace(StructuredOutputsParams=lambda **kw: ("structured", kw))
+
+    class LLM:
+        def chat(self, conversations, params, lora_request=None, use_tqdm=True):
+            completion = types.SimpleNamespace(text="ANSWER: 1", token_ids=[1], logprobs=None)
+            return [types.SimpleNamespace(prompt_token_ids=[0], outputs=[completion]) for _ in conversations]
+
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    from dialogym.agents.vllm_backend import VLLMAgent, release_engines
+
+    release_engines()
+    agent = VLLMAgent("/models/x", llm=LLM())
+    agent.act([request("a", ANSWER), request("b", None), request("c", ANSWER, guided=False)])
+    assert seen[0]["structured_outputs"] == ("structured", {"grammar": ANSWER})
+    assert "structured_outputs" not in seen[1] and "structured_outputs" not in seen[2]
+    release_engines()
