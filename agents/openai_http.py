@@ -1,14 +1,25 @@
 """OpenAI-compatible chat-completions backend (any server: vLLM, llama.cpp, TGI, ours...).
 
-Requests of a batch go out concurrently (bounded by ``concurrency``), each with a timeout
-and retries with exponential back-off on connection errors, 429 and 5xx. Other 4xx
-answers and malformed JSON raise :class:`BackendError` with the status and the server's
-message, so a bad model name or URL fails loudly instead of becoming an invalid move.
+Requests of a batch go out concurrently (bounded by ``concurrency``), each with retries and
+exponential back-off on connection errors, timeouts, 429 and 5xx. Other 4xx answers and
+malformed JSON raise :class:`BackendError` with the status and the server's message, so a
+bad model name or URL fails loudly instead of becoming an invalid move.
+
+A misbehaving server cannot stall a run or fill the client's memory: each attempt has
+``timeout_s`` from request to last byte, each request ``deadline_s`` over all its attempts
+and waits (a server that drips bytes is cut off there), a ``Retry-After`` is honoured up to
+``max_retry_after_s`` and never past the deadline, the body is streamed and refused past
+``max_reply_bytes``, and a reply's text may not exceed ``REPLY_CHARS_PER_TOKEN`` characters
+per requested token (no tokenizer has tokens that long; a server that sends more is not
+honouring ``max_tokens``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import math
+import os
 import random
 import threading
 import time
@@ -20,6 +31,10 @@ import httpx
 from .base import Reply, Request
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+#: The most characters a reply may have per requested token (``max_new_tokens``).
+REPLY_CHARS_PER_TOKEN = 64
+#: The environment variable the API key is read from unless ``api_key_env`` names another.
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 
 
 class BackendError(RuntimeError):
@@ -27,6 +42,12 @@ class BackendError(RuntimeError):
 
 
 class OpenAIAgent:
+    """A client of one model on one OpenAI-compatible server.
+
+    ``api_key`` defaults to the environment variable ``api_key_env`` names; with neither
+    given, ``OPENAI_API_KEY`` is used where set and no key is sent otherwise (local servers).
+    """
+
     def __init__(
         self,
         base_url: str,
@@ -34,22 +55,41 @@ class OpenAIAgent:
         *,
         name: str | None = None,
         api_key: str | None = None,
+        api_key_env: str | None = None,
         concurrency: int = 16,
-        timeout_s: float = 120.0,
-        max_retries: int = 4,
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        deadline_s: float = 180.0,
         backoff_s: float = 0.5,
+        max_retry_after_s: float = 30.0,
+        max_reply_bytes: int = 4 * 1024 * 1024,
         logprobs: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base url must start with http:// or https://, got {base_url!r}")
+        for label, value in (("timeout_s", timeout_s), ("deadline_s", deadline_s)):
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+        if max_retries < 0 or max_retry_after_s < 0 or max_reply_bytes < 1 or concurrency < 1:
+            raise ValueError(
+                f"need max_retries >= 0, max_retry_after_s >= 0, max_reply_bytes >= 1 and concurrency >= 1; got "
+                f"{max_retries}, {max_retry_after_s}, {max_reply_bytes} and {concurrency}"
+            )
         self.model = model
         self.name = name or f"openai:{base_url}#{model}"
-        self.api_key = api_key
+        if api_key is None and api_key_env is not None:
+            api_key = os.environ.get(api_key_env)
+            if not api_key:
+                raise ValueError(f"{self.name}: the API key variable {api_key_env!r} (api_key_env) is not set; export it")
+        self.api_key = api_key if api_key is not None else os.environ.get(DEFAULT_API_KEY_ENV) or None
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.max_retries = max_retries
+        self.deadline_s = deadline_s
         self.backoff_s = backoff_s
+        self.max_retry_after_s = max_retry_after_s
+        self.max_reply_bytes = max_reply_bytes
         self.logprobs = logprobs
 
     def act(self, requests: Sequence[Request]) -> list[Reply]:
@@ -108,56 +148,107 @@ class OpenAIAgent:
     async def _complete(self, client: httpx.AsyncClient, request: Request) -> Reply:
         payload = self._payload(request)
         url = f"{self.base_url}/chat/completions"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deadline_s
         for attempt in range(self.max_retries + 1):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise BackendError(self._past_deadline(url, attempt))
             started = time.perf_counter()
             try:
-                response = await client.post("/chat/completions", json=payload)
-            except (httpx.TransportError, httpx.TimeoutException) as err:
+                async with asyncio.timeout(min(self.timeout_s, remaining)):
+                    status, headers, body = await self._post(client, url, payload)
+            except (httpx.TransportError, TimeoutError) as err:
+                if deadline - loop.time() <= 0:
+                    raise BackendError(self._past_deadline(url, attempt + 1)) from err
                 if attempt == self.max_retries:
-                    raise BackendError(f"{url}: no answer after {attempt + 1} tries: {err!r}") from err
-                await asyncio.sleep(self._delay(attempt))
+                    why = f"no complete reply within timeout_s={self.timeout_s:g} s" if isinstance(err, TimeoutError) else repr(err)
+                    raise BackendError(f"{url}: no answer after {attempt + 1} tries: {why}") from err
+                await asyncio.sleep(min(self._delay(attempt), deadline - loop.time()))
                 continue
-            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                await asyncio.sleep(self._delay(attempt, response.headers.get("retry-after")))
+            if status in RETRY_STATUSES and attempt < self.max_retries:
+                retry_after = headers.get("retry-after")
+                wait = self._delay(attempt, retry_after)
+                if retry_after and wait >= deadline - loop.time():
+                    raise BackendError(
+                        f"{url}: HTTP {status}: {_server_message(body)}; the server asks to retry after {retry_after} s "
+                        f"(waits are capped at {self.max_retry_after_s:g} s), past this request's {self.deadline_s:g} s deadline"
+                    )
+                await asyncio.sleep(min(wait, deadline - loop.time()))
                 continue
-            if response.status_code >= 400:
-                raise BackendError(f"{url}: HTTP {response.status_code}: {_server_message(response)}")
-            return _parse_completion(url, response, time.perf_counter() - started)
+            if status >= 400:
+                raise BackendError(f"{url}: HTTP {status}: {_server_message(body)}")
+            return _parse_completion(url, body, time.perf_counter() - started, request.sampling.max_new_tokens)
         raise BackendError(f"{url}: gave up after {self.max_retries + 1} tries")  # pragma: no cover
+
+    async def _post(self, client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> tuple[int, httpx.Headers, bytes]:
+        """POST and read the reply body, refusing it past ``max_reply_bytes``."""
+        cap = self.max_reply_bytes
+        too_large = (
+            f"{url}: the reply is larger than the {_size(cap)} cap (max_reply_bytes={cap}); a chat completion is far "
+            "smaller, so this is not a completion server or it is misbehaving"
+        )
+        async with client.stream("POST", "/chat/completions", json=payload) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise BackendError(f"{too_large} (it announced {_size(int(declared))})")
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise BackendError(too_large)
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
+
+    def _past_deadline(self, url: str, tries: int) -> str:
+        return (
+            f"{url}: no complete answer within this request's {self.deadline_s:g} s deadline ({tries} tries); the "
+            "server is down, overloaded or too slow; set a longer one with deadline_s= or '?deadline=' in the spec"
+        )
 
     def _delay(self, attempt: int, retry_after: str | None = None) -> float:
         if retry_after:
             try:
-                return min(float(retry_after), 60.0)
+                return min(max(float(retry_after), 0.0), self.max_retry_after_s)
             except ValueError:
                 pass
         return self.backoff_s * (2**attempt) * (0.5 + random.random())
 
 
-def _server_message(response: httpx.Response) -> str:
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+def _server_message(body: bytes) -> str:
     try:
-        body = response.json()
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            return str(body["error"].get("message", body["error"]))
-        if isinstance(body, dict) and "detail" in body:  # FastAPI-style servers
-            return str(body["detail"])
-        return str(body)[:500]
+        parsed = json.loads(body)
     except ValueError:
-        return response.text[:500] or "(empty body)"
+        return body[:500].decode("utf-8", "replace") or "(empty body)"
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        return str(parsed["error"].get("message", parsed["error"]))[:2000]
+    if isinstance(parsed, dict) and "detail" in parsed:  # FastAPI-style servers
+        return str(parsed["detail"])[:2000]
+    return str(parsed)[:500]
 
 
-def _parse_completion(url: str, response: httpx.Response, latency: float) -> Reply:
+def _parse_completion(url: str, body: bytes, latency: float, max_new_tokens: int) -> Reply:
     try:
-        body = response.json()
-        choice = body["choices"][0]
+        parsed = json.loads(body)
+        choice = parsed["choices"][0]
         text = choice["message"]["content"]
         logprobs_field = choice.get("logprobs")
         content = logprobs_field.get("content") if isinstance(logprobs_field, dict) else None
         logprobs = [float(item["logprob"]) for item in content] if content else None
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
-        raise BackendError(f"{url}: malformed completion ({err.__class__.__name__}: {err}): {response.text[:300]!r}") from err
+        raise BackendError(f"{url}: malformed completion ({err.__class__.__name__}: {err}): {body[:300]!r}") from err
     if text is None:
         text = ""
     if not isinstance(text, str):
         raise BackendError(f"{url}: malformed completion: message content is {type(text).__name__}, not text")
+    most = max(1, max_new_tokens) * REPLY_CHARS_PER_TOKEN
+    if len(text) > most:
+        raise BackendError(
+            f"{url}: the reply has {len(text)} characters for max_tokens={max_new_tokens} (at most {most}, "
+            f"{REPLY_CHARS_PER_TOKEN} per token, are accepted); the server is not honouring max_tokens"
+        )
     return Reply(text=text, logprobs=logprobs, latency_s=latency)

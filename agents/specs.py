@@ -6,19 +6,35 @@
 ``hf:<path or local id>``      a transformers model from a local folder or the HF cache
 ``vllm:<path>``                the same through vLLM (extra ``vllm``, needs a GPU)
 ``openai:<base url>#<model>``  any OpenAI-compatible chat-completions server
+``openai:...#<model>?k=v&...``  the same with client options (below)
 ``scripted`` / ``scripted:X``  the games' scripted players (variant ``X``)
 ``human``                      a person at the terminal
 ``...+lora:<adapter path>``    a PEFT LoRA adapter on ``hf:``/``smollm2``/``tiny``/``vllm:``
 =============================  =====================================================
+
+Options of ``openai:`` specs follow the model name as a query, e.g.
+``openai:http://127.0.0.1:8000/v1#smol?timeout=20&retries=2&deadline=60&api_key_env=MY_KEY``:
+``timeout`` (seconds one attempt may take, request to last byte), ``retries`` (tries after
+the first), ``deadline`` (seconds a request may take over all its tries and waits) and
+``api_key_env`` (the environment variable holding the API key; ``OPENAI_API_KEY`` by default).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 from .base import Agent
 
 KINDS = ("smollm2", "tiny", "hf", "vllm", "openai", "scripted", "human")
+#: ``openai:`` spec options: option -> (OpenAIAgent argument, value type)
+OPENAI_OPTIONS: dict[str, tuple[str, type]] = {
+    "timeout": ("timeout_s", float),
+    "retries": ("max_retries", int),
+    "deadline": ("deadline_s", float),
+    "api_key_env": ("api_key_env", str),
+}
 
 
 class SpecError(ValueError):
@@ -31,6 +47,8 @@ class ModelSpec:
     target: str = ""
     lora: str | None = None
     raw: str = ""
+    #: Backend keyword arguments the spec sets (``openai:...#model?timeout=5``), as pairs.
+    options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def is_model(self) -> bool:
@@ -61,12 +79,42 @@ def parse_spec(text: str) -> ModelSpec:
             f"model spec {raw!r}: an OpenAI-compatible server cannot take a '+lora:' adapter from the client; "
             "load the adapter on the server (e.g. dialogym serve --model 'hf:<base>+lora:<path>') and name its model after '#'"
         )
-    return ModelSpec(kind=kind, target=target.strip(), lora=lora.strip() or None, raw=raw)
+    options: tuple[tuple[str, Any], ...] = ()
+    if kind == "openai":
+        base_url, _, model = target.partition("#")
+        model, _, query = model.partition("?")
+        target, options = f"{base_url}#{model}", _openai_options(raw, query)
+    return ModelSpec(kind=kind, target=target.strip(), lora=lora.strip() or None, raw=raw, options=options)
+
+
+def _openai_options(raw: str, query: str) -> tuple[tuple[str, Any], ...]:
+    example = "e.g. '#model?timeout=20&retries=2&deadline=60&api_key_env=MY_KEY'"
+    options: dict[str, Any] = {}
+    for item in filter(None, query.split("&")):
+        key, sep, text = (part.strip() for part in item.partition("="))
+        if key not in OPENAI_OPTIONS:
+            raise SpecError(f"model spec {raw!r}: unknown option {key!r}; use {', '.join(OPENAI_OPTIONS)}, {example}")
+        argument, kind = OPENAI_OPTIONS[key]
+        if not sep or not text or argument in options:
+            raise SpecError(f"model spec {raw!r}: option {key!r} needs one value, {example}")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise SpecError(f"model spec {raw!r}: option {key}={text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if (kind is float and not (math.isfinite(value) and value > 0)) or (kind is int and value < 0):
+            raise SpecError(f"model spec {raw!r}: option {key}={text} must be {'positive' if kind is float else 'zero or more'}")
+        options[argument] = value
+    return tuple(options.items())
 
 
 def load_agent(text: str, **options) -> Agent:
-    """Build the agent a spec string names. ``options`` go to the backend (device, batch size...)."""
+    """Build the agent a spec string names. ``options`` go to the backend (device, batch size...);
+    one the spec string sets too is an error."""
     spec = parse_spec(text)
+    clash = sorted(set(options) & {argument for argument, _ in spec.options})
+    if clash:
+        raise SpecError(f"model spec {spec.raw!r} sets {', '.join(clash)}, which the caller passes too; set each in one place")
+    options = {**dict(spec.options), **options}
     if spec.kind == "scripted":
         from .scripted import ScriptedAgent
 

@@ -17,10 +17,12 @@ from dialogym.agents.server import create_app
 
 
 class LoopbackServer:
-    """Runs an ASGI app on 127.0.0.1 on a free port in a background thread."""
+    """Runs an ASGI app on 127.0.0.1 on a free port in a background thread; ``grace_s`` bounds
+    how long shutting down waits for handlers still running (a server that never answers)."""
 
-    def __init__(self, app):
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    def __init__(self, app, *, grace_s=None):
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=grace_s)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):
