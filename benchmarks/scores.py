@@ -3,12 +3,13 @@
 The formulas (also in docs/benchmark.md):
 
 - ``quality(episode, seat) = 100 * clip((r - lo) / (hi - lo), 0, 1)`` where ``r`` is the
-  seat's reward and ``[lo, hi]`` the reward range of that game and seat
-  (:data:`REWARD_RANGES`). In cross-play a model's quality in an episode is the mean over
+  seat's reward and ``[lo, hi]`` the reward range of that game and seat (the game class's
+  ``reward_range``). In cross-play a model's quality in an episode is the mean over
   the seats it filled. In self-play (the model fills every seat) it is the game's
-  self-play score (:data:`SELFPLAY_SCORES`): the mean over all seats would be a constant
-  in zero-sum games (50 in Bargaining whatever the price), so each game names the outcome
-  that shows skill when one model plays every side.
+  ``selfplay_score``: the mean over all seats would be a constant in zero-sum games (50 in
+  Bargaining whatever the price), so each game names the outcome that shows skill when one
+  model plays every side. Games describe themselves (``dialogym.envs.Game``); nothing here
+  keeps a per-game table.
 - per game and model: ``% played = 100 * completed / episodes``; ``quality`` = mean quality
   over completed episodes; ``overall = % played * quality / 100`` (clembench's clemscore).
 - across games: ``% played`` and ``quality`` are the means over games (a game with no
@@ -23,28 +24,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 
-from dialogym.envs import Episode
+from dialogym.envs import Episode, Game, MissingMetric, Outcome, registered, spec
+from dialogym.envs.core import MEAN_SEAT_QUALITY
 
-#: Reward range per game (the short name of its id) and, where seats differ, per seat.
-#: ``quality`` maps a reward from this range onto 0-100.
-REWARD_RANGES: dict[str, tuple[float, float] | dict[str, tuple[float, float]]] = {
-    "Reference": (0.0, 1.0),  # 1 when the listener picks the target
-    "Negotiation": (0.0, 10.0),  # value of the seat's share; the pool is worth 10 to each
-    "Bargaining": (0.0, 1.0),  # the seat's share of the surplus
-    "BargainingCritic": (0.0, 1.0),
-    "ConjectureProver": (0.0, 1.0),
-    "Debate": {"debater_a": (-1.0, 1.0), "debater_b": (-1.0, 1.0), "judge": (0.0, 1.0)},
-    "Consultancy": {"consultant": (-1.0, 1.0), "judge": (0.0, 1.0)},
-    "PatientTherapist": (0.0, 1.0),
-    "PatientTherapistJudged": (0.0, 1.0),
-}
-#: Range assumed for a game missing from :data:`REWARD_RANGES` that declares no
-#: ``reward_range`` class attribute.
-DEFAULT_RANGE = (0.0, 1.0)
+#: Range of a seat in a game that is not registered (an old run's episodes): the
+#: default of ``Game.reward_range``.
+DEFAULT_RANGE = Game.seat_reward_range("any seat")
 BOOTSTRAP_SAMPLES = 1000
 
 
@@ -53,26 +43,28 @@ def short_name(game_id: str) -> str:
     return game_id.split("/")[-1].rsplit("-v", 1)[0]
 
 
+def _game_cls(game_id: str) -> type[Game] | None:
+    """The registered class of ``game_id``; None for a game not registered here."""
+    return spec(game_id).game_cls if game_id in registered() else None
+
+
+@cache
+def _scoring_game(game_id: str) -> Game:
+    # Games hold no episode state, so one instance scores every episode of its id.
+    return spec(game_id).game()
+
+
 def reward_range(game_id: str, seat: str) -> tuple[float, float]:
-    """The ``(lo, hi)`` reward range of ``seat`` in ``game_id``.
-
-    Looked up in :data:`REWARD_RANGES`, then in the game class's ``reward_range``
-    attribute (a pair, or a dict seat -> pair), else :data:`DEFAULT_RANGE`.
-    """
-    entry: Any = REWARD_RANGES.get(short_name(game_id))
-    if entry is None:
-        from dialogym.envs import registered, spec
-
-        if game_id in registered():
-            entry = getattr(spec(game_id).game_cls, "reward_range", None)
-    if isinstance(entry, dict):
-        entry = entry.get(seat)
-    if entry is None:
+    """The ``(lo, hi)`` reward range of ``seat`` in ``game_id``: the game class's
+    ``reward_range`` (a pair, or a mapping seat -> pair), or :data:`DEFAULT_RANGE` for a game
+    not registered."""
+    game_cls = _game_cls(game_id)
+    if game_cls is None:
         return DEFAULT_RANGE
-    lo, hi = float(entry[0]), float(entry[1])
-    if not hi > lo:
-        raise ValueError(f"{game_id}: reward range of {seat!r} must have hi > lo, got ({lo}, {hi})")
-    return lo, hi
+    try:
+        return game_cls.seat_reward_range(seat)
+    except ValueError as err:
+        raise ValueError(f"{game_id}: {err}") from None
 
 
 def normalised_reward(episode: Episode, seat: str) -> float:
@@ -90,74 +82,31 @@ def quality(episode: Episode, seat: str) -> float:
     return min(100.0, max(0.0, normalised_reward(episode, seat)))
 
 
-@dataclass(frozen=True)
-class SelfplayScore:
-    """How a game scores one model that fills every seat: ``score(episode)`` on 0-100."""
-
-    what: str  # one line for the docs and the report
-    score: Callable[[Episode], float]
-
-
-def _read(episode: Episode, name: str) -> float:
-    if name not in episode.metrics:
-        raise ValueError(
-            f"{episode.game}: episode {episode.id} has no metric {name!r}, which its self-play score reads; "
-            f"update SELFPLAY_SCORES in benchmarks/scores.py (the game reports {sorted(episode.metrics)})"
-        )
-    return episode.metrics[name]
-
-
-def _metric(name: str, top: float = 1.0) -> Callable[[Episode], float]:
-    return lambda episode: 100.0 * _read(episode, name) / top
-
-
-def _right_bargaining_outcome(episode: Episode) -> float:
-    return 100.0 if (_read(episode, "agreed") > 0) == (_read(episode, "zone_exists") > 0) else 0.0
-
-
-def _fresh_proof(episode: Episode) -> float:
-    return 100.0 * _read(episode, "proved") * (1.0 - _read(episode, "copied_seed"))
-
-
-def _seat_quality(seat: str) -> Callable[[Episode], float]:
-    return lambda episode: quality(episode, seat)
-
-
-_BARGAINING = SelfplayScore("100 if a deal was struck when the buyer's budget exceeds the cost, and none otherwise", _right_bargaining_outcome)
-_THERAPIST = SelfplayScore("the therapist's quality: 100 × (0.6 diagnosis correct + 0.2 symptom coverage + 0.2 plan concordance)", _seat_quality("therapist"))
-_JUDGE = SelfplayScore("100 × judge accuracy: the judge chose the correct answer", _metric("judge_accuracy"))
-#: Per game (short name): the self-play score. A game missing here is scored in self-play
-#: by the mean quality of its seats, which suits cooperative games (all seats share a reward).
-SELFPLAY_SCORES: dict[str, SelfplayScore] = {
-    "Reference": SelfplayScore("100 × success: the listener picked the target", _metric("success")),
-    "Negotiation": SelfplayScore("100 × joint score / 20: the value the deal gives both sides together (each values the pool at 10)", _metric("joint_score", 20.0)),
-    "Bargaining": _BARGAINING,
-    "BargainingCritic": _BARGAINING,
-    "ConjectureProver": SelfplayScore("100 × proved, for a conjecture that is not a copied seed statement", _fresh_proof),
-    "Debate": _JUDGE,
-    "Consultancy": _JUDGE,
-    "PatientTherapist": _THERAPIST,
-    "PatientTherapistJudged": _THERAPIST,
-}
-
-
 def selfplay_quality(episode: Episode) -> float:
-    """The game's self-play score of ``episode`` on 0-100 (:data:`SELFPLAY_SCORES`), clipped.
+    """The game's self-play score of ``episode`` on 0-100 (its ``selfplay_score``), clipped.
 
-    For a game without an entry: the mean :func:`quality` over all seats. Only meaningful
-    on played (completed) episodes.
+    For a game not registered: the mean :func:`quality` over all seats. Only meaningful on
+    played (completed) episodes.
     """
-    entry = SELFPLAY_SCORES.get(short_name(episode.game))
-    if entry is None:
+    game_cls = _game_cls(episode.game)
+    if game_cls is None:
         return float(np.mean([quality(episode, seat) for seat in episode.seats]))
-    return min(100.0, max(0.0, entry.score(episode)))
+    outcome = Outcome(rewards=dict(episode.rewards), metrics=dict(episode.metrics))
+    try:
+        score = _scoring_game(episode.game).selfplay_score(outcome)
+    except MissingMetric as err:
+        raise ValueError(
+            f"{episode.game}: episode {episode.id} has {err}, which {game_cls.__qualname__}.selfplay_score "
+            f"reads; fix the game's selfplay_score (in {game_cls.__module__}) or make its score() report it"
+        ) from None
+    return min(100.0, max(0.0, float(score)))
 
 
 def quality_definition(game_id: str, selfplay: bool) -> str:
     """One line saying what quality means for ``game_id`` (for the report)."""
-    entry = SELFPLAY_SCORES.get(short_name(game_id))
-    if selfplay and entry is not None:
-        return f"self-play quality = {entry.what}"
+    game_cls = _game_cls(game_id)
+    if selfplay and game_cls is not None and game_cls.selfplay_description != MEAN_SEAT_QUALITY:
+        return f"self-play quality = {game_cls.selfplay_description}"
     where = "all seats" if selfplay else "the model's seats"
     return f"quality = mean over {where} of 100 × (reward − lo) / (hi − lo), the reward mapped from its range"
 

@@ -19,6 +19,7 @@ from dialogym.envs import (
     generate_instance_set,
     make,
     make_parallel,
+    new_match,
     read_episodes,
     register,
     registered,
@@ -28,5 +29,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Episode", "EpisodeWriter", "Game", "Instance", "InstanceSet", "InvalidMove", "Match", "Move", "Outcome",
-    "__version__", "generate_instance_set", "make", "make_parallel", "read_episodes", "register", "registered",
+    "__version__", "generate_instance_set", "make", "make_parallel", "new_match", "read_episodes", "register",
+    "registered",
 ]

@@ -11,17 +11,26 @@ them right after ``import dialogym``. A plug-in that fails to load never breaks 
 import warnings
 
 from . import games  # noqa: E402,F401  (registers the built-in games)
-from .core import Game, Instance, InvalidMove, Message, Move, Outcome, quote
+from .core import Game, Instance, InvalidMove, Message, MissingMetric, Move, Outcome, quote
 from .episode import Episode, EpisodeWriter, Turn, atomic_write_text, read_episodes
-from .instances import InstanceSet, draw_instance, episode_rng, generate_instance_set, split_of
+from .factory import new_match
+from .instances import (
+    InstanceSet,
+    derive_seed,
+    draw_instance,
+    episode_rng,
+    generate_instance_set,
+    reply_seed,
+    split_of,
+)
 from .match import Feedback, Match
 from .registry import GameSpec, make, make_parallel, register, registered, resolve_ids, spec
 
 __all__ = [
     "Episode", "EpisodeWriter", "Feedback", "Game", "GameSpec", "Instance", "InstanceSet", "InvalidMove",
-    "Match", "Message", "Move", "Outcome", "Turn", "atomic_write_text", "draw_instance", "episode_rng",
-    "generate_instance_set", "make", "make_parallel", "quote", "read_episodes", "register", "registered",
-    "resolve_ids", "spec", "split_of",
+    "Match", "Message", "MissingMetric", "Move", "Outcome", "Turn", "atomic_write_text", "derive_seed", "draw_instance",
+    "episode_rng", "generate_instance_set", "make", "make_parallel", "new_match", "quote", "read_episodes",
+    "register", "registered", "reply_seed", "resolve_ids", "spec", "split_of",
 ]
 
 

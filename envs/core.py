@@ -66,12 +66,27 @@ class Move(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class MissingMetric(ValueError):
+    """A score asked an :class:`Outcome` for a metric its game did not report."""
+
+
 @dataclass
 class Outcome:
     """Per-seat rewards plus named metrics (never only +-1)."""
 
     rewards: dict[str, float]
     metrics: dict[str, float] = field(default_factory=dict)
+
+    def metric(self, name: str) -> float:
+        """The metric ``name``, or :class:`MissingMetric` naming the metrics there are."""
+        if name not in self.metrics:
+            raise MissingMetric(f"no metric {name!r} (the outcome reports {sorted(self.metrics)})")
+        return float(self.metrics[name])
+
+
+RewardRange = tuple[float, float]
+#: What :meth:`Game.selfplay_score` measures unless a game says otherwise.
+MEAN_SEAT_QUALITY = "the mean over all seats of 100 × (reward − lo) / (hi − lo), the reward mapped from its range"
 
 
 InstanceT = TypeVar("InstanceT", bound=Instance)
@@ -99,6 +114,17 @@ class Game(ABC, Generic[InstanceT, StateT]):
     abort_penalty: ClassVar[float] = -1.0
     #: Generation settings a model seat should use unless told otherwise.
     max_reply_tokens: ClassVar[int] = 128
+    #: The ``(lo, hi)`` a seat's reward lies in on a played episode, or a mapping seat ->
+    #: ``(lo, hi)`` naming every seat where they differ. Benchmarks map a reward from it onto
+    #: 0-100 (:meth:`seat_quality`). The default, ``(0.0, 1.0)``, suits a reward of 1 for
+    #: success and 0 for failure.
+    reward_range: ClassVar[RewardRange | Mapping[str, RewardRange]] = (0.0, 1.0)
+    #: True when the seats' rewards trade off against each other, so the mean over seats is
+    #: (nearly) the same whoever plays well. Such a game must override :meth:`selfplay_score`
+    #: (:func:`~.registry.register` refuses it otherwise).
+    zero_sum: ClassVar[bool] = False
+    #: One line saying what :meth:`selfplay_score` measures (docs and benchmark reports).
+    selfplay_description: ClassVar[str] = MEAN_SEAT_QUALITY
 
     def __init__(self, **config: Any) -> None:
         if config:
@@ -138,7 +164,49 @@ class Game(ABC, Generic[InstanceT, StateT]):
     def score(self, state: StateT) -> Outcome:
         """Rewards and metrics of a finished (non-aborted) state."""
 
+    # -- scoring skill -----------------------------------------------------------------
+    @classmethod
+    def seat_reward_range(cls, seat: str) -> RewardRange:
+        """The ``(lo, hi)`` of ``seat``'s reward, from :attr:`reward_range`."""
+        entry = cls.reward_range
+        if isinstance(entry, Mapping):
+            if seat not in entry:
+                raise ValueError(f"{cls.__name__}: reward_range names no seat {seat!r} (it has {sorted(entry)})")
+            entry = entry[seat]
+        lo, hi = float(entry[0]), float(entry[1])
+        if not hi > lo:
+            raise ValueError(f"{cls.__name__}: reward range of {seat!r} must have hi > lo, got ({lo}, {hi})")
+        return lo, hi
+
+    @classmethod
+    def seat_quality(cls, outcome: Outcome, seat: str) -> float:
+        """``seat``'s reward mapped from its range onto 0-100, clipped."""
+        lo, hi = cls.seat_reward_range(seat)
+        return min(100.0, max(0.0, 100.0 * (outcome.rewards.get(seat, 0.0) - lo) / (hi - lo)))
+
+    def selfplay_score(self, outcome: Outcome) -> float:
+        """How well one model filling every seat played, on 0-100 (see
+        :attr:`selfplay_description`); benchmarks clip it to [0, 100].
+
+        Default: the mean :meth:`seat_quality` over all seats, which suits cooperative
+        games (the seats share the reward). A :attr:`zero_sum` game must override it with
+        the outcome that shows skill; read metrics with :meth:`Outcome.metric`.
+        """
+        return sum(self.seat_quality(outcome, seat) for seat in self.roles) / len(self.roles)
+
     # -- optional --------------------------------------------------------------------
+    def move_grammar(self, state: StateT, seat: str) -> str | None:
+        """The moves ``seat`` may make now, as a grammar in llguidance's Lark dialect (which
+        includes regexes), or None to leave the reply free.
+
+        Contract: every string the grammar accepts is accepted by :meth:`parse_move` in this
+        state, ranges included where the rules allow (candidate numbers 1..N, counts within
+        the pool, ...); free-text parts are bounded exactly as the parser bounds them. Guided
+        agents decode under it, so a small model's choices, not its formatting, are scored.
+        E.g. ``'start: "ANSWER: " /[1-3]/'``; :mod:`dialogym.envs.grammar` has helpers.
+        """
+        return None
+
     def view(self, state: StateT, seat: str) -> dict[str, Any]:
         """Structured form of what ``seat`` may know now (for scripted players)."""
         return {}

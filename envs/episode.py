@@ -43,6 +43,8 @@ class Episode(BaseModel):
     instance: dict[str, Any]
     level: str
     seed: int
+    #: Which play of the instance (see :class:`~.match.Match`); absent in older records.
+    play: int = 0
     seats: dict[str, str] = Field(description="seat -> agent (or checkpoint) name")
     turns: list[Turn] = Field(default_factory=list)
     rewards: dict[str, float] = Field(default_factory=dict)
@@ -101,7 +103,7 @@ class EpisodeWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _truncate_torn_tail(self.path)
+        truncate_torn_tail(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, episode: Episode) -> None:
@@ -128,7 +130,8 @@ class EpisodeWriter:
         self.close()
 
 
-def _truncate_torn_tail(path: Path) -> None:
+def truncate_torn_tail(path: Path) -> None:
+    """Cut a JSON-lines file back to its last complete line (what a crashed writer left)."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with path.open("rb+") as handle:

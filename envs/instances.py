@@ -35,6 +35,40 @@ def episode_rng(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
 
 
+def derive_seed(*keys: int) -> int:
+    """A 31-bit seed for the tuple ``keys`` (e.g. run seed, step, index).
+
+    Built on :class:`numpy.random.SeedSequence`, which hashes the whole tuple, so nearby
+    keys give unrelated seeds and no two tuples collide by arithmetic (unlike
+    ``a * K + b`` formulas). Keys must be non-negative integers.
+    """
+    if not keys:
+        raise ValueError("derive_seed needs at least one key")
+    values = [int(key) for key in keys]
+    if any(value < 0 for value in values):
+        raise ValueError(f"derive_seed keys must be >= 0, got {values}")
+    return int(np.random.SeedSequence(values).generate_state(1)[0]) & 0x7FFFFFFF
+
+
+def reply_seed(instance_seed: int, play: int, turn: int, seat_index: int) -> int:
+    """The sampling seed of one reply: play ``play`` of the instance drawn from
+    ``instance_seed``, reply number ``turn`` of the episode, by the seat at ``seat_index``.
+
+    Plays of one instance (a GRPO group) get different replies; the same episode replays
+    with the same replies.
+    """
+    return derive_seed(instance_seed, play, turn, seat_index)
+
+
+def instance_set_seed(set_seed: int, index: int) -> int:
+    """The draw seed of item ``index`` of an instance set generated from ``set_seed``.
+
+    Frozen: every published set's fingerprint (tests/test_instances_golden.py) depends on
+    this exact formula, so it must never change (use :func:`derive_seed` for new needs).
+    """
+    return set_seed * 1_000_003 + index
+
+
 def draw_instance(game: Game, seed: int, *, level: str | None = None, split: str = "any") -> Instance:
     """Draw the instance that ``seed`` picks for ``level`` and ``split``.
 
@@ -107,7 +141,7 @@ def generate_instance_set(
     items: list[dict[str, Any]] = []
     index = 0
     while len(items) < n:
-        instance = draw_instance(game, seed * 1_000_003 + index, level=level, split=split)
+        instance = draw_instance(game, instance_set_seed(seed, index), level=level, split=split)
         index += 1
         if instance.id in seen:
             if index > 50 * n + 1000:

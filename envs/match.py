@@ -58,12 +58,18 @@ class Match:
         *,
         game_id: str = "",
         seed: int = 0,
+        play: int = 0,
         max_retries: int | None = None,
     ) -> None:
         self.game = game
         self.game_id = game_id or type(game).__name__
         self.instance = instance
+        #: The seed the instance was drawn from; with ``play`` it seeds every reply.
         self.seed = seed
+        #: Which play of this instance this is (0, 1, ... for a group of repeated plays).
+        self.play = play
+        if self.play < 0:
+            raise ValueError(f"play must be >= 0, got {self.play}")
         self.max_retries = game.max_retries if max_retries is None else max_retries
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
@@ -218,6 +224,8 @@ class Match:
         outcome = self.outcome
         seats = seats or {seat: "unknown" for seat in self.roles}
         key = f"{self.game_id}|{self.instance.id}|{self.seed}|{sorted(seats.items())}|{sorted((tags or {}).items())}"
+        if self.play:  # play 0 keeps the ids episodes had before plays existed
+            key += f"|play={self.play}"
         return Episode(
             id=hashlib.sha256(key.encode()).hexdigest()[:16],
             game=self.game_id,
@@ -226,6 +234,7 @@ class Match:
             instance=self.instance.model_dump(mode="json"),
             level=self.instance.level,
             seed=self.seed,
+            play=self.play,
             seats=dict(seats),
             turns=list(self.turns),
             rewards={seat: float(outcome.rewards.get(seat, 0.0)) for seat in self.roles},

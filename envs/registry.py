@@ -19,11 +19,12 @@ import gymnasium
 from .core import Game
 
 if TYPE_CHECKING:
-    from .gym_env import DialogueGymEnv
     from .pettingzoo_env import DialogueAECEnv, DialogueParallelEnv
 
 ENTRY_POINT_GROUP = "dialogym.games"
 _ID_PATTERN = re.compile(r"^(?:[A-Za-z][\w.-]*/)?[A-Za-z][\w.:-]*-v\d+$")
+#: Where Gymnasium finds the single-agent env of every registered game.
+GYM_ENTRY_POINT = "dialogym.agents.gym_env:DialogueGymEnv"
 #: Options that configure the environment rather than the game's constructor.
 ENV_OPTIONS = frozenset({"level", "split", "max_retries", "render_mode", "instances"})
 
@@ -38,6 +39,11 @@ class GameSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     #: Scripted players: name -> role -> policy. The first name is the default.
     players: dict[str, dict[str, Policy]] = field(default_factory=dict)
+
+    @property
+    def default_level(self) -> str:
+        """The level instances are drawn from unless one is named: the game's first level."""
+        return self.game_cls.levels[0]
 
     def split_options(self, **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """Merge ``kw`` over the defaults and split into (env options, game options)."""
@@ -69,10 +75,14 @@ def register(
 ) -> GameSpec:
     """Register ``game_cls`` under ``id`` (e.g. ``"dialogym/Reference-v0"``).
 
-    ``defaults`` are options every :func:`make` of this id starts from (``level``,
-    ``split``, ``max_retries`` or the game's own options). ``players`` maps a name to
-    scripted policies per role; the ``scripted`` agent uses them. The id also becomes a
-    Gymnasium id, so ``gymnasium.make(id, opponents=...)`` gives the single-agent env.
+    ``defaults`` are options every :func:`make` of this id starts from (``split``,
+    ``max_retries`` or the game's own options). The default level is always the game's
+    first level (``levels[0]``); ``level=`` is accepted only when it names that one. ``players``
+    maps a name to scripted policies per role; the ``scripted`` agent uses them. The id also
+    becomes a Gymnasium id, so ``gymnasium.make(id, opponents=...)`` gives the single-agent env.
+
+    The game's self-description is checked here: its levels, its ``reward_range`` (every
+    seat, ``hi > lo``) and that a ``zero_sum`` game scores self-play its own way.
     """
     if not _ID_PATTERN.match(id):
         raise ValueError(f"game id {id!r} must look like 'dialogym/Name-v0'")
@@ -80,6 +90,7 @@ def register(
         raise TypeError(f"{id}: {game_cls!r} is not a subclass of dialogym.envs.Game")
     if not getattr(game_cls, "roles", None):
         raise TypeError(f"{id}: {game_cls.__name__}.roles must name at least one seat")
+    _check_description(id, game_cls, defaults)
     old = _REGISTRY.get(id)
     if old is not None and old.game_cls is not game_cls:
         raise ValueError(f"{id} is already registered to {old.game_cls.__qualname__}")
@@ -90,20 +101,46 @@ def register(
     spec_ = GameSpec(id=id, game_cls=game_cls, defaults=dict(defaults), players={k: dict(v) for k, v in (players or {}).items()})
     _REGISTRY[id] = spec_
     if id not in gymnasium.registry:
-        gymnasium.register(id=id, entry_point=_GymEntryPoint(id), disable_env_checker=True)
+        # By import path: the env drives its opponents with agents, a room to the right of
+        # envs, so it is imported only when gymnasium.make builds one.
+        gymnasium.register(id=id, entry_point=GYM_ENTRY_POINT, kwargs={"game_id": id}, disable_env_checker=True)
     return spec_
 
 
-class _GymEntryPoint:
-    """Picklable factory Gymnasium calls for ``gymnasium.make(id, ...)``."""
+def _check_description(id: str, game_cls: type[Game], defaults: dict[str, Any]) -> None:
+    """Refuse a game whose self-description (levels, reward ranges, self-play score) is wrong.
 
-    def __init__(self, game_id: str) -> None:
-        self.game_id = game_id
-
-    def __call__(self, **kw: Any) -> DialogueGymEnv:
-        from .gym_env import DialogueGymEnv
-
-        return DialogueGymEnv(self.game_id, **kw)
+    Drops a ``level`` default equal to ``levels[0]``, so the game class stays its one source.
+    """
+    name = game_cls.__name__
+    if not game_cls.levels:
+        raise TypeError(f"{id}: {name}.levels must name at least one level")
+    if "level" in defaults:
+        if defaults["level"] != game_cls.levels[0]:
+            raise ValueError(
+                f"{id}: default level {defaults['level']!r} is not {name}.levels[0] ({game_cls.levels[0]!r}); "
+                "put the default level first in levels and leave level= out of register()"
+            )
+        del defaults["level"]
+    ranges = game_cls.reward_range
+    if isinstance(ranges, Mapping):
+        missing, unknown = set(game_cls.roles) - set(ranges), set(ranges) - set(game_cls.roles)
+        if missing or unknown:
+            raise ValueError(
+                f"{id}: {name}.reward_range must name exactly the seats {list(game_cls.roles)} "
+                f"(missing {sorted(missing)}, unknown {sorted(unknown)}), or be one (lo, hi) pair for all"
+            )
+    for seat in game_cls.roles:
+        try:
+            game_cls.seat_reward_range(seat)
+        except (TypeError, IndexError, ValueError) as err:
+            raise ValueError(f"{id}: bad reward_range: {err}; write e.g. reward_range = (0.0, 1.0)") from err
+    if game_cls.zero_sum and game_cls.selfplay_score is Game.selfplay_score:
+        raise TypeError(
+            f"{id}: {name} is zero_sum but keeps the default selfplay_score, the mean over seats, which "
+            "is the same however well one model plays every seat; override selfplay_score (and "
+            "selfplay_description) with the outcome that shows skill"
+        )
 
 
 def load_plugins(*, quiet: bool = False) -> list[str]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 from gymnasium import spaces
 
-from .core import Instance
-from .instances import InstanceSet, draw_instance
+from .factory import load_instances, new_match
 from .match import Match
 from .registry import spec
 
@@ -61,22 +59,24 @@ def to_observation(text: str) -> dict[str, str]:
 
 
 class MatchFactory:
-    """Builds the :class:`Match` for each ``reset`` of an adapter.
+    """Builds the :class:`Match` for each ``reset`` of an adapter, with :func:`new_match`.
 
     Options: ``level`` and ``split`` of generated instances (default: the game's first
     level, any split), ``instances`` (an :class:`InstanceSet` or a list of instances to
     draw from instead), ``max_retries`` (invalid-move policy), and the game's own options.
+    ``reset`` options may name an ``instance`` to play or a ``level`` to draw from.
     """
 
     def __init__(self, game_id: str, **kw: Any) -> None:
         self.spec = spec(game_id)
-        env_opts, game_opts = self.spec.split_options(**kw)
-        self.game = self.spec.game(**game_opts)
+        env_opts, self.game_options = self.spec.split_options(**kw)
+        self.game = self.spec.game(**self.game_options)
         self.level: str | None = env_opts.get("level")
         self.split: str = env_opts.get("split", "any")
         self.max_retries: int | None = env_opts.get("max_retries")
         self.render_mode: str | None = env_opts.get("render_mode")
-        self.instances = self._load_instances(env_opts.get("instances"))
+        instances = env_opts.get("instances")
+        self.instances = None if instances is None else load_instances(self.id, self.game, instances)
         if self.level is not None and self.level not in self.game.levels:
             raise ValueError(f"{game_id}: unknown level {self.level!r}; choose one of {list(self.game.levels)}")
 
@@ -84,27 +84,16 @@ class MatchFactory:
     def id(self) -> str:
         return self.spec.id
 
-    def _load_instances(self, instances: InstanceSet | Sequence[Any] | None) -> list[Instance] | None:
-        if instances is None:
-            return None
-        if isinstance(instances, InstanceSet):
-            return instances.load(self.game)
-        cls = self.game.instance_cls
-        loaded = [i if isinstance(i, cls) else cls.model_validate(i) for i in instances]
-        if not loaded:
-            raise ValueError(f"{self.id}: 'instances' is empty")
-        return loaded
-
     def new(self, seed: int, options: dict[str, Any] | None = None) -> Match:
         options = options or {}
         instance = options.get("instance")
-        if instance is not None and not isinstance(instance, Instance):
-            instance = self.game.instance_cls.model_validate(instance)
         if instance is None and self.instances is not None:
             instance = self.instances[seed % len(self.instances)]
-        if instance is None:
-            instance = draw_instance(self.game, seed, level=options.get("level", self.level), split=self.split)
-        return Match(self.game, instance, game_id=self.id, seed=seed, max_retries=self.max_retries)
+        policy = {} if self.max_retries is None else {"max_retries": self.max_retries}
+        return new_match(
+            self.id, seed, instance=instance, level=options.get("level", self.level), split=self.split,
+            **policy, **self.game_options,
+        )
 
 
 def outcome_info(match: Match, feedback: Any = None) -> dict[str, Any]:

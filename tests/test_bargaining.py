@@ -14,12 +14,9 @@ from dialogym.envs.games.bargaining import (
     BargainingGame,
     BargainingWithCriticGame,
     BargainInstance,
-    conceding_buyer,
-    conceding_seller,
-    fair_buyer,
-    fair_seller,
     surplus_shares,
 )
+from dialogym.envs.players.bargaining import conceding_buyer, conceding_seller, fair_buyer, fair_seller
 
 GAME_ID, CRITIC_ID = "dialogym/Bargaining-v0", "dialogym/BargainingCritic-v0"
 GAME = BargainingGame()

@@ -187,7 +187,7 @@ def test_a_game_without_a_self_play_score_uses_the_mean_over_its_seats():
 
 def test_a_missing_self_play_metric_is_a_clear_error():
     e = selfplay(DEBATE, "m", {**DEBATERS, "judge": 1.0}, accuracy=1.0)
-    with pytest.raises(ValueError, match="no metric 'judge_accuracy'.*update SELFPLAY_SCORES"):
+    with pytest.raises(ValueError, match="no metric 'judge_accuracy'.*fix the game's selfplay_score"):
         model_quality(e, "m")
 
 

@@ -11,9 +11,8 @@ from dialogym.envs.games.conjecture import (
     ConjectureProverGame,
     SeedProblem,
     make_problem,
-    scripted_conjecturer,
-    scripted_prover,
 )
+from dialogym.envs.players.conjecture import scripted_conjecturer, scripted_prover
 
 GAME = ConjectureProverGame()  # k = 3
 INSTANCE = ConjectureInstance(

@@ -21,9 +21,8 @@ from dialogym.envs.games.debate import (
     DebateGame,
     mark_quotes,
     parse_question,
-    scripted_debater,
-    scripted_judge,
 )
+from dialogym.envs.players.debate import scripted_debater, scripted_judge
 
 GAME = DebateGame()
 CONSULTANCY = ConsultancyGame()

@@ -16,13 +16,12 @@ from dialogym.envs.games.negotiation import (
     DivisionInstance,
     NegotiationGame,
     all_splits,
-    fair_splitter,
-    greedy_conceder,
     is_pareto_optimal,
     parse_take,
     rest_of,
     value_of,
 )
+from dialogym.envs.players.negotiation import fair_splitter, greedy_conceder
 
 GAME_ID = "dialogym/Negotiation-v0"
 GAME = NegotiationGame()

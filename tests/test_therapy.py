@@ -14,8 +14,8 @@ from dialogym.envs.games.therapy import (
     Persona,
     catalogue,
     plan_concordance,
-    scripted_patient,
 )
+from dialogym.envs.players.therapy import scripted_patient
 
 GAME = PatientTherapistGame()
 JUDGED = JudgedPatientTherapistGame()

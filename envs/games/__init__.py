@@ -1,5 +1,6 @@
-"""Built-in games. Each module holds one game's rules and scripted players, and a
-``register_games()`` function that registers its ids; every module here is picked up."""
+"""Built-in games. Each module holds one game's rules and a ``register_games()`` function
+that registers its ids with its scripted players (from :mod:`dialogym.envs.players`); every
+module here is picked up. ``formal/`` is the formal language of the conjecture game."""
 
 from __future__ import annotations
 

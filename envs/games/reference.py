@@ -108,6 +108,11 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
     instance_version = "v0"
     max_retries = 2
     max_reply_tokens = 48
+    reward_range = (0.0, 1.0)  # 1 when the listener picks the target
+    selfplay_description = "100 × success: the listener picked the target"
+
+    def selfplay_score(self, outcome: Outcome) -> float:
+        return 100.0 * outcome.metric("success")
 
     # -- instances ---------------------------------------------------------------------
     def generate_instance(self, rng: np.random.Generator, level: str) -> ReferenceInstance:
@@ -241,33 +246,8 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
         }
 
 
-# -- scripted players --------------------------------------------------------------------
-def scripted_speaker(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Names the fewest attributes that tell the target apart (always including the shape)."""
-    target, distractors = view["target"], view["distractors"]
-    from itertools import combinations
-
-    for size in range(1, len(ATTRIBUTE_ORDER) + 1):
-        for attrs in combinations(ATTRIBUTE_ORDER, size):
-            if all(any(d[a] != target[a] for a in attrs) for d in distractors):
-                chosen = set(attrs) | {"shape"}
-                words = [target[a] for a in ATTRIBUTE_ORDER if a in chosen]
-                return "CLUE: the " + " ".join(words)
-    return "CLUE: the " + " ".join(target[a] for a in ATTRIBUTE_ORDER)
-
-
-def scripted_listener(view: dict[str, Any], rng: np.random.Generator) -> str:
-    """Picks the candidate that matches the most clue words (ties: a seeded random pick)."""
-    words = set(re.findall(r"[a-z]+", (view.get("clue") or "").lower()))
-    scores = [sum(value in words for value in c.values()) for c in view["candidates"]]
-    best = [i for i, s in enumerate(scores) if s == max(scores)]
-    return f"ANSWER: {int(rng.choice(best)) + 1}"
-
-
-PLAYERS = {"default": {"speaker": scripted_speaker, "listener": scripted_listener}}
-
-
 def register_games() -> None:
+    from ..players.reference import PLAYERS
     from ..registry import register
 
-    register("dialogym/Reference-v0", ReferenceGame, players=PLAYERS, level="easy")
+    register("dialogym/Reference-v0", ReferenceGame, players=PLAYERS)
