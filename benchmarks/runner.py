@@ -15,12 +15,11 @@ plays only the planned episodes whose key is not yet in ``episodes.jsonl``.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dialogym.agents.rollout import EpisodeSpec
 from dialogym.envs import Episode, atomic_write_text, generate_instance_set, read_episodes, resolve_ids, spec
@@ -32,22 +31,33 @@ _RUNTIME_FIELDS = {"concurrency", "ray", "ray_workers"}
 
 
 class BenchConfig(BaseModel):
-    """Everything that defines a benchmark run (CLI flags, or a YAML/JSON ``--config``)."""
+    """Everything that defines a benchmark run: the ``dialogym bench`` options and the keys of
+    its ``--config`` file are generated from these fields (``dialogym play`` sets some too)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", description="run name, stored in every episode's tags (default: the out folder's name)")
-    games: list[str] = Field(default_factory=lambda: ["all"], description="game ids or short names, or 'all'")
-    models: list[str] = Field(default_factory=lambda: ["scripted"], description="model specs")
-    mode: Literal["selfplay", "crossplay"] = "selfplay"
+    games: list[str] = Field(
+        default_factory=lambda: ["all"], description="games: 'all', or ids/short names separated by commas"
+    )
+    models: list[str] = Field(
+        default_factory=lambda: ["scripted"], description="model specs separated by commas, e.g. smollm2,scripted"
+    )
+    mode: Literal["selfplay", "crossplay"] = Field(
+        "selfplay", description="selfplay (a model fills every seat) or crossplay (pairs of models)"
+    )
+    seat: str = Field(
+        "", description="crossplay: the first model plays only this seat and each other model the rest "
+        "(default: every model in every seat)"
+    )
     episodes: int = Field(8, ge=1, description="instances per game; every pairing plays all of them")
-    split: Literal["train", "test", "any"] = "test"
+    split: Literal["train", "test", "any"] = Field("test", description="instance split")
     level: str = Field("", description="instance level for every game (default: each game's default)")
-    seed: int = 0
-    temperature: float = Field(0.0, ge=0.0)
+    seed: int = Field(0, description="seed of the instance sets; episode i uses seed+i")
+    temperature: float = Field(0.0, ge=0.0, description="sampling temperature (0 = greedy)")
     max_new_tokens: int = Field(64, ge=1, description="longest reply (games cap it further)")
     concurrency: int = Field(64, ge=1, description="episodes played at once (per Ray worker with ray)")
-    ray: str = Field("", description="play on Ray: 'local', 'auto' or 'ray://host:10001' (default: in-process)")
+    ray: str = Field("", description="play on Ray: 'local' (a Ray started here), 'auto' or 'ray://host:10001' (default: in-process)")
     ray_workers: int = Field(2, ge=1, description="Ray workers, each holding its own copy of the models")
 
     @field_validator("games", "models", mode="before")
@@ -79,6 +89,12 @@ class BenchConfig(BaseModel):
             parse_spec(item)
         return value
 
+    @model_validator(mode="after")
+    def _seat_needs_crossplay(self) -> BenchConfig:
+        if self.seat and self.mode != "crossplay":
+            raise ValueError(f"seat {self.seat!r} is a crossplay setting; in selfplay a model fills every seat")
+        return self
+
     def resolved(self, out: Path) -> BenchConfig:
         """This config with game ids resolved and the name filled in (what a run stores)."""
         return self.model_copy(update={"games": resolve_ids(self.games), "name": self.name or out.resolve().name})
@@ -87,48 +103,15 @@ class BenchConfig(BaseModel):
         return self.model_dump(exclude=_RUNTIME_FIELDS)
 
 
-def load_config(path: Path | None, overrides: dict[str, Any]) -> BenchConfig:
-    """A config from a YAML/JSON file (optional) with ``overrides`` (set CLI flags) on top.
-
-    Raises ``ValueError`` with one line naming the file and field on any problem.
-    """
-    data: dict[str, Any] = {}
-    where = "command line"
-    if path is not None:
-        where = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:  # a folder, a missing or binary file: say which
-            reason = getattr(err, "strerror", None) or str(err)
-            raise ValueError(f"{path}: cannot read the bench config ({reason}); give a YAML or JSON file") from None
-        try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                import yaml
-
-                data = yaml.safe_load(text) or {}
-            else:
-                data = json.loads(text)
-        except Exception as err:  # parser errors differ by format; all mean "not readable"
-            raise ValueError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {str(err).splitlines()[0]}") from err
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a bench config must be a mapping of settings, got {type(data).__name__}")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return BenchConfig.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "config"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ValueError(f"{where}: bad bench setting {field!r}: {message}") from None
-
-
 # --------------------------------------------------------------------------- pairings
 def selfplay_assignments(models: Sequence[str], roles: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
     """Each model fills every seat."""
     return [(model, {role: model for role in roles}) for model in models]
 
 
-def crossplay_assignments(models: Sequence[str], roles: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
+def crossplay_assignments(
+    models: Sequence[str], roles: Sequence[str], seat: str = ""
+) -> list[tuple[str, dict[str, str]]]:
     """Seat assignments of every pair of distinct models, balanced over seats.
 
     For each pair (A, B) and each seat s: A alone in s and B in every other seat, and the
@@ -136,10 +119,20 @@ def crossplay_assignments(models: Sequence[str], roles: Sequence[str]) -> list[t
     coincide and give A-B and B-A). So every model fills every seat equally often against
     each opponent, and no model is favoured by its seat. The label lists the seats' models
     in seat order, e.g. ``"smollm2 vs scripted"``.
+
+    With ``seat``, only the first model is tested, in that seat alone, against each other
+    model in every other seat (what ``dialogym play --opponent`` runs): one assignment per
+    opponent.
     """
     if len(models) < 2:
         raise ValueError(f"cross-play needs at least two models, got {list(models)}")
     out: dict[tuple[str, ...], dict[str, str]] = {}
+    if seat:
+        first, *others = models
+        for other in others:
+            order = tuple(first if role == seat else other for role in roles)
+            out.setdefault(order, dict(zip(roles, order, strict=True)))
+        return [(" vs ".join(order), seats) for order, seats in out.items()]
     for a, b in itertools.combinations(models, 2):
         for alone, rest in ((a, b), (b, a)):
             for seat_index in range(len(roles)):
@@ -159,14 +152,19 @@ def plan(config: BenchConfig) -> list[EpisodeSpec]:
             if kind == "scripted" and (not game_spec.players or (variant and variant not in game_spec.players)):
                 have = ", ".join(f"scripted:{v}" for v in game_spec.players) or "none"
                 raise ValueError(f"{game_id} has no scripted player {model!r} (it has: {have}); leave the game or the model out")
+        if config.seat and config.seat not in roles:
+            raise ValueError(f"{game_id} has no seat {config.seat!r}; seats are {list(roles)}")
         level = config.level or None
         if level is not None and level not in game_spec.game_cls.levels:
             raise ValueError(f"{game_id}: unknown level {level!r}; choose one of {list(game_spec.game_cls.levels)}")
         instances = generate_instance_set(
             game_id, config.episodes, seed=config.seed, level=level, split=config.split, allow_repeats=True
         )
-        assign = selfplay_assignments if config.mode == "selfplay" else crossplay_assignments
-        for pairing, seats in assign(config.models, roles):
+        if config.mode == "selfplay":
+            pairings = selfplay_assignments(config.models, roles)
+        else:
+            pairings = crossplay_assignments(config.models, roles, config.seat)
+        for pairing, seats in pairings:
             for index, instance in enumerate(instances.instances):
                 specs.append(
                     EpisodeSpec(

@@ -16,16 +16,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dialogym.benchmarks.cli import demo_config
 from dialogym.benchmarks.runner import (
     BenchConfig,
     crossplay_assignments,
-    load_config,
     plan,
     run_bench,
     selfplay_assignments,
 )
 from dialogym.cli import app
+from dialogym.cli_bench import demo_config
 from dialogym.envs import read_episodes, registered
 
 REF = "dialogym/Reference-v0"
@@ -64,6 +63,21 @@ def test_crossplay_gives_every_model_every_seat_equally_often(n_seats):
         assert held["a"] == held["b"]
 
 
+def test_crossplay_with_a_seat_tests_the_first_model_in_that_seat_against_each_other_model():
+    assert crossplay_assignments(["a", "b", "c"], ("x", "y", "z"), seat="y") == [
+        ("b vs a vs b", {"x": "b", "y": "a", "z": "b"}),
+        ("c vs a vs c", {"x": "c", "y": "a", "z": "c"}),
+    ]
+
+
+def test_a_seat_is_a_crossplay_setting_and_must_be_one_of_the_games():
+    with pytest.raises(ValueError, match="seat 'x' is a crossplay setting"):
+        BenchConfig(models=["scripted"], seat="x")
+    config = BenchConfig(games=[REF], models=["scripted", "tiny"], mode="crossplay", seat="judge").resolved(Path("x"))
+    with pytest.raises(ValueError, match="has no seat 'judge'; seats are"):
+        plan(config)
+
+
 def test_crossplay_needs_two_models():
     with pytest.raises(ValueError, match="at least two models"):
         crossplay_assignments(["a"], ("x", "y"))
@@ -96,12 +110,16 @@ def test_a_scripted_variant_a_game_lacks_is_refused_before_anything_is_played(tm
 
 def test_config_file_sets_what_flags_leave_unset_and_flags_win(tmp_path):
     path = tmp_path / "bench.yaml"
-    path.write_text("games: reference\nmodels: [scripted, tiny]\nmode: crossplay\nepisodes: 5\n")
-    config = load_config(path, {"episodes": 2, "seed": None})
-    assert (config.games, config.models, config.mode, config.episodes) == (["reference"], ["scripted", "tiny"], "crossplay", 2)
+    path.write_text("games: reference\nmodels: [scripted, tiny]\nmode: crossplay\nepisodes: 5\nmax_new_tokens: 4\n")
+    result = cli.invoke(app, ["bench", "--config", str(path), "--episodes", "1", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    stored = BenchConfig.model_validate_json((tmp_path / "a" / "bench.json").read_text())
+    assert (stored.games, stored.models, stored.mode, stored.episodes) == ([REF], ["scripted", "tiny"], "crossplay", 1)
     as_json = tmp_path / "bench.json"
-    as_json.write_text(json.dumps({"models": "scripted", "temperature": 0.5}))
-    assert load_config(as_json, {}).temperature == 0.5
+    as_json.write_text(json.dumps({"models": "scripted", "games": "reference", "temperature": 0.5, "episodes": 1}))
+    result = cli.invoke(app, ["bench", "--config-file", str(as_json), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert BenchConfig.model_validate_json((tmp_path / "b" / "bench.json").read_text()).temperature == 0.5
 
 
 @pytest.mark.parametrize(
@@ -109,7 +127,7 @@ def test_config_file_sets_what_flags_leave_unset_and_flags_win(tmp_path):
     [
         ("mode: tournament\n", "bad bench setting 'mode'"),
         ("episodes: 0\n", "bad bench setting 'episodes'"),
-        ("modles: [tiny]\n", "bad bench setting 'modles'"),
+        ("modles: [tiny]\n", "unknown bench option(s) ['modles']; known: ["),
         ("models: [gpt9]\n", "unknown model kind"),
         ("games: [reference\n", "not valid yaml"),
         ("- a list\n", "must be a mapping"),

@@ -28,8 +28,8 @@ def test_unknown_config_keys_and_algos_are_one_clear_line(tmp_path):
     assert result.exit_code == 2 and "unknown algo 'a2c'" in result.output
 
 
-def trained_config(out):
-    return json.loads((out / "checkpoint" / "grpo_config.json").read_text())
+def trained_config(out, algo="grpo"):
+    return json.loads((out / "checkpoint" / f"{algo}_config.json").read_text())
 
 
 TINY = ["--model", "tiny", "--steps", "1", "--group-size", "2", "--instances", "1", "--max-new-tokens", "4"]
@@ -55,7 +55,7 @@ def test_the_same_settings_from_a_config_file_and_ppo_keeps_its_own_epoch_defaul
                                        "grad_accum": 2, "temperature": 0.5, "out": str(out)}))
     result = CliRunner().invoke(app, ["train", GAME_ID, *TINY, "--config", str(config_file), "--temperature", "0.9"])
     assert result.exit_code == 0, result.output
-    config = trained_config(out)
+    config = trained_config(out, "ppo")
     assert config["baseline"] == "role" and config["scale_rewards"] is False and config["epsilon_high"] == 0.4
     assert config["grad_accum"] == 2 and config["temperature"] == 0.9  # the flag beat the file
     assert config["epochs"] == 2 and (out / "checkpoint" / "value_head.pt").exists()

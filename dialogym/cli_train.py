@@ -1,0 +1,88 @@
+"""``dialogym train``: GRPO or PPO on a game against a fixed opponent, or DPO/SFT through TRL.
+
+Its settings are the fields of :class:`~dialogym.trainers.config.GRPOConfig` (and
+:class:`~dialogym.trainers.config.PPOConfig`'s for ``--algo ppo``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from dialogym.cli_config import Settings
+from dialogym.trainers.config import GRPOConfig, PPOConfig
+
+#: The config classes whose fields are ``train``'s options, by the algo that uses each
+#: (dpo and sft play with GRPO's settings).
+TRAIN_CONFIGS = {"grpo": GRPOConfig, "ppo": PPOConfig}
+#: Older flag and key names that keep working.
+TRAIN_ALIASES = {"instances_per_step": "instances"}
+
+
+def train_command(
+    settings: Settings,
+    game: str = typer.Argument(..., help="one game id or short name"),
+    algo: str = typer.Option("grpo", help="grpo | ppo | dpo | sft (dpo/sft: play, export, then TRL's trainers)"),
+    model: str = typer.Option("smollm2", help="model spec of the learner"),
+    opponent: str = typer.Option("scripted", help="model spec of the other seats"),
+    steps: int = typer.Option(10, min=1, help="training steps (dpo/sft: batches played before TRL trains)"),
+    min_reward: float = typer.Option(1.0, help="sft: keep the conversations whose seat earned at least this"),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="grpo/ppo: also log to OUT/tensorboard (needs tensorboard)"),
+    out: Path = typer.Option(Path("runs/train"), help="metrics.jsonl and the final checkpoint"),
+) -> None:
+    """Train a model on a game (GRPO, PPO, or DPO/SFT through TRL); LoRA by default.
+
+    Under ``torchrun --nproc_per_node N -m dialogym.cli train ...`` GRPO and PPO run on N
+    processes (each plays its share of the instances; gradients are summed)."""
+    from dialogym.envs import resolve_ids
+
+    if algo not in ("grpo", "ppo", "dpo", "sft"):
+        raise ValueError(f"unknown algo {algo!r}; choose grpo, ppo, dpo or sft")
+    ids = resolve_ids(game)
+    if len(ids) != 1:
+        raise ValueError(f"train takes one game; {game!r} names {len(ids)} ({', '.join(ids[:3])}"
+                         f"{', ...' if len(ids) > 3 else ''}); run one command per game")
+    if tensorboard and algo in ("dpo", "sft"):
+        raise ValueError("--tensorboard logs grpo and ppo; dpo/sft run TRL's trainers, whose logs go to OUT/trl")
+
+    from dialogym.trainers.grpo import GRPOTrainer
+    from dialogym.trainers.ppo import PPOTrainer
+
+    config = settings.build(PPOConfig if algo == "ppo" else GRPOConfig)
+    trainer_cls = PPOTrainer if algo == "ppo" else GRPOTrainer
+    trainer = trainer_cls(ids[0], model, opponent, config, out=out, tensorboard=tensorboard)
+    if algo in ("grpo", "ppo"):
+        trainer.train(steps)
+        if trainer.world_size > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+        if trainer.rank == 0:
+            typer.echo(f"checkpoint: {out / 'checkpoint'}")
+        return
+    _train_with_trl(trainer, algo, steps, config.lr, min_reward, out)
+
+
+def _train_with_trl(trainer: Any, algo: str, steps: int, lr: float, min_reward: float, out: Path) -> None:
+    """DPO or SFT: play ``steps`` batches, export them, train with TRL's trainer, save."""
+    import torch
+
+    from dialogym.trainers.preference import dpo_pairs, sft_set, train_dpo, train_sft, write_jsonl
+
+    episodes = [e for step in range(steps) for e in trainer.play(step)]
+    settings = {"max_steps": steps, "learning_rate": lr, "use_cpu": not torch.cuda.is_available()}
+    if algo == "dpo":
+        rows = dpo_pairs(episodes, "learner")
+        write_jsonl(rows, out / "dpo.jsonl")
+        if not rows:
+            raise ValueError("no preference pairs: every group's replies got the same reward; play more steps")
+        train_dpo(trainer.model, trainer.agent.tokenizer, rows, out / "trl", **settings)
+    else:
+        rows = sft_set(episodes, "learner", min_reward=min_reward)
+        write_jsonl(rows, out / "sft.jsonl")
+        if not rows:
+            raise ValueError(f"no conversation earned --min-reward {min_reward}; play more steps or lower it")
+        train_sft(trainer.model, trainer.agent.tokenizer, rows, out / "trl", **settings)
+    trainer.save(out / "checkpoint")
+    typer.echo(f"{len(rows)} {algo} rows in {out}; checkpoint: {out / 'checkpoint'}")
