@@ -6,8 +6,10 @@ most one batched ``act`` call in flight, in its own thread; the engine routes an
 replies to their episodes and seats as soon as that call ends, without waiting for other
 agents, so a slow HTTP agent never holds up episodes played by a local one. Requests that
 arrive while an agent is busy join its next batch. Finished episodes are written at once
-through the atomic writer. The engine is the only loop that drives games with models; the
-CLI, benchmarks and trainers all use it.
+through the atomic writer. The engine is the only loop that asks agents for replies: the
+CLI, benchmarks and trainers play whole episodes with :meth:`RolloutEngine.run`, and code
+that plays some seats itself (the Gymnasium env, the TRL adapter's first prompts) lets the
+engine play the others with :meth:`RolloutEngine.advance`, through the same loop.
 
 Determinism: an episode's requests (messages and seeds) depend only on its spec and the
 replies it got, and a simultaneous turn's replies are submitted in seat order, so agents
@@ -28,14 +30,21 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoo
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogym.envs import Episode, EpisodeWriter, Instance, Match, draw_instance, spec
+from dialogym.envs import Episode, EpisodeWriter, Instance, Match, new_match, reply_seed
 
 from .base import Agent, Reply, Request, Sampling
 
 
 @dataclass
 class EpisodeSpec:
-    """One episode to play: which game, which instance (or seed to draw one), who sits where."""
+    """One episode to play: which game, which instance (or seed to draw one), who sits where.
+
+    ``seed`` is the *instance* seed: it draws the instance (unless ``instance`` is given)
+    and, with ``play``, seeds every reply (:func:`dialogym.envs.reply_seed`). Several
+    plays of one instance (a GRPO group, TRL's generations) share ``seed`` and differ in
+    ``play``. ``game_options`` are merged over the game's registered options, as
+    :func:`dialogym.envs.new_match` does (``max_retries`` included).
+    """
 
     game: str
     seed: int
@@ -46,18 +55,19 @@ class EpisodeSpec:
     split: str = "any"
     game_options: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    #: Which play of the instance this is (0, 1, ...): a new play gets new reply seeds.
+    play: int = 0
 
 
 def request_for(match: Match, seat: str, sampling: Sampling | None = None) -> Request:
-    """The request of ``seat`` in ``match``, seeded from the episode seed and turn."""
+    """The request of ``seat`` in ``match``, seeded by :func:`~dialogym.envs.reply_seed`
+    from the instance seed, the play, the number of replies so far and the seat."""
     sampling = sampling or Sampling()
     sampling = sampling.with_(max_new_tokens=min(sampling.max_new_tokens, match.game.max_reply_tokens))
-    seat_index = match.roles.index(seat)
-    seed = (match.seed * 1_000_003 + len(match.turns) * 7919 + seat_index) % (2**31 - 1)
     return Request(
         messages=match.messages(seat),
         sampling=sampling,
-        seed=seed,
+        seed=reply_seed(match.seed, match.play, len(match.turns), match.roles.index(seat)),
         game=match.game_id,
         seat=seat,
         view=match.view(seat),
@@ -65,19 +75,18 @@ def request_for(match: Match, seat: str, sampling: Sampling | None = None) -> Re
 
 
 def build_match(episode: EpisodeSpec) -> Match:
-    game_spec = spec(episode.game)
-    env_opts, _ = game_spec.split_options(**episode.game_options)
-    game = game_spec.game(**episode.game_options)
-    instance = episode.instance
-    if isinstance(instance, dict):
-        instance = game.instance_cls.model_validate(instance)
-    if instance is None:
-        level = episode.level or env_opts.get("level")
-        instance = draw_instance(game, episode.seed, level=level, split=episode.split)
-    unknown = set(episode.seats) ^ set(game.roles)
-    if unknown:
-        raise ValueError(f"{episode.game}: seats {sorted(episode.seats)} do not match the game's {list(game.roles)}")
-    return Match(game, instance, game_id=episode.game, seed=episode.seed, max_retries=env_opts.get("max_retries"))
+    """The match ``episode`` starts (built by :func:`~dialogym.envs.new_match`)."""
+    match = new_match(
+        episode.game, episode.seed, play=episode.play, instance=episode.instance,
+        level=episode.level or None, split=episode.split, **episode.game_options,
+    )
+    if set(episode.seats) != set(match.roles):
+        raise ValueError(f"{episode.game}: seats {sorted(episode.seats)} do not match the game's {list(match.roles)}")
+    return match
+
+
+#: A live match and its seating: seat -> agent name, for the seats the engine plays.
+Seated = tuple[Match, Mapping[str, str]]
 
 
 @dataclass
@@ -101,6 +110,8 @@ class RolloutEngine:
     ``max_concurrent`` bounds how many episodes are live at once (default: all).
     ``lockstep`` waits for every agent's call before routing any reply (exact replays of
     several batch-seeded agents, at the price of the slowest agent setting the pace).
+    :meth:`run` plays whole episodes from specs; :meth:`advance` plays the engine's seats
+    of matches in which the caller plays the others.
     """
 
     def __init__(
@@ -128,37 +139,97 @@ class RolloutEngine:
     ) -> list[Episode]:
         """Play every episode; return their records in the order given."""
         for item in episodes:
-            missing = set(item.seats.values()) - set(self.agents)
-            if missing:
-                raise KeyError(f"no agent named {sorted(missing)}; known agents: {sorted(self.agents)}")
+            self._check_agents(item.seats)
         results: list[Episode | None] = [None] * len(episodes)
         queue = list(range(len(episodes)))[::-1]
-        live: dict[int, Match] = {}
         limit = self.max_concurrent or len(episodes) or 1
         started = time.perf_counter()
-        with _Progress(len(episodes), enabled=self.progress) as bar, _Calls(self, episodes) as calls:
-            while queue or live:
+        with _Progress(len(episodes), enabled=self.progress) as bar:
+
+            def refill(live: dict[int, Seated]) -> None:
                 while queue and len(live) < limit:
                     index = queue.pop()
-                    live[index] = build_match(episodes[index])
-                finished = [i for i, m in live.items() if m.done]
-                for index in finished:
-                    match = live.pop(index)
-                    record = match.episode(episodes[index].seats, tags=episodes[index].tags)
-                    results[index] = record
-                    self.stats.episodes += 1
-                    if writer is not None:
-                        writer.write(record)
-                    if on_episode is not None:
-                        on_episode(record)
-                    self.stats.seconds = time.perf_counter() - started
-                    bar.update(self.stats)
-                if finished:
-                    continue  # refill the freed slots before asking for moves
-                calls.ask(live)
-                calls.route(live)
+                    live[index] = (build_match(episodes[index]), episodes[index].seats)
+
+            def finish(index: int, match: Match) -> None:
+                record = match.episode(episodes[index].seats, tags=episodes[index].tags)
+                results[index] = record
+                self.stats.episodes += 1
+                if writer is not None:
+                    writer.write(record)
+                if on_episode is not None:
+                    on_episode(record)
+                self.stats.seconds = time.perf_counter() - started
+                bar.update(self.stats)
+
+            self._play({}, refill=refill, settle=finish)
         self.stats.seconds = time.perf_counter() - started
         return [r for r in results if r is not None]
+
+    def advance(self, matches: Sequence[Seated]) -> None:
+        """Play the engine's seats of live matches until each is over or waits only on the caller.
+
+        Each item is a match and its seating: seat -> agent name (a key of ``agents``) for
+        the seats the engine plays; the seats left out are the caller's. The matches are
+        played in place, with the same batching, routing and request seeds as :meth:`run`
+        (one batched call per agent for all the matches at once). On return each match is
+        done or every seat in its ``to_act()`` is the caller's; on a simultaneous turn the
+        engine's seats have already moved (their moves wait in the match) and the caller's
+        seats are still to act. The caller submits its replies with ``match.submit`` and
+        calls ``advance`` again. No episode records are made (``match.episode()`` does that).
+        """
+        seen: set[int] = set()
+        for match, seats in matches:
+            self._check_agents(seats)
+            unknown = set(seats) - set(match.roles)
+            if unknown:
+                raise ValueError(f"{match.game_id}: seats {sorted(unknown)} are not among the game's {list(match.roles)}")
+            if id(match) in seen:
+                raise ValueError(f"{match.game_id}: the same match is given twice; give each live match once")
+            seen.add(id(match))
+        self._play(dict(enumerate(matches)))
+
+    def _check_agents(self, seats: Mapping[str, str]) -> None:
+        missing = set(seats.values()) - set(self.agents)
+        if missing:
+            raise KeyError(f"no agent named {sorted(missing)}; known agents: {sorted(self.agents)}")
+
+    def _play(
+        self,
+        live: dict[int, Seated],
+        *,
+        refill: Callable[[dict[int, Seated]], None] | None = None,
+        settle: Callable[[int, Match], None] | None = None,
+    ) -> None:
+        """The engine's one loop, behind both :meth:`run` and :meth:`advance`.
+
+        Each round: ``refill`` may add matches; a match that is over, or whose seats to act
+        are all the caller's, leaves ``live`` through ``settle``; the rest are asked for
+        replies and the replies of at least one agent call are routed back to them.
+        """
+        with _Calls(self) as calls:
+            while True:
+                if refill is not None:
+                    refill(live)
+                settled = [key for key, (match, seats) in live.items() if _settled(match, seats)]
+                for key in settled:
+                    match, _ = live.pop(key)
+                    if settle is not None:
+                        settle(key, match)
+                if settled:
+                    continue  # refill the freed slots before asking for moves
+                if not live:
+                    return
+                calls.ask(live)
+                calls.route(live)
+
+
+def _settled(match: Match, seats: Mapping[str, str]) -> bool:
+    """Over, or waiting only on seats the engine does not play."""
+    if match.done:
+        return True
+    to_act = match.to_act()
+    return bool(to_act) and not any(seat in seats for seat in to_act)
 
 
 @dataclass
@@ -172,15 +243,15 @@ class _Step:
 class _Calls:
     """The engine's agent calls: one batch per agent in flight, replies routed as each call ends.
 
-    An episode's seats that are to act form a step; each request joins its agent's waiting
-    list, and an idle agent gets its whole waiting list as one batch. Requests that arrive
-    while the agent is busy wait for its next batch, so a slow agent never holds up episodes
-    played by others. A step's replies are submitted together, in seat order, once all are in:
-    the order in which calls finish never changes an episode.
+    An episode's seats that are to act (and that the engine plays) form a step; each request
+    joins its agent's waiting list, and an idle agent gets its whole waiting list as one
+    batch. Requests that arrive while the agent is busy wait for its next batch, so a slow
+    agent never holds up episodes played by others. A step's replies are submitted together,
+    in seat order, once all are in: the order in which calls finish never changes an episode.
     """
 
-    def __init__(self, engine: RolloutEngine, episodes: Sequence[EpisodeSpec]) -> None:
-        self.engine, self.episodes = engine, episodes
+    def __init__(self, engine: RolloutEngine) -> None:
+        self.engine = engine
         self.pool = ThreadPoolExecutor(max_workers=max(1, len(engine.agents)), thread_name_prefix="dialogym-agent")
         self.steps: dict[int, _Step] = {}
         self.waiting: dict[str, list[tuple[int, str, Request]]] = defaultdict(list)
@@ -195,18 +266,19 @@ class _Calls:
         # After an error, other agents' calls may still run: raise now, do not wait for them.
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def ask(self, live: dict[int, Match]) -> None:
+    def ask(self, live: dict[int, Seated]) -> None:
         """Queue the requests of every episode that is not waiting for replies; start idle agents."""
-        for index, match in live.items():
-            if index in self.steps:
+        for key, (match, seats) in live.items():
+            if key in self.steps:
                 continue
-            seats = match.to_act()
-            if not seats:
+            to_act = match.to_act()
+            if not to_act:
                 raise RuntimeError(f"{match.game_id}: no seat can move, yet the episode is not over (the game's to_move is empty)")
-            self.steps[index] = _Step(seats)
-            for seat in seats:
+            ours = [seat for seat in to_act if seat in seats]
+            self.steps[key] = _Step(ours)
+            for seat in ours:
                 request = request_for(match, seat, self.engine.sampling)
-                self.waiting[self.episodes[index].seats[seat]].append((index, seat, request))
+                self.waiting[seats[seat]].append((key, seat, request))
         busy = {name for _, name, _ in self.running.values()}
         for name in [n for n, items in self.waiting.items() if items and n not in busy]:
             items = self.waiting.pop(name)
@@ -220,7 +292,7 @@ class _Calls:
             raise RuntimeError(f"agent {name!r} returned {len(replies)} replies for {len(batch)} requests")
         return replies
 
-    def route(self, live: dict[int, Match]) -> None:
+    def route(self, live: dict[int, Seated]) -> None:
         """Wait until at least one call ends; hand its replies to their episodes."""
         done, _ = wait(self.running, return_when=ALL_COMPLETED if self.engine.lockstep else FIRST_COMPLETED)
         stats = self.engine.stats
@@ -229,13 +301,13 @@ class _Calls:
             _, _, items = self.running.pop(future)
             replies = future.result()
             stats.agent_calls += 1
-            for (index, seat, _), reply in zip(items, replies, strict=True):
+            for (key, seat, _), reply in zip(items, replies, strict=True):
                 stats.generated_tokens += len(reply.token_ids) if reply.token_ids is not None else 0
-                step = self.steps[index]
+                step = self.steps[key]
                 step.replies[seat] = reply
                 if len(step.replies) == len(step.seats):
-                    del self.steps[index]
-                    _submit(live[index], step)
+                    del self.steps[key]
+                    _submit(live[key][0], step)
 
 
 def _submit(match: Match, step: _Step) -> None:

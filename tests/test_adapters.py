@@ -60,6 +60,62 @@ def test_gym_env_plays_the_other_seats_with_the_given_agent():
     assert info["metrics"]["success"] == 1.0
 
 
+class Batches:
+    """Wraps an agent and records the size of every batch it is asked."""
+
+    name = "batches"
+
+    def __init__(self, wrapped):
+        self.wrapped, self.sizes, self.seeds = wrapped, [], []
+
+    def act(self, requests):
+        self.sizes.append(len(requests))
+        self.seeds.extend(r.seed for r in requests)
+        return self.wrapped.act(requests)
+
+
+def test_gym_env_opponents_are_played_by_the_rollout_engine_in_one_batch_per_turn():
+    from dialogym.agents.rollout import RolloutEngine
+    from dialogym.agents.scripted import ScriptedAgent
+
+    opponent = Batches(ScriptedAgent())
+    env = gymnasium.make("dialogym/Debate-v0", seat="judge", opponents=opponent)
+    env.reset(seed=3)
+    engine = env.unwrapped.engine
+    assert isinstance(engine, RolloutEngine) and engine.stats.agent_calls == len(opponent.sizes) > 0
+    assert set(opponent.sizes) == {2}  # both debaters argue at once: one batch of two, as in any rollout
+    assert env.unwrapped.match.to_act() == ["judge"]
+
+
+def test_gym_env_opponents_reply_as_in_a_rollout_of_the_same_instance():
+    from dialogym.agents.rollout import EpisodeSpec, RolloutEngine, request_for
+    from dialogym.agents.scripted import ScriptedAgent
+
+    seats = {"debater_a": "s", "debater_b": "s", "judge": "s"}
+    [expected] = RolloutEngine({"s": ScriptedAgent()}).run([EpisodeSpec("dialogym/Debate-v0", seed=3, seats=seats)])
+    env = gymnasium.make("dialogym/Debate-v0", seat="judge")
+    env.reset(seed=3)
+    match = env.unwrapped.match
+    env.step(ScriptedAgent().act([request_for(match, "judge")])[0].text)
+    assert [(t.seat, t.raw) for t in match.turns] == [(t.seat, t.raw) for t in expected.turns]
+
+
+def test_gymnasium_make_works_after_importing_only_dialogym_envs_which_imports_no_agents():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gymnasium, dialogym.envs\n"
+        "assert not [m for m in sys.modules if m.startswith('dialogym.agents')], 'envs imported agents'\n"
+        "env = gymnasium.make('dialogym/Reference-v0', seat='listener', opponents='scripted')\n"
+        "obs, info = env.reset(seed=1)\n"
+        "assert obs['text'] and type(env.unwrapped).__module__ == 'dialogym.agents.gym_env'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert gymnasium.spec("dialogym/Reference-v0").entry_point == "dialogym.agents.gym_env:DialogueGymEnv"
+
+
 def test_gym_env_default_opponents_are_the_scripted_players():
     env = gymnasium.make("dialogym/Reference-v0", seat="speaker", level="hard")
     env.reset(seed=2)

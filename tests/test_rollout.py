@@ -293,3 +293,97 @@ def test_two_sampling_models_give_the_same_episodes_however_their_calls_overlap(
         episodes = RolloutEngine({"a": a, "b": b}, sampling=Sampling(temperature=1.0, max_new_tokens=12)).run(specs)
         runs.append([[(t.seat, t.token_ids) for t in e.turns] for e in episodes])
     assert runs[0] == runs[1]
+
+
+def test_plays_of_one_instance_share_the_instance_and_get_their_own_reply_seeds():
+    from dialogym.envs import reply_seed
+
+    speaker = Recorder(ScriptedAgent())
+    specs = [EpisodeSpec(game="dialogym/Reference-v0", seed=3, play=play, seats={"speaker": "s", "listener": "s"}) for play in (0, 1)]
+    episodes = RolloutEngine({"s": speaker}).run(specs)
+    assert episodes[0].instance_id == episodes[1].instance_id and episodes[0].id != episodes[1].id
+    assert [e.play for e in episodes] == [0, 1]
+    first_seeds = [seed for _, seat, seed in speaker.batches[0] if seat == "speaker"]
+    assert first_seeds == [reply_seed(3, 0, 0, 0), reply_seed(3, 1, 0, 0)]
+
+
+def test_registered_options_hold_in_the_matches_the_engine_builds():
+    from dialogym.envs import register, spec
+    from dialogym.envs.games.reference import ReferenceGame
+
+    register("test/ReferenceNoRetries-v0", ReferenceGame, players=spec("dialogym/Reference-v0").players, max_retries=0)
+
+    class Nonsense:
+        name = "nonsense"
+
+        def act(self, requests):
+            return [Reply(text="what?") for _ in requests]
+
+    engine = RolloutEngine({"n": Nonsense()})
+    [episode] = engine.run([EpisodeSpec(game="test/ReferenceNoRetries-v0", seed=0, seats={"speaker": "n", "listener": "n"})])
+    assert episode.status == "aborted" and len(episode.turns) == 1  # no re-prompt: max_retries=0
+
+
+# -- advance: the engine plays some seats, the caller the others ------------------------
+
+
+def reference_matches(n, **kw):
+    from dialogym.envs import new_match
+
+    return [new_match("dialogym/Reference-v0", seed, **kw) for seed in range(n)]
+
+
+def test_advance_stops_each_match_where_a_seat_the_caller_plays_is_to_act():
+    speaker = Recorder(ScriptedAgent())
+    matches = reference_matches(5)
+    engine = RolloutEngine({"s": speaker})
+    engine.advance([(m, {"speaker": "s"}) for m in matches])
+    assert [m.to_act() for m in matches] == [["listener"]] * 5
+    assert [len(b) for b in speaker.batches] == [5]  # the five matches shared one batched call
+    engine.advance([(m, {"speaker": "s"}) for m in matches])  # nothing to do: all wait on the caller
+    assert len(speaker.batches) == 1
+
+
+def test_advance_plays_the_same_requests_and_seeds_as_run():
+    """A caller who answers its seat as the engine's agent would gets run()'s episodes exactly."""
+    specs = reference_specs(4, {"speaker": "s", "listener": "s"}, level="hard")
+    expected = RolloutEngine({"s": ScriptedAgent()}).run(specs)
+
+    from dialogym.agents.rollout import request_for
+
+    engine, caller = RolloutEngine({"s": ScriptedAgent()}), ScriptedAgent()
+    matches = reference_matches(4, level="hard")
+    engine.advance([(m, {"speaker": "s"}) for m in matches])
+    while not all(m.done for m in matches):
+        for match in (m for m in matches if not m.done):
+            match.submit("listener", caller.act([request_for(match, "listener")])[0].text)
+        engine.advance([(m, {"speaker": "s"}) for m in matches])
+    played = [m.episode(specs[i].seats) for i, m in enumerate(matches)]
+    strip = {"started_at", "duration_s"}
+    assert [e.model_dump(exclude=strip) for e in played] == [e.model_dump(exclude=strip) for e in expected]
+
+
+def test_advance_on_a_simultaneous_turn_moves_the_engines_seats_and_leaves_the_callers_to_act():
+    from dialogym.envs import new_match
+    from tests.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0)
+
+    match = new_match("dialogym/Pennies-v0", 0, level="long")
+    RolloutEngine({"p": ScriptedAgent()}).advance([(match, {"mismatch": "p"})])
+    assert match.to_act() == ["match"] and [t.seat for t in match.turns] == ["mismatch"]
+
+
+def test_advance_with_every_seat_seated_plays_the_match_to_the_end():
+    [match] = reference_matches(1)
+    RolloutEngine({"s": ScriptedAgent()}).advance([(match, {"speaker": "s", "listener": "s"})])
+    assert match.done and not match.aborted
+
+
+def test_advance_rejects_unknown_agents_unknown_seats_and_a_match_given_twice():
+    [match] = reference_matches(1)
+    engine = RolloutEngine({"s": ScriptedAgent()})
+    with pytest.raises(KeyError, match="no agent named \\['x'\\]"):
+        engine.advance([(match, {"speaker": "x"})])
+    with pytest.raises(ValueError, match="seats \\['judge'\\] are not among"):
+        engine.advance([(match, {"judge": "s"})])
+    with pytest.raises(ValueError, match="the same match is given twice"):
+        engine.advance([(match, {"speaker": "s"}), (match, {"speaker": "s"})])

@@ -106,3 +106,64 @@ def test_an_episode_the_opponent_ends_early_comes_back_masked_out_with_the_seats
             assert mask == [0] and reward in (-1.0, 0.0, 1.0)
         else:
             assert mask[0] == 1
+
+
+class WrongFirst:
+    """The scripted opponent, except that its first try at each turn is nonsense (a re-prompt
+    gets the scripted reply)."""
+
+    name = "wrong-first"
+
+    def __init__(self):
+        from dialogym.agents.specs import load_agent
+
+        self.scripted = load_agent("scripted")
+
+    def act(self, requests):
+        from dialogym.agents.base import Reply
+
+        replies = self.scripted.act(requests)
+        return [reply if r.messages[-1]["content"].startswith("Invalid move:") else Reply(text="no")
+                for r, reply in zip(requests, replies, strict=True)]
+
+
+def test_the_adapter_honours_the_registered_max_retries():
+    from dialogym.envs import register, spec
+    from dialogym.envs.games.reference import ReferenceGame
+
+    class FakeTrainer:
+        def __init__(self):
+            self.model, self.processing_class = tiny_model()
+
+    register("test/ReferenceNoRetries-v0", ReferenceGame, players=spec("dialogym/Reference-v0").players, max_retries=0)
+    lenient = DialogymRollout("dialogym/Reference-v0", seat="listener", max_new_tokens=6)
+    lenient.opponent = WrongFirst()
+    assert lenient.first_prompt(0) is not None  # the game's own policy: re-prompted, then right
+
+    strict = DialogymRollout("test/ReferenceNoRetries-v0", seat="listener", max_new_tokens=6)
+    prompts = [row["prompt"] for row in strict.dataset(2)]
+    strict.opponent = WrongFirst()
+    assert strict.first_prompt(0) is None  # registered max_retries=0: the first wrong reply forfeits
+    with pytest.warns(UserWarning, match="2 of 2 episodes ended before 'listener' spoke"):
+        out = strict(prompts, FakeTrainer())
+    assert out["env_mask"] == [[0], [0]]
+
+
+def test_each_generation_of_a_prompt_is_a_new_play_of_its_instance(monkeypatch):
+    from dialogym.agents.rollout import RolloutEngine
+
+    class FakeTrainer:
+        def __init__(self):
+            self.model, self.processing_class = tiny_model()
+
+    rollout = DialogymRollout("dialogym/Reference-v0", seat="listener", max_new_tokens=6)
+    prompts = [row["prompt"] for row in rollout.dataset(2)]
+    played, run = [], RolloutEngine.run
+
+    def recording_run(engine, specs, **kw):
+        played.extend((s.seed, s.play) for s in specs)
+        return run(engine, specs, **kw)
+
+    monkeypatch.setattr(RolloutEngine, "run", recording_run)
+    rollout(prompts * 2, FakeTrainer())
+    assert played == [(0, 1), (1, 1), (0, 2), (1, 2)]  # instance seeds kept; play 0 made the prompts

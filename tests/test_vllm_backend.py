@@ -95,6 +95,14 @@ def test_without_vllm_the_error_says_how_to_install(monkeypatch):
         VLLMAgent("/models/x")
 
 
+def test_import_vllm_is_public_and_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    from dialogym.agents.vllm_backend import import_vllm
+
+    with pytest.raises(ImportError, match=r"pip install 'dialogym\[vllm\]'"):
+        import_vllm()
+
+
 def test_batch_maps_sampling_seeds_and_returns_ids_and_logprobs(fake_vllm):
     from dialogym.agents.vllm_backend import VLLMAgent
 

@@ -10,7 +10,10 @@ For every prompt TRL hands over, the whole episode is played by the rollout engi
 trained seat by TRL's current model, the other seats by ``opponent`` — and returned as
 ``prompt_ids`` (the seat's first prompt), ``completion_ids`` (everything after it: the
 seat's replies *and* later game-master turns), ``env_mask`` (1 on the seat's own tokens
-only, so TRL trains on nothing else), ``logprobs`` and the seat's episode reward.
+only, so TRL trains on nothing else), ``logprobs`` and the seat's episode reward. Each
+generation is a new *play* of the prompt's instance: the same instance seed, new reply
+seeds (play 0 made the dataset's prompt). Every match is built by
+:func:`dialogym.envs.new_match`, so the game's registered options (``max_retries``...) hold.
 
 An opponent can end a match before the trained seat speaks (a forfeit after invalid moves,
 a game that ends early). :meth:`dataset` skips such instances; when it happens while TRL's
@@ -26,9 +29,9 @@ from typing import Any
 
 from dialogym.agents.base import Sampling
 from dialogym.agents.hf import TransformersAgent
-from dialogym.agents.rollout import EpisodeSpec, RolloutEngine, request_for
+from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import load_agent
-from dialogym.envs import Match, draw_instance, spec
+from dialogym.envs import new_match, spec
 
 from .samples import seat_samples
 
@@ -44,18 +47,23 @@ class DialogymRollout:
         self.opponent = load_agent(opponent)
         self.level, self.split = level, split
         self.sampling = Sampling(temperature=temperature, max_new_tokens=max_new_tokens)
+        #: first prompt -> the instance seed it was made from
         self._seeds: dict[str, int] = {}
-        self._calls = 0
+        #: instance seed -> plays so far (play 0 made the dataset's prompt)
+        self._plays: dict[int, int] = {}
+
+    def first_prompts(self, seeds: list[int]) -> list[list[dict[str, str]] | None]:
+        """The trained seat's view at its first turn on each instance seed (earlier seats
+        played by the opponent, all instances in one rollout); None where the match ended
+        before the seat was asked to speak."""
+        matches = [new_match(self.game_spec.id, seed, level=self.level, split=self.split) for seed in seeds]
+        opponent_seats = {role: "opponent" for role in self.game.roles if role != self.seat}
+        RolloutEngine({"opponent": self.opponent}, sampling=self.sampling).advance([(m, opponent_seats) for m in matches])
+        return [None if match.done else match.messages(self.seat) for match in matches]
 
     def first_prompt(self, seed: int) -> list[dict[str, str]] | None:
-        """The trained seat's view at its first turn (earlier seats played by the opponent);
-        None if the match ended before the seat was asked to speak."""
-        instance = draw_instance(self.game, seed, level=self.level, split=self.split)
-        match = Match(self.game, instance, game_id=self.game_spec.id, seed=seed)
-        while not match.done and self.seat not in match.to_act():
-            other = match.to_act()[0]
-            match.submit(other, self.opponent.act([request_for(match, other, self.sampling)])[0].text)
-        return None if match.done else match.messages(self.seat)
+        """The trained seat's view at its first turn (see :meth:`first_prompts`)."""
+        return self.first_prompts([seed])[0]
 
     def dataset(self, n: int, seed: int = 0) -> Any:
         """``n`` rows of first prompts, from instance seeds ``seed, seed + 1, ...``; instances
@@ -69,13 +77,15 @@ class DialogymRollout:
             if len(skipped) > 10 * n:
                 raise ValueError(f"{self.game_spec.id}: the opponent ended {len(skipped)} matches before {self.seat!r} "
                                  f"spoke and only {len(rows)} of {n} instances reached it; check the opponent or the seat")
-            prompt = self.first_prompt(candidate)
-            if prompt is None:
-                skipped.append(candidate)
-            else:
-                self._seeds[prompt[-1]["content"]] = candidate
-                rows.append({"prompt": prompt})
-            candidate += 1
+            # as many candidates as rows are missing, played together; kept in seed order
+            seeds = list(range(candidate, candidate + n - len(rows)))
+            candidate += len(seeds)
+            for instance_seed, prompt in zip(seeds, self.first_prompts(seeds), strict=True):
+                if prompt is None:
+                    skipped.append(instance_seed)
+                else:
+                    self._seeds[prompt[-1]["content"]] = instance_seed
+                    rows.append({"prompt": prompt})
         if skipped:
             warnings.warn(f"DialogymRollout.dataset: skipped {len(skipped)} instance(s) (seeds {skipped[:5]}"
                           f"{'...' if len(skipped) > 5 else ''}) whose match ended before {self.seat!r} spoke", stacklevel=2)
@@ -90,11 +100,11 @@ class DialogymRollout:
             if text not in self._seeds:
                 raise KeyError("a prompt that DialogymRollout.dataset() did not make; build the dataset with it")
             seed = self._seeds[text]
-            self._calls += 1
-            instance = draw_instance(self.game, seed, level=self.level, split=self.split)
+            # the same instance, new replies: each of TRL's generations is a new play of it
+            self._plays[seed] = self._plays.get(seed, 0) + 1
             seats = {r: TRAINED if r == self.seat else "opponent" for r in self.game.roles}
-            # the same instance, a fresh reply seed for each of TRL's generations
-            specs.append(EpisodeSpec(self.game_spec.id, seed=seed * 1_000 + self._calls, seats=seats, instance=instance))
+            specs.append(EpisodeSpec(self.game_spec.id, seed=seed, play=self._plays[seed], seats=seats,
+                                     level=self.level, split=self.split))
         episodes = RolloutEngine({TRAINED: agent, "opponent": self.opponent}, sampling=self.sampling).run(specs)
         trainer.model.train(was_training)
         out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": [], "env_mask": [], "dialogym_reward": []}
