@@ -57,6 +57,9 @@ class Reply:
     logprobs: list[float] | None = None
     prompt_token_ids: list[int] | None = None
     latency_s: float | None = None
+    #: True when the reply was decoded under the request's grammar (its log-probs are
+    #: under the grammar's mask); backends that ignore grammars leave it False.
+    guided: bool = False
 
 
 @runtime_checkable

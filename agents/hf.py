@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from dialogym.envs import derive_seed
+
 from .base import Reply, Request, Sampling
 from .specs import ModelSpec
 
@@ -180,6 +182,7 @@ class TransformersAgent:
                     logprobs=logprobs[row, :length].tolist() if logprobs is not None else None,
                     prompt_token_ids=prompt,
                     latency_s=elapsed,
+                    guided=decoder.masks is not None and requests[row].grammar is not None,
                 )
             )
         return replies
@@ -238,10 +241,10 @@ class _Decoder:
         if self.greedy:
             return
 
-        batch_seed = sum((r.seed or 0) * 31**i for i, r in enumerate(requests)) % (2**62)
+        batch = [r.seed if r.seed is not None else 0 for r in requests]
         uniforms = []
         for row, request in enumerate(requests):
-            seed = request.seed if request.seed is not None else batch_seed * 1_000_003 + row
+            seed = request.seed if request.seed is not None else derive_seed(*batch, row)
             generator = torch.Generator().manual_seed(seed % (2**63 - 1))
             uniforms.append(torch.rand(sampling.max_new_tokens, generator=generator, dtype=torch.float64))
         self.uniforms = torch.stack(uniforms).to(device)

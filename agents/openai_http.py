@@ -178,7 +178,9 @@ class OpenAIAgent:
                 continue
             if status >= 400:
                 raise BackendError(f"{url}: HTTP {status}: {_server_message(body)}")
-            return _parse_completion(url, body, time.perf_counter() - started, request.sampling.max_new_tokens)
+            reply = _parse_completion(url, body, time.perf_counter() - started, request.sampling.max_new_tokens)
+            reply.guided = "structured_outputs" in payload  # the server was asked to honour it
+            return reply
         raise BackendError(f"{url}: gave up after {self.max_retries + 1} tries")  # pragma: no cover
 
     async def _post(self, client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> tuple[int, httpx.Headers, bytes]:

@@ -71,6 +71,7 @@ def request_for(match: Match, seat: str, sampling: Sampling | None = None) -> Re
         game=match.game_id,
         seat=seat,
         view=match.view(seat),
+        grammar=match.move_grammar(seat) if sampling.guided else None,
     )
 
 
@@ -129,6 +130,13 @@ class RolloutEngine:
         self.max_concurrent = max_concurrent
         self.progress = progress
         self.stats = RolloutStats()
+
+    def sampling_for(self, agent: str) -> Sampling:
+        """The sampling of ``agent``'s requests: the engine's, guided for a ``guided`` agent
+        (a ``+guided`` model spec) or when the engine's sampling is guided for everyone."""
+        if getattr(self.agents[agent], "guided", False) and not self.sampling.guided:
+            return self.sampling.with_(guided=True)
+        return self.sampling
 
     def run(
         self,
@@ -238,6 +246,8 @@ class _Step:
 
     seats: list[str]
     replies: dict[str, Reply] = field(default_factory=dict)
+    #: the grammar each seat's request carried (guided requests only)
+    grammars: dict[str, str | None] = field(default_factory=dict)
 
 
 class _Calls:
@@ -277,7 +287,8 @@ class _Calls:
             ours = [seat for seat in to_act if seat in seats]
             self.steps[key] = _Step(ours)
             for seat in ours:
-                request = request_for(match, seat, self.engine.sampling)
+                request = request_for(match, seat, self.engine.sampling_for(seats[seat]))
+                self.steps[key].grammars[seat] = request.grammar
                 self.waiting[seats[seat]].append((key, seat, request))
         busy = {name for _, name, _ in self.running.values()}
         for name in [n for n, items in self.waiting.items() if items and n not in busy]:
@@ -324,6 +335,7 @@ def _submit(match: Match, step: _Step) -> None:
             logprobs=reply.logprobs,
             prompt_token_ids=reply.prompt_token_ids,
             latency_s=reply.latency_s,
+            grammar=step.grammars.get(seat) if reply.guided else None,
         )
 
 

@@ -10,7 +10,12 @@
 ``scripted`` / ``scripted:X``  the games' scripted players (variant ``X``)
 ``human``                      a person at the terminal
 ``...+lora:<adapter path>``    a PEFT LoRA adapter on ``hf:``/``smollm2``/``tiny``/``vllm:``
+``...+guided``                 guided moves: replies decoded under each seat's move grammar
 =============================  =====================================================
+
+``+guided`` makes a distinct agent (``smollm2`` and ``smollm2+guided`` are two entries of
+a benchmark): its requests carry the seat's move grammar, which the transformers, vLLM and
+HTTP backends honour; scripted players and humans ignore it.
 
 Options of ``openai:`` specs follow the model name as a query, e.g.
 ``openai:http://127.0.0.1:8000/v1#smol?timeout=20&retries=2&deadline=60&api_key_env=MY_KEY``:
@@ -22,6 +27,7 @@ the first), ``deadline`` (seconds a request may take over all its tries and wait
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,17 +55,23 @@ class ModelSpec:
     raw: str = ""
     #: Backend keyword arguments the spec sets (``openai:...#model?timeout=5``), as pairs.
     options: tuple[tuple[str, Any], ...] = ()
+    #: ``+guided``: decode under the seat's move grammar
+    guided: bool = False
 
     @property
     def is_model(self) -> bool:
         return self.kind not in ("scripted", "human")
 
 
+_GUIDED = re.compile(r"\+guided(?=$|\+)")
+
+
 def parse_spec(text: str) -> ModelSpec:
     raw = text.strip()
     if not raw:
         raise SpecError("empty model spec; use e.g. 'smollm2', 'tiny', 'hf:<path>', 'scripted'")
-    base, _, lora = raw.partition("+lora:")
+    guided = bool(_GUIDED.search(raw))
+    base, _, lora = _GUIDED.sub("", raw).partition("+lora:")
     if "+lora:" in raw and not lora:
         raise SpecError(f"model spec {raw!r}: '+lora:' needs an adapter path")
     kind, sep, target = base.partition(":")
@@ -84,7 +96,7 @@ def parse_spec(text: str) -> ModelSpec:
         base_url, _, model = target.partition("#")
         model, _, query = model.partition("?")
         target, options = f"{base_url}#{model}", _openai_options(raw, query)
-    return ModelSpec(kind=kind, target=target.strip(), lora=lora.strip() or None, raw=raw, options=options)
+    return ModelSpec(kind=kind, target=target.strip(), lora=lora.strip() or None, raw=raw, options=options, guided=guided)
 
 
 def _openai_options(raw: str, query: str) -> tuple[tuple[str, Any], ...]:
@@ -109,8 +121,16 @@ def _openai_options(raw: str, query: str) -> tuple[tuple[str, Any], ...]:
 
 def load_agent(text: str, **options) -> Agent:
     """Build the agent a spec string names. ``options`` go to the backend (device, batch size...);
-    one the spec string sets too is an error."""
+    one the spec string sets too is an error. A ``+guided`` agent has ``guided = True``: the
+    rollout engine sends it guided requests."""
     spec = parse_spec(text)
+    agent = _build(spec, options)
+    if spec.guided:
+        agent.guided = True
+    return agent
+
+
+def _build(spec: ModelSpec, options: dict[str, Any]) -> Agent:
     clash = sorted(set(options) & {argument for argument, _ in spec.options})
     if clash:
         raise SpecError(f"model spec {spec.raw!r} sets {', '.join(clash)}, which the caller passes too; set each in one place")

@@ -153,7 +153,7 @@ class VLLMAgent:
             loras = [self._lora_request(r.meta.get("lora", self.default_lora)) for r in requests]
             outputs = self.llm.chat([r.messages for r in requests], params, lora_request=loras, use_tqdm=False)
         replies = []
-        for output in outputs:
+        for request, output in zip(requests, outputs, strict=True):
             completion = output.outputs[0]
             ids = list(completion.token_ids)
             logprobs = None
@@ -165,6 +165,7 @@ class VLLMAgent:
                     token_ids=ids,
                     logprobs=logprobs,
                     prompt_token_ids=list(output.prompt_token_ids or []),
+                    guided=bool(self._structured(request)),
                 )
             )
         return replies

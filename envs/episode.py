@@ -31,6 +31,9 @@ class Turn(BaseModel):
     logprobs: list[float] | None = None
     prompt_token_ids: list[int] | None = None
     latency_s: float | None = None
+    #: The move grammar the reply was decoded under (guided turns only; None: free). Its
+    #: ``logprobs`` are under that grammar's mask, and trainers replay the same mask.
+    grammar: str | None = None
 
 
 class Episode(BaseModel):

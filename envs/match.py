@@ -120,6 +120,10 @@ class Match:
     def view(self, seat: str) -> dict[str, Any]:
         return self.game.view(self.state, seat)
 
+    def move_grammar(self, seat: str) -> str | None:
+        """The grammar of ``seat``'s legal moves now (None: the game leaves replies free)."""
+        return self.game.move_grammar(self.state, seat)
+
     def retries_left(self, seat: str) -> int:
         return self.max_retries - self._retries[seat]
 
@@ -133,8 +137,12 @@ class Match:
         logprobs: list[float] | None = None,
         prompt_token_ids: list[int] | None = None,
         latency_s: float | None = None,
+        grammar: str | None = None,
     ) -> Feedback:
-        """Take ``seat``'s raw reply. Invalid replies re-prompt or, past the limit, abort."""
+        """Take ``seat``'s raw reply. Invalid replies re-prompt or, past the limit, abort.
+
+        ``grammar`` is the move grammar a guided reply was decoded under (recorded on the turn).
+        """
         if self.done:
             raise RuntimeError(f"{self.game_id}: the episode is over; {seat!r} cannot move")
         if seat not in self.to_act():
@@ -155,6 +163,7 @@ class Match:
                 logprobs=logprobs,
                 prompt_token_ids=prompt_token_ids,
                 latency_s=latency_s,
+                grammar=grammar,
             )
         )
         self._unrecorded[seat] = []

@@ -1,0 +1,109 @@
+"""Guided play through the rollout engine: a guided agent's replies follow the seat's move
+grammar, turns record the grammar, and an unguided agent of the same model is left free."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
+from dialogym.agents.specs import load_agent, parse_spec
+from dialogym.envs import Game, Instance, InvalidMove, Move, Outcome, register, registered
+from dialogym.envs.grammar import grammar, int_range, lit
+
+GAME = "dialogym-test/Pick-v0"
+
+
+class Target(Instance):
+    target: int = 1
+
+
+class Pick(Move):
+    number: int
+
+
+@dataclass
+class State:
+    target: int
+    picked: int | None = None
+
+
+class PickGame(Game):
+    """One seat names one of four numbers; it scores 1 for the instance's target."""
+
+    roles, instance_cls, max_reply_tokens, max_retries = ("picker",), Target, 24, 0
+
+    def generate_instance(self, rng, level):
+        return Target(level=level, target=int(rng.integers(1, 5)))
+
+    def initial_state(self, instance):
+        return State(target=instance.target)
+
+    def to_move(self, state):
+        return [] if state.picked is not None else ["picker"]
+
+    def prompt(self, state, seat):
+        return "Reply PICK: <1-4>."
+
+    def parse_move(self, state, seat, text):
+        found = re.fullmatch(r"PICK: ([1-4])", text.strip())
+        if not found:
+            raise InvalidMove(f"reply e.g. 'PICK: 2', not {text[:30]!r}")
+        return Pick(number=int(found.group(1)))
+
+    def move_grammar(self, state, seat):
+        return grammar(f"{lit('PICK: ')} {int_range(1, 4)}")
+
+    def apply(self, state, moves):
+        state.picked = moves["picker"].number
+
+    def is_terminal(self, state):
+        return state.picked is not None
+
+    def score(self, state):
+        return Outcome(rewards={"picker": float(state.picked == state.target)})
+
+
+if GAME not in registered():
+    register(GAME, PickGame)
+
+
+def specs(n, agent):
+    return [EpisodeSpec(GAME, seed=i, seats={"picker": agent}) for i in range(n)]
+
+
+def test_a_plus_guided_spec_is_a_distinct_guided_agent():
+    assert parse_spec("tiny+guided").guided and not parse_spec("tiny").guided
+    assert parse_spec("smollm2+guided+lora:/x").lora == "/x" and parse_spec("smollm2+lora:/x+guided").guided
+    agent = load_agent("tiny+guided")
+    assert agent.guided and agent.name == "tiny+guided"
+
+
+def test_a_guided_agent_plays_every_episode_and_its_turns_record_the_grammar():
+    engine = RolloutEngine({"g": load_agent("tiny+guided"), "f": load_agent("tiny")})
+    guided = engine.run(specs(12, "g"))
+    free = engine.run(specs(12, "f"))
+    assert all(e.status == "completed" for e in guided)
+    assert all(e.turns[0].grammar and "PICK" in e.turns[0].grammar for e in guided)
+    assert all(re.fullmatch(r"PICK: [1-4]", e.turns[0].raw) for e in guided)
+    # the same random model, unguided, never writes the move format
+    assert all(e.status == "aborted" for e in free) and all(t.grammar is None for e in free for t in e.turns)
+
+
+def test_scripted_players_ignore_guidance():
+    from dialogym.agents.scripted import ScriptedAgent
+
+    assert not getattr(ScriptedAgent(), "guided", False)
+    episodes = RolloutEngine({"s": load_agent("scripted+guided")}).run(
+        [EpisodeSpec("dialogym/Reference-v0", seed=0, seats={"speaker": "s", "listener": "s"})]
+    )
+    assert episodes[0].status == "completed" and all(t.grammar is None for t in episodes[0].turns)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_guided_episodes_replay_exactly(seed):
+    first = RolloutEngine({"g": load_agent("tiny+guided")}).run(specs(6, "g"))
+    again = RolloutEngine({"g": load_agent("tiny+guided")}).run(specs(6, "g"))
+    assert [e.turns[0].token_ids for e in first] == [e.turns[0].token_ids for e in again]
