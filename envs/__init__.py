@@ -1,7 +1,9 @@
-"""envs/: the rules of the games, and nothing else (see DESIGN.md).
+"""envs/: the rules of the games, and nothing else (see docs/architecture.md).
 
-Games, instances, the episode record, the invalid-move policy (``Match``), the registry
-and the PettingZoo/Gymnasium adapters.
+Games, instances, the episode record, the invalid-move policy (``Match``), the registry,
+move grammars and the PettingZoo AEC/Parallel adapters. The Gymnasium single-agent env drives
+its other seats with agents, so it lives in ``agents/gym_env.py``; the registry names it to
+Gymnasium by import path only.
 
 Importing this package registers the built-in games and loads the games that installed
 packages announce in the ``dialogym.games`` entry-point group, so ``gymnasium.make`` finds
