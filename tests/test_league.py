@@ -8,11 +8,12 @@ from typer.testing import CliRunner
 
 import dialogym.trainers.league as league_module
 from dialogym.envs import read_episodes
+from dialogym.trainers.core import TrainerCore
 from dialogym.trainers.league import (
     League,
     LeagueConfig,
-    LoraLearner,
     choose_eval_opponents,
+    league_learner,
     write_league_report,
 )
 from dialogym.trainers.pool import CheckpointPool, MatchResult
@@ -84,7 +85,7 @@ def nth_call(n):
 KILL_POINTS = {
     "pool.add": lambda k: (CheckpointPool, "add", lambda self, name, **kw: name == f"it-{k}"),
     # the commit of setup saves the learner first, then every iteration's commit
-    "learner.save": lambda k: (LoraLearner, "save", nth_call(k + 1)),
+    "learner.save": lambda k: (TrainerCore, "save", nth_call(k + 1)),
     "league.jsonl": lambda k: (league_module, "_append_line", lambda path, text: json.loads(text)["iteration"] == k),
 }
 
@@ -128,7 +129,7 @@ def test_learner_checkpoints_survive_a_kill_between_the_renames_of_a_save(tmp_pa
 
     import dialogym.trainers._fs as fs
 
-    learner = LoraLearner("tiny")
+    learner = league_learner(SMALL)
     path = tmp_path / "learner"
     learner.save(path)
     saved = {n: p.detach().clone() for n, p in learner.model.named_parameters() if p.requires_grad}
@@ -178,6 +179,13 @@ def test_a_bad_sampler_is_refused_before_the_out_folder_is_touched(tmp_path, sam
     assert not out.exists()
     League(SMALL.model_copy(update={"sampler": "uniform"}), out)  # the corrected rerun is accepted
     assert json.loads((out / "league_config.json").read_text())["sampler"] == "uniform"
+
+
+def test_a_league_under_a_multi_process_launcher_is_refused_before_writing(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="one process"):
+        League(SMALL, tmp_path / "league")
+    assert not (tmp_path / "league").exists()
 
 
 def test_a_vllm_learner_is_refused_with_a_clear_message(tmp_path):
@@ -290,6 +298,29 @@ def test_the_learner_update_uses_only_its_own_tokens_with_a_per_role_baseline(tm
     assert any(not torch.equal(before[n], after[n]) for n in before)
     frozen = [p for n, p in learner.model.named_parameters() if "lora" not in n]
     assert all(not p.requires_grad for p in frozen)
+
+
+def test_the_league_learner_is_a_trainer_built_from_the_league_settings():
+    from dialogym.trainers.grpo import GRPOTrainer
+    from dialogym.trainers.ppo import PPOTrainer
+
+    grpo = league_learner(SMALL.model_copy(update={"grad_accum": 2, "lr": 5e-3}))
+    assert isinstance(grpo, GRPOTrainer) and grpo.cfg.grad_accum == 2 and grpo.cfg.lr == 5e-3
+    assert grpo.cfg.baseline == "role" and grpo.opponent is None
+    assert isinstance(league_learner(SMALL.model_copy(update={"algo": "ppo"})), PPOTrainer)
+
+
+def test_a_ppo_league_commits_and_resumes_its_value_head(tmp_path):
+    import torch
+
+    config = SMALL.model_copy(update={"algo": "ppo", "iterations": 1, "grad_accum": 2})
+    league = League(config, tmp_path)
+    league.run()
+    committed = tmp_path / json.loads((tmp_path / "state.json").read_text())["learner"]
+    assert (committed / "value_head.pt").exists() and (committed / "optimizer.pt").exists()
+    resumed = League(config, tmp_path)
+    assert resumed._resume() == 1
+    assert torch.equal(resumed.learner.value_head.weight, league.learner.value_head.weight)
 
 
 # -- opponents on vLLM (its interface mocked: tests/test_vllm_backend.py) ------------------

@@ -342,3 +342,47 @@ def test_ppo_reports_clip_and_kl_stats_weighted_over_the_whole_step():
     # chunks are reported token-weighted over the step, not as the last chunk's values
     assert chunked["kl"] == pytest.approx(whole["kl"], rel=1e-3)
     assert chunked["clip_fraction"] == pytest.approx(whole["clip_fraction"], abs=1e-6)
+
+
+def test_a_group_of_64_plays_shares_one_instance_and_gets_64_different_reply_seeds():
+    from dialogym.agents.rollout import build_match, request_for
+
+    trainer = GRPOTrainer(GAME_ID, "tiny", config=GRPOConfig(group_size=64, instances_per_step=2, lora_rank=0))
+    specs = trainer.episode_specs(0)
+    assert len(specs) == 128 and len({s.seed for s in specs}) == 2  # two instances, one seed each
+    for seed in {s.seed for s in specs}:
+        group = [build_match(s) for s in specs if s.seed == seed]
+        assert [m.play for m in group] == list(range(64))
+        assert len({m.instance.id for m in group}) == 1
+        assert len({request_for(m, "writer").seed for m in group}) == 64
+    # the next step draws other instances
+    assert not {s.seed for s in specs} & {s.seed for s in trainer.episode_specs(1)}
+
+
+@pytest.mark.parametrize("config_cls", ["GRPOConfig", "PPOConfig", "LeagueConfig"])
+def test_every_trainer_setting_has_a_default_and_a_help_text_and_unknown_keys_are_refused(config_cls):
+    from dialogym.trainers import config
+
+    cls = getattr(config, config_cls)
+    required = {name for name, field in cls.model_fields.items() if field.is_required()}
+    assert required <= {"game"}
+    assert all(field.description for field in cls.model_fields.values())
+    with pytest.raises(ValueError, match="max_new_token"):
+        cls(**dict.fromkeys(required, GAME_ID), max_new_token=4)
+
+
+def test_ppo_config_keeps_grpo_settings_and_its_own_defaults():
+    from dialogym.trainers.ppo import PPOConfig
+
+    assert issubclass(PPOConfig, GRPOConfig)
+    assert PPOConfig().epochs == 2 and GRPOConfig().epochs == 1
+    assert PPOConfig(gamma=0.9).model_copy(update={"lam": 0.5}).lam == 0.5
+
+
+def test_the_train_step_benchmark_times_one_of_our_steps():
+    from argparse import Namespace
+
+    from dialogym.trainers.perf.train_step import our_step_seconds
+
+    seconds = our_step_seconds("tiny", Namespace(generations=2, instances=1, length=4, warmup=0, steps=1))
+    assert 0 < seconds < 60

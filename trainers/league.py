@@ -6,7 +6,8 @@ Each iteration:
    (``sampler``: latest, uniform, recency, pfsp, fixed, or one of them per role — see
    :mod:`opponents`; fixed opponents are ``external`` pool entries, so they are rated);
 2. play the batch with the rollout engine; the learner takes each seat in turn;
-3. update the learner (a LoRA adapter) on its own turns;
+3. update the learner (a LoRA adapter) on its own turns: the update of a GRPO or PPO
+   trainer (:func:`league_learner`), so gradient accumulation works as in ``dialogym train``;
 4. evaluate it against up to ``eval_opponents`` pool members (greedy, test split, seats
    swapped; the best rated among them, and always it when a gate is set);
 5. admit it to the pool as ``it-<i>`` (optionally gated: its mean score against the
@@ -33,110 +34,39 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from dialogym.agents.adapters import AdapterAgent, AdapterBank
 from dialogym.agents.base import Sampling
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import load_agent, parse_spec
 from dialogym.benchmarks.scores import match_score
-from dialogym.envs import Episode, EpisodeWriter, spec
+from dialogym.envs import EpisodeWriter, derive_seed, spec
 from dialogym.envs.episode import atomic_write_text
 
-from ._fs import atomic_replace_dir, recover_dir
-from .grpo import GRPOConfig, advantages, grpo_loss, token_logprobs
+from .config import GRPOConfig, LeagueConfig, PPOConfig
+from .core import LEARNER
+from .grpo import GRPOTrainer
 from .opponents import Fixed, PerRole, Sampler, make_sampler
 from .pool import CheckpointPool, MatchResult
-from .samples import collate, episode_samples
-
-LEARNER = "learner"
+from .ppo import PPOTrainer
 
 
-class LeagueConfig(BaseModel):
-    game: str
-    model: str = Field("tiny", description="model spec of the base model (smollm2, tiny, hf:<folder>)")
-    iterations: int = Field(2, ge=1)
-    episodes: int = Field(8, ge=1, description="training episodes per iteration")
-    eval_episodes: int = Field(4, ge=1, description="evaluation episodes against each opponent")
-    eval_opponents: int = Field(3, ge=1)
-    sampler: str = "pfsp"
-    gate: float | None = Field(None, ge=0.0, le=1.0)
-    lr: float = Field(1e-3, gt=0)
-    lora_rank: int = Field(8, ge=1)
-    temperature: float = Field(1.0, ge=0.0)
-    max_new_tokens: int = Field(32, ge=1)
-    level: str | None = None
-    seed: int = 0
-    opponents_on: Literal["transformers", "vllm"] = Field(
-        "transformers", description="backend of the pool's checkpoints when they play (vllm: per-request LoRA on a GPU)"
-    )
-
-
-class LoraLearner:
-    """A LoRA adapter trained with GRPO's clipped loss on its own tokens, with per-role
-    baselines (opponent and game-master tokens are context only)."""
-
-    def __init__(self, model_spec: str, *, rank: int = 8, lr: float = 1e-3, seed: int = 0) -> None:
-        import torch
-        from peft import LoraConfig, get_peft_model
-
-        self.base_agent = load_agent(model_spec, dtype="float32")
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
-            self.base_agent.model = get_peft_model(self.base_agent.model, config)
-        self.model = self.base_agent.model
-        self.bank = AdapterBank(self.base_agent)
-        self.agent = AdapterAgent(self.bank, "default")  # the adapter being trained
-        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=lr)
-        self.grpo = GRPOConfig(lr=lr, lora_rank=rank, loss_type="dapo")
-
-    def update(self, episodes: Sequence[Episode]) -> dict[str, float]:
-        """One GRPO step (:func:`grpo.grpo_loss`, DAPO token normalisation) on the learner's
-        samples, with role-conditioned baselines: league episodes are all different
-        instances, so the group of a sample is its role, as in SPIRAL."""
-        import torch
-
-        samples = episode_samples(episodes, LEARNER)
-        if not samples:
-            return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0}
-        adv = torch.tensor(advantages(samples, scale=True, baseline="role"), dtype=torch.float32)
-        batch = collate(samples, pad_id=self.base_agent.tokenizer.pad_token_id)
-        self.model.set_adapter("default")
-        self.model.train()
-        self.optimizer.zero_grad()
-        loss, stats = grpo_loss(token_logprobs(self.model, batch), batch, adv, self.grpo)
-        loss.backward()
-        self.optimizer.step()
-        self.model.eval()
-        rewards = [s.reward for s in samples]
-        return {"loss": float(loss.detach()), "mean_reward": float(np.mean(rewards)), "samples": float(len(samples)), **stats}
-
-    def save(self, path: Path) -> None:
-        """Adapter weights and optimizer state, written to a temporary folder that then
-        replaces ``path`` (:func:`_fs.atomic_replace_dir`: a crash leaves one complete copy)."""
-        import torch
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
-        self.model.save_pretrained(tmp, selected_adapters=["default"])
-        torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-        atomic_replace_dir(tmp, path)
-
-    def load(self, path: Path) -> None:
-        import torch
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
-        recover_dir(path)  # a save killed between its renames left the previous copy aside
-        set_peft_model_state_dict(self.model, load_file(str(path / "adapter_model.safetensors")), adapter_name="default")
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt"))
+def league_learner(config: LeagueConfig) -> GRPOTrainer | PPOTrainer:
+    """The learner of a league: a GRPO (or, ``algo="ppo"``, PPO) trainer of a LoRA adapter on
+    the base model, whose update runs on each iteration's episodes, gradient accumulation
+    included. GRPO's baselines are per role: a league's episodes are all different
+    instances, so the group of a sample is its role, as in SPIRAL."""
+    c = config
+    settings = dict(lr=c.lr, lora_rank=c.lora_rank, grad_accum=c.grad_accum, temperature=c.temperature,
+                    max_new_tokens=c.max_new_tokens, level=c.level, seed=c.seed, loss_type="dapo", baseline="role")
+    if c.algo == "ppo":
+        return PPOTrainer(c.game, c.model, opponent=None, config=PPOConfig(**settings))
+    return GRPOTrainer(c.game, c.model, opponent=None, config=GRPOConfig(**settings))
 
 
 class League:
@@ -148,8 +78,11 @@ class League:
     results, log lines, a learner checkpoint) is rolled back when the league resumes.
     """
 
-    def __init__(self, config: LeagueConfig, out: Path, learner: LoraLearner | None = None) -> None:
+    def __init__(self, config: LeagueConfig, out: Path, learner: GRPOTrainer | PPOTrainer | None = None) -> None:
         self.config, self.out = config, Path(out)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # every rank would write the same pool, logs and state; the loop is one process's
+            raise ValueError("a league runs in one process: start it without torchrun or accelerate launch")
         # every option is checked before the first write, so a typo does not claim the folder
         self.roles = spec(config.game).game_cls.roles
         sampler = make_sampler(config.sampler, self.roles)
@@ -158,7 +91,11 @@ class League:
         _check_learner_model(config.model)
         self.vllm_base = _vllm_base(config.model) if config.opponents_on == "vllm" else None
         config_text = self._check_config()
-        self.learner = learner or LoraLearner(config.model, rank=config.lora_rank, lr=config.lr, seed=config.seed)
+        self.learner = learner or league_learner(config)
+        # the pool's checkpoints play as adapters on the learner's own model; the learner plays
+        # through the same bank, whose lock keeps their adapter swaps out of its generation
+        self.bank = AdapterBank(self.learner.agent)
+        self.player = AdapterAgent(self.bank, "default")
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.out / "league_config.json", config_text)
         self.pool = CheckpointPool(self.out / "pool")
@@ -198,7 +135,7 @@ class League:
 
     def _commit(self, iteration: int) -> None:
         learner = f"learner/it-{iteration}"
-        self.learner.save(self.out / learner)
+        self.learner.save(self.out / learner, optimizer=True)
         sizes = {log: (self.out / log).stat().st_size if (self.out / log).exists() else 0 for log in LOGS}
         atomic_write_text(self.out / "state.json", json.dumps({"completed": iteration, "learner": learner, "sizes": sizes}))
         for path in (self.out / "learner").iterdir():  # older checkpoints, leftovers of a kill
@@ -218,25 +155,26 @@ class League:
 
     # -- playing ---------------------------------------------------------------------
     def _agents(self, names: Iterable[str]) -> dict[str, Any]:
-        agents: dict[str, Any] = {LEARNER: self.learner.agent}
+        agents: dict[str, Any] = {LEARNER: self.player}
         for name in names:
             entry = self.pool.get(name)
             if entry.kind == "lora" and self.vllm_base is not None:
                 agents[name] = load_agent(f"vllm:{self.vllm_base}+lora:{self.pool.path_of(name)}")
             elif entry.kind == "lora":
-                agents[name] = self.learner.bank.agent(name, str(self.pool.path_of(name)))
+                agents[name] = self.bank.agent(name, str(self.pool.path_of(name)))
             else:
                 agents[name] = load_agent(entry.spec)
         return agents
 
-    def _specs(self, n: int, seed0: int, split: str, tag: str, opponent: Callable[[str], str]) -> list[EpisodeSpec]:
-        """Episode i seats the learner in role i mod #roles and ``opponent(role)`` in every
-        other seat (called once per seat, in role order)."""
+    def _specs(self, seeds: Sequence[int], split: str, tag: str, opponent: Callable[[str], str]) -> list[EpisodeSpec]:
+        """Episode i plays the instance drawn from ``seeds[i]``, seats the learner in role
+        i mod #roles and ``opponent(role)`` in every other seat (called once per seat, in
+        role order)."""
         specs = []
-        for i in range(n):
+        for i, seed in enumerate(seeds):
             learner_seat = self.roles[i % len(self.roles)]
             seats = {role: LEARNER if role == learner_seat else opponent(role) for role in self.roles}
-            specs.append(EpisodeSpec(game=self.config.game, seed=seed0 + i, seats=seats, level=self.config.level, split=split, tags={"league": tag}))
+            specs.append(EpisodeSpec(game=self.config.game, seed=seed, seats=seats, level=self.config.level, split=split, tags={"league": tag}))
         return specs
 
     def _candidates(self, sampler: Sampler) -> list[str]:
@@ -251,7 +189,7 @@ class League:
         engine = RolloutEngine(self._agents(opponents), sampling=Sampling(temperature=0.0, max_new_tokens=c.max_new_tokens))
         results, scores = [], {}
         for opponent in opponents:
-            specs = self._specs(c.eval_episodes, 7_000_000 + iteration * 1_000, "test", f"eval-{iteration}", lambda role, o=opponent: o)
+            specs = self._specs(eval_seeds(iteration, c.eval_episodes), "test", f"eval-{iteration}", lambda role, o=opponent: o)
             match = [match_score(e, LEARNER, opponent) for e in engine.run(specs)]
             scores[opponent] = float(np.mean(match))
             results += [MatchResult(a=name, b=opponent, score=s, game=c.game, iteration=iteration) for s in match]
@@ -273,11 +211,12 @@ class League:
             sampler = self.samplers[role]
             return sampler.sample(self._candidates(sampler), rng, rates.get)
 
-        specs = self._specs(c.episodes, c.seed * 100_003 + iteration * 1_000, "train", f"train-{iteration}", draw)
+        specs = self._specs(train_seeds(c.seed, iteration, c.episodes), "train", f"train-{iteration}", draw)
         sampling = Sampling(temperature=c.temperature, max_new_tokens=c.max_new_tokens)
         engine = RolloutEngine(self._agents({n for s in specs for n in s.seats.values() if n != LEARNER}), sampling=sampling, progress=progress)
         with EpisodeWriter(self.out / "episodes.jsonl") as writer:
             played = engine.run(specs, writer=writer)
+        self.learner.model.set_adapter("default")  # the trained adapter, whatever played last
         metrics = self.learner.update(played)
 
         candidates = list(dict.fromkeys(n for s in self.samplers.values() for n in self._candidates(s)))
@@ -306,6 +245,20 @@ class League:
 #: append-only files of a league folder, cut back to their committed size on resume
 LOGS = ("league.jsonl", "episodes.jsonl")
 
+#: the first key of each stream of instance seeds, so that no two streams share a seed
+_TRAIN, _EVAL = 0, 1
+
+
+def train_seeds(seed: int, iteration: int, n: int) -> list[int]:
+    """The instance seeds of an iteration's ``n`` training episodes in the league seeded ``seed``."""
+    return [derive_seed(_TRAIN, seed, iteration, i) for i in range(n)]
+
+
+def eval_seeds(iteration: int, n: int) -> list[int]:
+    """The instance seeds of an iteration's evaluation episodes (against each opponent):
+    the same in every league, whatever its seed, so that leagues meet the same test instances."""
+    return [derive_seed(_EVAL, iteration, i) for i in range(n)]
+
 
 def choose_eval_opponents(
     candidates: Sequence[str], ratings: Mapping[str, float | None], latest: str, n: int, *, gated: bool
@@ -331,13 +284,13 @@ def _check_learner_model(model: str) -> None:
 def _vllm_base(model: str) -> str:
     """The folder vLLM loads for the league's base model; clear errors where there is none."""
     from dialogym.agents.models import smollm2_path
-    from dialogym.agents.vllm_backend import _import_vllm
+    from dialogym.agents.vllm_backend import import_vllm
 
     parsed = parse_spec(model)
     if parsed.kind == "tiny":
         raise ValueError("opponents on vllm need a model folder; the tiny model is built in code (use smollm2 or hf:<folder>)")
     try:
-        _import_vllm()
+        import_vllm()
     except ImportError as err:
         raise ValueError(f"opponents on vllm: {err}") from None
     return str(smollm2_path()) if parsed.kind == "smollm2" else parsed.target

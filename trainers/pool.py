@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from dialogym.benchmarks.ratings import fit_ratings
-from dialogym.envs.episode import _truncate_torn_tail, atomic_write_text
+from dialogym.envs.episode import atomic_write_text, truncate_torn_tail
 
 
 class PoolEntry(BaseModel):
@@ -145,7 +145,7 @@ class CheckpointPool:
         lines = "".join(r.model_dump_json() + "\n" for r in results)
         if not lines:
             return
-        _truncate_torn_tail(self.matches_path)
+        truncate_torn_tail(self.matches_path)
         with self.matches_path.open("a", encoding="utf-8") as handle:
             handle.write(lines)
             handle.flush()

@@ -12,29 +12,25 @@ judge and game-master text is not a step of this seat's policy):
 Losses: the clipped policy loss of :mod:`grpo` (its ``loss_type`` normalisations and its
 optional KL to the reference, ``beta``) on whitened ``A``, plus ``vf_coef`` times the clipped
 value loss ``max((V - R)^2, (V_old + clip(V - V_old, ±vf_clip) - R)^2) / 2`` (mean over the
-seat's tokens). ``grad_accum`` splits the batch into chunks normalised by the whole batch's
-counts, as in GRPO. Checkpoints hold the value head too (``value_head.pt``).
+seat's tokens). Playing, ``grad_accum`` chunks normalised by the whole step's counts, the
+all-reduces of several processes, checkpoints and logs are the trainer core's (:mod:`core`),
+shared with GRPO; checkpoints hold the value head too (``value_head.pt``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .grpo import GRPOConfig, GRPOTrainer, grpo_loss
+from dialogym.envs import Episode
+
+from .config import PPOConfig
+from .core import LEARNER, TrainerCore, own_tokens, token_logprobs
+from .grpo import grpo_loss
 from .samples import episode_samples
-
-
-@dataclass
-class PPOConfig(GRPOConfig):
-    gamma: float = 1.0
-    lam: float = 0.95
-    vf_coef: float = 0.5
-    vf_clip: float = 0.2
-    epochs: int = 2
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, own: np.ndarray, gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +46,12 @@ def gae(rewards: np.ndarray, values: np.ndarray, own: np.ndarray, gamma: float, 
     return advantages, (advantages + values) * own
 
 
-class PPOTrainer(GRPOTrainer):
+class PPOTrainer(TrainerCore):
+    """PPO on ``game`` against ``opponent`` (see :class:`core.TrainerCore` for the
+    arguments), with a value head on the model's last hidden state."""
+
+    config_cls, config_file = PPOConfig, "ppo_config.json"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         import torch
 
@@ -60,79 +61,64 @@ class PPOTrainer(GRPOTrainer):
             torch.manual_seed(self.cfg.seed)
             self.value_head = torch.nn.Linear(hidden, 1).to(self.device)
         if self.world_size > 1:
-            self._broadcast_parameters(self.value_head)
+            self.broadcast_parameters(self.value_head)
         self.optimizer.add_param_group({"params": list(self.value_head.parameters())})
 
-    def _forward(self, batch: dict) -> tuple[Any, Any]:
-        import torch
+    def logprobs_and_values(self, batch: dict) -> tuple[Any, Any]:
+        """log pi of the seat's own tokens, and V at every position: V at position t estimates
+        the return of generating token t + 1 (read from the state before it)."""
+        with self.autocast():
+            logp, hidden = token_logprobs(self.model, batch, return_hidden=True)
+        return logp, self.value_head(hidden[:, :-1].float())[..., 0]
 
-        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
-        logits = out.logits[:, :-1].float()
-        logp = torch.log_softmax(logits, -1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
-        # V at position t estimates the return of generating token t (read from the state before it)
-        values = self.value_head(out.hidden_states[-1][:, :-1].float())[..., 0]
-        return logp, values
-
-    def update(self, episodes) -> dict[str, float]:
+    def update(self, episodes: Sequence[Episode]) -> dict[str, float]:
         import torch
 
         cfg = self.cfg
-        samples = episode_samples(episodes, "learner")
-        reward_sum, n_sequences = self._sum_across_ranks([float(sum(s.reward for s in samples)), float(len(samples))])
+        samples = episode_samples(episodes, LEARNER)
+        reward_sum, n_sequences = self.sum_across_ranks([float(sum(s.reward for s in samples)), float(len(samples))])
         if not n_sequences:
-            return {"loss": 0.0, "samples": 0.0}
-        batch = self._collate(samples)
+            return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0}
+        batch = self.collate(samples)
         own = batch["loss_mask"][:, 1:].detach().cpu().numpy()
-        if samples:
-            with torch.no_grad():
-                _, old_values_t = self._forward(batch)
-            old_values = old_values_t.detach().cpu().numpy() * own
-        else:  # a rank with no samples still joins the step's all-reduces
-            old_values = np.zeros_like(own)
+
+        # rewards on the seat's last token, values of the policy that played, GAE over own tokens
+        old_values = np.zeros_like(own)  # a rank with no samples still joins the step's all-reduces
+        with torch.no_grad():
+            for index in self._chunks(len(samples)):
+                _, values = self.logprobs_and_values({k: v[index] for k, v in batch.items()})
+                old_values[index.cpu().numpy()] = values.float().cpu().numpy() * own[index.cpu().numpy()]
         rewards = np.zeros_like(own)
         for i, s in enumerate(samples):
             rewards[i, s.turn_ends[-1] - 1] = s.reward  # shifted by one: position t predicts token t+1
-        adv = np.zeros_like(own)
-        returns = np.zeros_like(own)
+        adv, returns = np.zeros_like(own), np.zeros_like(own)
         for i in range(len(samples)):
             adv[i], returns[i] = gae(rewards[i], old_values[i], own[i], cfg.gamma, cfg.lam)
+
         # whitened over the seat's tokens of the whole step (every rank's)
         flat = adv[own > 0]
-        n_tokens, first, second = self._sum_across_ranks([float(flat.size), float(flat.sum()), float((flat**2).sum())])
+        n_tokens, first, second = self.sum_across_ranks([float(flat.size), float(flat.sum()), float((flat**2).sum())])
         if n_tokens > 1:
             mean = first / n_tokens
             adv = (adv - mean) / (np.sqrt(max(second / n_tokens - mean**2, 0.0)) + 1e-6) * own
         adv_t, ret_t, old_v = (torch.tensor(x, dtype=torch.float32, device=self.device) for x in (adv, returns, old_values))
-        self.model.train()
-        stats = {"clip_fraction": 0.0, "kl": 0.0}
-        for _ in range(cfg.epochs):
-            self.optimizer.zero_grad()
-            total, total_value, weighted = 0.0, 0.0, {k: 0.0 for k in stats}
-            for index in self._chunks(len(samples)):
-                part = {k: v[index] for k, v in batch.items()}
-                logp, values = self._forward(part)
-                ref = self._reference_logprobs(part)
-                policy_loss, part_stats = grpo_loss(logp, part, adv_t[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens)
-                mask = part["loss_mask"][:, 1:]
-                clipped = old_v[index] + torch.clamp(values - old_v[index], -cfg.vf_clip, cfg.vf_clip)
-                vf = torch.max((values - ret_t[index]) ** 2, (clipped - ret_t[index]) ** 2)
-                value_loss = 0.5 * (vf * mask).sum() / max(n_tokens, 1.0)
-                loss = policy_loss + cfg.vf_coef * value_loss
-                loss.backward()
-                total, total_value = total + float(loss.detach()), total_value + float(value_loss.detach())
-                part_tokens = float(mask.sum())
-                for k in weighted:
-                    weighted[k] += part_stats[k] * part_tokens
-            self._reduce_gradients()
-            self.optimizer.step()
-            total, total_value, *sums = self._sum_across_ranks([total, total_value, *weighted.values()])
-            # token-weighted over the whole step (every chunk, every rank), as GRPO reports them
-            stats = {k: v / max(n_tokens, 1.0) for k, v in zip(weighted, sums, strict=True)}
-        self.model.eval()
-        return {
-            "loss": total, "value_loss": total_value,
-            "mean_reward": reward_sum / n_sequences, "samples": n_sequences, **stats,
-        }
+
+        def chunk_loss(part: dict, index: Any) -> tuple[Any, dict[str, float]]:
+            logp, values = self.logprobs_and_values(part)
+            with self.autocast():  # as the policy's: a KL of precision alone would be no KL
+                ref = self.reference_logprobs(part)
+            policy_loss, stats = grpo_loss(logp, part, adv_t[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens)
+            mask = part["loss_mask"][:, 1:]
+            clipped = old_v[index] + torch.clamp(values - old_v[index], -cfg.vf_clip, cfg.vf_clip)
+            vf = torch.max((values - ret_t[index]) ** 2, (clipped - ret_t[index]) ** 2)
+            value_loss = 0.5 * (vf * mask).sum() / max(n_tokens, 1.0)
+            share = own_tokens(part) / max(n_tokens, 1.0)  # token-weighted over the whole step
+            return policy_loss + cfg.vf_coef * value_loss, {"value_loss": float(value_loss.detach()),
+                                                            **{k: v * share for k, v in stats.items()}}
+
+        reported = self.optimise(batch, chunk_loss, reported=("value_loss", "clip_fraction", "kl"))
+        return {"loss": reported.pop("loss"), "value_loss": reported.pop("value_loss"),
+                "mean_reward": reward_sum / n_sequences, "samples": n_sequences, **reported}
 
     def _write_checkpoint(self, folder: Path) -> None:
         import torch

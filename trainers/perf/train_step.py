@@ -6,7 +6,7 @@ letters), temperature 1, no KL. A step includes generating the batch and the upd
 trainer takes ``--warmup`` untimed steps, then ``--steps`` timed ones; the ratio is
 dialogym's mean step time over TRL's (target <= 1.0).
 
-    python -m dialogym.benchmarks.perf.train_step --model tiny
+    python -m dialogym.trainers.perf.train_step --model tiny
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 3. GRPO (ours, LoRA continued): the listener seat against the scripted speaker;
 4. after: the same 64 test episodes.
 
-    python benchmarks/recipes/reference_grpo.py --out runs/recipe
+    python -m dialogym.trainers.recipes.reference_grpo --out runs/recipe
 """
 
 from __future__ import annotations

@@ -1,0 +1,379 @@
+"""What every policy-gradient trainer shares, in one place; the objectives are elsewhere.
+
+:class:`TrainerCore` holds the learner (a model spec loaded as a LoRA adapter or for full
+fine-tuning) and does everything around an objective's loss:
+
+- **play**: a step's episodes, every group of plays of every instance in one batched
+  :class:`~dialogym.agents.rollout.RolloutEngine` run (:meth:`~TrainerCore.episode_specs`);
+- **optimise**: ``epochs`` optimizer steps on a batch, each split into ``grad_accum`` chunks
+  whose losses the objective has normalised by the whole step's counts, so the chunks'
+  gradients add up to the whole batch's (:meth:`~TrainerCore.optimise`);
+- **several processes** (``torchrun --nproc_per_node N``, ``accelerate launch``): each rank
+  plays whole instances of its share, the counts and gradients are summed across ranks
+  before every optimizer step, and rank 0's weights are broadcast at the start, so every
+  rank holds the same weights; only rank 0 writes;
+- **checkpoints**: written to a temporary folder and swapped into place
+  (:func:`_fs.atomic_replace_dir`), read back after finishing or undoing a swap a crash
+  interrupted (:func:`_fs.recover_dir`);
+- **logs**: ``metrics.jsonl``, TensorBoard (``tensorboard=True``) and the terminal.
+
+An objective (:class:`~dialogym.trainers.grpo.GRPOTrainer`,
+:class:`~dialogym.trainers.ppo.PPOTrainer`) subclasses it and writes :meth:`~TrainerCore.update`:
+samples, advantages, and the loss of one chunk.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dialogym.agents.base import Sampling
+from dialogym.agents.hf import TransformersAgent, cpu_supports_bf16
+from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
+from dialogym.agents.specs import load_agent
+from dialogym.envs import Episode, derive_seed, spec
+
+from ._fs import atomic_replace_dir, recover_dir
+from .config import GRPOConfig
+from .samples import Sample, collate
+
+#: the agent name of the model being trained, in episode seatings
+LEARNER = "learner"
+
+#: a chunk's loss and the numbers it reports, each already a share of the whole step's value
+#: (so that they add up over chunks and ranks)
+ChunkLoss = Callable[[dict, Any], tuple[Any, dict[str, float]]]
+
+
+def token_logprobs(model: Any, batch: dict, *, return_hidden: bool = False) -> Any:
+    """log pi(token_t | tokens_<t) for t >= 1, shape (batch, length - 1), computed only where
+    ``loss_mask`` is 1 (0 elsewhere): the vocabulary projection, the costliest part of a
+    small model's forward pass, runs on the seat's own tokens alone, not on the context.
+    ``return_hidden=True`` also returns the last hidden states (for a value head)."""
+    import torch
+
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA layers live inside
+    hidden = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    own = batch["loss_mask"][:, 1:] > 0
+    logits = lm.get_output_embeddings()(hidden[:, :-1][own]).float()
+    targets = batch["input_ids"][:, 1:][own]
+    out = torch.zeros(own.shape, dtype=torch.float32, device=logits.device)
+    out[own] = torch.log_softmax(logits, -1).gather(-1, targets[:, None])[:, 0]
+    return (out, hidden) if return_hidden else out
+
+
+def own_tokens(batch: dict) -> float:
+    """The number of tokens the seat generated in ``batch`` (the loss mask's ones)."""
+    return float(batch["loss_mask"][:, 1:].sum()) if batch["loss_mask"].numel() else 0.0
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size). Under a launcher (``torchrun``, ``accelerate launch``: ``WORLD_SIZE``
+    > 1 in the environment) joins its process group: gloo on CPU, nccl on GPUs."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+class TrainerCore:
+    """Trains ``model`` (a model spec, or the agent ``learner``) on ``game`` against
+    ``opponent`` (a model spec; None: no other seats are played by this trainer).
+
+    ``tensorboard=True`` also logs the metrics under ``out/tensorboard`` (needs the
+    ``tensorboard`` package). Subclasses write :meth:`update`.
+    """
+
+    #: the objective's config class (the default config is its defaults), and the file a
+    #: checkpoint keeps the config in
+    config_cls: type[GRPOConfig] = GRPOConfig
+    config_file = "trainer_config.json"
+
+    def __init__(self, game: str, model: str = "tiny", opponent: str | None = "scripted", config: GRPOConfig | None = None,
+                 out: str | Path | None = None, learner: TransformersAgent | None = None, tensorboard: bool = False) -> None:
+        import torch
+
+        self.game, self.cfg = game, config or self.config_cls()
+        self.roles = spec(game).game_cls.roles
+        self.rank, self.world_size = _distributed()
+        if self.cfg.instances_per_step < self.world_size:
+            raise ValueError(f"instances_per_step={self.cfg.instances_per_step} is fewer than the {self.world_size} "
+                             "processes: each process plays whole instances; raise instances_per_step")
+        on_rank_gpu = {"device": f"cuda:{torch.cuda.current_device()}"} if self.world_size > 1 and torch.cuda.is_available() else {}
+        self.agent = learner or load_agent(model, dtype="float32", **on_rank_gpu)
+        if self.cfg.lora_rank > 0 and not hasattr(self.agent.model, "disable_adapter"):
+            from peft import LoraConfig, get_peft_model
+
+            with torch.random.fork_rng():
+                torch.manual_seed(self.cfg.seed)
+                lora = LoraConfig(r=self.cfg.lora_rank, lora_alpha=2 * self.cfg.lora_rank, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+                self.agent.model = get_peft_model(self.agent.model, lora)
+        self.agent.name = LEARNER
+        self.model = self.agent.model
+        self.device = next(self.model.parameters()).device
+        if self.world_size > 1:
+            self.broadcast_parameters(self.model)
+        # the KL reference: the base model (LoRA: the adapter switched off; full fine-tuning: a frozen copy)
+        self.reference = None
+        if self.cfg.beta > 0 and not hasattr(self.model, "disable_adapter"):
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.opponent = load_agent(opponent) if opponent is not None and len(self.roles) > 1 else None
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, fused=True)
+        self.device_type = "cuda" if self.device.type == "cuda" else "cpu"
+        self.bf16 = self.cfg.bf16 if self.cfg.bf16 is not None else (self.device_type == "cuda" or cpu_supports_bf16())
+        self.agent.autocast = torch.bfloat16 if self.bf16 else None
+        self.out = Path(out) if out else None
+        self.writer = None
+        if tensorboard:
+            if self.out is None:
+                raise ValueError("tensorboard=True needs out=: the event files go to OUT/tensorboard")
+            if self.rank == 0:
+                self.writer = _tensorboard_writer(self.out / "tensorboard")
+        self.steps = 0
+
+    # -- playing -----------------------------------------------------------------------
+    def episode_specs(self, step: int) -> list[EpisodeSpec]:
+        """This process's share of the step: instances ``rank, rank + world_size, ...``, each
+        played ``group_size`` times (whole groups stay on one process). The members of a
+        group share the instance seed and differ in ``play``, which gives each its own
+        reply seeds."""
+        cfg, specs = self.cfg, []
+        for i in range(self.rank, cfg.instances_per_step, self.world_size):
+            seat = cfg.seat or self.roles[(step * cfg.instances_per_step + i) % len(self.roles)]
+            seats = {role: LEARNER if role == seat else "opponent" for role in self.roles}
+            instance_seed = derive_seed(cfg.seed, step, i)
+            specs += [EpisodeSpec(self.game, seed=instance_seed, play=g, seats=seats, level=cfg.level, split="train",
+                                  tags={"step": str(step)}) for g in range(cfg.group_size)]
+        return specs
+
+    def play(self, step: int) -> list[Episode]:
+        """The episodes of step ``step`` (this process's share), in one batched engine run."""
+        agents: dict[str, Any] = {LEARNER: self.agent}
+        if self.opponent is not None:
+            agents["opponent"] = self.opponent
+        sampling = Sampling(temperature=self.cfg.temperature, max_new_tokens=self.cfg.max_new_tokens)
+        self.model.eval()
+        return RolloutEngine(agents, sampling=sampling).run(self.episode_specs(step))
+
+    # -- learning ----------------------------------------------------------------------
+    def update(self, episodes: Sequence[Episode]) -> dict[str, float]:
+        """One update on ``episodes`` (this process's share of a step); the objective's part."""
+        raise NotImplementedError
+
+    def optimise(self, batch: dict, chunk_loss: ChunkLoss, reported: Sequence[str]) -> dict[str, float]:
+        """``cfg.epochs`` optimizer steps on ``batch``. Each step backpropagates
+        ``chunk_loss(part, index)`` of each of the ``grad_accum`` chunks (rows ``index`` of
+        the batch), sums the gradients across ranks and steps. ``chunk_loss`` returns the
+        chunk's loss, normalised by the whole step's counts, and the numbers ``reported``,
+        each as this chunk's share of the step's value; returns the last epoch's ``loss`` and
+        ``reported`` summed over the chunks of every rank."""
+        n = batch["input_ids"].shape[0]
+        self.model.train()
+        for _ in range(self.cfg.epochs):
+            self.optimizer.zero_grad()
+            sums = dict.fromkeys(["loss", *reported], 0.0)  # the same keys on every rank, for the all-reduce
+            for index in self._chunks(n):
+                loss, stats = chunk_loss({k: v[index] for k, v in batch.items()}, index)
+                loss.backward()
+                sums["loss"] += float(loss.detach())
+                for key in reported:
+                    sums[key] += stats[key]
+            self._reduce_gradients()
+            self.optimizer.step()
+            sums = dict(zip(sums, self.sum_across_ranks(list(sums.values())), strict=True))
+        self.model.eval()
+        return sums
+
+    def autocast(self) -> Any:
+        """bf16 autocast of the forward pass where ``bf16`` is on (weights stay float32)."""
+        import torch
+
+        return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def collate(self, samples: Sequence[Sample]) -> dict:
+        """The padded batch on the model's device (an empty batch for a rank with no samples)."""
+        import torch
+
+        if not samples:
+            empty = torch.zeros((0, 1), device=self.device)
+            return {"input_ids": empty.long(), "attention_mask": empty.long(), "loss_mask": empty, "old_logprobs": empty}
+        return {k: v.to(self.device) for k, v in collate(samples, pad_id=self.agent.tokenizer.pad_token_id).items()}
+
+    def _chunks(self, n: int) -> list[Any]:
+        """Index tensors of the ``grad_accum`` chunks of a batch of ``n`` samples."""
+        import torch
+
+        parts = np.array_split(np.arange(n), max(1, min(self.cfg.grad_accum, n)))
+        return [torch.as_tensor(part, device=self.device) for part in parts if len(part)]
+
+    def reference_logprobs(self, part: dict) -> Any:
+        """The reference policy's log-probs of ``part`` (None without a KL term)."""
+        import torch
+
+        if self.cfg.beta <= 0:
+            return None
+        with torch.no_grad():
+            if self.reference is not None:
+                return token_logprobs(self.reference, part)
+            with self.model.disable_adapter():
+                return token_logprobs(self.model, part)
+
+    # -- several processes ---------------------------------------------------------------
+    def gather_samples(self, samples: list[Sample]) -> list[list[Sample]]:
+        """Each rank's samples, without their tokens (only keys and rewards travel); [] when
+        no rank has any."""
+        if self.world_size == 1:
+            return [samples] if samples else []
+        import torch.distributed as dist
+
+        light = [Sample([], [], [], s.reward, s.episode_id, s.instance_id, s.seat) for s in samples]
+        parts: list[Any] = [None] * self.world_size
+        dist.all_gather_object(parts, light)
+        return parts if any(parts) else []
+
+    def sum_across_ranks(self, values: list[float]) -> list[float]:
+        """``values`` summed element-wise over every rank (as they are with one process)."""
+        if self.world_size == 1:
+            return values
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def _reduce_gradients(self) -> None:
+        """Sum the gradients of every trainable parameter across ranks (each rank's loss is
+        already normalised by the whole step's counts), in one flat all-reduce; a rank
+        without samples contributes zeros."""
+        if self.world_size == 1:
+            return
+        import torch
+        import torch.distributed as dist
+
+        params = [p for group in self.optimizer.param_groups for p in group["params"] if p.requires_grad]
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+        dist.all_reduce(flat)
+        for p in params:
+            n = p.numel()
+            p.grad = flat[:n].view_as(p).clone()
+            flat = flat[n:]
+
+    def broadcast_parameters(self, module: Any) -> None:
+        """Rank 0's weights everywhere, so that every rank starts from the same model."""
+        import torch.distributed as dist
+
+        for p in module.parameters():
+            dist.broadcast(p.data, 0)
+
+    # -- the loop, logs and checkpoints ----------------------------------------------------
+    def train(self, steps: int, log: bool = True) -> list[dict[str, float]]:
+        """``steps`` steps of play and update; then the checkpoint ``out/checkpoint``."""
+        history = []
+        for _ in range(steps):
+            started = time.perf_counter()
+            metrics = self.update(self.play(self.steps))
+            metrics.update(step=float(self.steps), seconds=time.perf_counter() - started)
+            self.steps += 1
+            history.append(metrics)
+            if self.rank == 0:
+                self._log(metrics, log)
+        if self.out is not None:
+            self.save(self.out / "checkpoint")
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()  # the checkpoint exists when train() returns on any rank
+        return history
+
+    def _log(self, metrics: dict[str, float], echo: bool) -> None:
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with (self.out / "metrics.jsonl").open("a") as handle:
+                handle.write(json.dumps(metrics) + "\n")
+        if self.writer is not None:
+            for key, value in metrics.items():
+                if key != "step":
+                    self.writer.add_scalar(f"train/{key}", value, self.steps)
+            self.writer.flush()
+        if echo:
+            print(f"step {self.steps}: reward {metrics.get('mean_reward', 0):+.3f} loss {metrics['loss']:+.4f}")
+
+    def save(self, path: str | Path, *, optimizer: bool = False) -> Path:
+        """Weights (the adapter, for LoRA), the tokenizer and the config, and with
+        ``optimizer=True`` the optimizer's state (to resume training exactly), written to a
+        temporary folder and swapped into place (:func:`_fs.atomic_replace_dir`): a crash at
+        any moment leaves a complete checkpoint. Only rank 0 writes."""
+        path = Path(path)
+        if self.rank != 0:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}-*"):  # half-written by a save that crashed
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+        try:
+            self._write_checkpoint(tmp)
+            if optimizer:
+                import torch
+
+                torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return atomic_replace_dir(tmp, path)
+
+    def _write_checkpoint(self, folder: Path) -> None:
+        if hasattr(self.model, "peft_config"):
+            # only the trained adapter: others may be loaded on the same model (a league's pool)
+            self.model.save_pretrained(folder, selected_adapters=["default"])
+        else:
+            self.model.save_pretrained(folder)
+        self.agent.tokenizer.save_pretrained(folder)
+        (folder / self.config_file).write_text(self.cfg.model_dump_json(indent=1))
+
+    def load(self, path: str | Path) -> None:
+        """Load a checkpoint :meth:`save` wrote (after finishing or undoing a replacement a
+        crash interrupted): the weights, and the optimizer's state where it was saved."""
+        import torch
+        from safetensors.torch import load_file
+
+        path = recover_dir(path)
+        if hasattr(self.model, "disable_adapter"):
+            from peft import set_peft_model_state_dict
+
+            weights = load_file(path / "adapter_model.safetensors", device=str(self.device))
+            set_peft_model_state_dict(self.model, weights, adapter_name="default")
+        else:
+            _, unexpected = self.model.load_state_dict(load_file(path / "model.safetensors", device=str(self.device)), strict=False)
+            if unexpected:
+                raise ValueError(f"{path}: weights {unexpected[:3]}... do not belong to this model")
+        if (path / "optimizer.pt").exists():
+            self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device))
+
+
+def _tensorboard_writer(folder: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise ImportError("tensorboard logging needs the tensorboard package: pip install tensorboard") from err
+    return SummaryWriter(str(folder))
+
+
+__all__ = ["LEARNER", "TrainerCore", "own_tokens", "token_logprobs"]

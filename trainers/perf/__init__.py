@@ -1,0 +1,1 @@
+"""Performance benchmarks of the trainers: each prints ratios measured side by side in one run."""
