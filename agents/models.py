@@ -126,3 +126,77 @@ def tiny_model(seed: int = 0, hidden_size: int = 64, layers: int = 2):
         model = LlamaForCausalLM(config)
     model.eval()
     return model, tokenizer
+
+
+#: Architectures of real checkpoints, for :func:`random_model`: (transformers config class,
+#: its arguments). Speed depends on these shapes, not on the weights, once reply lengths
+#: are forced. ``tiny`` is for dry runs on a CPU.
+RANDOM_CONFIGS: dict[str, tuple[str, dict[str, int]]] = {
+    "smollm2": ("LlamaConfig", {  # SmolLM2-135M
+        "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+        "intermediate_size": 1536, "vocab_size": 49152,
+    }),
+    "qwen2-0.5b": ("Qwen2Config", {  # Qwen2.5-0.5B
+        "hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
+        "intermediate_size": 4864, "vocab_size": 151936,
+    }),
+    "tiny": ("LlamaConfig", {
+        "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "intermediate_size": 128, "vocab_size": 1024,
+    }),
+}
+
+
+def random_model(name: str, *, seed: int = 0, device: str = "cpu", dtype=None):
+    """A random-weight model of a real architecture (:data:`RANDOM_CONFIGS`) and a byte-level
+    BPE tokenizer of exactly its vocabulary size, both built in code, for timing on machines
+    that hold no weights. The tokenizer's merges are made up (pairs, then triples, of bytes,
+    printable ones first), so prompts take a realistic number of tokens and a grammar mask
+    covers a realistic vocabulary; end-of-sequence is ``<|im_end|>`` (ChatML template).
+    Weights are drawn on ``device`` (fast on a GPU), then cast to ``dtype`` if given."""
+    import itertools
+
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    if name not in RANDOM_CONFIGS:
+        raise ValueError(f"no random-model config {name!r}; use one of {', '.join(RANDOM_CONFIGS)}")
+    config_cls, shape = RANDOM_CONFIGS[name]
+    size = shape["vocab_size"]
+    specials = ("<|im_start|>", "<|im_end|>", "<|pad|>")
+    # printable ASCII first (letters, then the rest), so that common text merges early
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet(), key=lambda c: (not c.isalpha(), ord(c) > 0x7E, c))
+    vocab = {ch: i for i, ch in enumerate(alphabet)}
+    vocab.update({s: len(vocab) + i for i, s in enumerate(specials)})
+    merges: list[tuple[str, str]] = []
+    level = alphabet
+    while len(vocab) < size:
+        longer = []
+        for left, right in itertools.product(level, alphabet):
+            if len(vocab) == size:
+                break
+            vocab[left + right] = len(vocab)
+            merges.append((left, right))
+            longer.append(left + right)
+        level = longer
+    if len(vocab) != size:
+        raise ValueError(f"random model {name!r}: a vocabulary of {size} is too small for 256 bytes and {len(specials)} specials")
+    core = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    core.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token=specials[0], eos_token=specials[1],
+                                        pad_token=specials[2], additional_special_tokens=list(specials[:2]))
+    tokenizer.chat_template = CHATML_TEMPLATE
+    config = getattr(transformers, config_cls)(
+        **shape, max_position_embeddings=8192, tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[] if device == "cpu" else None), torch.device(device):
+        torch.manual_seed(seed)
+        model = getattr(transformers, config_cls.replace("Config", "ForCausalLM"))(config)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.eval()
+    return model, tokenizer

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -27,7 +27,7 @@ SAMPLES = 200
 SAMPLE_TOKENS = 1600
 
 
-@lru_cache(maxsize=None)
+@cache
 def _states(game_id: str) -> tuple:
     """(state, seat, grammar, scripted reply) before every scripted move, every level and
     player set, a few instances each."""

@@ -5,8 +5,17 @@
   prompts, with each batch forced to the same lengths. 1.0 means the engine adds nothing.
 - ``concurrency_speedup``: wall time of the same N episodes played one at a time,
   divided by the engine's time playing them all at once.
+- ``guided`` (``--guided``): per seat, the time of one batch of guided replies (the seat's
+  move grammar, one request per instance) over the time of free replies forced to the same
+  lengths; ``guided_overhead`` 1.0 means grammar masks cost nothing.
+
+``--model random:NAME`` times a random-weight model of a real architecture
+(:data:`dialogym.agents.models.RANDOM_CONFIGS`: smollm2, qwen2-0.5b, tiny) on a machine
+that holds no weights; with ``--force-length`` every reply takes the same number of tokens,
+so the timings do not depend on the weights.
 
     python -m dialogym.benchmarks.perf.rollout --model smollm2 --episodes 32
+    python -m dialogym.benchmarks.perf.rollout --model random:qwen2-0.5b --device cuda --force-length --guided
 """
 
 from __future__ import annotations
@@ -15,12 +24,24 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from dialogym.agents.base import Request, Sampling
-from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
+from dialogym.agents.hf import TransformersAgent, inference_dtype, pick_device
+from dialogym.agents.models import random_model
+from dialogym.agents.rollout import EpisodeSpec, RolloutEngine, request_for
 from dialogym.agents.specs import load_agent
+from dialogym.envs import new_match, spec
+from dialogym.envs.grammar import grammar, text
+
+GAME = "dialogym/Reference-v0"
+#: grammars for the guided timing where the game has no move grammar (yet)
+FALLBACK_GRAMMARS = {"speaker": grammar(f'"CLUE: " {text(120, exclude="0-9")}'), "listener": grammar('"ANSWER: " /[1-9]/')}
 
 
 class Capture:
@@ -33,6 +54,73 @@ class Capture:
         replies = self.agent.act(requests)
         self.batches.append(([r.messages for r in requests], requests[0].sampling, [len(r.token_ids or []) for r in replies]))
         return replies
+
+
+def build_agent(model: str, device: str | None) -> TransformersAgent:
+    """``random:NAME`` is :func:`~dialogym.agents.models.random_model` ``NAME`` (bf16 on GPUs);
+    anything else is a model spec."""
+    if not model.startswith("random:"):
+        return load_agent(model, **({"device": device} if device else {}))
+    device = pick_device(device)
+    net, tokenizer = random_model(model.removeprefix("random:"), device=device, dtype=inference_dtype(device, None))
+    return TransformersAgent(net, tokenizer, name=model, device=device)
+
+
+@contextmanager
+def forced_length(agent, tokens: int | None) -> Iterator[None]:
+    """Inside, ``generate`` masks end-of-sequence until a reply has ``tokens`` tokens, so
+    (without stop strings) every reply takes ``min(tokens, max_new_tokens)``; None: free."""
+    config = agent.model.generation_config
+    before, config.min_new_tokens = config.min_new_tokens, tokens
+    try:
+        yield
+    finally:
+        config.min_new_tokens = before
+
+
+def synchronize(agent) -> None:
+    """Wait for the agent's GPU, so a timer read afterwards covers the kernels launched."""
+    if str(agent.device).startswith("cuda"):
+        torch.cuda.synchronize(agent.device)
+
+
+def seat_requests(seat: str, episodes: int, max_new_tokens: int) -> list[Request]:
+    """One guided request of ``seat`` per instance of the reference game, with its move grammar
+    (the listener's after a fixed clue)."""
+    requests = []
+    for seed in range(episodes):
+        match = new_match(GAME, seed, split="test")
+        if seat == "listener":
+            match.submit("speaker", "CLUE: the red one")
+        request = request_for(match, seat, Sampling(temperature=0.0, max_new_tokens=max_new_tokens, guided=True))
+        request.grammar = match.move_grammar(seat) or FALLBACK_GRAMMARS[seat]
+        requests.append(request)
+    return requests
+
+
+def guided_vs_free(agent, requests: list[Request], reps: int) -> dict:
+    """Medians of one guided batch and of the same batch free, forced to the guided one's
+    longest reply (``generate`` runs that many steps either way), interleaved."""
+    agent.act(requests[:1])  # warm-up
+    guided_times, free_times = [], []
+    for _ in range(reps):
+        started = time.perf_counter()
+        replies = agent.act(requests)
+        synchronize(agent)
+        guided_times.append(time.perf_counter() - started)
+        lengths = [len(r.token_ids or []) for r in replies]
+        steps = max(max(lengths), 1)
+        free = [replace(r, sampling=r.sampling.with_(guided=False, max_new_tokens=steps)) for r in requests]
+        with forced_length(agent, steps):
+            started = time.perf_counter()
+            agent.act(free)
+            synchronize(agent)
+            free_times.append(time.perf_counter() - started)
+    guided_s, free_s = statistics.median(guided_times), statistics.median(free_times)
+    return {
+        "requests": len(requests), "reply_tokens_mean": round(statistics.mean(lengths), 1), "reply_tokens_max": steps,
+        "guided_s": round(guided_s, 3), "free_s": round(free_s, 3), "guided_overhead": round(guided_s / free_s, 3),
+    }
 
 
 def raw_generate_seconds(agent, batches) -> float:
@@ -51,21 +139,28 @@ def raw_generate_seconds(agent, batches) -> float:
                 input_ids=ids, attention_mask=mask, max_new_tokens=steps, min_new_tokens=steps,
                 do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=pad,
             )
+        synchronize(agent)
         total += time.perf_counter() - started
     return total
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--model", default="smollm2", help="a model spec, or random:NAME (smollm2, qwen2-0.5b, tiny)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda where there is one)")
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--reps", type=int, default=2, help="engine/raw repetitions, interleaved; medians are reported")
     parser.add_argument("--skip-sequential", action="store_true", help="measure rollout_efficiency only")
+    parser.add_argument("--force-length", action="store_true",
+                        help="every reply takes --max-new-tokens tokens (the game's cap at most): end-of-sequence is masked until then")
+    parser.add_argument("--guided", action="store_true", help="also time guided replies against free ones of the same lengths, per seat")
+    parser.add_argument("--out", type=Path, help="also write the result to this JSON file")
     args = parser.parse_args()
 
-    agent = load_agent(args.model)
+    agent = build_agent(args.model, args.device)
     sampling = Sampling(temperature=0.0, max_new_tokens=args.max_new_tokens)
+    forced = min(args.max_new_tokens, spec(GAME).game_cls.max_reply_tokens) if args.force_length else None
     specs = [
         EpisodeSpec(game="dialogym/Reference-v0", seed=i, seats={"speaker": "m", "listener": "m"}, split="test")
         for i in range(args.episodes)
@@ -77,16 +172,20 @@ def main() -> None:
     for _ in range(args.reps):
         capture = Capture(agent)
         engine = RolloutEngine({"m": capture}, sampling=sampling)
-        started = time.perf_counter()
-        engine.run(specs)
-        engine_times.append(time.perf_counter() - started)
+        with forced_length(agent, forced):
+            started = time.perf_counter()
+            engine.run(specs)
+            synchronize(agent)
+            engine_times.append(time.perf_counter() - started)
         raw_times.append(raw_generate_seconds(agent, capture.batches))
     engine_s, raw_s = statistics.median(engine_times), statistics.median(raw_times)
     tokens = engine.stats.generated_tokens
     result = {
         "model": args.model,
+        "device": torch.cuda.get_device_name(agent.device) if str(agent.device).startswith("cuda") else str(agent.device),
         "dtype": str(agent.model.dtype),
         "episodes": args.episodes,
+        "forced_reply_tokens": forced,
         "threads": torch.get_num_threads(),
         "generated_tokens": tokens,
         "engine_s": round(engine_s, 2),
@@ -97,12 +196,25 @@ def main() -> None:
     }
     if not args.skip_sequential:
         sequential = RolloutEngine({"m": agent}, sampling=sampling, max_concurrent=1)
-        started = time.perf_counter()
-        sequential.run(specs)
-        sequential_s = time.perf_counter() - started
+        with forced_length(agent, forced):
+            started = time.perf_counter()
+            sequential.run(specs)
+            synchronize(agent)
+            sequential_s = time.perf_counter() - started
         result["sequential_s"] = round(sequential_s, 2)
         result["concurrency_speedup"] = round(sequential_s / engine_s, 2)
+    if args.guided:
+        started = time.perf_counter()
+        agent.grammar_tokenizer()  # built once per tokenizer; not part of a batch's time
+        result["grammar_tokenizer_s"] = round(time.perf_counter() - started, 2)
+        result["guided"] = {
+            seat: guided_vs_free(agent, seat_requests(seat, args.episodes, args.max_new_tokens), args.reps)
+            for seat in ("speaker", "listener")
+        }
     print(json.dumps(result, indent=1))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":
