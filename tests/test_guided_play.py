@@ -18,6 +18,8 @@ GAME = "dialogym-test/Pick-v0"
 
 class Target(Instance):
     target: int = 1
+    #: varies the content, so that both the train and the test split have instances
+    nonce: int = 0
 
 
 class Pick(Move):
@@ -36,7 +38,7 @@ class PickGame(Game):
     roles, instance_cls, max_reply_tokens, max_retries = ("picker",), Target, 24, 0
 
     def generate_instance(self, rng, level):
-        return Target(level=level, target=int(rng.integers(1, 5)))
+        return Target(level=level, target=int(rng.integers(1, 5)), nonce=int(rng.integers(1_000_000)))
 
     def initial_state(self, instance):
         return State(target=instance.target)
@@ -66,8 +68,8 @@ class PickGame(Game):
         return Outcome(rewards={"picker": float(state.picked == state.target)})
 
 
-if GAME not in registered():
-    register(GAME, PickGame)
+if GAME not in registered():  # a scripted player too: tests that bench "all" games play it
+    register(GAME, PickGame, players={"scripted": {"picker": lambda view, rng: "PICK: 1"}})
 
 
 def specs(n, agent):
