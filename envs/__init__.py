@@ -13,7 +13,7 @@ them right after ``import dialogym``. A plug-in that fails to load never breaks 
 import warnings
 
 from . import games  # noqa: E402,F401  (registers the built-in games)
-from .core import Game, Instance, InvalidMove, Message, MissingMetric, Move, Outcome, quote
+from .core import Game, Instance, InvalidMove, Message, MissingMetric, Move, Outcome, RuleViolation, quote
 from .episode import Episode, EpisodeWriter, Turn, atomic_write_text, read_episodes
 from .factory import new_match
 from .instances import (
@@ -30,7 +30,7 @@ from .registry import GameSpec, make, make_parallel, register, registered, resol
 
 __all__ = [
     "Episode", "EpisodeWriter", "Feedback", "Game", "GameSpec", "Instance", "InstanceSet", "InvalidMove",
-    "Match", "Message", "MissingMetric", "Move", "Outcome", "Turn", "atomic_write_text", "derive_seed", "draw_instance",
+    "Match", "Message", "RuleViolation", "MissingMetric", "Move", "Outcome", "Turn", "atomic_write_text", "derive_seed", "draw_instance",
     "episode_rng", "generate_instance_set", "make", "make_parallel", "new_match", "quote", "read_episodes",
     "register", "registered", "reply_seed", "resolve_ids", "spec", "split_of",
 ]

@@ -41,6 +41,13 @@ class InvalidMove(ValueError):
     """
 
 
+class RuleViolation(InvalidMove):
+    """A well-formed move that breaks a rule no move grammar can express (a conjecture
+    that is false, a witness that does not verify). Raising it instead of a plain
+    :class:`InvalidMove` documents the rule as one a guided episode can still break; the
+    grammar property tests count these apart from malformed moves."""
+
+
 class Instance(BaseModel):
     """Everything needed to replay an episode bit for bit. Games subclass this.
 

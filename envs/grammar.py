@@ -88,7 +88,8 @@ def text(max_chars: int, *, min_chars: int = 1, exclude: str = "", newlines: boo
         raise ValueError(f"text needs 1 <= min_chars <= max_chars, got ({min_chars}, {max_chars})")
     banned = exclude + ("" if newlines else _LINE_BREAKS)
     inner = f"[^{banned}]" if banned else r"[\s\S]"
-    edge = f"[^\\s{exclude}]"
+    # not blank, and not the separators str.strip() also removes (\x1c-\x1f are not \s here)
+    edge = f"[^\\s\\x{{1c}}-\\x{{1f}}{exclude}]"
     if max_chars == 1:
         return f"/{edge}/"
     return f"/{edge}({inner}{{0,{max_chars - 2}}}{edge})?/" if min_chars == 1 else (

@@ -347,3 +347,30 @@ def test_fair_players_split_the_difference_and_always_agree_on_easy():
     episodes = run(("fair", "fair"), n=60)
     assert all(e.metrics["agreed"] == 1.0 for e in episodes)
     assert 0.35 < mean(episodes, "score_seller") < 0.65  # neither side takes most of the surplus
+
+
+# -- move grammar ----------------------------------------------------------------------------
+def test_the_offer_grammar_keeps_each_side_within_its_own_limit():
+    from dialogym.agents.guidance import accepts
+
+    state = GAME.initial_state(LAMP)  # cost 50, budget 150
+    seller = GAME.move_grammar(state, "seller")
+    assert accepts(seller, "OFFER: 50") and accepts(seller, "Mint.\nOFFER: 999999999") and accepts(seller, "WALK AWAY")
+    for bad in ("OFFER: 49", "OFFER: 1000000000", "OFFER: $170", "ACCEPT", "Hello"):
+        assert not accepts(seller, bad), bad
+    GAME.apply(state, {"seller": GAME.parse_move(state, "seller", "OFFER: 170")})
+    buyer = GAME.move_grammar(state, "buyer")
+    assert accepts(buyer, "OFFER: 150") and not accepts(buyer, "OFFER: 151") and not accepts(buyer, "OFFER: 0")
+    assert not accepts(buyer, "ACCEPT")  # 170 is above the buyer's budget
+    GAME.apply(state, {"buyer": GAME.parse_move(state, "buyer", "OFFER: 100")})
+    assert accepts(GAME.move_grammar(state, "seller"), "ACCEPT\nDeal.")
+
+
+def test_the_critic_grammar_is_one_feedback_line():
+    from dialogym.agents.guidance import accepts
+
+    game = BargainingWithCriticGame()
+    grammar = game.move_grammar(game.initial_state(LAMP), "critic")
+    assert accepts(grammar, "FEEDBACK: concede in smaller steps")
+    for bad in ("FEEDBACK: ", "FEEDBACK: two\nlines", "advice", "FEEDBACK: " + "x" * 241):
+        assert not accepts(grammar, bad), bad

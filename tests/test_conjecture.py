@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from dialogym.agents.guidance import accepts
 from dialogym.envs import InvalidMove, Match, draw_instance, generate_instance_set, spec
 from dialogym.envs.games import formal
 from dialogym.envs.games.conjecture import (
@@ -340,3 +341,126 @@ def test_the_lean_verifier_keeps_statements_whose_readings_agree(statement):
     from dialogym.envs.games.formal import LeanVerifier, parse_statement
 
     assert LeanVerifier().supports(parse_statement(statement)) is None
+
+
+# -- move grammars -------------------------------------------------------------------------
+def _prover_state(statement):
+    match = play(f"CONJECTURE: {statement}")
+    return match.state, match.move_grammar("prover")
+
+
+def _walk(grammar, rng):
+    """A string drawn byte by byte, uniformly among what the grammar allows (no model)."""
+    from dialogym.agents.guidance import grammar_tokenizer, matcher
+    from dialogym.agents.models import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    found = matcher(grammar_tokenizer(tokenizer, len(tokenizer), [tokenizer.eos_token_id]), grammar)
+    out: list[int] = []
+    while True:
+        bits = np.unpackbits(np.frombuffer(found.compute_bitmask(), dtype=np.uint8), bitorder="little")[: len(tokenizer)]
+        assert not found.is_error(), found.get_error()
+        token = int(rng.choice(np.flatnonzero(bits)))
+        if token == tokenizer.eos_token_id:
+            return tokenizer.decode(out)
+        assert found.consume_token(token)
+        out.append(token)
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        SUM13 + "\nWITNESS: x=3, y=2",
+        "CONJECTURE: exists x, y, z in Z: 2*x + 3*y - z = 12 and x - y = 1 and z = -1",
+        "CONJECTURE: exists x in N: x^4 - 480*x^3 + 86400*x^2 - 6912000*x + 207360000 = 0 and x > 119\nWITNESS: x=120",
+        "CONJECTURE: exists a, b in Z: (2*x + a)^2 + b = 4*x^2 + 12*x + 13\nWITNESS: a=3, b=4",
+        "CONJECTURE: disprove forall x, y in Z: 2*x - 3*y != 7\nWITNESS: x=2, y=-1",
+        "CONJECTURE: exists q in Z[x]: x^3 + x^2 - 4*x - 4 = (x^2 + -3*x + -5)*q or q = x + 1",
+        "CONJECTURE: factor x^3 - x\nWITNESS: x*(x - 1)*(x + 1)",
+        "CONJECTURE: identity (x - 3)*(y + 4) = x*y + 4*x - 3*y - 12\nWITNESS: (x - 3)*(y + 4) = x*y + 4*x - 3*y - 12",
+    ],
+)
+def test_the_conjecture_grammar_accepts_valid_conjectures_of_every_kind(move):
+    assert accepts(GAME.move_grammar(GAME.initial_state(INSTANCE), "conjecturer"), move)
+    GAME._parse_conjecture(move)  # and they are valid moves
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        "CONJECTURE: x^2 + y^2 = 13",  # no quantifier
+        "CONJECTURE: exists x, y in Z: x > 0",  # y is quantified but never used
+        "CONJECTURE: exists x in Z: 2x = 4",  # a missing operator
+        "CONJECTURE: exists x in Z: x^2  = 4",  # not single-spaced
+        "CONJECTURE: exists x in Z: x = 04",  # a leading zero
+        "CONJECTURE: exists x in Z: x^6 = 64",  # a power beyond the statement degree bound
+        "CONJECTURE: exists x in Z: (x^2 + 1)^2 = 4",  # only linear brackets take powers
+        "CONJECTURE: exists x in Z: x\u00b2 = 4",  # not ASCII
+        "CONJECTURE: exists a in Z: x > a",  # ordering an indeterminate
+        "CONJECTURE: exists q in Z[x]: q > 1",  # ordering polynomials
+        "CONJECTURE: factor x + 1",  # degree 1
+        "CONJECTURE: exists x in Z: " + " + ".join(["x"] * 60) + " = 0",  # over the length cap
+        SUM13 + "\nWITNESS: y=2, x=3",  # values out of quantifier order
+        "CONJECTURE: exists x in N: x = 1\nWITNESS: x=-1",  # a negative natural number
+    ],
+)
+def test_the_conjecture_grammar_refuses_malformed_and_unbounded_conjectures(move):
+    assert not accepts(GAME.move_grammar(GAME.initial_state(INSTANCE), "conjecturer"), move)
+
+
+@pytest.mark.parametrize(
+    "statement,good,bad",
+    [
+        ("exists x, y in Z: x^2 + y^2 = 13", ["x=3, y=2", "x=-3, y=0"], ["y=2, x=3", "x=3", "x=3, y=x", "x = 3, y = 2"]),
+        ("exists x1 in N: x1^2 = 4", ["x1=2"], ["x1=-2", "x=2"]),
+        ("exists q in Z[x]: x^2 - 4 = (x - 2)*q", ["q = x + 2", "q = (x + 1)^2 - x^2 - x + 1"], ["q = y + 2", "q=x + 2"]),
+        ("factor x^3 - x", ["x*(x - 1)*(x + 1)", "-1*x*(1 - x)*(x + 1)", "x^3 - x"], ["(y - 1)*x", "x*(x-1)"]),
+        (
+            "identity (x + 2)^2 = x^2 + 4*x + 4",
+            ["(x + 2)^2 = x^2 + 4*x + 4", "(x + 2)^2 = (x + 2)*(x + 2) = x^2 + 4*x + 4"],
+            ["x^2 + 4*x + 4 = (x + 2)^2", "(x + 2)^2 = (x + 2)*(x + 2)", "(x + 2)^2 = x^2 + 4*x + 4 = x^2 + 4*x + 4 = " * 3],
+        ),
+    ],
+)
+def test_the_proof_grammar_is_the_certificate_format_of_the_statement_at_hand(statement, good, bad):
+    state, grammar = _prover_state(statement)
+    for proof in good:
+        assert accepts(grammar, f"PROOF: {proof}"), proof
+        GAME.parse_move(state, "prover", f"PROOF: {proof}")
+    for proof in bad:
+        assert not accepts(grammar, f"PROOF: {proof}"), proof
+
+
+def test_only_the_seat_to_move_has_a_grammar_and_lean_gets_its_own():
+    state = GAME.initial_state(INSTANCE)
+    assert GAME.move_grammar(state, "prover") is None and GAME.move_grammar(state, "conjecturer")
+    lean = ConjectureProverGame(verifier=formal.LeanVerifier(executable="no-such-lean"))
+    grammar = lean.move_grammar(state, "conjecturer")
+    assert accepts(grammar, SUM13 + "\nWITNESS: exact ⟨3, 2, by decide⟩")
+    assert not accepts(grammar, "CONJECTURE: factor x^3 - x")  # Lean cannot state it
+    assert not accepts(grammar, SUM13 + "\nWITNESS: sorry")
+
+
+def test_sampled_conjectures_and_proofs_parse_but_for_the_rules_no_grammar_can_check():
+    """What a guided conjecturer can still get refused for: a false factor or identity
+    statement, or a witness that does not verify. The sound grammar (exists and disprove
+    without witness) and a guided proof always parse."""
+    from dialogym.envs.games.conjecture import _conjecture_grammar
+
+    rng = np.random.default_rng(0)
+    conjecture = GAME.move_grammar(GAME.initial_state(INSTANCE), "conjecturer")
+    semantic = ("the conjecture is false", "the witness does not prove the conjecture")
+    for _ in range(40):
+        move = _walk(conjecture, rng)
+        try:
+            GAME._parse_conjecture(move)
+        except InvalidMove as err:
+            assert str(err).startswith(semantic), (move, str(err))
+    sound = _conjecture_grammar("certificate", sound=True)
+    for _ in range(40):
+        GAME._parse_conjecture(_walk(sound, rng))
+    for statement in ("exists x, y in Z: x^2 + y^2 = 13", "exists q in Z[x]: x^2 - 4 = (x - 2)*q", "factor x^3 - x",
+                      "identity (x + 2)^2 = x^2 + 4*x + 4"):
+        state, grammar = _prover_state(statement)
+        for _ in range(10):
+            GAME.parse_move(state, "prover", _walk(grammar, rng))

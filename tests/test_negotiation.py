@@ -330,3 +330,27 @@ def test_a_count_int_cannot_read_or_that_is_not_ascii_digits_is_reprompted_not_a
     assert not terminated and reward == 0.0
     assert "the count of book must be a whole number of at most 9 digits 0-9" in info["error"]
     assert len(info["error"]) < 300  # the error quotes only the start of a huge reply
+
+
+# -- move grammar ----------------------------------------------------------------------------
+def test_the_proposal_grammar_refuses_counts_above_the_pool_and_accept_without_an_offer():
+    from dialogym.agents.guidance import accepts
+
+    state = GAME.initial_state(INSTANCE)  # 3 books, 1 hat, 2 balls
+    grammar = GAME.move_grammar(state, "alice")
+    assert accepts(grammar, "PROPOSE: book=3 hat=1 ball=2") and accepts(grammar, "Fair?\nPROPOSE: book=0 hat=0 ball=0")
+    for bad in ("PROPOSE: book=4 hat=0 ball=0", "PROPOSE: book=0 hat=2 ball=0", "PROPOSE: book=01 hat=0 ball=0", "ACCEPT"):
+        assert not accepts(grammar, bad), bad
+    GAME.apply(state, {"alice": GAME.parse_move(state, "alice", "PROPOSE: book=3 hat=0 ball=0")})
+    assert accepts(GAME.move_grammar(state, "bob"), "ACCEPT\nThanks.")
+    state.turn += 1  # alice again: the standing proposal is her own
+    assert not accepts(GAME.move_grammar(state, "alice"), "ACCEPT")
+
+
+def test_a_guided_message_line_can_never_read_as_a_control_line():
+    from dialogym.agents.guidance import accepts
+
+    grammar = GAME.move_grammar(GAME.initial_state(INSTANCE), "alice")
+    assert accepts(grammar, "I accept nothing less than the books.")
+    for bad in ("accept!", "Propose : book=1", "hi\nACCEPT.", "\x1d", "x" * 241 + "\nPROPOSE: book=0 hat=0 ball=0"):
+        assert not accepts(grammar, bad), bad

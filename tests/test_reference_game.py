@@ -153,3 +153,25 @@ def test_the_outcome_counts_turns_as_replies_including_re_prompted_ones():
     match.submit("listener", f"ANSWER: {inst.target_number}")
     assert match.outcome.metrics["replies"] == 3.0 and match.outcome.metrics["invalid_replies"] == 1.0
     assert match.outcome.metrics["success"] == 1.0
+
+
+# -- move grammar ----------------------------------------------------------------------------
+def test_the_listener_grammar_on_hard_accepts_exactly_the_five_answers():
+    from dialogym.agents.guidance import accepts
+
+    state = GAME.initial_state(draw_instance(GAME, 0, level="hard"))
+    state.phase = "listener"
+    grammar = GAME.move_grammar(state, "listener")
+    tried = [f"ANSWER: {n}" for n in ("0", "1", "2", "3", "4", "5", "6", "01", "10")] + ["ANSWER: 2 (the red one)", "ANSWER:3"]
+    assert [t for t in tried if accepts(grammar, t)] == [f"ANSWER: {n}" for n in range(1, 6)]
+
+
+def test_the_speaker_grammar_bounds_the_clue_in_words_and_characters_and_refuses_digits():
+    from dialogym.agents.guidance import accepts
+
+    grammar = GAME.move_grammar(GAME.initial_state(draw_instance(GAME, 0)), "speaker")
+    assert accepts(grammar, "CLUE: the small red striped circle")
+    assert accepts(grammar, "CLUE: " + " ".join(["a"] * 40)) and not accepts(grammar, "CLUE: " + " ".join(["a"] * 41))
+    assert accepts(grammar, "CLUE: " + "é" * 138) and not accepts(grammar, "CLUE: " + "x" * 139)
+    for bad in ("CLUE: the 2nd one", "CLUE: the \u0663rd one", "CLUE: red ANSWER: 1", "CLUE: two  spaces", "CLUE: "):
+        assert not accepts(grammar, bad), bad

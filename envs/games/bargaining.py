@@ -24,6 +24,13 @@ round (a seller and a buyer turn) that does not end the game, the critic reads t
 and replies ``FEEDBACK: <advice>``; the coached side (the seller, or the buyer with the game
 option ``coached="buyer"``) sees the advice at its next turn, the other side never does. The
 critic earns the coached side's reward.
+
+Move grammar (guided play, :meth:`BargainingGame.move_grammar`): the control line first,
+then optionally one message line, or one message line, then the control line. The control
+line is ``OFFER: <price>`` within the side's own limit, ``ACCEPT`` when the other side's
+offer stands and is within it, or ``WALK AWAY``; a message is at most 240 characters and
+never reads as a control line. The critic writes ``FEEDBACK: <advice>``, one line of at most
+240 characters. So the longest guided reply fits ``max_reply_tokens`` at 3 characters a token.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import numpy as np
 from pydantic import model_validator
 
 from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
+from ..grammar import grammar, int_range, text
 
 ITEMS = ("a used bicycle", "a vintage camera", "an oak bookshelf", "a road atlas collection", "a ceramic teapot set",
          "a second-hand guitar", "a leather armchair", "a mountain tent", "a sewing machine", "a set of garden tools")
@@ -50,6 +58,23 @@ _OFFER_RE = re.compile(r"^\s*OFFER\s*:(.*)$", re.IGNORECASE)
 _ACCEPT_RE = re.compile(r"^\s*ACCEPT\s*[.!]?\s*$", re.IGNORECASE)
 _WALK_RE = re.compile(r"^\s*WALK\s+AWAY\s*[.!]?\s*$", re.IGNORECASE)
 _FEEDBACK_RE = re.compile(r"^\s*FEEDBACK\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
+#: A guided message's (or advice's) length: with its newline and the longest control line
+#: (16 characters) it is at most 257 characters, within 96 tokens at 3 a token.
+GUIDED_MESSAGE_CHARS = 240
+#: The highest price the parser reads (9 digits).
+MAX_PRICE = 999_999_999
+# Whitespace as Python's re and str.strip see it: the grammar regex \s plus \x1c-\x1f.
+_WS = r"[\s\x1c-\x1f]"
+# Free text of one line, without \x1c-\x1f, which Python strips but regex \s does not (a
+# message or advice of them alone would be empty).
+_GUIDED_TEXT = text(GUIDED_MESSAGE_CHARS, exclude=r"\x1c-\x1f")
+#: One message line of a guided reply: never matches _OFFER_RE, _ACCEPT_RE or _WALK_RE.
+_GUIDED_MESSAGE = " & ".join([
+    _GUIDED_TEXT,
+    f"~/{_WS}*(?i:offer){_WS}*:.*/",
+    f"~/{_WS}*(?i:accept){_WS}*[.!]?{_WS}*/",
+    f"~/{_WS}*(?i:walk){_WS}+(?i:away){_WS}*[.!]?{_WS}*/",
+])
 
 
 class BargainInstance(Instance):
@@ -235,6 +260,22 @@ class BargainingGame(Game[BargainInstance, BargainState]):
         self._check_limit(inst, seat, price, "offer", example)
         return Bargain(message=message, price=price)
 
+    def move_grammar(self, state: BargainState, seat: str) -> str:
+        """A control line then an optional message line, or a message line then the control
+        line: ``OFFER: <price>`` (the seller from its cost, the buyer up to its budget, at
+        most 9 digits), ``ACCEPT`` when the other side's standing offer is within one's own
+        limit, or ``WALK AWAY``."""
+        inst = state.instance
+        low, high = (inst.cost, MAX_PRICE) if seat == "seller" else (1, min(inst.budget, MAX_PRICE))
+        controls = ['"WALK AWAY"']
+        if low <= high:
+            controls.append(f'"OFFER: " {int_range(low, high)}')
+        if state.offer is not None and state.offerer != seat and low <= state.offer <= high:
+            controls.append('"ACCEPT"')
+        return grammar(
+            'control ("\\n" MESSAGE)? | MESSAGE "\\n" control', control=" | ".join(controls), MESSAGE=_GUIDED_MESSAGE
+        )
+
     @staticmethod
     def _parse_price(raw: str, example: str) -> int:
         # Tolerate "$120", "120 dollars", "1,200" and a final full stop; nothing else.
@@ -351,6 +392,12 @@ class BargainingWithCriticGame(BargainingGame):
         if not match or not match.group(1).strip():
             raise InvalidMove('bargaining: the critic replies with one line "FEEDBACK: <advice>", e.g. "FEEDBACK: concede in smaller steps"')
         return Critique(advice=match.group(1).strip()[:MAX_MESSAGE_CHARS])
+
+    def move_grammar(self, state: BargainState, seat: str) -> str:
+        """The sides' grammar; the critic writes one line ``FEEDBACK: <advice>``."""
+        if seat != "critic":
+            return super().move_grammar(state, seat)
+        return grammar(f'"FEEDBACK: " {_GUIDED_TEXT}')
 
     def apply(self, state: BargainState, moves: Mapping[str, Move]) -> None:
         if "critic" in moves:

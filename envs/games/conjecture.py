@@ -37,14 +37,17 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome
+from ..core import Game, Instance, InvalidMove, Move, Outcome, RuleViolation
+from ..grammar import grammar, lit
 from . import formal
 from .formal import FormalError, Statement, Verifier
+from .formal.grammar import conjecture_forms, proof_terminal
 
 # -- levels and seed problems --------------------------------------------------------------
 
@@ -377,7 +380,7 @@ class ConjectureProverGame(Game[ConjectureInstance, ConjectureState]):
         truth = formal.decide(statement)
         if truth is False:
             reason = "the polynomial is irreducible" if statement.kind == "factor" else "the two sides differ when expanded"
-            raise InvalidMove(f"the conjecture is false ({reason}); propose a true statement, {CONJECTURE_EXAMPLE}")
+            raise RuleViolation(f"the conjecture is false ({reason}); propose a true statement, {CONJECTURE_EXAMPLE}")
         witness = witnesses[0] if witnesses else None
         if witness is not None:
             try:
@@ -385,9 +388,22 @@ class ConjectureProverGame(Game[ConjectureInstance, ConjectureState]):
             except FormalError as err:
                 raise InvalidMove(f"the witness is not well-formed: {err}") from None
             if not verdict.ok:
-                raise InvalidMove(f"the witness does not prove the conjecture: {verdict.message}. Fix it or drop the WITNESS line")
+                raise RuleViolation(f"the witness does not prove the conjecture: {verdict.message}. Fix it or drop the WITNESS line")
             truth = True
         return Conjecture(statement=statement.text, witness=witness, known_true=bool(truth))
+
+    def move_grammar(self, state: ConjectureState, seat: str) -> str | None:
+        """The conjecturer's ``CONJECTURE:`` line (and optional ``WITNESS:`` line), or the
+        prover's ``PROOF:`` line for the statement at hand (:mod:`.formal.grammar` has the
+        language, its bounds and what no grammar can check). None when ``seat`` is not to
+        move, or for a verifier other than the built-in certificate and Lean ones."""
+        if seat not in self.to_move(state) or self.verifier.name not in ("certificate", "lean"):
+            return None
+        if seat == "conjecturer":
+            return _conjecture_grammar(self.verifier.name)
+        assert state.statement is not None
+        proof, terminals = proof_terminal(state.statement, self.verifier.name)
+        return grammar(f"{lit('PROOF: ')} {proof}", **terminals)
 
     def apply(self, state: ConjectureState, moves: Mapping[str, Move]) -> None:
         if state.conjecture is None:
@@ -454,6 +470,16 @@ class ConjectureProverGame(Game[ConjectureInstance, ConjectureState]):
             "prover_attempts": self.k,
             "history": [{"proof": p, "message": m} for p, _, m in state.attempts],
         }
+
+
+@cache
+def _conjecture_grammar(verifier: str, sound: bool = False) -> str:
+    """``CONJECTURE: <statement>``, then optionally ``WITNESS: <proof>`` in that statement's
+    format; ``sound``: only the statements no semantic rule can refuse, without witness."""
+    forms, terminals = conjecture_forms(verifier, sound)
+    witness = lit("\nWITNESS: ")
+    moves = " | ".join(f"{form.statement} ({witness} {form.witness})?" if form.witness else form.statement for form in forms)
+    return grammar(f"{lit('CONJECTURE: ')} ({moves})", **terminals)
 
 
 def register_games() -> None:

@@ -15,6 +15,12 @@ without a deal, both get ``no_deal_reward`` (a game option, default 0). Under a 
 gets the value of its share. Metrics: ``agreed``, ``score_alice``, ``score_bob``,
 ``joint_score``, ``turns`` and, on deals only, ``pareto_optimal`` (no other split is better
 for one player and no worse for the other, checked against every split of the pool).
+
+Move grammar (guided play, :meth:`NegotiationGame.move_grammar`): the control line first,
+``PROPOSE: book=<n> hat=<n> ball=<n>`` with each count within the pool, or ``ACCEPT`` when
+the other side's proposal stands, then optionally one message line; or one message line,
+then optionally the control line. A message is at most 240 characters and never reads as
+a control line, so the longest guided reply fits ``max_reply_tokens`` at 3 characters a token.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import numpy as np
 from pydantic import model_validator
 
 from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
+from ..grammar import grammar, int_range, text
 
 ITEMS = ("book", "hat", "ball")
 SEATS = ("alice", "bob")
@@ -42,6 +49,19 @@ MAX_MESSAGE_CHARS = 1000
 _PROPOSE_RE = re.compile(r"^\s*PROPOSE\s*:(.*)$", re.IGNORECASE)
 _ACCEPT_RE = re.compile(r"^\s*ACCEPT\s*[.!]?\s*$", re.IGNORECASE)
 _PAIR_RE = re.compile(r"^([A-Za-z]+)=(\S*)$")
+#: A guided message's length: with its newline and the control line (28 characters for a
+#: pool of at most 9 of each kind) it is at most 269 characters, within 96 tokens at 3 a token.
+GUIDED_MESSAGE_CHARS = 240
+# Whitespace as Python's re and str.strip see it: the grammar regex \s plus \x1c-\x1f.
+_WS = r"[\s\x1c-\x1f]"
+#: One message line of a guided reply: free text that never matches _PROPOSE_RE or _ACCEPT_RE,
+#: and without \x1c-\x1f, which Python strips but regex \s does not (a message of them alone
+#: would leave the reply empty).
+_GUIDED_MESSAGE = " & ".join([
+    text(GUIDED_MESSAGE_CHARS, exclude=r"\x1c-\x1f"),
+    f"~/{_WS}*(?i:propose){_WS}*:.*/",
+    f"~/{_WS}*(?i:accept){_WS}*[.!]?{_WS}*/",
+])
 
 Share = dict[str, int]
 
@@ -279,6 +299,18 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
             return Negotiate(message=message, accept=True)
         spec = _PROPOSE_RE.match(control[0]).group(1)  # type: ignore[union-attr]
         return Negotiate(message=message, take=parse_take(spec, counts))
+
+    def move_grammar(self, state: DivisionState, seat: str) -> str:
+        """A control line then an optional message line, or a message line then an optional
+        control line. The control line is ``PROPOSE: book=<n> hat=<n> ball=<n>`` (each count
+        from 0 to the pool's), or ``ACCEPT`` when the other side's proposal stands."""
+        counts = state.instance.counts
+        controls = ['"PROPOSE: " ' + ' " " '.join(f'"{item}=" {int_range(0, counts[item])}' for item in ITEMS)]
+        if state.proposal is not None and state.proposer != seat:
+            controls.append('"ACCEPT"')
+        return grammar(
+            'control ("\\n" MESSAGE)? | MESSAGE ("\\n" control)?', control=" | ".join(controls), MESSAGE=_GUIDED_MESSAGE
+        )
 
     def apply(self, state: DivisionState, moves: Mapping[str, Move]) -> None:
         ((seat, move),) = moves.items()

@@ -14,6 +14,10 @@ Move formats (exactly what the parsers accept):
   (``ANSWER: 2 (the red one)``); other lines are ignored; a second ``ANSWER:`` line is an
   error.
 
+Move grammar (guided play, :meth:`ReferenceGame.move_grammar`): ``CLUE: `` and at most
+40 words (single spaces, no digits, no colon) of at most 138 characters, so the whole
+clue fits ``max_reply_tokens`` at 3 characters a token; ``ANSWER: <1..N>`` for the listener.
+
 Metrics: ``success``, ``clue_words``, ``clue_chars``, and from the shared match ``replies``
 (the episode's turns, re-prompted replies included) and ``invalid_replies``.
 """
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
+from ..grammar import grammar, int_range
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "size": ("small", "large"),
@@ -90,6 +95,12 @@ class ReferenceState:
 _CLUE_RE = re.compile(r"^\s*CLUE[ \t]*:[ \t]*(.*\S)?\s*$", re.IGNORECASE)
 _ANSWER_LINE_RE = re.compile(r"^[ \t]*ANSWER[ \t]*:[ \t]*(.*\S)?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _DIGIT_RE = re.compile(r"\d")
+#: The clue's longest guided form: "CLUE: " and this many characters make 48 tokens at 3 a token.
+GUIDED_CLUE_CHARS = 138
+# A clue word for the grammar: no whitespace as Python's str.split sees it (the regex \s
+# plus \x1c-\x1f), no digit in any script (\d is Unicode, like the parser's), and no colon,
+# so no "ANSWER:" (a regex negation of it next to the two counters is too complex a lexeme).
+_GUIDED_WORD = r"[^\s\x1c-\x1f\d:]+"
 
 SPEAKER_RULES = """You are the SPEAKER in a reference game with a partner, the LISTENER.
 You see a target object and some other objects. The listener sees all of them in a different order and must pick the target from your clue alone.
@@ -170,6 +181,15 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
         if seat == "speaker":
             return self._parse_clue(text)
         return self._parse_answer(text, len(state.instance.candidates))
+
+    def move_grammar(self, state: ReferenceState, seat: str) -> str:
+        """The speaker: ``CLUE: `` and 1-40 words, single-spaced, within
+        :data:`GUIDED_CLUE_CHARS`, with no digit and no colon (so no ``ANSWER:``); the
+        listener: ``ANSWER: <n>`` for n = 1..number of candidates."""
+        if seat == "speaker":
+            words = f"/{_GUIDED_WORD}( {_GUIDED_WORD}){{0,{MAX_CLUE_WORDS - 1}}}/"
+            return grammar('"CLUE: " CLUE', CLUE=f"{words} & /.{{1,{GUIDED_CLUE_CHARS}}}/")
+        return grammar(f'"ANSWER: " {int_range(1, len(state.instance.candidates))}')
 
     @staticmethod
     def _parse_clue(text: str) -> Clue:

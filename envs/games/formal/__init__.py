@@ -59,6 +59,8 @@ Modules, each importing only those above it:
 - :mod:`.lean`: :class:`LeanVerifier`, the only module that does I/O (a ``lean``
   subprocess). It is imported on first use of one of its names, so importing this package
   (and the game) loads pure rules only.
+- :mod:`.grammar`: move grammars of statements and certificates (llguidance terminals) for
+  guided decoding; imported as a module (``formal.grammar``), its names not re-exported.
 
 Every public name of the modules is available from this package, as before the split.
 """
