@@ -227,13 +227,23 @@ class Game(ABC, Generic[InstanceT, StateT]):
 
 def clip_middle(text: str, limit: int) -> str:
     """``text`` if it fits in ``limit`` characters, else its head and tail around a marker
-    saying how much was cut (the head is kept longer: it holds the rules)."""
+    saying how much was cut (the head is kept longer: it holds the rules).
+
+    The tail starts at a line start, never inside a line: a quoted line (:func:`quote`) cut
+    in its middle would lose its ``"| "`` prefix, and its rest could pass for the game
+    master's text. A tail line longer than the tail's budget is dropped whole.
+    """
     if len(text) <= limit:
         return text
     longest_marker = len(f"\n[... {len(text)} characters cut ...]\n")
     keep = max(0, limit - longest_marker)
     head, tail = keep * 2 // 3, keep - keep * 2 // 3
-    return f"{text[:head]}\n[... {len(text) - keep} characters cut ...]\n{text[len(text) - tail:]}"
+    start = len(text) - tail
+    if start > 0 and text[start - 1] != "\n":
+        newline = text.find("\n", start)
+        start = len(text) if newline < 0 else newline + 1
+    cut = len(text) - head - (len(text) - start)
+    return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[start:]}"
 
 
 def excerpt(text: str, limit: int = 40) -> str:
@@ -252,4 +262,6 @@ def quote(text: str) -> str:
     shows up to the others as a quoted line of that model, not as an instruction.
     """
     lines = text.strip().splitlines() or [""]
-    return "\n".join(_SPOOF_PREFIX + line for line in lines)
+    # runs of blank lines become one: padding must not crowd the record out of a prompt
+    kept = [line for i, line in enumerate(lines) if line.strip() or i == 0 or lines[i - 1].strip()]
+    return "\n".join(_SPOOF_PREFIX + line for line in kept)

@@ -84,7 +84,16 @@ def draw_instance(game: Game, seed: int, *, level: str | None = None, split: str
         instance = game.generate_instance(episode_rng(seed, attempt), level)
         if split == "any" or split_of(instance) == split:
             return instance
-    raise RuntimeError(f"{type(game).__name__}: no {split} instance in {_MAX_DRAWS_PER_INSTANCE} draws")
+    raise NoInstanceInSplit(
+        f"{type(game).__name__}: no {split} instance of level {level!r} in {_MAX_DRAWS_PER_INSTANCE} draws "
+        f"(its instance space is too small to split); play it with split 'any' (--split any), or give the "
+        "generator more variety (e.g. a nonce field): see the README's game-writing section"
+    )
+
+
+class NoInstanceInSplit(RuntimeError, ValueError):
+    """A game whose instances all fall in the other split (a tiny instance space). A
+    ValueError too, so the CLI reports it in one line, as it does other bad settings."""
 
 
 class InstanceSet(BaseModel):

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 import gymnasium
+import pytest
 from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import api_test, parallel_api_test, seed_test
 
@@ -56,3 +57,36 @@ def test_toy_game_registers_plays_and_passes_the_checkers():
     while not done:
         _, reward, done, *_ = env.step("heads")
     assert reward == 1.0  # the scripted opponent also always says heads
+
+
+class OnePenny(MatchingPennies):  # a single instance: one split holds it, the other nothing
+    def generate_instance(self, rng, level):
+        return Pennies(level=level, rounds=1)
+
+
+@pytest.fixture
+def one_penny():
+    """Registered for one test only: suites that bench 'all' games must not meet it."""
+    from dialogym.envs import registry
+
+    game_id = "dialogym-test/OnePenny-v0"
+    dialogym.register(game_id, OnePenny, players={"heads": {r: lambda v, g: "heads" for r in OnePenny.roles}})
+    yield game_id
+    registry._REGISTRY.pop(game_id, None)
+    gymnasium.registry.pop(game_id, None)
+
+
+def test_a_tiny_instance_space_on_the_empty_split_is_one_clear_line(tmp_path, one_penny):
+    from typer.testing import CliRunner
+
+    from dialogym.cli import app
+    from dialogym.envs import draw_instance
+    from dialogym.envs.instances import NoInstanceInSplit, split_of
+
+    empty = "train" if split_of(Pennies(level="short", rounds=1)) == "test" else "test"
+    with pytest.raises(NoInstanceInSplit, match="--split any"):
+        draw_instance(OnePenny(), 0, level="short", split=empty)
+    result = CliRunner().invoke(app, ["play", one_penny, "--model", "scripted:heads", "--split", empty,
+                                      "--episodes", "1", "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and "--split any" in result.output, result.output
