@@ -37,6 +37,16 @@ def test_a_template_that_breaks_the_prefix_gives_one_sample_per_turn():
     assert second.loss_mask == [0, 0, 0, 0, 1]
 
 
+def test_each_turn_of_a_sample_is_a_span_that_carries_the_grammar_it_was_decoded_under():
+    guided = turn(0, "a", [1, 2], [3, 4]).model_copy(update={"grammar": 'start: "x"'})
+    e = episode([guided, turn(1, "b", [9], [8]), turn(2, "a", [1, 2, 3, 4, 5, 6], [7])], {"a": 1.0, "b": 0.0})
+    (sample,) = seat_samples(e, "a")
+    assert [tuple(span) for span in sample.spans] == [(2, 4, 'start: "x"'), (6, 7, None)]
+    assert sample.guided and not seat_samples(e, "b")[0].guided
+    # a batch without replayed masks has no "allowed": free play is scored as before
+    assert "allowed" not in collate([sample], pad_id=0)
+
+
 def test_attention_mask_and_loss_mask_are_different_things():
     e = episode([turn(0, "a", [1, 2, 3], [4])], {"a": 1.0, "b": 0.0})
     batch = collate(seat_samples(e, "a") * 2 + seat_samples(episode([turn(0, "a", [1], [4])], {"a": 0.0, "b": 0.0}), "a"), pad_id=0)

@@ -43,6 +43,8 @@ class GRPOConfig(BaseModel):
         None, description="bf16 autocast for generation and the forward pass (weights and optimizer stay float32); "
         "unset: on where the hardware has native bf16 (CUDA, AVX512-BF16/AMX CPUs)"
     )
+    guided: bool = Field(False, description="decode the learner's replies under the seat's move grammar (legal moves only); "
+                         "log-probs are recomputed under the same masks")
     seat: str | None = Field(None, description="seat the learner plays; unset: each seat in turn")
     level: str | None = Field(None, description="instance level; unset: the game's default")
     seed: int = Field(0, ge=0, description="seed of the instances, the replies and the adapter's initialisation")

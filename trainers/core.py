@@ -15,7 +15,11 @@ fine-tuning) and does everything around an objective's loss:
 - **checkpoints**: written to a temporary folder and swapped into place
   (:func:`_fs.atomic_replace_dir`), read back after finishing or undoing a swap a crash
   interrupted (:func:`_fs.recover_dir`);
-- **logs**: ``metrics.jsonl``, TensorBoard (``tensorboard=True``) and the terminal.
+- **logs**: ``metrics.jsonl``, TensorBoard (``tensorboard=True``) and the terminal;
+- **guided moves** (``guided=True``, or a ``+guided`` model spec): the learner's replies are
+  decoded under the seat's move grammar, and :func:`token_logprobs` scores them under the
+  same masks, replayed from the recorded grammar and tokens, so the importance ratio of
+  the policy that played is exactly 1.
 
 An objective (:class:`~dialogym.trainers.grpo.GRPOTrainer`,
 :class:`~dialogym.trainers.ppo.PPOTrainer`) subclasses it and writes :meth:`~TrainerCore.update`:
@@ -44,7 +48,7 @@ from dialogym.envs import Episode, derive_seed, spec
 
 from ._fs import atomic_replace_dir, recover_dir
 from .config import GRPOConfig
-from .samples import Sample, collate
+from .samples import Sample, collate, guided_masks
 
 #: the agent name of the model being trained, in episode seatings
 LEARNER = "learner"
@@ -58,6 +62,10 @@ def token_logprobs(model: Any, batch: dict, *, return_hidden: bool = False) -> A
     """log pi(token_t | tokens_<t) for t >= 1, shape (batch, length - 1), computed only where
     ``loss_mask`` is 1 (0 elsewhere): the vocabulary projection, the costliest part of a
     small model's forward pass, runs on the seat's own tokens alone, not on the context.
+    Where the batch has grammar masks (``allowed``, from guided turns: see
+    :func:`samples.collate`), the logits of the tokens they forbid are -inf before the
+    softmax, so a guided token's log-prob is the one under the masked, renormalised
+    distribution it was sampled from (a token with one legal choice: 0, and no gradient).
     ``return_hidden=True`` also returns the last hidden states (for a value head)."""
     import torch
 
@@ -65,10 +73,26 @@ def token_logprobs(model: Any, batch: dict, *, return_hidden: bool = False) -> A
     hidden = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     own = batch["loss_mask"][:, 1:] > 0
     logits = lm.get_output_embeddings()(hidden[:, :-1][own]).float()
+    if "allowed" in batch:
+        logits = logits.masked_fill(~_own_masks(batch["allowed"], own, logits.shape[-1]), float("-inf"))
     targets = batch["input_ids"][:, 1:][own]
     out = torch.zeros(own.shape, dtype=torch.float32, device=logits.device)
     out[own] = torch.log_softmax(logits, -1).gather(-1, targets[:, None])[:, 0]
     return (out, hidden) if return_hidden else out
+
+
+def _own_masks(allowed: Any, own: Any, vocab_size: int) -> Any:
+    """(own tokens, vocab_size) bool masks, in the row-major order of ``own``'s ones, from
+    the packed per-sample rows of :func:`samples.collate` (row k: a sample's k-th own token)."""
+    import torch
+
+    counts = own.sum(1)
+    packed = allowed[torch.arange(allowed.shape[1], device=allowed.device)[None, :] < counts[:, None].to(allowed.device)]
+    if packed.shape[-1] * 8 < vocab_size:
+        raise ValueError(f"grammar masks cover {packed.shape[-1] * 8} tokens but the model has {vocab_size}: "
+                         "replay them with the learner's own tokenizer and vocabulary size")
+    bits = (packed[..., None] >> torch.arange(8, dtype=torch.uint8, device=packed.device)) & 1
+    return bits.reshape(packed.shape[0], -1)[:, :vocab_size].bool().to(own.device)
 
 
 def own_tokens(batch: dict) -> float:
@@ -125,6 +149,8 @@ class TrainerCore:
                 lora = LoraConfig(r=self.cfg.lora_rank, lora_alpha=2 * self.cfg.lora_rank, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
                 self.agent.model = get_peft_model(self.agent.model, lora)
         self.agent.name = LEARNER
+        if self.cfg.guided:  # the engine sends a guided agent's requests with the seat's move grammar
+            self.agent.guided = True
         self.model = self.agent.model
         self.device = next(self.model.parameters()).device
         if self.world_size > 1:
@@ -214,6 +240,10 @@ class TrainerCore:
         if not samples:
             empty = torch.zeros((0, 1), device=self.device)
             return {"input_ids": empty.long(), "attention_mask": empty.long(), "loss_mask": empty, "old_logprobs": empty}
+        if any(s.guided for s in samples):  # each sample's masks are replayed once and kept on it
+            lltokenizer, vocab_size = self.agent.grammar_tokenizer(), self.agent.vocab_size()
+            for s in samples:
+                guided_masks(s, lltokenizer, vocab_size)
         return {k: v.to(self.device) for k, v in collate(samples, pad_id=self.agent.tokenizer.pad_token_id).items()}
 
     def _chunks(self, n: int) -> list[Any]:

@@ -10,14 +10,30 @@ one sample per turn instead, so no token is ever trained in a context the model 
 ``loss_mask`` is 1 exactly on the tokens the seat generated; opponent, judge and
 game-master text is context. ``attention_mask`` is a different thing — 1 on every real
 token, 0 on padding — and :func:`collate` keeps the two apart.
+
+A guided turn (decoded under the seat's move grammar) is a :class:`Span` with its grammar;
+its recorded log-probs are under the grammar's mask, so the new ones must be too:
+:func:`guided_masks` replays the masks once per sample (and keeps them on it), and
+:func:`collate` hands them to the log-prob computation as ``allowed``. Free turns' tokens
+are unconstrained (every token allowed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from dialogym.envs import Episode
+
+
+class Span(NamedTuple):
+    """One turn's generated tokens: positions ``start`` to ``stop`` (exclusive) of the
+    sample, and the grammar they were decoded under (None: free)."""
+
+    start: int
+    stop: int
+    grammar: str | None
 
 
 @dataclass
@@ -32,6 +48,16 @@ class Sample:
     seat: str
     #: positions where each of the seat's turns ends (index of its last generated token)
     turn_ends: list[int] = field(default_factory=list)
+    #: the seat's turns, in order: where each one's generated tokens are, and its grammar
+    spans: list[Span] = field(default_factory=list)
+    #: the replayed grammar masks (see :func:`guided_masks`), kept so epochs and chunks
+    #: do not replay them again
+    allowed: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def guided(self) -> bool:
+        """Whether any of the seat's turns was decoded under a grammar."""
+        return any(span.grammar is not None for span in self.spans)
 
 
 def seat_samples(episode: Episode, seat: str) -> list[Sample]:
@@ -45,11 +71,13 @@ def seat_samples(episode: Episode, seat: str) -> list[Sample]:
     mask: list[int] = []
     logprobs: list[float] = []
     ends: list[int] = []
+    spans: list[Span] = []
 
     def flush() -> None:
         if ids:
-            samples.append(Sample(list(ids), list(mask), list(logprobs), reward, episode.id, episode.instance_id, seat, list(ends)))
-            ids.clear(), mask.clear(), logprobs.clear(), ends.clear()
+            samples.append(Sample(list(ids), list(mask), list(logprobs), reward, episode.id, episode.instance_id, seat,
+                                  list(ends), list(spans)))
+            ids.clear(), mask.clear(), logprobs.clear(), ends.clear(), spans.clear()
 
     for turn in turns:
         prompt = list(turn.prompt_token_ids or [])
@@ -62,6 +90,7 @@ def seat_samples(episode: Episode, seat: str) -> list[Sample]:
         mask.extend([0] * len(new_context))
         logprobs.extend([0.0] * len(new_context))
         generated = list(turn.token_ids or [])
+        spans.append(Span(len(ids), len(ids) + len(generated), turn.grammar))
         ids.extend(generated)
         mask.extend([1] * len(generated))
         old = list(turn.logprobs or [0.0] * len(generated))
@@ -82,8 +111,42 @@ def episode_samples(episodes: Iterable[Episode], trained: str | Sequence[str]) -
     return out
 
 
+def own_positions(sample: Sample) -> list[int]:
+    """The positions whose token the seat generated and the model predicts (all but a first one)."""
+    return [p for p in range(1, len(sample.input_ids)) if sample.loss_mask[p]]
+
+
+def guided_masks(sample: Sample, lltokenizer: Any, vocab_size: int) -> Any:
+    """The grammar masks of ``sample``'s own tokens, one row per :func:`own_positions` entry
+    (row k: the tokens allowed when the k-th was chosen; every token for free turns), as
+    bits packed along the vocabulary (numpy uint8, little-endian bit order); None when no
+    turn was guided. Replayed from each guided turn's grammar and tokens with the learner's
+    tokenizer (``lltokenizer``: llguidance's view of it), once: the result stays on the sample."""
+    if not sample.guided:
+        return None
+    if sample.allowed is None or sample.allowed.shape[1] != (vocab_size + 7) // 8:
+        import numpy as np
+
+        from dialogym.agents.guidance import replay_masks
+
+        row_of = {p: k for k, p in enumerate(own_positions(sample))}
+        rows = np.ones((len(row_of), vocab_size), dtype=bool)
+        for span in sample.spans:
+            if span.grammar is not None:
+                tokens = sample.input_ids[span.start : span.stop]
+                masks = replay_masks(lltokenizer, span.grammar, tokens, vocab_size, lltokenizer.eos_tokens).numpy()
+                for t, p in enumerate(range(span.start, span.stop)):
+                    if p in row_of:
+                        rows[row_of[p]] = masks[t]
+        sample.allowed = np.packbits(rows, axis=-1, bitorder="little")
+    return sample.allowed
+
+
 def collate(samples: Sequence[Sample], pad_id: int) -> dict:
-    """Right-padded tensors: input_ids, attention_mask (real tokens), loss_mask (own tokens)."""
+    """Right-padded tensors: input_ids, attention_mask (real tokens), loss_mask (own tokens),
+    old_logprobs; and where a sample's grammar masks were replayed (:func:`guided_masks`),
+    ``allowed``: (batch, most own tokens of a sample, packed vocabulary) uint8, row k of a
+    sample the mask of its k-th own token (every bit set for free tokens and padding)."""
     import torch
 
     width = max(len(s.input_ids) for s in samples)
@@ -91,9 +154,18 @@ def collate(samples: Sequence[Sample], pad_id: int) -> dict:
     def pad(rows: list[list], value: float, dtype) -> torch.Tensor:
         return torch.tensor([row + [value] * (width - len(row)) for row in rows], dtype=dtype)
 
-    return {
+    batch = {
         "input_ids": pad([s.input_ids for s in samples], pad_id, torch.long),
         "attention_mask": pad([[1] * len(s.input_ids) for s in samples], 0, torch.long),
         "loss_mask": pad([s.loss_mask for s in samples], 0, torch.float32),
         "old_logprobs": pad([s.old_logprobs for s in samples], 0.0, torch.float32),
     }
+    guided = [s.allowed for s in samples if s.guided and s.allowed is not None]
+    if guided:
+        counts = [len(own_positions(s)) for s in samples]
+        allowed = torch.full((len(samples), max(counts), guided[0].shape[1]), 255, dtype=torch.uint8)
+        for row, s in enumerate(samples):
+            if s.guided and s.allowed is not None:
+                allowed[row, : counts[row]] = torch.from_numpy(s.allowed)
+        batch["allowed"] = allowed
+    return batch

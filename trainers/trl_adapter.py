@@ -20,6 +20,11 @@ a game that ends early). :meth:`dataset` skips such instances; when it happens w
 generations are played, that generation comes back as its prompt, a one-token completion
 masked out by ``env_mask`` (nothing to train on), and the seat's episode reward, so TRL
 still gets one completion per prompt. Both warn.
+
+Guided moves are refused (``guided=True``): TRL's GRPOTrainer recomputes the completion's
+log-probs itself, from the raw logits, and has no hook to apply the grammar masks the
+replies were sampled under, so its importance ratios would be wrong. Train guided play with
+dialogym's own trainers (``GRPOConfig(guided=True)``), which score it under the same masks.
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ TRAINED = "trl-policy"
 
 class DialogymRollout:
     def __init__(self, game: str, *, seat: str | None = None, opponent: str = "scripted", level: str | None = None,
-                 split: str = "train", temperature: float = 1.0, max_new_tokens: int = 64) -> None:
+                 split: str = "train", temperature: float = 1.0, max_new_tokens: int = 64, guided: bool = False) -> None:
+        if guided:
+            raise ValueError("DialogymRollout: guided moves are not supported with TRL's GRPOTrainer, which recomputes "
+                             "log-probs without the grammar masks; use dialogym's GRPOTrainer/PPOTrainer with guided=True")
         self.game_spec = spec(game)
         self.game = self.game_spec.game()
         self.seat = seat or self.game.roles[0]
