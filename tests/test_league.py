@@ -181,11 +181,30 @@ def test_a_bad_sampler_is_refused_before_the_out_folder_is_touched(tmp_path, sam
     assert json.loads((out / "league_config.json").read_text())["sampler"] == "uniform"
 
 
-def test_a_league_under_a_multi_process_launcher_is_refused_before_writing(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ValueError, match="one process"):
+def test_a_league_with_fewer_episodes_than_processes_is_refused_before_writing(tmp_path, monkeypatch):
+    # several processes themselves: tests/test_distributed_training.py runs a league on two ranks
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    with pytest.raises(ValueError, match="episodes=2 is fewer than the 4 processes.*at least 4"):
         League(SMALL, tmp_path / "league")
     assert not (tmp_path / "league").exists()
+
+
+def test_a_read_only_pool_view_writes_nothing_and_reloads_what_the_writer_committed(tmp_path):
+    writer = CheckpointPool(tmp_path / "pool")
+    view = CheckpointPool(tmp_path / "pool", read_only=True)
+    (tmp_path / "pool" / "checkpoints" / "stray").mkdir()  # what the writer's own opening cleans
+    CheckpointPool(tmp_path / "pool", read_only=True)
+    assert (tmp_path / "pool" / "checkpoints" / "stray").exists()
+    writer.add("scripted", kind="external", spec="scripted")
+    assert view.names == []
+    view.reload()
+    assert view.names == ["scripted"]
+    for write in (lambda: view.add("x", kind="external", spec="scripted"), lambda: view.record([MatchResult(a="a", b="b", score=1.0)]),
+                  view.update_ratings, lambda: view.rollback(0)):
+        with pytest.raises(PermissionError, match="read-only"):
+            write()
+    assert not (tmp_path / "other").exists() and CheckpointPool(tmp_path / "other", read_only=True).names == []
+    assert not (tmp_path / "other").exists()
 
 
 def test_a_vllm_learner_is_refused_with_a_clear_message(tmp_path):

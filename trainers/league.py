@@ -22,6 +22,15 @@ entries and results of later iterations are dropped, ``league.jsonl`` and
 the checkpoint ``state.json`` names. Opponents are drawn with a generator seeded per
 iteration, so a resumed league draws what an uninterrupted one would.
 
+Several processes (``torchrun --nproc_per_node N``, as for ``dialogym train``): every rank
+draws the whole iteration's plan from the same seeded generator and plays its share of it
+(episodes ``rank, rank + N, ...``; evaluation episodes alike, their scores summed across
+ranks), the learner's update sums the gradients across ranks, and only rank 0 writes — the
+pool, the logs, the learner checkpoints and ``state.json``. The other ranks wait at a
+barrier after each commit and then read the pool's index again, so every rank holds the
+same weights and the same pool; on resume they load the learner checkpoint ``state.json``
+names, once rank 0 has rolled the folder back.
+
 Opponents that are LoRA checkpoints play through :class:`AdapterBank`, on the learner's
 own base model, with no reload per game; with ``opponents_on="vllm"`` they play through
 vLLM instead, every checkpoint a per-request LoRA on one engine of the same base folder
@@ -62,7 +71,8 @@ def league_learner(config: LeagueConfig) -> GRPOTrainer | PPOTrainer:
     included. GRPO's baselines are per role: a league's episodes are all different
     instances, so the group of a sample is its role, as in SPIRAL."""
     c = config
-    settings = dict(lr=c.lr, lora_rank=c.lora_rank, grad_accum=c.grad_accum, temperature=c.temperature,
+    # instances_per_step: a league step is an iteration, every episode its own instance
+    settings = dict(lr=c.lr, lora_rank=c.lora_rank, grad_accum=c.grad_accum, temperature=c.temperature, instances_per_step=c.episodes,
                     max_new_tokens=c.max_new_tokens, level=c.level, seed=c.seed, loss_type="dapo", baseline="role")
     if c.algo == "ppo":
         return PPOTrainer(c.game, c.model, opponent=None, config=PPOConfig(**settings))
@@ -76,14 +86,18 @@ class League:
     an iteration and names the learner checkpoint and the committed sizes of the
     append-only logs. Whatever an interrupted iteration wrote after it (pool entries and
     results, log lines, a learner checkpoint) is rolled back when the league resumes.
+
+    Under a multi-process launcher every rank builds a League on the same folder and calls
+    :meth:`run`; only rank 0 (``rank``) writes, and every rank returns the same lines.
     """
 
     def __init__(self, config: LeagueConfig, out: Path, learner: GRPOTrainer | PPOTrainer | None = None) -> None:
         self.config, self.out = config, Path(out)
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            # every rank would write the same pool, logs and state; the loop is one process's
-            raise ValueError("a league runs in one process: start it without torchrun or accelerate launch")
         # every option is checked before the first write, so a typo does not claim the folder
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if config.episodes < world:
+            raise ValueError(f"league: episodes={config.episodes} is fewer than the {world} processes, and each process "
+                             f"plays a share of every iteration's episodes; raise --episodes to at least {world}")
         self.roles = spec(config.game).game_cls.roles
         sampler = make_sampler(config.sampler, self.roles)
         self.samplers = {role: sampler.for_role(role) if isinstance(sampler, PerRole) else sampler for role in self.roles}
@@ -91,14 +105,17 @@ class League:
         _check_learner_model(config.model)
         self.vllm_base = _vllm_base(config.model) if config.opponents_on == "vllm" else None
         config_text = self._check_config()
-        self.learner = learner or league_learner(config)
+        self.learner = learner or league_learner(config)  # joins the process group under a launcher
+        self.rank, self.world_size = self.learner.rank, self.learner.world_size
         # the pool's checkpoints play as adapters on the learner's own model; the learner plays
         # through the same bank, whose lock keeps their adapter swaps out of its generation
         self.bank = AdapterBank(self.learner.agent)
         self.player = AdapterAgent(self.bank, "default")
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.out / "league_config.json", config_text)
-        self.pool = CheckpointPool(self.out / "pool")
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out / "league_config.json", config_text)
+        # the other ranks' view is read again once rank 0 has set up or rolled back (_resume)
+        self.pool = CheckpointPool(self.out / "pool", read_only=self.rank != 0)
 
     def _check_config(self) -> str:
         path = self.out / "league_config.json"
@@ -114,7 +131,22 @@ class League:
     # -- commit and rollback ---------------------------------------------------------
     def _resume(self) -> int:
         """Roll everything back to the last committed iteration (setting the league up if
-        nothing is committed yet) and return that iteration."""
+        nothing is committed yet) and return that iteration. Rank 0 does it; the other ranks
+        then read the pool and load the learner checkpoint it committed."""
+        if self.rank == 0:
+            completed = self._roll_back()
+        self._barrier()
+        if self.rank != 0:
+            self.pool.reload()
+            state = self._state()
+            if state is None:
+                raise FileNotFoundError(f"{self.out / 'state.json'} is missing after rank 0 set the league up; "
+                                        "every rank must see the same --out folder (a shared file system)")
+            self.learner.load(self.out / state["learner"])
+            completed = state["completed"]
+        return completed
+
+    def _roll_back(self) -> int:
         state = self._state()
         completed = state["completed"] if state else 0
         self.pool.rollback(completed)
@@ -141,6 +173,24 @@ class League:
         for path in (self.out / "learner").iterdir():  # older checkpoints, leftovers of a kill
             if path.name != f"it-{iteration}":
                 shutil.rmtree(path, ignore_errors=True)
+
+    # -- several processes -------------------------------------------------------------
+    def _barrier(self) -> None:
+        """Every rank waits here (rank 0: until its writes are done); no-op in one process."""
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def _gather_on_first(self, items: list[Any]) -> list[list[Any]]:
+        """Every rank's ``items``, in rank order, on rank 0 (the other ranks get [])."""
+        if self.world_size == 1:
+            return [items]
+        import torch.distributed as dist
+
+        parts: list[Any] | None = [None] * self.world_size if self.rank == 0 else None
+        dist.gather_object(items, parts, dst=0)
+        return parts or []
 
     @contextlib.contextmanager
     def _staged_adapter(self) -> Iterator[Path]:
@@ -187,10 +237,16 @@ class League:
         instances, seats rotated; returns the results and the mean score per opponent."""
         c = self.config
         engine = RolloutEngine(self._agents(opponents), sampling=Sampling(temperature=0.0, max_new_tokens=c.max_new_tokens))
+        n, mine = c.eval_episodes, range(self.rank, c.eval_episodes, self.world_size)  # this rank's share
+        local = [0.0] * (n * len(opponents))  # the others' scores are 0 here and come in the sum
+        for k, opponent in enumerate(opponents):
+            specs = self._specs(eval_seeds(iteration, n), "test", f"eval-{iteration}", lambda role, o=opponent: o)
+            for i, episode in zip(mine, engine.run([specs[i] for i in mine]), strict=True):
+                local[k * n + i] = match_score(episode, LEARNER, opponent)
+        every = self.learner.sum_across_ranks(local)
         results, scores = [], {}
-        for opponent in opponents:
-            specs = self._specs(eval_seeds(iteration, c.eval_episodes), "test", f"eval-{iteration}", lambda role, o=opponent: o)
-            match = [match_score(e, LEARNER, opponent) for e in engine.run(specs)]
+        for k, opponent in enumerate(opponents):
+            match = every[k * n:(k + 1) * n]
             scores[opponent] = float(np.mean(match))
             results += [MatchResult(a=name, b=opponent, score=s, game=c.game, iteration=iteration) for s in match]
         return results, scores
@@ -211,13 +267,18 @@ class League:
             sampler = self.samplers[role]
             return sampler.sample(self._candidates(sampler), rng, rates.get)
 
+        # every rank draws the whole plan, so that all agree on it, and plays its share
         specs = self._specs(train_seeds(c.seed, iteration, c.episodes), "train", f"train-{iteration}", draw)
+        mine = specs[self.rank::self.world_size]
         sampling = Sampling(temperature=c.temperature, max_new_tokens=c.max_new_tokens)
-        engine = RolloutEngine(self._agents({n for s in specs for n in s.seats.values() if n != LEARNER}), sampling=sampling, progress=progress)
-        with EpisodeWriter(self.out / "episodes.jsonl") as writer:
-            played = engine.run(specs, writer=writer)
+        names = {n for s in mine for n in s.seats.values() if n != LEARNER}
+        engine = RolloutEngine(self._agents(names), sampling=sampling, progress=progress and self.rank == 0)
+        with EpisodeWriter(self.out / "episodes.jsonl") if self.rank == 0 else contextlib.nullcontext() as writer:
+            played = engine.run(mine, writer=writer)
+            for part in self._gather_on_first(played)[1:]:  # rank 0 records the other ranks' episodes too
+                writer.write_many(part)
         self.learner.model.set_adapter("default")  # the trained adapter, whatever played last
-        metrics = self.learner.update(played)
+        metrics = self.learner.update(played)  # this rank's episodes; the gradients are summed across ranks
 
         candidates = list(dict.fromkeys(n for s in self.samplers.values() for n in self._candidates(s)))
         ratings = {e.name: e.rating for e in self.pool.entries}
@@ -225,20 +286,24 @@ class League:
         name = f"it-{iteration}"
         results, scores = self._evaluate(name, opponents, iteration)
         admitted = c.gate is None or scores[best] >= c.gate
-        if admitted:
-            with self._staged_adapter() as folder:
-                self.pool.add(name, source=folder, base_spec=c.model, iteration=iteration, parent=latest, step=iteration, games=[c.game])
-            self.pool.record(results)
-            self.pool.update_ratings()
-        line = {
-            "iteration": iteration,
-            **metrics,
-            "admitted": admitted,
-            "eval": scores,
-            "ratings": {e.name: e.rating for e in self.pool.entries},
-        }
-        _append_line(self.out / "league.jsonl", json.dumps(line))
-        self._commit(iteration)
+
+        def summary() -> dict[str, Any]:
+            ratings = {e.name: e.rating for e in self.pool.entries}
+            return {"iteration": iteration, **metrics, "admitted": admitted, "eval": scores, "ratings": ratings}
+
+        if self.rank == 0:
+            if admitted:
+                with self._staged_adapter() as folder:
+                    self.pool.add(name, source=folder, base_spec=c.model, iteration=iteration, parent=latest, step=iteration, games=[c.game])
+                self.pool.record(results)
+                self.pool.update_ratings()
+            line = summary()
+            _append_line(self.out / "league.jsonl", json.dumps(line))
+            self._commit(iteration)
+        self._barrier()
+        if self.rank != 0:  # the pool as rank 0 committed it, for the next iteration's draws
+            self.pool.reload()
+            line = summary()
         return line
 
 
@@ -311,8 +376,12 @@ def _truncate(path: Path, size: int | None) -> None:
 
 
 def write_league_report(out: Path) -> Path:
-    """ratings.png (rating of each checkpoint over iterations), winrates.png and index.html."""
+    """ratings.png (rating of each checkpoint over iterations), winrates.png and index.html.
+    Under a multi-process launcher only rank 0 writes them; the other ranks return the path."""
     import html
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return out / "report" / "index.html"
 
     import matplotlib
 

@@ -10,6 +10,10 @@ The index is the source of truth. Adding a checkpoint copies its files into a hi
 temporary folder, renames it into place, then replaces the index; a crash at any point
 leaves the pool as it was before, or with the new entry complete. Opening a pool removes
 leftovers of an interrupted add (temporary folders and folders the index does not name).
+
+A league on several processes has one writer, rank 0; the other ranks open the pool with
+``read_only=True`` (nothing created, cleaned or written) and :meth:`~CheckpointPool.reload`
+the index once rank 0 has committed an iteration.
 """
 
 from __future__ import annotations
@@ -59,14 +63,24 @@ class PoolIndex(BaseModel):
 
 
 class CheckpointPool:
-    def __init__(self, root: str | Path) -> None:
+    """The pool in the folder ``root`` (created if missing). ``read_only=True`` opens a view
+    that neither creates nor cleans the folder and refuses every write: what the ranks other
+    than rank 0 of a multi-process league hold."""
+
+    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
         self.root = Path(root)
         self.dir = self.root / "checkpoints"
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.index_path = self.root / "pool.json"
         self.matches_path = self.root / "matches.jsonl"
+        self.read_only = read_only
+        self.reload()
+        if not read_only:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._recover()
+
+    def reload(self) -> None:
+        """Read the index again (a read-only view, after the writer committed)."""
         self._index = PoolIndex.model_validate_json(self.index_path.read_text()) if self.index_path.exists() else PoolIndex()
-        self._recover()
 
     # -- reading ---------------------------------------------------------------------
     @property
@@ -113,6 +127,7 @@ class CheckpointPool:
         ``spec`` defaults to ``"<base_spec>+lora:<path>"`` for LoRA adapters and
         ``"hf:<path>"`` for full weights.
         """
+        self._check_writable(f"add {name!r}")
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"a checkpoint name must be a plain folder name, got {name!r}")
         if name in self:
@@ -142,6 +157,7 @@ class CheckpointPool:
     def record(self, results: Iterable[MatchResult]) -> None:
         """Append evaluation results (one fsync'd write); a torn last line left by a crash
         is cut off first, so the new results do not glue onto it."""
+        self._check_writable("record results")
         lines = "".join(r.model_dump_json() + "\n" for r in results)
         if not lines:
             return
@@ -224,7 +240,13 @@ class CheckpointPool:
         return dest
 
     # -- internals -------------------------------------------------------------------
+    def _check_writable(self, what: str) -> None:
+        if self.read_only:
+            raise PermissionError(f"cannot {what}: the pool at {self.root} is open read-only (a league rank other than 0); "
+                                  "only rank 0 writes the pool")
+
     def _save(self) -> None:
+        self._check_writable("change the index")
         atomic_write_text(self.index_path, self._index.model_dump_json(indent=1))
 
     def _recover(self) -> None:
