@@ -16,7 +16,7 @@ from dialogym.envs import Episode, atomic_write_text
 from dialogym.envs.episode import atomic_write_bytes
 
 from .ratings import Match, Rating, fit_ratings, openskill_ratings, win_matrix, win_matrix_intervals
-from .runner import BenchConfig
+from .runner import BenchConfig, moves_of
 from .scores import (
     BOOTSTRAP_SAMPLES,
     Estimate,
@@ -58,6 +58,7 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         return {
             "config": self.config.model_dump(),
+            "moves": self.config.moves(),
             "scores": [s.as_dict() for s in self.scores],
             "ratings": _ratings_dict(self.ratings),
             "openskill": _ratings_dict(self.openskill),
@@ -158,19 +159,25 @@ def leaderboard_table(summary: Summary) -> Table:
     """Models ranked by overall score across games, with intervals and episode counts."""
     ratings, openskill = summary.ratings.get(ALL, {}), summary.openskill.get(ALL, {})
     table = Table(title=f"dialogym bench {summary.config.name}: {summary.config.mode}, {len(summary.config.games)} games")
-    columns = ["#", "model", "overall", "% played", "quality", "episodes (played)"]
+    columns = ["#", "model", "moves", "overall", "% played", "quality", "episodes (played)"]
     if ratings:
-        columns[5:5] = ["rating (BT, Elo scale)", "OpenSkill mu"]
+        columns[6:6] = ["rating (BT, Elo scale)", "OpenSkill mu"]
     for column in columns:
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(column, justify="left" if column in ("model", "moves") else "right")
     for rank, s in enumerate(summary.leaderboard(), start=1):
-        cells = [str(rank), s.model, str(s.overall), str(s.played), str(s.quality), f"{s.episodes} ({s.played_episodes})"]
+        cells = [
+            str(rank), s.model, moves_of(s.model), str(s.overall), str(s.played), str(s.quality),
+            f"{s.episodes} ({s.played_episodes})",
+        ]
         if ratings:
             os_rating = openskill.get(s.model)
             os_text = f"{os_rating.mu:.1f} [{os_rating.lo:.1f}, {os_rating.hi:.1f}]" if os_rating else "-"
-            cells[5:5] = [str(ratings[s.model]) if s.model in ratings else "-", os_text]
+            cells[6:6] = [str(ratings[s.model]) if s.model in ratings else "-", os_text]
         table.add_row(*cells)
-    table.caption = "value [95% bootstrap interval]; overall = % played x quality / 100"
+    table.caption = (
+        "value [95% bootstrap interval]; overall = % played x quality / 100; "
+        "moves: guided (decoded under each seat's move grammar) or free"
+    )
     if ratings:
         table.caption += "; ratings [95% interval: Laplace approximation (BT), mu +- 1.96 sigma (OpenSkill)]"
     return table
@@ -332,6 +339,7 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
         metric_names={g: sorted({m for s in summary.scores if s.game == g for m in s.metrics}) for g in games},
         quality_lines={g: quality_definition(g, summary.config.mode == "selfplay") for g in games},
         all_name=ALL,
+        moves_of=moves_of,
         fmt=_html_estimate,
     )
     index = atomic_write_text(folder / "index.html", html)

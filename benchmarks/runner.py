@@ -43,6 +43,10 @@ class BenchConfig(BaseModel):
     models: list[str] = Field(
         default_factory=lambda: ["scripted"], description="model specs separated by commas, e.g. smollm2,scripted"
     )
+    guided: bool = Field(
+        False, description="guided moves: every model (not scripted or human players) plays as <spec>+guided, "
+        "its replies decoded under each seat's move grammar (--free: as written)"
+    )
     mode: Literal["selfplay", "crossplay"] = Field(
         "selfplay", description="selfplay (a model fills every seat) or crossplay (pairs of models)"
     )
@@ -90,6 +94,21 @@ class BenchConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _guide_models(self) -> BenchConfig:
+        # Guided moves are spelled in the model specs, where agents, episodes' seats and
+        # scores see them; the flag is a short way of writing +guided on every model.
+        if self.guided:
+            models = [guided_spec(m) for m in self.models]
+            twice = sorted({m for m in models if models.count(m) > 1})
+            if twice:
+                raise ValueError(
+                    f"guided plays every model as <spec>+guided, so {twice[0]!r} would play twice; "
+                    "name it once, or leave guided off and write +guided on the models to guide"
+                )
+            self.models = models
+        return self
+
+    @model_validator(mode="after")
     def _seat_needs_crossplay(self) -> BenchConfig:
         if self.seat and self.mode != "crossplay":
             raise ValueError(f"seat {self.seat!r} is a crossplay setting; in selfplay a model fills every seat")
@@ -100,7 +119,33 @@ class BenchConfig(BaseModel):
         return self.model_copy(update={"games": resolve_ids(self.games), "name": self.name or out.resolve().name})
 
     def identity(self) -> dict[str, Any]:
-        return self.model_dump(exclude=_RUNTIME_FIELDS)
+        # ``guided`` is left out: the models already say it, so ``--models tiny --guided`` and
+        # ``--models tiny+guided`` are one run.
+        return self.model_dump(exclude=_RUNTIME_FIELDS | {"guided"})
+
+    def moves(self) -> dict[str, str]:
+        """How each model makes its moves, by spec: see :func:`moves_of`."""
+        return {model: moves_of(model) for model in self.models}
+
+
+def guided_spec(model: str) -> str:
+    """``model`` with guided moves: ``<model>+guided`` for a model, as it is for a model
+    already guided and for scripted and human players (which have no grammar to follow)."""
+    from dialogym.agents.specs import parse_spec
+
+    spec = parse_spec(model)
+    return model if spec.guided or not spec.is_model else f"{model}+guided"
+
+
+def moves_of(model: str) -> str:
+    """``"guided"`` (a ``+guided`` model: replies decoded under the seat's move grammar),
+    ``"free"`` (a model writing as it likes) or the player's kind (``"scripted"``, ``"human"``)."""
+    from dialogym.agents.specs import parse_spec
+
+    spec = parse_spec(model)
+    if not spec.is_model:
+        return spec.kind
+    return "guided" if spec.guided else "free"
 
 
 # --------------------------------------------------------------------------- pairings

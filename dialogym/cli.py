@@ -59,11 +59,17 @@ def serve_command(
     serve(load_agent(model), host=host, port=port, max_batch=max_batch)
 
 
-app.command("play")(config_command(play_command, BenchConfig, noun="play", include=PLAY_SETTINGS, defaults=PLAY_DEFAULTS))
-app.command("bench")(config_command(bench_command, BenchConfig, noun="bench"))
+#: Flags spelled otherwise than ``--x/--no-x``, in every command whose config has the field:
+#: guided moves are the opposite of free ones, not the absence of something.
+FLAGS = {"guided": "--guided/--free"}
+
+app.command("play")(
+    config_command(play_command, BenchConfig, noun="play", include=PLAY_SETTINGS, defaults=PLAY_DEFAULTS, flags=FLAGS)
+)
+app.command("bench")(config_command(bench_command, BenchConfig, noun="bench", flags=FLAGS))
 app.command("demo")(user_errors(demo_command))
-app.command("train")(config_command(train_command, TRAIN_CONFIGS, noun="training", aliases=TRAIN_ALIASES))
-app.command("league")(config_command(league_command, LeagueConfig, noun="league", exclude=("game",)))
+app.command("train")(config_command(train_command, TRAIN_CONFIGS, noun="training", aliases=TRAIN_ALIASES, flags=FLAGS))
+app.command("league")(config_command(league_command, LeagueConfig, noun="league", exclude=("game",), flags=FLAGS))
 
 
 def main() -> None:  # pragma: no cover

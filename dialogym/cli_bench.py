@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dialogym.benchmarks.runner import BenchConfig, prepare_folder, run_bench, stored_config
+from dialogym.benchmarks.runner import BenchConfig, guided_spec, prepare_folder, run_bench, stored_config
 from dialogym.cli_config import Settings
 from dialogym.cli_output import console
 
@@ -54,7 +54,9 @@ def bench_command(
 # --------------------------------------------------------------------------- play
 #: The BenchConfig settings ``play`` has options for, and its defaults where they differ
 #: from a benchmark's: a quick look at sampled play rather than a greedy score.
-PLAY_SETTINGS = ("episodes", "split", "level", "seed", "temperature", "max_new_tokens", "concurrency", "ray", "ray_workers")
+PLAY_SETTINGS = (
+    "guided", "episodes", "split", "level", "seed", "temperature", "max_new_tokens", "concurrency", "ray", "ray_workers"
+)
 PLAY_DEFAULTS = {"temperature": 0.7, "max_new_tokens": 128, "concurrency": 32}
 
 
@@ -143,32 +145,35 @@ def play_command(
 
 # --------------------------------------------------------------------------- demo
 def demo_config(episodes: int, model: str) -> BenchConfig:
-    """What ``dialogym demo`` runs: ``model`` and the scripted players in self-play on every game."""
+    """What ``dialogym demo`` runs: ``model`` free and guided (``model+guided``) and the scripted
+    players, each in self-play on every game. Guided replies keep to each move's format (in the
+    games that write a move grammar), so beside the free run they tell format-following and
+    decision quality apart."""
     return BenchConfig(
-        name="demo", games=["all"], models=[model, "scripted"], mode="selfplay", episodes=episodes, split="test",
-        temperature=0.0, max_new_tokens=48,
+        name="demo", games=["all"], models=list(dict.fromkeys([model, guided_spec(model), "scripted"])), mode="selfplay",
+        episodes=episodes, split="test", temperature=0.0, max_new_tokens=48,
     )
 
 
 def is_demo_config(stored: BenchConfig, demo: BenchConfig) -> bool:
     """Whether ``stored`` (a run folder's config) was written by ``dialogym demo``: every setting
-    the demo fixes matches ``demo`` and its models are one model then ``scripted``; only
-    ``--episodes``, ``--model`` and the game list (games get added) may differ."""
+    the demo fixes matches ``demo`` and its models end with ``scripted`` after one model (free,
+    and guided since the demo plays both); only ``--episodes``, ``--model`` and the game list
+    (games get added) may differ."""
     fixed = {"name", "mode", "seat", "split", "level", "seed", "temperature", "max_new_tokens"}
-    return (
-        stored.model_dump(include=fixed) == demo.model_dump(include=fixed)
-        and len(stored.models) == 2
-        and stored.models[1] == "scripted"
-    )
+    *models, last = stored.models
+    one_model = bool(models) and models in ([models[0]], [models[0], guided_spec(models[0])])
+    return stored.model_dump(include=fixed) == demo.model_dump(include=fixed) and one_model and last == "scripted"
 
 
 def demo_command(
     episodes: int = typer.Option(3, min=1, help="test instances per game"),
-    model: str = typer.Option("smollm2", help="model spec that plays self-play beside the scripted players"),
+    model: str = typer.Option("smollm2", help="model spec that plays self-play, free and guided, beside the scripted players"),
     out: Path = typer.Option(Path("runs/demo"), help="run folder; a rerun reuses its finished episodes"),
 ) -> None:
-    """The main job: self-play of the embedded default model and the scripted players on every
-    registered game (test split, greedy), then the leaderboard and the HTML report."""
+    """The main job: self-play of the embedded default model, free and with guided moves, and of
+    the scripted players on every registered game (test split, greedy), then the leaderboard and
+    the HTML report."""
     import shutil
 
     config = demo_config(episodes, model)

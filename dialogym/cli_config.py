@@ -3,12 +3,12 @@
 A config class (a pydantic model: ``BenchConfig``, ``GRPOConfig``, ``LeagueConfig``, ...)
 states each setting once: name, type, default, description, range, choices.
 :func:`config_command` turns its fields into the options of a command (``max_new_tokens``
-becomes ``--max-new-tokens``; a bool gets ``--x/--no-x``, a ``Literal`` its choices, a list
-takes commas) and into the keys of the command's ``--config`` YAML/JSON file, so a flag and
-the key of the same name always mean the same thing. A flag given on the command line beats
-the file; a setting given nowhere is left out, so the class's own default applies. Values
-are checked by the class alone, whichever way they came in, and a bad one is one line that
-names the key and where it came from.
+becomes ``--max-new-tokens``; a bool gets ``--x/--no-x``, or a pair the command spells, e.g.
+``--guided/--free``; a ``Literal`` its choices, a list takes commas) and into the keys of the
+command's ``--config`` YAML/JSON file, so a flag and the key of the same name always mean the
+same thing. A flag given on the command line beats the file; a setting given nowhere is left
+out, so the class's own default applies. Values are checked by the class alone, whichever way
+they came in, and a bad one is one line that names the key and where it came from.
 
 Options that are not settings of the class (the game, the model, ``--out``, ``--steps``,
 ...) are the command function's own parameters, declared with ``typer.Option`` as usual;
@@ -99,6 +99,8 @@ class Settings:
             loc = [str(part) for part in first["loc"]]
             name = ".".join(loc) or "config"
             message = str(first["msg"]).removeprefix("Value error, ")
+            if first["type"] in ("bool_parsing", "bool_type"):
+                message += "; write true or false"
             where = self.where.get(loc[0] if loc else "", "command line")
             raise ValueError(f"{where}: bad {self.noun} setting {name!r}: {message}") from None
 
@@ -191,14 +193,19 @@ def generated_options(
     include: Iterable[str] | None = None,
     defaults: Mapping[str, Any] | None = None,
     aliases: Mapping[str, str] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> list[_Option]:
     """The options of the fields of ``configs`` (label -> class; several when the command
     builds one of them, e.g. GRPO or PPO): one per field name, in field order.
 
     ``defaults`` replaces a class default for this command only; ``aliases`` gives a field
-    a second flag and key (field name -> other name, e.g. an older flag's).
+    a second flag and key (field name -> other name, e.g. an older flag's); ``flags`` spells a
+    field's flag (field name -> declaration, e.g. ``"--guided/--free"``; the config-file key
+    stays the field name). A field of ``flags`` that the classes lack is skipped, so one
+    mapping serves every command.
     """
     defaults, aliases, exclude = dict(defaults or {}), dict(aliases or {}), set(exclude)
+    flags = dict(flags or {})
     wanted = None if include is None else list(include)
     seen: dict[str, list[tuple[str, FieldInfo]]] = {}
     for label, cls in configs.items():
@@ -231,10 +238,8 @@ def generated_options(
         text = (info.description or "") + (f" ({'; '.join(notes)})" if notes else "")
         flag = name.replace("_", "-")
         other = aliases.get(name, "").replace("_", "-")
-        if annotation is bool:
-            decls = (f"--{flag}/--no-{flag}",) + ((f"--{other}/--no-{other}",) if other else ())
-        else:
-            decls = (f"--{flag}",) + ((f"--{other}",) if other else ())
+        spelled = "--{0}/--no-{0}" if annotation is bool else "--{0}"
+        decls = (flags.get(name) or spelled.format(flag),) + ((spelled.format(other),) if other else ())
         if optional or default is None:
             annotation = Optional[annotation]  # noqa: UP007 (typer before 0.15 reads no X | None here)
         options.append(_Option(name, annotation, decls, _shown(default), text.strip(), listed, optional, labels))
@@ -250,6 +255,7 @@ def config_command(
     include: Iterable[str] | None = None,
     defaults: Mapping[str, Any] | None = None,
     aliases: Mapping[str, str] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Callable[..., Any]:
     """A typer command: ``func``'s own parameters, an option per setting of ``configs``, and
     ``--config``/``--config-file`` FILE. ``func`` takes ``settings: Settings`` (the settings
@@ -257,7 +263,9 @@ def config_command(
     command line gave none. ``noun`` names the settings in error lines ("bench", "training").
     See :func:`generated_options` for the other arguments."""
     classes = {configs.__name__: configs} if isinstance(configs, type) else dict(configs)
-    options = generated_options(classes, exclude=exclude, include=include, defaults=defaults, aliases=aliases)
+    options = generated_options(
+        classes, exclude=exclude, include=include, defaults=defaults, aliases=aliases, flags=flags
+    )
     by_name = {option.name: option for option in options}
     key_of = {aliases[name]: name for name in (aliases or {}) if name in by_name}
     own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "settings"]

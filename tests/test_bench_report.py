@@ -94,7 +94,7 @@ def test_leaderboard_ranks_by_overall_and_shows_ratings(report):
     episodes = [reference_episode(0, "scripted", "tiny", success=True)]
     table = leaderboard_table(summarise(config, episodes, samples=10))
     headers = [str(c.header) for c in table.columns]
-    assert headers[:3] == ["#", "model", "overall"]
+    assert headers[:4] == ["#", "model", "moves", "overall"]
     assert "rating (BT, Elo scale)" in headers and "OpenSkill mu" in headers
     assert "Laplace" in str(table.caption)
 
@@ -108,6 +108,17 @@ def test_summary_json_has_both_ratings_and_win_rates_with_bootstrap_intervals(re
     assert rate["lo"] == pytest.approx(0.5) and 0.6 < rate["hi"] <= 1.0  # 0.5: a resample without the win
     html = report.read_text()
     assert 'class="win-rates"' in html and "OpenSkill &mu;" in html
+
+
+def test_summary_json_and_the_leaderboards_say_how_each_model_moves(report):
+    summary = json.loads((report.parent.parent / "summary.json").read_text())
+    assert summary["moves"] == {"scripted": "scripted", "tiny": "free"}
+    html = report.read_text()
+    assert "<th>moves</th>" in html and '<td class="name moves">free</td>' in html
+    config = BenchConfig(name="t", games=[REF], models=["tiny", "tiny+guided"], mode="crossplay")
+    table = leaderboard_table(summarise(config, [reference_episode(0, "tiny", "tiny+guided", success=True)], samples=10))
+    moves = next(c for c in table.columns if str(c.header) == "moves")
+    assert sorted(moves.cells) == ["free", "guided"]
 
 
 def test_rating_axis_names_the_interval_it_draws():

@@ -255,6 +255,28 @@ def test_crossplay_run_writes_a_tidy_table_pandas_reads_and_a_report(tmp_path):
     assert "rating" in result.output and "report:" in result.output
 
 
+def test_demo_plays_the_model_free_and_guided_beside_the_scripted_players():
+    assert demo_config(1, "tiny").models == ["tiny", "tiny+guided", "scripted"]
+    assert demo_config(1, "tiny+guided").models == ["tiny+guided", "scripted"]
+
+
+@pytest.mark.parametrize(
+    ("models", "made_by_demo"),
+    [
+        (["smollm2", "smollm2+guided", "scripted"], True),
+        (["smollm2", "scripted"], True),  # a demo from before it played guided moves
+        (["smollm2", "tiny", "scripted"], False),
+        (["smollm2+guided", "smollm2", "scripted"], False),
+        (["smollm2", "smollm2+guided"], False),
+    ],
+)
+def test_a_demo_folder_is_known_by_one_model_free_and_guided_then_scripted(models, made_by_demo):
+    from dialogym.cli_bench import is_demo_config
+
+    stored = demo_config(5, "tiny").model_copy(update={"models": models})
+    assert is_demo_config(stored, demo_config(1, "tiny")) is made_by_demo
+
+
 def test_demo_plays_every_registered_game_in_self_play_and_replaces_a_stale_demo_folder(tmp_path):
     out = tmp_path / "demo"
     out.mkdir()
@@ -266,7 +288,8 @@ def test_demo_plays_every_registered_game_in_self_play_and_replaces_a_stale_demo
     assert "holds a demo run of other settings; starting afresh" in result.output
     episodes = list(read_episodes(out / "episodes.jsonl"))
     assert {e.game for e in episodes} == set(registered())
-    assert Counter(e.tags["pairing"] for e in episodes) == {"tiny": len(registered()), "scripted": len(registered())}
+    n = len(registered())
+    assert Counter(e.tags["pairing"] for e in episodes) == {"tiny": n, "tiny+guided": n, "scripted": n}
     assert all(len(set(e.seats.values())) == 1 for e in episodes)
     assert "report:" in result.output and (out / "report" / "index.html").exists()
 

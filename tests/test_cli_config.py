@@ -204,3 +204,15 @@ def test_python_dash_m_dialogym_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "dialogym", "games"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "dialogym/Reference-v0" in result.stdout
+
+
+def test_a_command_may_spell_a_bool_flag_its_own_way_and_the_key_stays_the_field_name(tmp_path):
+    toy, built = recording_app(Toy, flags={"shout": "--shout/--whisper", "absent": "--x/--y"})  # absent: skipped
+    shout = option(toy, "run", "shout")
+    assert (shout.opts, shout.secondary_opts) == (["--shout"], ["--whisper"])
+    path = tmp_path / "toy.yaml"
+    path.write_text("shout: true\n")
+    assert cli.invoke(toy, ["run", "--config", str(path), "--whisper"]).exit_code == 0
+    assert cli.invoke(toy, ["run", "--config", str(path)]).exit_code == 0
+    assert [c.shout for c in built] == [False, True]
+    assert cli.invoke(toy, ["run", "--no-shout"]).exit_code == 2
