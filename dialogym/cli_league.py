@@ -31,9 +31,13 @@ def league_command(
         settings.values["gate"] = None
     config = settings.build(LeagueConfig, game=ids[0])
     league = League(config, out)  # checks every option before it writes anything
-    for line in league.run(progress=True):
+    lines = league.run(progress=league.rank == 0)
+    report = write_league_report(out)
+    if league.rank != 0:  # under torchrun every rank holds the same lines; rank 0 speaks
+        return
+    for line in lines:
         console.print(
             f"iteration {line['iteration']}: mean reward {line['mean_reward']:+.3f}, loss {line['loss']:.4f}, "
             f"admitted {line['admitted']}, eval {line['eval']}"
         )
-    console.print(f"report: {write_league_report(out)}")
+    console.print(f"report: {report}")

@@ -80,6 +80,7 @@ class LeagueConfig(BaseModel):
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate of the learner's adapter")
     lora_rank: int = Field(8, ge=1, description="rank of the learner's LoRA adapter")
     grad_accum: int = Field(1, ge=1, description="chunks each iteration's batch is split into (memory; same gradient)")
+    guided: bool = Field(False, description="guided moves: the learner's and the pool checkpoints' replies decoded under each seat's move grammar")
     temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the training episodes")
     max_new_tokens: int = Field(32, ge=1, description="longest reply in tokens (each game caps it at its own limit)")
     level: str | None = Field(None, description="instance level; unset: the game's default")

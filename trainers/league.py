@@ -73,7 +73,8 @@ def league_learner(config: LeagueConfig) -> GRPOTrainer | PPOTrainer:
     c = config
     # instances_per_step: a league step is an iteration, every episode its own instance
     settings = dict(lr=c.lr, lora_rank=c.lora_rank, grad_accum=c.grad_accum, temperature=c.temperature, instances_per_step=c.episodes,
-                    max_new_tokens=c.max_new_tokens, level=c.level, seed=c.seed, loss_type="dapo", baseline="role")
+                    max_new_tokens=c.max_new_tokens, level=c.level, seed=c.seed, loss_type="dapo", baseline="role",
+                    guided=c.guided)
     if c.algo == "ppo":
         return PPOTrainer(c.game, c.model, opponent=None, config=PPOConfig(**settings))
     return GRPOTrainer(c.game, c.model, opponent=None, config=GRPOConfig(**settings))
@@ -111,6 +112,7 @@ class League:
         # through the same bank, whose lock keeps their adapter swaps out of its generation
         self.bank = AdapterBank(self.learner.agent)
         self.player = AdapterAgent(self.bank, "default")
+        self.player.guided = config.guided
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "league_config.json", config_text)
@@ -214,6 +216,8 @@ class League:
                 agents[name] = self.bank.agent(name, str(self.pool.path_of(name)))
             else:
                 agents[name] = load_agent(entry.spec)
+            if self.config.guided and entry.kind == "lora":  # the pool's checkpoints play as the learner does
+                agents[name].guided = True
         return agents
 
     def _specs(self, seeds: Sequence[int], split: str, tag: str, opponent: Callable[[str], str]) -> list[EpisodeSpec]:
