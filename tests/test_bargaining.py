@@ -355,7 +355,9 @@ def test_the_offer_grammar_keeps_each_side_within_its_own_limit():
 
     state = GAME.initial_state(LAMP)  # cost 50, budget 150
     seller = GAME.move_grammar(state, "seller")
-    assert accepts(seller, "OFFER: 50") and accepts(seller, "Mint.\nOFFER: 999999999") and accepts(seller, "WALK AWAY")
+    assert accepts(seller, "OFFER: 50") and accepts(seller, "OFFER: 999999999\nMint.")
+    assert accepts(seller, "WALK AWAY")
+    assert not accepts(seller, "Mint.\nOFFER: 999999999")  # decision first
     for bad in ("OFFER: 49", "OFFER: 1000000000", "OFFER: $170", "ACCEPT", "Hello"):
         assert not accepts(seller, bad), bad
     GAME.apply(state, {"seller": GAME.parse_move(state, "seller", "OFFER: 170")})

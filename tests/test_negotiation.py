@@ -258,13 +258,13 @@ def mean(episodes, key):
 
 def test_greedy_opens_by_asking_for_exactly_the_items_it_values():
     view = new_match().view("alice")
-    assert greedy_conceder(view, np.random.default_rng(0)).endswith("PROPOSE: book=3 hat=1 ball=0")
+    assert greedy_conceder(view, np.random.default_rng(0)).startswith("PROPOSE: book=3 hat=1 ball=0\n")
 
 
 def test_fair_opens_with_a_share_as_near_half_the_pool_by_its_own_values_as_the_pool_allows():
     for seed in range(30):
         inst = draw_instance(GAME, seed)
-        take = parse_take(fair_splitter(new_match(inst).view("alice"), np.random.default_rng(0)).split("PROPOSE:")[1], inst.counts)
+        take = parse_take(fair_splitter(new_match(inst).view("alice"), np.random.default_rng(0)).split("PROPOSE:")[1].splitlines()[0], inst.counts)
         nearest = min(abs(value_of(inst.values["alice"], s) - 5) for s in all_splits(inst.counts))
         assert abs(value_of(inst.values["alice"], take) - 5) == nearest <= 2
 
@@ -338,7 +338,9 @@ def test_the_proposal_grammar_refuses_counts_above_the_pool_and_accept_without_a
 
     state = GAME.initial_state(INSTANCE)  # 3 books, 1 hat, 2 balls
     grammar = GAME.move_grammar(state, "alice")
-    assert accepts(grammar, "PROPOSE: book=3 hat=1 ball=2") and accepts(grammar, "Fair?\nPROPOSE: book=0 hat=0 ball=0")
+    assert accepts(grammar, "PROPOSE: book=3 hat=1 ball=2") and accepts(grammar, "PROPOSE: book=0 hat=0 ball=0\nFair?")
+    # decision first: a reply cut at its token budget must still hold its control line
+    assert not accepts(grammar, "Fair?\nPROPOSE: book=0 hat=0 ball=0")
     for bad in ("PROPOSE: book=4 hat=0 ball=0", "PROPOSE: book=0 hat=2 ball=0", "PROPOSE: book=01 hat=0 ball=0", "ACCEPT"):
         assert not accepts(grammar, bad), bad
     GAME.apply(state, {"alice": GAME.parse_move(state, "alice", "PROPOSE: book=3 hat=0 ball=0")})

@@ -261,8 +261,8 @@ class BargainingGame(Game[BargainInstance, BargainState]):
         return Bargain(message=message, price=price)
 
     def move_grammar(self, state: BargainState, seat: str) -> str:
-        """A control line then an optional message line, or a message line then the control
-        line: ``OFFER: <price>`` (the seller from its cost, the buyer up to its budget, at
+        """The control line first, then an optional message line (decision first: a guided
+        reply cut at its token budget still holds its move): ``OFFER: <price>`` (the seller from its cost, the buyer up to its budget, at
         most 9 digits), ``ACCEPT`` when the other side's standing offer is within one's own
         limit, or ``WALK AWAY``."""
         inst = state.instance
@@ -273,7 +273,7 @@ class BargainingGame(Game[BargainInstance, BargainState]):
         if state.offer is not None and state.offerer != seat and low <= state.offer <= high:
             controls.append('"ACCEPT"')
         return grammar(
-            'control ("\\n" MESSAGE)? | MESSAGE "\\n" control', control=" | ".join(controls), MESSAGE=_GUIDED_MESSAGE
+            'control ("\\n" MESSAGE)?', control=" | ".join(controls), MESSAGE=_GUIDED_MESSAGE
         )
 
     @staticmethod

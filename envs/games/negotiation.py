@@ -301,15 +301,15 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
         return Negotiate(message=message, take=parse_take(spec, counts))
 
     def move_grammar(self, state: DivisionState, seat: str) -> str:
-        """A control line then an optional message line, or a message line then an optional
-        control line. The control line is ``PROPOSE: book=<n> hat=<n> ball=<n>`` (each count
+        """The control line then an optional message line, or a message line alone (decision
+        first: a guided reply cut at its token budget still holds its move). The control line is ``PROPOSE: book=<n> hat=<n> ball=<n>`` (each count
         from 0 to the pool's), or ``ACCEPT`` when the other side's proposal stands."""
         counts = state.instance.counts
         controls = ['"PROPOSE: " ' + ' " " '.join(f'"{item}=" {int_range(0, counts[item])}' for item in ITEMS)]
         if state.proposal is not None and state.proposer != seat:
             controls.append('"ACCEPT"')
         return grammar(
-            'control ("\\n" MESSAGE)? | MESSAGE ("\\n" control)?', control=" | ".join(controls), MESSAGE=_GUIDED_MESSAGE
+            'control ("\\n" MESSAGE)? | MESSAGE', control=" | ".join(controls), MESSAGE=_GUIDED_MESSAGE
         )
 
     def apply(self, state: DivisionState, moves: Mapping[str, Move]) -> None:

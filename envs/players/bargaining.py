@@ -36,8 +36,8 @@ def conceding_seller(view: dict[str, Any], rng: np.random.Generator, rate: float
         target = max(cost, theirs) if theirs is not None else cost
         ask = max(cost, round(mine[-1] - rate * (mine[-1] - target)))
     if theirs is not None and theirs >= cost and (theirs >= ask - CLOSE_ENOUGH * view["list_price"] or _is_last_turn(view)):
-        return f"${theirs} works for me. It's yours.\nACCEPT"
-    return f"I can let it go for ${ask}.\nOFFER: {ask}"
+        return f"ACCEPT\n${theirs} works for me. It's yours."
+    return f"OFFER: {ask}\nI can let it go for ${ask}."
 
 
 def conceding_buyer(view: dict[str, Any], rng: np.random.Generator, rate: float = 0.4) -> str:
@@ -52,8 +52,8 @@ def conceding_buyer(view: dict[str, Any], rng: np.random.Generator, rate: float 
         target = min(budget, theirs) if theirs is not None else budget
         bid = min(budget, round(mine[-1] + rate * (target - mine[-1])))
     if theirs is not None and theirs <= budget and (theirs <= bid + CLOSE_ENOUGH * view["list_price"] or _is_last_turn(view)):
-        return f"${theirs} is fine. Deal.\nACCEPT"
-    return f"I could pay ${bid}.\nOFFER: {bid}"
+        return f"ACCEPT\n${theirs} is fine. Deal."
+    return f"OFFER: {bid}\nI could pay ${bid}."
 
 
 def stubborn_seller(view: dict[str, Any], rng: np.random.Generator) -> str:

@@ -20,7 +20,7 @@ from ..games.negotiation import ITEMS, POOL_VALUE, SEATS, all_splits, show, valu
 
 
 def _propose(take: Mapping[str, int], message: str) -> str:
-    return f"{message}\nPROPOSE: {show(take)}"
+    return f"PROPOSE: {show(take)}\n{message}"
 
 
 def _is_last_turn(view: dict[str, Any]) -> bool:
@@ -37,7 +37,7 @@ def fair_splitter(view: dict[str, Any], rng: np.random.Generator) -> str:
     if offer is not None:
         worth = value_of(values, offer)
         if worth >= half or (_is_last_turn(view) and worth >= view["no_deal_reward"]):
-            return "That is fair enough for me.\nACCEPT"
+            return "ACCEPT\nThat is fair enough for me."
     splits = all_splits(counts)
     nearest = min(abs(value_of(values, s) - half) for s in splits)
     fair = [s for s in splits if abs(value_of(values, s) - half) == nearest]
@@ -59,7 +59,7 @@ def greedy_conceder(view: dict[str, Any], rng: np.random.Generator) -> str:
     if offer is not None:
         worth = value_of(values, offer)
         if worth >= aspiration or (_is_last_turn(view) and worth >= view["no_deal_reward"]):
-            return "Deal.\nACCEPT"
+            return "ACCEPT\nDeal."
     # Items the other side asked for are likely worth something to it: give those first.
     asked = {item: 0 for item in ITEMS}
     for said in view["history"]:
