@@ -312,7 +312,7 @@ def test_greedy_self_play_finds_pareto_optimal_deals_more_often_than_fair_self_p
 
 
 def test_the_docs_examples_run_as_written():
-    docs = (Path(__file__).parent.parent / "docs" / "games" / "negotiation.md").read_text()
+    docs = (Path(__file__).parents[2] / "docs" / "games" / "negotiation.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", docs, re.DOTALL)
     assert len(blocks) == 2  # one per game
     for block in blocks:

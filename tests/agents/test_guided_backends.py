@@ -110,7 +110,7 @@ def test_dialogym_serve_honours_a_grammar_and_refuses_a_broken_one(tiny):
 def test_http_client_and_server_play_guided_end_to_end(tiny):
     from dialogym.agents.openai_http import OpenAIAgent
     from dialogym.agents.server import create_app
-    from tests.test_http_backend import LoopbackServer
+    from tests.agents.test_http_backend import LoopbackServer
 
     with LoopbackServer(create_app(tiny)) as server:
         agent = OpenAIAgent(server.url, model="tiny")

@@ -61,7 +61,7 @@ def test_the_first_test_instances_at_seed_0_match_their_pinned_fingerprint(game_
 
 
 def test_a_small_instance_space_is_an_error_unless_repeats_are_allowed():
-    from tests.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0, 1-2 rounds on "short")
+    from tests.envs.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0, 1-2 rounds on "short")
 
     with pytest.raises(RuntimeError, match="only .* distinct short/test instances"):
         generate_instance_set("dialogym/Pennies-v0", 10, level="short")

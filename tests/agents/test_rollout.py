@@ -87,7 +87,7 @@ def test_replies_reach_the_right_episode_and_seat_under_interleaving():
 
 
 def test_simultaneous_and_multi_round_games_are_played_by_the_engine():
-    from tests.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0)
+    from tests.envs.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0)
 
     engine = RolloutEngine({"p": ScriptedAgent()})
     specs = [EpisodeSpec(game="dialogym/Pennies-v0", seed=i, seats={"match": "p", "mismatch": "p"}, level="long") for i in range(6)]
@@ -117,7 +117,7 @@ def test_different_agents_are_called_concurrently():
     specs = [
         EpisodeSpec(game="dialogym/Pennies-v0", seed=0, seats={"match": "x", "mismatch": "y"}, level="short"),
     ]
-    from tests.test_toy_game import MatchingPennies  # noqa: F401
+    from tests.envs.test_toy_game import MatchingPennies  # noqa: F401
 
     episodes = RolloutEngine({"x": Waits("x"), "y": Waits("y")}).run(specs)
     assert episodes[0].played
@@ -231,7 +231,7 @@ def test_lockstep_routes_no_reply_before_every_agent_has_answered():
 def test_a_simultaneous_turn_gives_the_same_episode_whichever_agent_answers_first():
     import time
 
-    from tests.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0)
+    from tests.envs.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0)
 
     class Delayed:
         def __init__(self, name, delay):
@@ -365,7 +365,7 @@ def test_advance_plays_the_same_requests_and_seeds_as_run():
 
 def test_advance_on_a_simultaneous_turn_moves_the_engines_seats_and_leaves_the_callers_to_act():
     from dialogym.envs import new_match
-    from tests.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0)
+    from tests.envs.test_toy_game import MatchingPennies  # noqa: F401  (registers dialogym/Pennies-v0)
 
     match = new_match("dialogym/Pennies-v0", 0, level="long")
     RolloutEngine({"p": ScriptedAgent()}).advance([(match, {"mismatch": "p"})])

@@ -39,7 +39,7 @@ def test_reply_seeds_differ_across_instance_seeds_plays_turns_and_seats():
 
 
 def test_the_instance_set_seed_formula_is_frozen():
-    # Published sets' fingerprints depend on it (tests/test_instances_golden.py).
+    # Published sets' fingerprints depend on it (tests/envs/test_instances_golden.py).
     assert [instance_set_seed(0, i) for i in range(3)] == [0, 1, 2]
     assert instance_set_seed(2, 5) == 2 * 1_000_003 + 5
 

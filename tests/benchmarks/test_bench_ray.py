@@ -14,7 +14,7 @@ from dialogym.envs import read_episodes
 
 # DiesOnce: scripted play, except that the first worker to reach its n-th call exits hard.
 # local_ray: one Ray instance (2 CPUs) for the module; run_on_ray uses it and leaves it open.
-from .test_distributed import DiesOnce, local_ray  # noqa: F401
+from tests.agents.test_distributed import DiesOnce, local_ray  # noqa: F401
 
 cli = CliRunner()
 ARGS = ["bench", "--games", "reference,negotiation", "--models", "scripted", "--episodes", "3", "--name", "sharded"]

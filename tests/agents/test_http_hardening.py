@@ -18,7 +18,7 @@ from dialogym.agents.models import tiny_model
 from dialogym.agents.openai_http import BackendError, OpenAIAgent
 from dialogym.agents.server import create_app
 from dialogym.agents.specs import SpecError, load_agent, parse_spec
-from tests.test_http_backend import CountingAgent, LoopbackServer
+from tests.agents.test_http_backend import CountingAgent, LoopbackServer
 
 
 def ask(agent, text="x", **sampling):

@@ -182,7 +182,7 @@ def test_a_bad_sampler_is_refused_before_the_out_folder_is_touched(tmp_path, sam
 
 
 def test_a_league_with_fewer_episodes_than_processes_is_refused_before_writing(tmp_path, monkeypatch):
-    # several processes themselves: tests/test_distributed_training.py runs a league on two ranks
+    # several processes themselves: tests/trainers/test_distributed_training.py runs a league on two ranks
     monkeypatch.setenv("WORLD_SIZE", "4")
     with pytest.raises(ValueError, match="episodes=2 is fewer than the 4 processes.*at least 4"):
         League(SMALL, tmp_path / "league")
@@ -342,8 +342,8 @@ def test_a_ppo_league_commits_and_resumes_its_value_head(tmp_path):
     assert torch.equal(resumed.learner.value_head.weight, league.learner.value_head.weight)
 
 
-# -- opponents on vLLM (its interface mocked: tests/test_vllm_backend.py) ------------------
-from tests.test_vllm_backend import fake_vllm  # noqa: E402,F401  (the fixture)
+# -- opponents on vLLM (its interface mocked: tests/agents/test_vllm_backend.py) ------------------
+from tests.agents.test_vllm_backend import fake_vllm  # noqa: E402,F401  (the fixture)
 
 
 def test_pool_checkpoints_can_play_as_per_request_loras_on_one_vllm_engine(tmp_path, fake_vllm):  # noqa: F811

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+README = (Path(__file__).parents[2] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
 RUNNABLE = [b for b in BLOCKS if any(k in b for k in ("agent_iter", "gymnasium.make", "RolloutEngine"))]
 GAME_EXAMPLES = [b for b in BLOCKS if "dialogym.register(" in b]

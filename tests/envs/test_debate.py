@@ -497,7 +497,7 @@ def test_the_scripted_judge_is_near_chance_in_consultancy_where_no_one_contradic
 
 # -- docs ---------------------------------------------------------------------------------------
 def test_the_docs_examples_run():
-    page = (Path(__file__).parent.parent / "docs" / "games" / "debate.md").read_text()
+    page = (Path(__file__).parents[2] / "docs" / "games" / "debate.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
     assert blocks
     for block in blocks:
@@ -520,3 +520,84 @@ def test_long_arguments_cannot_push_the_question_out_of_the_judges_observation()
     observation = to_observation(judge_prompt(match))["text"]
     assert f"Question: {match.instance.question}" in observation
     assert observation.rstrip().endswith("VERDICT: A or VERDICT: B")
+
+
+# -- move grammar ------------------------------------------------------------------------------
+def grammar_case():
+    from dialogym.envs.games.debate import DebateInstance
+
+    inst = DebateInstance(
+        level="easy", passage="Ilse Oakes was born in Brindle Cross. Wim Pryce was born in Varnholm.",
+        question="In which town was Ilse Oakes born?", options=("Brindle Cross", "Varnholm"), correct=0, assigned=1,
+        rounds=1,
+    )
+    return GAME.initial_state(inst)  # debater_a argues B (Varnholm), debater_b argues A (Brindle Cross)
+
+
+def test_the_judges_grammar_accepts_the_two_verdicts_and_nothing_else():
+    from dialogym.agents.guidance import accepts
+
+    g = GAME.move_grammar(grammar_case(), "judge")
+    assert accepts(g, "VERDICT: A") and accepts(g, "VERDICT: B")
+    for other in ("VERDICT: C", "verdict: A", "VERDICT:A", "VERDICT: A.", "VERDICT: AB", "I think A.\nVERDICT: A"):
+        assert not accepts(g, other), other
+    assert CONSULTANCY.move_grammar(CONSULTANCY.initial_state(grammar_case().instance), "judge") == g
+
+
+def test_a_debaters_grammar_writes_only_well_formed_quotes():
+    from dialogym.agents.guidance import accepts
+
+    state = grammar_case()
+    g = GAME.move_grammar(state, "debater_a")
+    good = "ARGUMENT: The answer is B (Varnholm). The passage says: <quote>Wim Pryce was born in Varnholm.</quote>"
+    assert accepts(g, good)
+    GAME.parse_move(state, "debater_a", good)
+    for bad in (
+        "ARGUMENT: <quote>never closed",  # open quote
+        "ARGUMENT: closed</quote>",  # closing tag without an opening one
+        "ARGUMENT: <quote>a <quote>b</quote></quote>",  # nested
+        "ARGUMENT: <quote> </quote>",  # empty
+        "ARGUMENT: <QUOTE>x</QUOTE>",  # the parser's tags in another spelling: not canonical
+        "ARGUMENT: a < b",  # no angle bracket outside the tags
+        "ARGUMENT:  two spaces", "ARGUMENT: two  spaces", "ARGUMENT: trailing ", "ARGUMENT: line\nbreak",
+        "ARGUMENT: caf\u00e9",  # printable ASCII only
+    ):
+        assert not accepts(g, bad), bad
+
+
+def test_a_debaters_grammar_refuses_every_claim_for_the_other_side_even_one_a_quote_hides():
+    from dialogym.agents.guidance import accepts
+
+    state = grammar_case()
+    for seat, theirs in (("debater_a", "A"), ("debater_b", "B")):
+        g = GAME.move_grammar(state, seat)
+        option = state.instance.options["AB".index(theirs)]
+        claims = [
+            f"the answer is {theirs}", f"The correct answer must be ({theirs})", f"answer: option {theirs}.",
+            f"I argue for {theirs}", f"i vote for {option.upper()}", f"VERDICT: {theirs}",
+            f"the answer is <quote>Ilse Oakes</quote>{theirs}",  # the parser blanks the quote out
+        ]
+        for claim in claims:
+            with pytest.raises(InvalidMove, match="which claims"):
+                GAME.parse_move(state, seat, f"ARGUMENT: {claim}")
+            assert not accepts(g, f"ARGUMENT: {claim}"), (seat, claim)
+        # naming the other side without claiming it is fine, as the parser says
+        for fine in (f"{theirs} is wrong.", f"not {theirs}", f"the answer is {theirs.lower()}ater"):
+            GAME.parse_move(state, seat, f"ARGUMENT: {fine}")
+            assert accepts(g, f"ARGUMENT: {fine}"), (seat, fine)
+    consultant = CONSULTANCY.move_grammar(CONSULTANCY.initial_state(state.instance), "consultant")  # argues B
+    assert accepts(consultant, "ARGUMENT: the answer is B") and not accepts(consultant, "ARGUMENT: the answer is A")
+
+
+def test_a_debaters_grammar_caps_words_and_characters_so_the_move_fits_the_reply_budget():
+    from dialogym.agents.guidance import accepts
+    from dialogym.envs.games.debate import GUIDED_ARGUMENT_CHARS
+
+    state = grammar_case()
+    g = GAME.move_grammar(state, "debater_a")
+    assert accepts(g, "ARGUMENT: " + " ".join(["w"] * MAX_WORDS))
+    assert not accepts(g, "ARGUMENT: " + " ".join(["w"] * (MAX_WORDS + 1)))
+    longest = "ARGUMENT: " + "w" * GUIDED_ARGUMENT_CHARS
+    assert accepts(g, longest) and not accepts(g, longest + "w")
+    assert len(longest) <= 3 * GAME.max_reply_tokens and GUIDED_ARGUMENT_CHARS <= MAX_CHARS
+    GAME.parse_move(state, "debater_a", longest)

@@ -486,3 +486,80 @@ def test_reciting_the_whole_card_at_once_earns_less_than_waiting_to_be_asked():
 def test_scripted_patients_never_disclose_early():
     for level in ("easy", "hard"):
         assert scripted_rates(level, n=30)["premature_disclosure"] == 0.0
+
+
+# -- move grammar ------------------------------------------------------------------------------
+def test_the_judges_grammar_accepts_both_ratings_from_1_to_5_and_nothing_else():
+    from dialogym.agents.guidance import accepts
+
+    g = JUDGED.move_grammar(JUDGED.initial_state(CARD), "judge")
+    assert all(accepts(g, f"EMPATHY: {e}\nPLAN_QUALITY: {q}") for e in range(1, 6) for q in range(1, 6))
+    for bad in ("EMPATHY: 0\nPLAN_QUALITY: 3", "EMPATHY: 6\nPLAN_QUALITY: 3", "EMPATHY: 04\nPLAN_QUALITY: 3",
+                "EMPATHY: 4", "EMPATHY: 4\nPLAN_QUALITY: 3\nEMPATHY: 4", "EMPATHY:4\nPLAN_QUALITY: 3"):
+        assert not accepts(g, bad), bad
+
+
+def test_the_therapists_grammar_names_only_catalogue_conditions():
+    from dialogym.agents.guidance import accepts
+
+    state = GAME.initial_state(CARD)
+    g = GAME.move_grammar(state, "therapist")
+    for condition in CAT.conditions.values():
+        move = f"DIAGNOSIS: {condition.name}\nPLAN: {GOOD_PLAN}"
+        assert accepts(g, move), move
+    outside = "DIAGNOSIS: hysteria\nPLAN: rest"
+    GAME.parse_move(state, "therapist", outside)  # the parser takes any diagnosis (it scores as wrong) ...
+    assert not accepts(g, outside)  # ... the grammar offers only the catalogue
+    assert not accepts(g, "DIAGNOSIS: panic disorder (PD)\nPLAN: CBT")
+
+
+def test_the_therapists_grammar_asks_one_question_or_finishes_with_at_most_five_plan_items():
+    from dialogym.agents.guidance import accepts
+
+    g = GAME.move_grammar(GAME.initial_state(CARD), "therapist")
+    for good in ("QUESTION: How has your sleep been?", "That sounds hard.\nQUESTION: How has your sleep been?",
+                 "Thank you.\nDIAGNOSIS: panic disorder\nPLAN: a; b; c; d; e", "DIAGNOSIS: panic disorder\nPLAN: CBT"):
+        assert accepts(g, good), good
+    for bad in (
+        "QUESTION: Sleep?\nQUESTION: Mood?", "QUESTION: Sleep?\nDIAGNOSIS: panic disorder\nPLAN: CBT",
+        "Plan: rest\nQUESTION: Sleep?",  # the kind line is never a control line
+        "DIAGNOSIS: panic disorder\nPLAN: a; b; c; d; e; f", "DIAGNOSIS: panic disorder\nPLAN: ...",
+        "DIAGNOSIS: panic disorder", "QUESTION: ", "QUESTION:  Sleep?",
+    ):
+        assert not accepts(g, bad), bad
+
+
+def test_the_patients_grammar_never_writes_a_control_line():
+    from dialogym.agents.guidance import accepts
+
+    g = GAME.move_grammar(GAME.initial_state(CARD), "patient")
+    assert accepts(g, "My heart pounds and I cannot breathe. My doctor wrote DIAGNOSIS: panic.")
+    for bad in ("DIAGNOSIS: panic disorder", "question: am I ill?", "Plan : rest", "PLAN_QUALITY: 5", "", " padded"):
+        assert not accepts(g, bad), bad
+
+
+def test_the_longest_guided_moves_parse_and_fit_the_reply_budget():
+    from dialogym.agents.guidance import accepts
+    from dialogym.envs.games.therapy import (
+        GUIDED_PLAN_ITEM,
+        GUIDED_PREFACE_CHARS,
+        GUIDED_QUESTION,
+        GUIDED_REPLY_CHARS,
+        MAX_WORDS,
+    )
+
+    state = GAME.initial_state(CARD)
+    longest_name = max((c.name for c in CAT.conditions.values()), key=len)
+    kind = "k" * GUIDED_PREFACE_CHARS
+    item = " ".join(["i" * 5] * GUIDED_PLAN_ITEM[1])[: GUIDED_PLAN_ITEM[0]]
+    moves = {
+        "patient": " ".join(["w"] * (GUIDED_REPLY_CHARS // 2))[:GUIDED_REPLY_CHARS],  # > MAX_WORDS words: refused
+        "therapist": f"{kind}\nDIAGNOSIS: {longest_name}\nPLAN: " + "; ".join([item] * 5),
+    }
+    assert not accepts(GAME.move_grammar(state, "patient"), moves["patient"])
+    moves["patient"] = " ".join(["w" * 3] * MAX_WORDS)
+    question = f"{kind}\nQUESTION: " + " ".join(["q" * 4] * GUIDED_QUESTION[1])[: GUIDED_QUESTION[0]]
+    for seat, move in [*moves.items(), ("therapist", question)]:
+        assert accepts(GAME.move_grammar(state, seat), move), (seat, move)
+        GAME.parse_move(state, seat, move)
+        assert len(move) <= 3 * GAME.max_reply_tokens, (seat, len(move))
