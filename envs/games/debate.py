@@ -22,6 +22,14 @@ Move formats:
   verified-quote tag.
 - judge: exactly one line ``VERDICT: A`` or ``VERDICT: B`` (reasoning lines may precede it).
 
+Move grammar (guided play, :meth:`DebateGame.move_grammar`): the judge writes exactly
+``VERDICT: A`` or ``VERDICT: B``. A debater writes ``ARGUMENT: `` and one line of
+single-spaced printable-ASCII words (at most ``MAX_WORDS``, and ``GUIDED_ARGUMENT_CHARS``
+characters so the whole move fits ``max_reply_tokens`` at 3 characters a token) whose only
+tags are ``<quote>words</quote>`` (never empty, nested or left open; no other ``<`` or
+``>``). The grammar does not express the rule against claiming the other side's answer
+(llguidance cannot afford it on top of the rest): the parser still refuses such a claim.
+
 Rewards: the debaters are zero-sum, +1 to the side the judge picks and -1 to the other; the
 judge gets 1 for the correct option, else 0. ``Consultancy-v0`` has one ``consultant``
 (its option is correct half the time) and the judge: the consultant gets +1 when the judge
@@ -39,6 +47,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
+from ..grammar import alt, grammar
 
 MAX_WORDS = 120
 #: A word cap alone lets ten 3000-character "words" through.
@@ -98,6 +107,15 @@ _CLAIM_RE = re.compile(
     r"|I\s+(?:argue|vote)\s+for|VERDICT\s*:)\s*(?i:option\s+)?\(?(?P<claim>[^.,;:!?\n]+)",
 )
 EXAMPLE_ARGUMENT = 'ARGUMENT: The answer is {letter}: the passage says <quote>exact words from the passage</quote>.'
+
+#: A guided argument's longest form: "ARGUMENT: " and this many characters make 768
+#: characters, 256 tokens (``max_reply_tokens``) at 3 a token.
+GUIDED_ARGUMENT_CHARS = 758
+# Grammar regexes (Rust syntax, "/" escaped for Lark). A guided argument is printable ASCII:
+# a character is a byte, so the cap in characters bounds the reply in tokens, and Python's
+# whitespace and case-folding agree with the grammar's. Outside the tags: no angle bracket.
+_GUIDED_CHAR = r"[!-~--[<>]]"
+_GUIDED_QUOTE = rf"<quote>{_GUIDED_CHAR}+( {_GUIDED_CHAR}+)*<\/quote>"
 
 
 class DebateInstance(Instance):
@@ -404,6 +422,25 @@ class DebateGame(Game[DebateInstance, DebateState]):
         if seat == "judge":
             return self._parse_verdict(text)
         return self._parse_argument(state.instance, self.option_of(state.instance, seat), text)
+
+    def move_grammar(self, state: DebateState, seat: str) -> str:
+        """The judge: ``VERDICT: A`` or ``VERDICT: B``. A debater: ``ARGUMENT: `` and 1 to
+        :data:`MAX_WORDS` single-spaced words in at most :data:`GUIDED_ARGUMENT_CHARS`
+        characters, tagged only with well-formed ``<quote>...</quote>``.
+
+        The rule against claiming the other side's answer is left to :meth:`parse_move`: a
+        "contains" negation on top of these three constraints costs llguidance more than its
+        per-step lexer budget with real tokenizers ("too many expressions constructed").
+        """
+        if seat == "judge":
+            return grammar(f'"VERDICT: " {alt(LETTERS)}')
+        unit = f"({_GUIDED_CHAR}|{_GUIDED_QUOTE})"
+        body = " & ".join([
+            f"/{unit}+( {unit}+)*/",
+            f"/[^ ]+( [^ ]+){{0,{MAX_WORDS - 1}}}/",
+            f"/.{{1,{GUIDED_ARGUMENT_CHARS}}}/",
+        ])
+        return grammar('"ARGUMENT: " BODY', BODY=body)
 
     @staticmethod
     def _parse_verdict(text: str) -> Verdict:

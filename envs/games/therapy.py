@@ -28,6 +28,15 @@ therapist ``0.6 * diagnosis + 0.2 * coverage + 0.2 * concordance``; patient
 ``max(0, faithfulness * coverage - PREMATURE_PENALTY * premature_disclosure / card symptoms)``
 (floored at 0, so every reward lies in [0, 1] and finishing always beats the abort penalty).
 
+Move grammar (guided play, :meth:`PatientTherapistGame.move_grammar`): every free part is
+one line of printable ASCII, bounded so that the longest move fits ``max_reply_tokens`` at 3
+characters a token. The patient: at most ``GUIDED_REPLY_CHARS`` characters and
+``MAX_WORDS`` single-spaced words, never a control line. The therapist: optionally a kind
+line (``GUIDED_PREFACE_CHARS``, never a control line), then either ``QUESTION: <question>``
+(``GUIDED_QUESTION``) or ``DIAGNOSIS: <a catalogue condition's name>`` and
+``PLAN: <item>; <item>`` (1 to ``MAX_PLAN_ITEMS`` items of ``GUIDED_PLAN_ITEM``, no comma or
+semicolon inside an item). The judge: ``EMPATHY: <1-5>`` then ``PLAN_QUALITY: <1-5>``.
+
 ``dialogym/PatientTherapistJudged-v0`` adds a ``judge`` seat that reads the transcript after
 the diagnosis and rates ``EMPATHY: n`` and ``PLAN_QUALITY: n`` from 1 to 5 (rubric in
 :data:`JUDGE_RUBRIC`); it earns its agreement with the guideline check,
@@ -48,6 +57,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
+from ..grammar import alt, grammar, int_range
 
 #: Replies of both seats together; even, so the last reply is the therapist's.
 TURN_LIMITS = {"easy": 16, "hard": 10}
@@ -82,6 +92,31 @@ _LINE_RE = {
     w: re.compile(rf"^[ \t]*{w}[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE) for w in CONTROL_WORDS
 }
 _ANY_CONTROL_RE = re.compile(rf"^[ \t]*(?:{'|'.join(CONTROL_WORDS)})[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+# -- move grammar --------------------------------------------------------------------------
+#: Guided bounds (characters, words) of the free parts, chosen so the longest move fits
+#: ``max_reply_tokens`` (200) at 3 characters a token: the patient's reply is 600 characters;
+#: the therapist's longest, a decision, is 150 + 1 + 11 + 40 + 7 + 5 * 60 + 4 * 2 = 517. Its
+#: words stay under MAX_WORDS: at most 75 in the kind line (150 characters), 1 + 60 with a
+#: question, 1 + 3 + 1 + 5 * 10 with a decision.
+GUIDED_REPLY_CHARS = 600
+GUIDED_PREFACE_CHARS = 150
+GUIDED_QUESTION = (300, 60)
+GUIDED_PLAN_ITEM = (60, 10)
+# Guided text is printable ASCII: a character is a byte, so a cap in characters bounds the
+# reply in tokens, and Python's whitespace and case-folding agree with the grammar's.
+_GUIDED_WORD = r"[!-~]+"
+# A plan item: no comma or semicolon (the separators), and no dot first, so that stripping
+# dots can never leave it empty.
+_GUIDED_ITEM = r"[!-~--[,;.]][!-~--[,;]]*( [!-~--[,;]]+)"
+#: A line the parser reads as a control line.
+_CONTROL_START = f"(?i:{'|'.join(CONTROL_WORDS)})" + r"[ \t]*:.*"
+
+
+def _guided_words(chars: int, words: int) -> str:
+    """A token: 1 to ``words`` single-spaced words in at most ``chars`` characters."""
+    return f"/{_GUIDED_WORD}( {_GUIDED_WORD}){{0,{words - 1}}}/ & /.{{1,{chars}}}/"
+
 
 # -- symptom detection ---------------------------------------------------------------------
 _NEGATIONS = frozenset({"no", "not", "never", "without", "nor", "none", "neither"})
@@ -495,6 +530,30 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
                 )
             return Say(text=body)
         return parse_therapist(body)
+
+    def move_grammar(self, state: TherapyState, seat: str) -> str:
+        """The patient: one line of free words, never a control line. The therapist: an
+        optional kind line (never a control line), then ``QUESTION: <question>``, or
+        ``DIAGNOSIS: <catalogue condition>`` and ``PLAN: <item>; <item>`` (1 to
+        :data:`MAX_PLAN_ITEMS` items). The judge: ``EMPATHY: <1-5>`` and ``PLAN_QUALITY: <1-5>``.
+        Bounds: :data:`GUIDED_REPLY_CHARS`, :data:`GUIDED_PREFACE_CHARS`,
+        :data:`GUIDED_QUESTION`, :data:`GUIDED_PLAN_ITEM`."""
+        if seat == "judge":
+            return grammar(f'"EMPATHY: " {int_range(1, 5)} "\\nPLAN_QUALITY: " {int_range(1, 5)}')
+        if seat == "patient":
+            return grammar("SAY", SAY=f"{_guided_words(GUIDED_REPLY_CHARS, MAX_WORDS)} & ~/{_CONTROL_START}/")
+        item_chars, item_words = GUIDED_PLAN_ITEM
+        names = alt(c.name for c in catalogue().conditions.values())
+        return grammar(
+            '(PREFACE "\\n")? (ask | finish)',
+            ask='"QUESTION: " QUESTION_TEXT',
+            finish=f'"DIAGNOSIS: " {names} "\\nPLAN: " ITEM ("; " ITEM){{0,{MAX_PLAN_ITEMS - 1}}}',
+            # Two operands at most: with a third, the lexer cannot always tell in time that
+            # the kind line is over and the control line has begun.
+            PREFACE=f"/[!-~]([ -~]{{0,{GUIDED_PREFACE_CHARS - 2}}}[!-~])?/ & ~/{_CONTROL_START}/",
+            QUESTION_TEXT=_guided_words(*GUIDED_QUESTION),
+            ITEM=f"/{_GUIDED_ITEM}{{0,{item_words - 1}}}/ & /.{{1,{item_chars}}}/",
+        )
 
     def apply(self, state: TherapyState, moves: Mapping[str, Move]) -> None:
         ((seat, move),) = moves.items()

@@ -565,28 +565,19 @@ def test_a_debaters_grammar_writes_only_well_formed_quotes():
         assert not accepts(g, bad), bad
 
 
-def test_a_debaters_grammar_refuses_every_claim_for_the_other_side_even_one_a_quote_hides():
+def test_the_claim_rule_is_left_to_the_parser_which_still_refuses_a_claim_the_grammar_lets_through():
     from dialogym.agents.guidance import accepts
 
     state = grammar_case()
-    for seat, theirs in (("debater_a", "A"), ("debater_b", "B")):
-        g = GAME.move_grammar(state, seat)
-        option = state.instance.options["AB".index(theirs)]
-        claims = [
-            f"the answer is {theirs}", f"The correct answer must be ({theirs})", f"answer: option {theirs}.",
-            f"I argue for {theirs}", f"i vote for {option.upper()}", f"VERDICT: {theirs}",
-            f"the answer is <quote>Ilse Oakes</quote>{theirs}",  # the parser blanks the quote out
-        ]
-        for claim in claims:
-            with pytest.raises(InvalidMove, match="which claims"):
-                GAME.parse_move(state, seat, f"ARGUMENT: {claim}")
-            assert not accepts(g, f"ARGUMENT: {claim}"), (seat, claim)
-        # naming the other side without claiming it is fine, as the parser says
-        for fine in (f"{theirs} is wrong.", f"not {theirs}", f"the answer is {theirs.lower()}ater"):
-            GAME.parse_move(state, seat, f"ARGUMENT: {fine}")
-            assert accepts(g, f"ARGUMENT: {fine}"), (seat, fine)
-    consultant = CONSULTANCY.move_grammar(CONSULTANCY.initial_state(state.instance), "consultant")  # argues B
-    assert accepts(consultant, "ARGUMENT: the answer is B") and not accepts(consultant, "ARGUMENT: the answer is A")
+    g = GAME.move_grammar(state, "debater_a")  # argues B
+    assert accepts(g, "ARGUMENT: The answer is B (Varnholm).")
+    # Not in the grammar (a "contains" negation overruns llguidance's lexer budget with
+    # real tokenizers): the parser refuses it, and the seat is re-prompted.
+    assert accepts(g, "ARGUMENT: the answer is A")
+    with pytest.raises(InvalidMove, match="which claims A"):
+        GAME.parse_move(state, "debater_a", "ARGUMENT: the answer is A")
+    consultant = CONSULTANCY.move_grammar(CONSULTANCY.initial_state(state.instance), "consultant")
+    assert consultant == g
 
 
 def test_a_debaters_grammar_caps_words_and_characters_so_the_move_fits_the_reply_budget():

@@ -19,7 +19,7 @@ from dialogym.agents.models import RANDOM_CONFIGS, random_model  # noqa: E402
 from dialogym.benchmarks.perf.rollout import forced_length, seat_requests  # noqa: E402
 from dialogym.trainers.perf import gpu_check  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "perf" / "gpu_check.sh"
 
 
