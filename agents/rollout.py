@@ -63,7 +63,13 @@ def request_for(match: Match, seat: str, sampling: Sampling | None = None) -> Re
     """The request of ``seat`` in ``match``, seeded by :func:`~dialogym.envs.reply_seed`
     from the instance seed, the play, the number of replies so far and the seat."""
     sampling = sampling or Sampling()
-    sampling = sampling.with_(max_new_tokens=min(sampling.max_new_tokens, match.game.max_reply_tokens))
+    grammar = match.move_grammar(seat) if sampling.guided else None
+    # A free reply is capped at the smaller of the two limits. A guided reply ends when its
+    # grammar is complete, and each game bounds its grammar to fit its own cap, so it gets
+    # that cap: a smaller one would cut legal moves short (a therapist's DIAGNOSIS and PLAN
+    # need more than the 64 tokens a benchmark gives a free reply).
+    cap = match.game.max_reply_tokens
+    sampling = sampling.with_(max_new_tokens=cap if grammar is not None else min(sampling.max_new_tokens, cap))
     return Request(
         messages=match.messages(seat),
         sampling=sampling,
@@ -71,7 +77,7 @@ def request_for(match: Match, seat: str, sampling: Sampling | None = None) -> Re
         game=match.game_id,
         seat=seat,
         view=match.view(seat),
-        grammar=match.move_grammar(seat) if sampling.guided else None,
+        grammar=grammar,
     )
 
 

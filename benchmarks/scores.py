@@ -144,6 +144,22 @@ def match_score(episode: Episode, a: str, b: str) -> float:
     return 1.0 if ra > rb else 0.0
 
 
+def partner_score(episode: Episode, alone: Episode, a: str) -> float:
+    """A cross-play match of a cooperative game (:attr:`~dialogym.envs.Game.cooperative`):
+    ``episode`` seats ``a`` beside the opponent, ``alone`` is the opponent's self-play on the
+    same instance. 1 if ``a``'s team did better (a higher normalised reward in ``a``'s
+    seats), 0.5 on a tie, 0 if worse: ``a`` wins by being the better partner. An episode
+    ``a`` aborted is lost."""
+    if episode.aborted_by is not None and episode.seats.get(episode.aborted_by) == a:
+        return 0.0
+    seats = model_seats(episode, a)
+    mine = np.mean([normalised_reward(episode, s) for s in seats])
+    theirs = np.mean([normalised_reward(alone, s) for s in seats])
+    if math.isclose(mine, theirs, abs_tol=1e-9):
+        return 0.5
+    return 1.0 if mine > theirs else 0.0
+
+
 # --------------------------------------------------------------------------- the tidy table
 def score_rows(episodes: Iterable[Episode]) -> list[dict[str, Any]]:
     """One row per episode and model taking part: the tidy per-episode score table.

@@ -28,6 +28,9 @@ Message = dict[str, str]
 #: :func:`clip_middle`): the head holds the rules and the question, the tail what to do now.
 #: It fits the adapters' observation space (``spaces.MAX_OBSERVATION_CHARS``).
 MAX_PROMPT_CHARS = 16_000
+#: Longest reply a seat may send (the adapters' action space). :class:`~.match.Match` refuses a
+#: longer one as an invalid move before any parser sees it, and records it cut to this length.
+MAX_ACTION_CHARS = 8_192
 #: A whole number as a move may write it: ASCII digits only (``int()`` would also read
 #: ``"\u0663"``, and refuses more than 4300 digits), at most nine of them.
 WHOLE_NUMBER = r"[0-9]{1,9}"
@@ -130,6 +133,10 @@ class Game(ABC, Generic[InstanceT, StateT]):
     #: (nearly) the same whoever plays well. Such a game must override :meth:`selfplay_score`
     #: (:func:`~.registry.register` refuses it otherwise).
     zero_sum: ClassVar[bool] = False
+    #: True when every seat gets the same reward (a team game, such as the referential
+    #: game): one episode cannot tell which of two models played better, so a cross-play
+    #: match compares teams instead (:func:`~dialogym.benchmarks.scores.partner_score`).
+    cooperative: ClassVar[bool] = False
     #: One line saying what :meth:`selfplay_score` measures (docs and benchmark reports).
     selfplay_description: ClassVar[str] = MEAN_SEAT_QUALITY
 

@@ -44,6 +44,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ from dialogym.agents.adapters import AdapterAgent, AdapterBank
 from dialogym.agents.base import Sampling
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import load_agent, parse_spec
-from dialogym.benchmarks.scores import match_score
+from dialogym.benchmarks.scores import match_score, partner_score
 from dialogym.envs import EpisodeWriter, derive_seed, spec
 from dialogym.envs.episode import atomic_write_text
 
@@ -238,15 +239,25 @@ class League:
 
     def _evaluate(self, name: str, opponents: Sequence[str], iteration: int) -> tuple[list[MatchResult], dict[str, float]]:
         """Greedy matches of the learner (as ``name``) against each opponent on test-split
-        instances, seats rotated; returns the results and the mean score per opponent."""
+        instances, seats rotated; returns the results and the mean score per opponent. In a
+        cooperative game (the seats share the reward) the opponent also plays the instance
+        with itself, and the learner wins by lifting the team above that
+        (:func:`~dialogym.benchmarks.scores.partner_score`)."""
         c = self.config
         engine = RolloutEngine(self._agents(opponents), sampling=Sampling(temperature=0.0, max_new_tokens=c.max_new_tokens))
         n, mine = c.eval_episodes, range(self.rank, c.eval_episodes, self.world_size)  # this rank's share
         local = [0.0] * (n * len(opponents))  # the others' scores are 0 here and come in the sum
+        cooperative = spec(c.game).game_cls.cooperative
         for k, opponent in enumerate(opponents):
             specs = self._specs(eval_seeds(iteration, n), "test", f"eval-{iteration}", lambda role, o=opponent: o)
-            for i, episode in zip(mine, engine.run([specs[i] for i in mine]), strict=True):
-                local[k * n + i] = match_score(episode, LEARNER, opponent)
+            played = engine.run([specs[i] for i in mine])
+            if cooperative:  # the seats share the reward: compare with the opponent's own team
+                alone = engine.run([replace(specs[i], seats=dict.fromkeys(self.roles, opponent)) for i in mine])
+                points = [partner_score(e, a, LEARNER) for e, a in zip(played, alone, strict=True)]
+            else:
+                points = [match_score(e, LEARNER, opponent) for e in played]
+            for i, score in zip(mine, points, strict=True):
+                local[k * n + i] = score
         every = self.learner.sum_across_ranks(local)
         results, scores = [], {}
         for k, opponent in enumerate(opponents):

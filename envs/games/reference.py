@@ -8,15 +8,15 @@ clue that names the right attributes can win.
 
 Move formats (exactly what the parsers accept):
 - speaker: the first non-empty line is ``CLUE: <description>``, the description not blank,
-  at most 40 words, no digits; later lines are ignored;
+  at most 40 words and 240 characters, no digits; later lines are ignored;
 - listener: one line ``ANSWER: <candidate number>`` (ASCII digits) anywhere in the reply.
   The number may be followed by ``.`` or ``)``, or by words that contain no digits
   (``ANSWER: 2 (the red one)``); other lines are ignored; a second ``ANSWER:`` line is an
   error.
 
 Move grammar (guided play, :meth:`ReferenceGame.move_grammar`): ``CLUE: `` and at most
-40 words (single spaces, no digits, no colon) of at most 138 characters, so the whole
-clue fits ``max_reply_tokens`` at 3 characters a token; ``ANSWER: <1..N>`` for the listener.
+40 words (single spaces, no digits, no colon) of at most 138 characters (within the parser's
+240), so the whole clue fits ``max_reply_tokens`` at 3 characters a token; ``ANSWER: <1..N>`` for the listener.
 
 Metrics: ``success``, ``clue_words``, ``clue_chars``, and from the shared match ``replies``
 (the episode's turns, re-prompted replies included) and ``invalid_replies``.
@@ -42,6 +42,8 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 ATTRIBUTE_ORDER = tuple(ATTRIBUTES)  # natural English order: "small red striped circle"
 MAX_CLUE_WORDS = 40
+#: A word cap alone lets forty 200-character "words" through to the listener.
+MAX_CLUE_CHARS = 240
 #: level -> (number of candidates, attributes in which each distractor differs from the target)
 LEVELS: dict[str, tuple[int, int | None]] = {"easy": (3, None), "medium": (4, 2), "hard": (5, 1)}
 
@@ -95,7 +97,8 @@ class ReferenceState:
 _CLUE_RE = re.compile(r"^\s*CLUE[ \t]*:[ \t]*(.*\S)?\s*$", re.IGNORECASE)
 _ANSWER_LINE_RE = re.compile(r"^[ \t]*ANSWER[ \t]*:[ \t]*(.*\S)?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _DIGIT_RE = re.compile(r"\d")
-#: The clue's longest guided form: "CLUE: " and this many characters make 48 tokens at 3 a token.
+#: The clue's longest guided form: "CLUE: " and this many characters make 48 tokens at 3 a token
+#: (within MAX_CLUE_CHARS, so every clue the grammar accepts the parser accepts too).
 GUIDED_CLUE_CHARS = 138
 # A clue word for the grammar: no whitespace as Python's str.split sees it (the regex \s
 # plus \x1c-\x1f), no digit in any script (\d is Unicode, like the parser's), and no colon,
@@ -105,7 +108,7 @@ _GUIDED_WORD = r"[^\s\x1c-\x1f\d:]+"
 SPEAKER_RULES = """You are the SPEAKER in a reference game with a partner, the LISTENER.
 You see a target object and some other objects. The listener sees all of them in a different order and must pick the target from your clue alone.
 Reply with one line: CLUE: <a short description that tells the target apart>
-Do not use numbers or positions (the listener's order differs). At most {max_words} words."""
+Do not use numbers or positions (the listener's order differs). At most {max_words} words and {max_chars} characters."""
 
 LISTENER_RULES = """You are the LISTENER in a reference game with a partner, the SPEAKER.
 The speaker sees one of the objects below as the target and gives you a clue. Pick the target.
@@ -120,6 +123,7 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
     max_retries = 2
     max_reply_tokens = 48
     reward_range = (0.0, 1.0)  # 1 when the listener picks the target
+    cooperative = True  # speaker and listener share the reward
     selfplay_description = "100 × success: the listener picked the target"
 
     def selfplay_score(self, outcome: Outcome) -> float:
@@ -167,7 +171,7 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
         if seat == "speaker":
             others = "\n".join(f"- {d.describe()}" for d in inst.distractors)
             return (
-                SPEAKER_RULES.format(max_words=MAX_CLUE_WORDS)
+                SPEAKER_RULES.format(max_words=MAX_CLUE_WORDS, max_chars=MAX_CLUE_CHARS)
                 + f"\n\nTarget: {inst.target.describe()}\nOther objects:\n{others}"
                 + '\n\nNow write your clue. Start your reply with "CLUE:".'
             )
@@ -209,6 +213,8 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
         words = clue.split()
         if len(words) > MAX_CLUE_WORDS:
             raise InvalidMove(f"the clue has {len(words)} words; use at most {MAX_CLUE_WORDS}")
+        if len(clue) > MAX_CLUE_CHARS:
+            raise InvalidMove(f"the clue has {len(clue)} characters; use at most {MAX_CLUE_CHARS}, e.g. \"CLUE: the large red circle\"")
         return Clue(text=clue)
 
     @staticmethod

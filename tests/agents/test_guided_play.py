@@ -109,3 +109,20 @@ def test_guided_episodes_replay_exactly(seed):
     first = RolloutEngine({"g": load_agent("tiny+guided")}).run(specs(6, "g"))
     again = RolloutEngine({"g": load_agent("tiny+guided")}).run(specs(6, "g"))
     assert [e.turns[0].token_ids for e in first] == [e.turns[0].token_ids for e in again]
+
+
+def test_a_guided_request_gets_the_games_reply_cap_and_a_free_one_the_smaller():
+    """The grammar bounds a guided reply to fit the game's ``max_reply_tokens``; a smaller
+    cap from the caller would cut legal moves short (a therapist's DIAGNOSIS and PLAN)."""
+    from dialogym.agents.base import Sampling
+    from dialogym.agents.rollout import build_match, request_for
+
+    match = build_match(EpisodeSpec("dialogym/PatientTherapist-v0", seed=0,
+                                    seats={"patient": "s", "therapist": "m"}))
+    seat = match.to_act()[0]
+    cap = match.game.max_reply_tokens
+    guided = request_for(match, seat, Sampling(max_new_tokens=64, guided=True))
+    free = request_for(match, seat, Sampling(max_new_tokens=64))
+    assert guided.grammar and guided.sampling.max_new_tokens == cap > 64
+    assert free.grammar is None and free.sampling.max_new_tokens == 64
+    assert request_for(match, seat, Sampling(max_new_tokens=10_000)).sampling.max_new_tokens == cap

@@ -13,6 +13,7 @@ from dialogym.benchmarks.scores import (
     bootstrap,
     match_score,
     model_quality,
+    partner_score,
     quality,
     reward_range,
     score_rows,
@@ -93,6 +94,21 @@ def test_a_completed_episode_is_won_on_normalised_reward_across_seats_of_differe
 def test_equal_rewards_are_a_tie_worth_half():
     e = episode(REF, {"speaker": "a", "listener": "b"}, {"speaker": 1.0, "listener": 1.0})
     assert match_score(e, "a", "b") == 0.5
+
+
+@pytest.mark.parametrize(("with_a", "alone", "expected"), [(1.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 1.0, 0.5), (0.0, 0.0, 0.5)])
+def test_in_a_cooperative_game_the_better_partner_wins(with_a, alone, expected):
+    """The seats share the reward, so one episode always ties; a's team (a beside b) is
+    compared with b's own team on the same instance."""
+    e = episode(REF, {"speaker": "b", "listener": "a"}, {"speaker": with_a, "listener": with_a})
+    b_alone = selfplay(REF, "b", {"speaker": alone, "listener": alone})
+    assert match_score(e, "a", "b") == 0.5
+    assert partner_score(e, b_alone, "a") == expected
+
+
+def test_a_partner_that_aborts_loses():
+    e = episode(REF, {"speaker": "b", "listener": "a"}, {"speaker": 0.0, "listener": -1.0}, aborted="listener")
+    assert partner_score(e, selfplay(REF, "b", {"speaker": 0.0, "listener": 0.0}), "a") == 0.0
 
 
 def test_played_quality_and_overall_follow_the_clemscore_formulas():

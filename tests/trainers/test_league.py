@@ -244,6 +244,17 @@ def test_a_fixed_sampler_league_rates_its_checkpoints_against_the_fixed_opponent
     assert set(pool.get("it-1").win_rates) == {"scripted"}
 
 
+def test_a_cooperative_games_league_scores_the_learner_against_the_opponents_own_team(tmp_path):
+    """The referential game's seats share the reward, so every single episode ties; the
+    league compares the learner's team with the opponent's self-play instead. The scripted
+    pair always succeeds, so a guided tiny learner can at best tie it and loses where it
+    picks wrong or clues badly."""
+    config = SMALL.model_copy(update={"iterations": 1, "eval_episodes": 6, "sampler": "fixed:scripted", "guided": True})
+    League(config, tmp_path).run()
+    scores = [r.score for r in CheckpointPool(tmp_path / "pool").results()]
+    assert len(scores) == 6 and set(scores) <= {0.0, 0.5} and 0.0 in scores
+
+
 def test_pfsp_in_the_league_weighs_opponents_by_the_newest_checkpoints_win_rates(tmp_path, monkeypatch):
     def always_wins(self, name, opponents, iteration):
         return [MatchResult(a=name, b=o, score=1.0, iteration=iteration) for o in opponents], dict.fromkeys(opponents, 1.0)
