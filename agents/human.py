@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from rich.console import Console
@@ -9,6 +10,23 @@ from rich.panel import Panel
 from rich.text import Text
 
 from .base import Reply, Request
+
+# Escape sequences a terminal acts on: CSI (cursor moves, clearing, colours), OSC (window
+# title, hyperlinks, clipboard), DCS/SOS/PM/APC strings, and two-character escapes.
+_ESCAPE_SEQUENCE_RE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|[ -/]*[0-~]?)"
+)
+# What is left: C0 controls but tab and newline, DEL, C1 controls (0x9b is a one-byte CSI),
+# and the bidirectional overrides that make text display in another order than it reads.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` safe to print on a terminal: escape sequences are dropped and every other
+    control character (newline and tab excepted) becomes U+FFFD, so a model's or a server's
+    text can neither move the cursor, recolour, retitle or clear the screen, nor reorder the
+    line it is on."""
+    return _CONTROL_RE.sub("\ufffd", _ESCAPE_SEQUENCE_RE.sub("", text))
 
 
 class HumanAgent:
@@ -23,7 +41,9 @@ class HumanAgent:
         for request in requests:
             last_reply = max((i for i, m in enumerate(request.messages) if m["role"] == "assistant"), default=-1)
             for message in request.messages[last_reply + 1 :]:
-                # Text(...) shows game and model text verbatim, never as rich markup.
-                self.console.print(Panel(Text(message["content"]), title=f"{request.game}: to {request.seat}"))
+                # Text(...) shows game and model text verbatim, never as rich markup; other
+                # seats' messages reach the screen only through terminal_text.
+                content = terminal_text(message["content"])
+                self.console.print(Panel(Text(content), title=f"{request.game}: to {request.seat}"))
             replies.append(Reply(text=self.read(f"{request.seat}> ")))
         return replies

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .base import Agent
@@ -152,6 +153,19 @@ def _build(spec: ModelSpec, options: dict[str, Any]) -> Agent:
         from .vllm_backend import VLLMAgent
 
         return VLLMAgent(spec.target, lora=spec.lora, name=spec.raw, **options)
+    if spec.kind == "hf":
+        _check_model_folder(spec.target)
     from .hf import TransformersAgent
 
     return TransformersAgent.from_spec(spec, **options)
+
+
+def _check_model_folder(target: str) -> None:
+    """A local folder named by ``hf:`` must hold a model: one line, not the tokenizer's five."""
+    folder = Path(target).expanduser()
+    if folder.is_dir() and not (folder / "config.json").is_file():
+        listing = "it is empty" if not any(folder.iterdir()) else "it has no config.json"
+        raise FileNotFoundError(
+            f"cannot load model {target!r}: {listing}; give a folder with config.json, the tokenizer files and the "
+            "weights, as save_pretrained writes them (dialogym never downloads weights)"
+        )

@@ -13,7 +13,7 @@ from typing import Any
 from rich.table import Table
 
 from dialogym.envs import Episode, atomic_write_text
-from dialogym.envs.episode import atomic_write_bytes
+from dialogym.envs.episode import atomic_write_bytes, remove_stale_temporaries
 
 from .ratings import Match, Rating, fit_ratings, openskill_ratings, win_matrix, win_matrix_intervals
 from .runner import BenchConfig, moves_of
@@ -130,6 +130,7 @@ def write_tables(summary: Summary, out: Path) -> list[Path]:
     except ImportError:
         pass
     else:
+        remove_stale_temporaries(out / "scores.parquet")  # a write killed before its rename leaves one
         fd, tmp = tempfile.mkstemp(dir=out, prefix=".scores.parquet.", suffix=".tmp")
         os.close(fd)
         try:

@@ -9,7 +9,10 @@ A run lives in one folder::
     report/          the static HTML report
 
 Every planned episode has a key (game, instance, seed, seats, tags); restarting a run
-plays only the planned episodes whose key is not yet in ``episodes.jsonl``.
+plays only the planned episodes whose key is not yet in ``episodes.jsonl``. Nothing is
+written before the plan, the folder and the agents are known to be good; when an agent fails
+mid-run (a model server's error), the episodes finished before it stay in ``episodes.jsonl``
+and :class:`AgentError` says so in one line.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dialogym.agents.rollout import EpisodeSpec
 from dialogym.envs import Episode, atomic_write_text, generate_instance_set, read_episodes, resolve_ids, spec
+from dialogym.envs.episode import truncate_torn_tail
 
 CONFIG_FILE = "bench.json"
 EPISODES_FILE = "episodes.jsonl"
@@ -57,7 +61,7 @@ class BenchConfig(BaseModel):
     episodes: int = Field(8, ge=1, description="instances per game; every pairing plays all of them")
     split: Literal["train", "test", "any"] = Field("test", description="instance split")
     level: str = Field("", description="instance level for every game (default: each game's default)")
-    seed: int = Field(0, description="seed of the instance sets; episode i uses seed+i")
+    seed: int = Field(0, ge=0, description="seed of the instance sets; episode i uses seed+i")
     temperature: float = Field(0.0, ge=0.0, description="sampling temperature (0 = greedy)")
     max_new_tokens: int = Field(64, ge=1, description="longest reply (games cap it further)")
     concurrency: int = Field(64, ge=1, description="episodes played at once (per Ray worker with ray)")
@@ -240,6 +244,38 @@ def episode_key(episode: Episode) -> tuple[Any, ...]:
 
 
 # --------------------------------------------------------------------------- running
+class AgentError(RuntimeError):
+    """An agent failed during a run: a model server's error (``BackendError``) or another
+    backend's ``RuntimeError``, with the agent's name. The episodes finished before it are in
+    ``episodes.jsonl``, so rerunning the same command resumes the run."""
+
+
+class _Named:
+    """An agent whose failures become :class:`AgentError` naming it; otherwise the agent itself."""
+
+    def __init__(self, name: str, agent: Any) -> None:
+        self._name, self._agent = name, agent
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._agent, attribute)
+
+    def act(self, requests: Sequence[Any]) -> list[Any]:
+        try:
+            return self._agent.act(requests)
+        except RuntimeError as err:
+            raise AgentError(f"model {self._name!r} failed: {err}") from err
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse (one line) an ``out`` that is a file or lies under one, before anything is written."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is a file" if folder == out else f"lies under {folder}, which is a file"
+                raise ValueError(f"--out {out} {where}, not a folder; give another --out")
+            return
+
+
 def stored_config(out: Path) -> BenchConfig | None:
     """The config stored in run folder ``out``, or None when it has none.
 
@@ -255,17 +291,32 @@ def stored_config(out: Path) -> BenchConfig | None:
         raise ValueError(f"{path} is not a bench config ({reason}); use another --out") from None
 
 
-def prepare_folder(config: BenchConfig, out: Path) -> BenchConfig:
-    """Store the config in ``out`` or check it matches the one there; return the resolved config."""
+def check_folder(config: BenchConfig, out: Path) -> BenchConfig:
+    """The resolved config, if ``out`` may hold its run (new, or holding this run); writes nothing.
+
+    Refused: a file as ``out``, a run of other settings (a ``play`` run is one: its sampling
+    differs), and episodes without a ``bench.json`` (not a run this config can resume).
+    """
+    check_out_folder(out)
     resolved = config.resolved(out)
-    path = out / CONFIG_FILE
     stored = stored_config(out)
     if stored is not None:
         old, new = stored.identity(), resolved.identity()
         if old != new:
             changed = ", ".join(f"{k} ({old[k]!r} -> {new[k]!r})" for k in new if old.get(k) != new[k])
             raise ValueError(f"{out} holds a bench run with other settings: {changed}; rerun with the same settings or another --out")
-    atomic_write_text(path, resolved.model_dump_json(indent=1) + "\n")
+    elif (out / EPISODES_FILE).exists() and (out / EPISODES_FILE).stat().st_size:
+        raise ValueError(
+            f"{out} holds {EPISODES_FILE} but no {CONFIG_FILE}, so no run this command could resume or add to; "
+            "give another --out"
+        )
+    return resolved
+
+
+def prepare_folder(config: BenchConfig, out: Path) -> BenchConfig:
+    """Store the config in ``out`` or check it matches the one there; return the resolved config."""
+    resolved = check_folder(config, out)
+    atomic_write_text(out / CONFIG_FILE, resolved.model_dump_json(indent=1) + "\n")
     return resolved
 
 
@@ -284,6 +335,10 @@ def run_bench(
     (:func:`~dialogym.agents.distributed.run_on_ray`), each building its own agents: then
     ``agents`` values must be picklable zero-argument factories (or spec strings). Either
     way this process is the one writer of ``episodes.jsonl``, so a resume works the same.
+
+    Nothing is written until the plan, the folder (:func:`check_folder`) and the agents are
+    good. An agent that fails in-process raises :class:`AgentError`, after every episode
+    finished before it was written.
     """
     from dialogym.agents.base import Sampling
     from dialogym.agents.rollout import RolloutEngine
@@ -291,31 +346,43 @@ def run_bench(
     from dialogym.envs import EpisodeWriter
 
     out = Path(out)
-    specs = plan(config.resolved(out))  # a config that cannot be planned leaves the folder untouched
-    config = prepare_folder(config, out)
+    specs = plan(config.resolved(out))
+    config = check_folder(config, out)
     path = out / EPISODES_FILE
     planned = {spec_key(s) for s in specs}
     done: dict[tuple[Any, ...], Episode] = {}
-    with EpisodeWriter(path):  # opening the writer cuts a torn tail left by a kill
-        pass
+    truncate_torn_tail(path)  # what a kill left; changes only a file that is already there
     for episode in read_episodes(path):
         key = episode_key(episode)
         if key in planned:
             done.setdefault(key, episode)
     todo = [s for s in specs if spec_key(s) not in done]
+    agents = agents or {}
+    engine_agents: dict[str, Any] = {}
+    if todo and config.ray:
+        unbuildable = sorted(m for m, a in agents.items() if not (isinstance(a, str) or callable(a)))
+        if unbuildable:
+            raise ValueError(
+                f"bench on Ray: agents {unbuildable} are ready objects, but every Ray worker builds its own; "
+                "pass model specs or picklable zero-argument factories"
+            )
+    elif todo:  # built before anything is written: a model that cannot load leaves the folder as it was
+        engine_agents = {m: _Named(m, agents[m] if m in agents else load_agent(m)) for m in config.models}
+    prepare_folder(config, out)
     if todo:
-        agents = agents or {}
         sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
+        finished = 0
+
+        def count(episode: Episode) -> None:
+            nonlocal finished
+            finished += 1
+            if on_episode is not None:
+                on_episode(episode)
+
         with EpisodeWriter(path) as writer:
             if config.ray:
                 from dialogym.agents.distributed import run_on_ray
 
-                unbuildable = sorted(m for m, a in agents.items() if not (isinstance(a, str) or callable(a)))
-                if unbuildable:
-                    raise ValueError(
-                        f"bench on Ray: agents {unbuildable} are ready objects, but every Ray worker builds its own; "
-                        "pass model specs or picklable zero-argument factories"
-                    )
                 workers = config.ray_workers
                 played = run_on_ray(
                     todo, {m: agents.get(m, m) for m in config.models}, address=config.ray, num_workers=workers,
@@ -323,9 +390,14 @@ def run_bench(
                     max_concurrent=config.concurrency, progress=progress, on_episode=on_episode,
                 )
             else:
-                engine_agents = {m: agents[m] if m in agents else load_agent(m) for m in config.models}
                 engine = RolloutEngine(engine_agents, sampling=sampling, max_concurrent=config.concurrency, progress=progress)
-                played = engine.run(todo, writer=writer, on_episode=on_episode)
+                try:
+                    played = engine.run(todo, writer=writer, on_episode=count)
+                except AgentError as err:
+                    kept = len(done) + finished
+                    raise AgentError(
+                        f"{err} ({kept} of {len(specs)} episodes are in {path}; rerun the same command to resume)"
+                    ) from err.__cause__
         for episode in played:
             done.setdefault(episode_key(episode), episode)
     episodes = [done[spec_key(s)] for s in specs]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -78,6 +79,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write a whole file so readers see the old file or the new one, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -90,6 +92,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the ``.<name>.*.tmp`` files an atomic write of ``path`` leaves when it is killed
+    before its rename (the one writer of a file calls this before writing it again)."""
+    for stale in Path(path).parent.glob(f".{glob.escape(Path(path).name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

@@ -6,7 +6,8 @@ re-prompted with the error, up to the game's ``max_retries`` times in one turn; 
 failure aborts the episode with the game's abort penalty and a recorded reason. A game's
 parser should raise :class:`InvalidMove`; any other ``ValueError`` (or ``OverflowError``,
 ``RecursionError``) it lets slip is caught here and treated as an invalid move too, so a
-hostile reply can never crash a run.
+hostile reply can never crash a run. A reply longer than :data:`~.core.MAX_ACTION_CHARS`
+is an invalid move before any parser sees it, and is recorded cut to that length.
 
 Every outcome gets two metrics from here, for every game: ``replies`` (all replies of the
 episode, re-prompted ones included) and ``invalid_replies`` (those that were rejected).
@@ -23,7 +24,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .core import MAX_PROMPT_CHARS, Game, Instance, InvalidMove, Message, Move, Outcome, clip_middle
+from .core import (
+    MAX_ACTION_CHARS,
+    MAX_PROMPT_CHARS,
+    Game,
+    Instance,
+    InvalidMove,
+    Message,
+    Move,
+    Outcome,
+    clip_middle,
+)
 from .episode import Episode, Turn
 
 #: Hard cap on replies in one episode, a guard against a game that never ends.
@@ -150,7 +161,15 @@ class Match:
         self._ensure_prompt(seat)
         if not isinstance(text, str):
             text = "" if text is None else str(text)
-        move, error = self._parse(seat, text)
+        if len(text) > MAX_ACTION_CHARS:
+            # One place for every game and front end: no parser sees it, no record keeps it whole.
+            move, error = None, (
+                f"{self.game_id}: the reply has {len(text)} characters, over the {MAX_ACTION_CHARS} a move may have; "
+                "reply with the move alone, in the format the rules give"
+            )
+            text = clip_middle(text, MAX_ACTION_CHARS)
+        else:
+            move, error = self._parse(seat, text)
         self.turns.append(
             Turn(
                 index=len(self.turns),

@@ -19,7 +19,9 @@ Move formats:
   (verified) or ``<u_quote>...</u_quote>`` (not in the passage). Every other ``<`` and
   ``>`` a debater writes becomes ``\u2039``/``\u203a``, and ``v_quote``/``u_quote`` (also
   written ``v quote``, ``V-quote``, ...) lose their prefix, so only the game can produce a
-  verified-quote tag.
+  verified-quote tag. Look-alikes count too: the text is NFKC-normalised (fullwidth
+  ``\uff1c\uff56_quote\uff1e``, mathematical letters) and small capitals (``\u1d20``) are folded
+  to ASCII before that.
 - judge: exactly one line ``VERDICT: A`` or ``VERDICT: B`` (reasoning lines may precede it).
 
 Move grammar (guided play, :meth:`DebateGame.move_grammar`): the judge writes exactly
@@ -39,6 +41,7 @@ picks its option, else -1.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -100,6 +103,9 @@ _QUOTE_TAG_RE = re.compile(r"<\s*(/?)\s*quote\s*>", re.IGNORECASE)
 _QUOTED_RE = re.compile(r"<\s*quote\s*>.*?<\s*/\s*quote\s*>", re.IGNORECASE | re.DOTALL)
 #: Anything a debater writes that could pass for the game's quote markings.
 _JUDGE_TAG_WORD_RE = re.compile(r"(?<![a-z])[uv][\W_]*(?=quote)", re.IGNORECASE)
+#: Small capitals have no NFKC decomposition; folded by hand so "<ᴠ_ǫᴜᴏᴛᴇ>" reads "<v_quote>"
+#: (q has two look-alikes: ǫ and ꞯ).
+_SMALL_CAPITALS = str.maketrans("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘǫꞯʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqqrstuvwyz")
 _SHOWN_QUOTE_RE = {flag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL) for flag, tag in ((True, "v_quote"), (False, "u_quote"))}
 #: Phrases that claim an answer; used to catch a debater arguing for the other side.
 _CLAIM_RE = re.compile(
@@ -160,7 +166,9 @@ def _squash(text: str) -> str:
 
 
 def _neutralise(text: str) -> str:
-    """Make debater text unable to contain a quote marking only the game may write."""
+    """Make debater text unable to contain a quote marking only the game may write, in
+    look-alike characters too (fullwidth, small capitals: folded first)."""
+    text = unicodedata.normalize("NFKC", text).translate(_SMALL_CAPITALS)
     return _JUDGE_TAG_WORD_RE.sub("", text).replace("<", "\u2039").replace(">", "\u203a")
 
 

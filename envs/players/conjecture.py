@@ -4,9 +4,10 @@
 never a seed again up to expansion) and always adds its witness. ``scripted_prover`` is a
 small solver, stronger at each attempt (:data:`SEARCH_BUDGETS`): backtracking search over
 the quantified integers with integer root finding, exact division for polynomial
-unknowns, factoring by rational roots (full factorisation from attempt 2), and a one-step
-expansion chain for identities; a stuck prover still sends a well-formed guess. The solver
-is most of this module; it uses the pure formal language only
+unknowns, factoring by rational roots (full factorisation from attempt 2), and a chain
+through the expansion for identities (``A = <A expanded> = B``, or ``A = B`` when that does
+not fit the proof limits); a stuck prover still sends a well-formed guess. The solver is
+most of this module; it uses the pure formal language only
 (:mod:`dialogym.envs.games.formal`), never the Lean runner.
 
 Each policy is ``(view, rng) -> reply``: it reads only the seat's ``view()`` dict and
@@ -64,7 +65,16 @@ def _prove(st: Statement, attempt: int) -> str | None:
         assert isinstance(st.body, formal.Cmp)
         lhs, rhs = (formal.to_text(a) for a in st.body.args)
         middle = formal.poly_text(formal.expand(st.body.args[0]))
-        return f"{lhs} = {rhs}" if middle in (lhs, rhs) else f"{lhs} = {middle} = {rhs}"
+        if middle in (lhs, rhs):
+            return f"{lhs} = {rhs}"
+        # The expanded middle can run past the proof's length or token limit (a product of
+        # powers of long sums); the one-step chain is valid too, and as short as the statement.
+        chain = f"{lhs} = {middle} = {rhs}"
+        try:
+            formal.parse_formula(chain, "the equality chain")
+        except FormalError:
+            return f"{lhs} = {rhs}"
+        return chain
     if st.kind == "factor":
         return _factor(formal.expand(st.body), full=attempt >= 2)
     if st.kind == "exists" and st.domain == "poly":

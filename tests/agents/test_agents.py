@@ -153,6 +153,28 @@ def test_human_agent_shows_new_messages_verbatim_and_returns_the_typed_reply():
     assert "[bold]not markup[/bold]" in out.getvalue()
 
 
+def test_escape_sequences_in_another_seats_message_never_reach_the_human_players_terminal():
+    from dialogym.agents.rollout import request_for
+    from dialogym.envs import new_match
+
+    match = new_match("dialogym/Negotiation-v0", 3)
+    hostile = "Deal? \x1b[2J\x1b[H\x1b]0;pwned\x07\x9b31mred\x1b[0m\r\x07\u202eevil\tend\nPROPOSE: book=0 hat=0 ball=0"
+    assert match.submit("alice", hostile).accepted
+    out = io.StringIO()
+    agent = HumanAgent(console=Console(file=out, width=100, force_terminal=True, color_system=None), read=lambda p: "ACCEPT")
+    agent.act([request_for(match, "bob")])
+    shown = out.getvalue()
+    assert "Deal?" in shown and "red" in shown and "pwned" not in shown  # the window-title sequence went whole
+    assert not [c for c in shown if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"]
+
+
+def test_terminal_text_drops_escape_sequences_and_replaces_other_controls():
+    from dialogym.agents.human import terminal_text
+
+    assert terminal_text("\x1b[31mred\x1b[0m \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\") == "red link"
+    assert terminal_text("a\rb\x08c\x9bd\u202ee\n\tf") == "a\ufffdb\ufffdc\ufffdd\ufffde\n\tf"
+
+
 def test_local_folder_and_lora_adapter_specs_load_and_the_adapter_changes_the_model(tmp_path):
     import torch
     from peft import LoraConfig, get_peft_model

@@ -302,6 +302,16 @@ def test_scripted_prover_solves_by_search_root_finding_division_and_factoring(st
         assert verdict.ok == (n == attempt), (n, reply, verdict.message)
 
 
+def test_scripted_prover_falls_back_to_the_one_step_chain_when_the_expansion_does_not_fit():
+    # The expanded middle of this true identity is about 2,500 characters, past the 600 a proof may have.
+    statement = "identity (a+b+c+d+1)^4*(a-b+c-d+1)^2 = (a-b+c-d+1)^2*(a+b+c+d+1)^4"
+    match = play(f"CONJECTURE: {statement}")
+    rng = np.random.default_rng(0)
+    assert match.submit("prover", scripted_prover(match.view("prover"), rng)).accepted, match.turns[-1].error
+    assert match.done and match.outcome.metrics["proved"] == 1.0
+    assert match.outcome.rewards["prover"] == 1.0
+
+
 def test_scripted_players_are_registered_as_the_default_pair():
     players = spec("dialogym/ConjectureProver-v0").players["default"]
     assert players == {"conjecturer": scripted_conjecturer, "prover": scripted_prover}
@@ -311,11 +321,13 @@ def test_scripted_players_are_registered_as_the_default_pair():
 def test_a_control_line_ending_in_a_long_run_of_spaces_is_read_in_linear_time():
     import time
 
+    # The parser itself: a Match refuses any reply over MAX_ACTION_CHARS before parsing it.
     match = Match(GAME, INSTANCE, game_id="dialogym/ConjectureProver-v0")
     started = time.perf_counter()
-    feedback = match.submit("conjecturer", "CONJECTURE: exists x in Z: x = 2" + " " * 40_000 + "\nWITNESS: x=2" + " " * 40_000)
-    assert feedback.accepted, feedback.error
-    match.submit("prover", "PROOF: " + " " * 40_000 + "x")
+    GAME.parse_move(match.state, "conjecturer", "CONJECTURE: exists x in Z: x = 2" + " " * 40_000 + "\nWITNESS: x=2" + " " * 40_000)
+    assert match.submit("conjecturer", "CONJECTURE: exists x in Z: x = 2\nWITNESS: x=2").accepted
+    with pytest.raises(InvalidMove):
+        GAME.parse_move(match.state, "prover", "PROOF: " + " " * 40_000 + "x")
     assert time.perf_counter() - started < 0.5
 
 

@@ -123,3 +123,25 @@ def test_every_outcome_counts_the_replies_and_the_invalid_ones():
     aborted = new_match(max_retries=0)
     aborted.submit("speaker", "nope")
     assert aborted.outcome.metrics == {"replies": 1.0, "invalid_replies": 1.0}
+
+
+def test_a_reply_over_max_action_chars_is_refused_by_the_policy_and_never_stored_whole():
+    from dialogym.envs.core import MAX_ACTION_CHARS
+    from dialogym.envs.spaces import MAX_ACTION_CHARS as ACTION_SPACE_CHARS
+
+    assert ACTION_SPACE_CHARS == MAX_ACTION_CHARS == 8192
+    match = new_match()
+    reply = "CLUE: the red one\n" + "x" * 50_000  # the clue parser reads the first line alone: valid if parsed
+    feedback = match.submit("speaker", reply)
+    assert not feedback.accepted and not feedback.aborted and match.to_act() == ["speaker"]
+    assert f"the reply has {len(reply)} characters, over the 8192 a move may have" in feedback.error
+    assert len(match.turns[-1].raw) <= MAX_ACTION_CHARS and match.turns[-1].move is None
+    assert all(len(m["content"]) <= MAX_ACTION_CHARS for m in match.messages("speaker") if m["role"] == "assistant")
+    assert match.submit("speaker", "CLUE: the red one\n" + "x" * (MAX_ACTION_CHARS - 18)).accepted  # 8192 exactly
+
+
+def test_an_over_long_reply_past_the_retries_aborts_with_the_reason():
+    match = new_match(max_retries=0)
+    feedback = match.submit("speaker", "CLUE: red " * 1000)
+    assert feedback.aborted and "over the 8192 a move may have" in match.abort_reason
+    assert len(match.episode().turns[0].raw) <= 8192

@@ -49,6 +49,7 @@ def test_correct_pick_rewards_both_seats_and_wrong_pick_neither():
         ("the red one", 'start with "CLUE:"'),
         ("CLUE: the 2nd one", "must not contain digits"),
         ("CLUE: " + "big " * 41, "use at most 40"),
+        ("CLUE: " + " ".join(["enormous" * 5] * 6), "the clue has 245 characters; use at most 240"),
         ("CLUE: red ANSWER: 1", 'may not write "ANSWER:"'),
     ],
 )
@@ -164,6 +165,13 @@ def test_the_listener_grammar_on_hard_accepts_exactly_the_five_answers():
     grammar = GAME.move_grammar(state, "listener")
     tried = [f"ANSWER: {n}" for n in ("0", "1", "2", "3", "4", "5", "6", "01", "10")] + ["ANSWER: 2 (the red one)", "ANSWER:3"]
     assert [t for t in tried if accepts(grammar, t)] == [f"ANSWER: {n}" for n in range(1, 6)]
+
+
+def test_the_longest_clue_the_grammar_allows_fits_the_parsers_character_cap():
+    from dialogym.envs.games.reference import GUIDED_CLUE_CHARS, MAX_CLUE_CHARS
+
+    assert GUIDED_CLUE_CHARS <= MAX_CLUE_CHARS
+    assert GAME._parse_clue("CLUE: " + "a" * MAX_CLUE_CHARS).text == "a" * MAX_CLUE_CHARS
 
 
 def test_the_speaker_grammar_bounds_the_clue_in_words_and_characters_and_refuses_digits():

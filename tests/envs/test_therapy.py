@@ -451,7 +451,8 @@ def test_a_few_huge_words_break_the_character_cap(seat):
     match = new_match()
     if seat == "therapist":
         match.submit("patient", "Sudden attacks.")
-    reply = "QUESTION: " + " ".join(["a" * 3000] * 10) if seat == "therapist" else " ".join(["a" * 3000] * 10)
+    # ten 800-character words: over the game's cap, within the match's MAX_ACTION_CHARS
+    reply = "QUESTION: " + " ".join(["a" * 800] * 10) if seat == "therapist" else " ".join(["a" * 800] * 10)
     assert "characters; use at most 1000" in match.submit(seat, reply).error
 
 
