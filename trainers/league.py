@@ -237,7 +237,16 @@ class League:
             return list(sampler.entries)
         return [e.name for e in self.pool.entries if e.kind != "external"]
 
-    def _evaluate(self, name: str, opponents: Sequence[str], iteration: int) -> tuple[list[MatchResult], dict[str, float]]:
+    def crossplay(self, opponent: str, episodes: int, key: int) -> list[float]:
+        """The learner's scores in ``episodes`` greedy matches against the pool member
+        ``opponent`` on the held-out instances ``eval_seeds(key, episodes)``, seats rotated;
+        recorded nowhere. Pick a ``key`` above ``iterations`` for instances the league's own
+        evaluations never met."""
+        results, _ = self._evaluate("learner", [opponent], key, episodes)
+        return [r.score for r in results]
+
+    def _evaluate(self, name: str, opponents: Sequence[str], iteration: int,
+                  episodes: int | None = None) -> tuple[list[MatchResult], dict[str, float]]:
         """Greedy matches of the learner (as ``name``) against each opponent on test-split
         instances, seats rotated; returns the results and the mean score per opponent. In a
         cooperative game (the seats share the reward) the opponent also plays the instance
@@ -245,7 +254,8 @@ class League:
         (:func:`~dialogym.benchmarks.scores.partner_score`)."""
         c = self.config
         engine = RolloutEngine(self._agents(opponents), sampling=Sampling(temperature=0.0, max_new_tokens=c.max_new_tokens))
-        n, mine = c.eval_episodes, range(self.rank, c.eval_episodes, self.world_size)  # this rank's share
+        n = episodes or c.eval_episodes
+        mine = range(self.rank, n, self.world_size)  # this rank's share
         local = [0.0] * (n * len(opponents))  # the others' scores are 0 here and come in the sum
         cooperative = spec(c.game).game_cls.cooperative
         for k, opponent in enumerate(opponents):
@@ -266,9 +276,15 @@ class League:
             results += [MatchResult(a=name, b=opponent, score=s, game=c.game, iteration=iteration) for s in match]
         return results, scores
 
-    def run(self, progress: bool = False) -> list[dict[str, Any]]:
-        start = self._resume()
-        return [self.iteration(i, progress) for i in range(start + 1, self.config.iterations + 1)]
+    def run(self, progress: bool = False, stop: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        """Start or resume the league and play its remaining iterations; ``stop`` (called
+        with each iteration's line) ends it early when it returns True (a time budget)."""
+        start, lines = self._resume(), []
+        for i in range(start + 1, self.config.iterations + 1):
+            lines.append(self.iteration(i, progress))
+            if stop is not None and stop(lines[-1]):
+                break
+        return lines
 
     def iteration(self, iteration: int, progress: bool = False) -> dict[str, Any]:
         c = self.config

@@ -116,12 +116,14 @@ def own_positions(sample: Sample) -> list[int]:
     return [p for p in range(1, len(sample.input_ids)) if sample.loss_mask[p]]
 
 
-def guided_masks(sample: Sample, lltokenizer: Any, vocab_size: int) -> Any:
+def guided_masks(sample: Sample, lltokenizer: Any, vocab_size: int, replays: dict | None = None) -> Any:
     """The grammar masks of ``sample``'s own tokens, one row per :func:`own_positions` entry
     (row k: the tokens allowed when the k-th was chosen; every token for free turns), as
     bits packed along the vocabulary (numpy uint8, little-endian bit order); None when no
     turn was guided. Replayed from each guided turn's grammar and tokens with the learner's
-    tokenizer (``lltokenizer``: llguidance's view of it), once: the result stays on the sample."""
+    tokenizer (``lltokenizer``: llguidance's view of it), once: the result stays on the sample.
+    ``replays`` (a dict the caller keeps across samples) memoises a turn's masks by its
+    grammar and tokens: the plays of a group often give the same reply."""
     if not sample.guided:
         return None
     if sample.allowed is None or sample.allowed.shape[1] != (vocab_size + 7) // 8:
@@ -134,7 +136,12 @@ def guided_masks(sample: Sample, lltokenizer: Any, vocab_size: int) -> Any:
         for span in sample.spans:
             if span.grammar is not None:
                 tokens = sample.input_ids[span.start : span.stop]
-                masks = replay_masks(lltokenizer, span.grammar, tokens, vocab_size, lltokenizer.eos_tokens).numpy()
+                key = (span.grammar, tuple(tokens))
+                masks = replays.get(key) if replays is not None else None
+                if masks is None:
+                    masks = replay_masks(lltokenizer, span.grammar, tokens, vocab_size, lltokenizer.eos_tokens).numpy()
+                    if replays is not None:
+                        replays[key] = masks
                 for t, p in enumerate(range(span.start, span.stop)):
                     if p in row_of:
                         rows[row_of[p]] = masks[t]

@@ -3,6 +3,8 @@ and the trainers score them under the same masks, replayed from the recorded gra
 tokens; so the policy that played has ratio 1, a forced token has no gradient, and a tiny
 model learns the one choice the grammar leaves it (and unlearns it with the sign flipped)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -142,10 +144,11 @@ def test_masks_are_replayed_once_per_sample_whatever_the_epochs_and_chunks(monke
     t = trainer("ppo", epochs=3, grad_accum=2)
     episodes = t.play(0)
     t.update(episodes)
-    assert len(calls) == len(episodes)  # one guided turn each
+    distinct = {(e.turns[0].grammar, tuple(e.turns[0].token_ids)) for e in episodes}  # one guided turn each
+    assert len(calls) == len(distinct) < len(episodes)  # identical replies of a group are replayed once
     samples = episode_samples(episodes, "learner")
     t.collate(samples), t.collate(samples)
-    assert len(calls) == 2 * len(episodes)
+    assert len(calls) == 2 * len(distinct)  # fresh samples: replayed once, then kept on them
 
 
 def test_the_trl_adapter_refuses_guided_play_in_one_line():
@@ -174,3 +177,39 @@ def test_guided_grpo_learns_the_right_choice_and_a_flipped_sign_unlearns_it(monk
     flip_advantages(monkeypatch)
     flipped = choice_curve()
     assert np.mean(flipped[-2:]) < flipped[0] - 0.1, flipped
+
+
+@pytest.mark.parametrize("lora_rank", [0, 4])
+def test_shared_prefixes_give_the_log_probs_and_gradients_of_whole_passes(lora_rank):
+    """A group's plays share their prompt: encoding it once (its cache gathered to every
+    row) must score and differentiate exactly like a pass per row."""
+    from dialogym.trainers.core import LEARNER, _own_hidden
+
+    t = trainer(lora_rank=lora_rank, group_size=4, instances_per_step=3)
+    for p in (p for p in t.model.parameters() if p.requires_grad):  # LoRA's B starts at 0: make the adapter matter
+        torch.nn.init.normal_(p, std=0.02)
+    batch = t.collate(episode_samples(t.play(0), LEARNER))
+    own = batch["loss_mask"][:, 1:] > 0
+    lm = t.model.get_base_model() if lora_rank else t.model
+    assert _own_hidden(lm.get_decoder(), batch, own) is not None  # 3 prompts, 12 rows
+    results = []
+    for share in (False, True):
+        t.model.zero_grad()
+        logp = token_logprobs(t.model, batch, share_prefixes=share)
+        (logp * torch.linspace(-1, 1, logp.numel()).reshape(logp.shape)).sum().backward()
+        results.append((logp.detach(), [p.grad.clone() for p in t.model.parameters() if p.requires_grad]))
+    (whole, whole_grads), (shared, shared_grads) = results
+    torch.testing.assert_close(shared, whole, rtol=0, atol=1e-5)
+    for a, b in zip(shared_grads, whole_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_rows_that_share_no_prefix_take_the_plain_pass():
+    from dialogym.trainers.core import LEARNER, _own_hidden
+
+    t = trainer(group_size=2, instances_per_step=2)
+    samples = episode_samples(t.play(0), LEARNER)
+    first, second = samples[0], dataclasses.replace(samples[1], allowed=None)
+    second.input_ids = [(second.input_ids[0] + 1) % 200, *second.input_ids[1:]]  # a different first token
+    batch = t.collate([first, second])
+    assert _own_hidden(t.model.get_decoder(), batch, batch["loss_mask"][:, 1:] > 0) is None

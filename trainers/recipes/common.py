@@ -1,0 +1,169 @@
+"""What the learning recipes share: held-out evaluation with bootstrap intervals, learning
+curves drawn as PNG files, and a results file that says how it was made.
+
+A recipe's results file (``docs/results/<recipe>.json``) holds the command, the commit, the
+machine (CPU model, cores, torch), the wall time, the before/after estimates with their 95%
+intervals and every step's training metrics, so a reader can tell what was measured where.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dialogym.agents.base import Sampling
+from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
+from dialogym.benchmarks.scores import Estimate, bootstrap
+from dialogym.envs import Episode
+from dialogym.envs.episode import atomic_write_bytes, atomic_write_text
+
+#: seeds of the held-out test instances every recipe evaluates on (disjoint from training's
+#: derived seeds, and drawn from the test split)
+TEST_SEED = 10_000
+
+
+def estimate(values: Sequence[float], seed: int = 0) -> Estimate:
+    """The mean of ``values`` with its 95% bootstrap interval."""
+    return bootstrap([np.asarray(values, dtype=float)], lambda g: float(np.mean(g[0])), seed=seed)
+
+
+def apart(before: Estimate, after: Estimate) -> bool:
+    """True when ``after``'s interval lies wholly above ``before``'s."""
+    return after.lo > before.hi
+
+
+def play_test(agents: dict[str, Any], seats: dict[str, str], game: str, n: int, *, level: str | None = None,
+              seed: int = TEST_SEED, max_new_tokens: int = 64) -> list[Episode]:
+    """``n`` greedy episodes of ``game`` on held-out test instances ``seed, seed + 1, ...``."""
+    specs = [EpisodeSpec(game, seed=seed + i, seats=seats, split="test", level=level) for i in range(n)]
+    engine = RolloutEngine(agents, sampling=Sampling(temperature=0.0, max_new_tokens=max_new_tokens))
+    return engine.run(specs)
+
+
+def machine() -> dict[str, Any]:
+    """The CPU model, core count and library versions of this machine."""
+    import torch
+
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": model, "cores": cores, "gpu": gpu, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": platform.python_version()}
+
+
+def commit() -> str:
+    """The git commit of the working tree (with ``+dirty`` when it has changes), or "unknown"."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+class Clock:
+    """Wall time since the recipe started, and whether a budget in minutes is spent."""
+
+    def __init__(self, budget_minutes: float) -> None:
+        self.started, self.budget = time.perf_counter(), 60.0 * budget_minutes
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def left(self) -> float:
+        return self.budget - self.seconds
+
+
+def plot_curves(path: Path, title: str, history: Sequence[dict[str, float]], held_out: Sequence[tuple[int, Estimate]],
+                *, reward_label: str = "training reward", score_label: str = "held-out score") -> Path:
+    """Training reward per step and the held-out score (with its interval) at the steps it
+    was measured, side by side, as a PNG file written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    steps = [int(h["step"]) + 1 for h in history]
+    rewards = [h["mean_reward"] for h in history]
+    left.plot(steps, rewards, marker=".", color="tab:blue", alpha=0.5, label="per step")
+    if len(rewards) >= 5:
+        k = 5
+        smooth = np.convolve(rewards, np.ones(k) / k, mode="valid")
+        left.plot(steps[k - 1:], smooth, color="tab:blue", label=f"mean of {k}")
+    left.set(xlabel="step", ylabel=reward_label, title="training")
+    left.legend(loc="best", fontsize=8)
+    if held_out:
+        xs = [s for s, _ in held_out]
+        ys = [e.value for _, e in held_out]
+        lo = [e.value - e.lo for _, e in held_out]
+        hi = [e.hi - e.value for _, e in held_out]
+        right.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color="tab:green")
+    right.set(xlabel="step", ylabel=score_label, title="held-out test instances (95% interval)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_results(path: Path, recipe: str, clock: Clock, **fields: Any) -> Path:
+    """``docs/results/<recipe>.json``: the command, commit, machine and wall time, then
+    ``fields`` (Estimates written as value/lo/hi/n)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Estimate):
+            return value.as_dict()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    record = {
+        "recipe": recipe,
+        "command": " ".join(shlex.quote(a) for a in ["python", "-m", f"dialogym.trainers.recipes.{recipe}", *sys.argv[1:]]),
+        "commit": commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(),
+        "wall_seconds": round(clock.seconds, 1),
+        **{k: plain(v) for k, v in fields.items()},
+    }
+    return atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+
+
+def fmt(e: Estimate, digits: int = 3) -> str:
+    """``value [lo, hi]``."""
+    return f"{e.value:.{digits}f} [{e.lo:.{digits}f}, {e.hi:.{digits}f}]"
+
+
+def report(label: str, before: Estimate, after: Estimate) -> str:
+    """One line: before -> after with intervals and whether the intervals are apart."""
+    gap = "intervals apart" if apart(before, after) else "intervals overlap"
+    return f"{label}: before {fmt(before)} -> after {fmt(after)} (n={after.n}; {gap})"
+
+
+__all__ = ["TEST_SEED", "Clock", "apart", "commit", "estimate", "fmt", "machine", "play_test", "plot_curves",
+           "report", "write_results"]

@@ -1,0 +1,121 @@
+"""CPU recipe: a self-play league on the referential game, then the final checkpoint
+against the base model.
+
+The learner (the embedded model with a LoRA adapter, guided moves) takes both seats in
+turn against opponents drawn from its pool of past checkpoints by PFSP (:mod:`~dialogym.
+trainers.league`). The seats share the reward, so a cross-play match is won by the better
+partner: the learner's team (the learner beside the opponent) against the opponent's own
+team on the same instance (:func:`~dialogym.benchmarks.scores.partner_score`). After the
+league, the final checkpoint meets the base model (``it-0``, the adapter at its zero start)
+on held-out test instances the league never saw, seats rotated; the win rate and its 95%
+bootstrap interval, the ratings per iteration (PNG) and a results file go to
+``docs/results/``.
+
+    python -m dialogym.trainers.recipes.league_reference          # about 30 minutes on 2 cores
+    python -m dialogym.trainers.recipes.league_reference --model tiny --iterations 1 --episodes 4 --final-episodes 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+from pathlib import Path
+
+from dialogym.envs.episode import atomic_write_bytes
+from dialogym.trainers.config import LeagueConfig
+from dialogym.trainers.league import League
+from dialogym.trainers.pool import CheckpointPool
+
+from .common import Clock, estimate, fmt, write_results
+
+GAME = "dialogym/Reference-v0"
+RECIPE = "league_reference"
+#: the key of the final cross-play's instances: above any iteration, so the league's own
+#: evaluations never met them
+FINAL_KEY = 1_000_000
+
+
+def plot_ratings(path: Path, lines: list[dict]) -> Path:
+    """Each checkpoint's rating as the league went on (with its interval at the end)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    iterations = [line["iteration"] for line in lines]
+    names = list(dict.fromkeys(n for line in lines for n in line["ratings"]))
+    for name in names:
+        xs = [line["iteration"] for line in lines if line["ratings"].get(name) is not None]
+        ys = [line["ratings"][name] for line in lines if line["ratings"].get(name) is not None]
+        left.plot(xs, ys, marker="o", label=name)
+    left.set(xlabel="iteration", ylabel="Bradley-Terry rating", title="ratings of the pool")
+    left.legend(fontsize=7, ncol=2)
+    right.plot(iterations, [line["mean_reward"] for line in lines], marker="o")
+    right.set(xlabel="iteration", ylabel="training reward (success)", title="training episodes")
+    fig.suptitle("league on the referential game (guided, PFSP)")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--iterations", type=int, default=12, help="league iterations at most (the budget may stop it first)")
+    parser.add_argument("--minutes", type=float, default=28.0, help="wall-time budget of the whole recipe")
+    parser.add_argument("--episodes", type=int, default=32, help="training episodes per iteration")
+    parser.add_argument("--eval-episodes", type=int, default=8, help="in-league evaluation episodes per opponent")
+    parser.add_argument("--eval-opponents", type=int, default=2)
+    parser.add_argument("--final-episodes", type=int, default=200, help="held-out matches of the final checkpoint against the base")
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--lora-rank", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/recipes/league_reference"), help="league folder (replaced)")
+    parser.add_argument("--results", type=Path, default=Path("docs/results"))
+    args = parser.parse_args(argv)
+    clock = Clock(args.minutes)
+
+    shutil.rmtree(args.out, ignore_errors=True)  # a recipe run starts a new league
+    config = LeagueConfig(game=GAME, model=args.model, iterations=args.iterations, episodes=args.episodes,
+                          eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler="pfsp",
+                          lr=args.lr, lora_rank=args.lora_rank, guided=True, temperature=1.0, max_new_tokens=48,
+                          seed=args.seed)
+    league = League(config, args.out)
+
+    def stop(line: dict) -> bool:
+        done = line["iteration"]
+        print(f"iteration {done}: training success {line['mean_reward']:.3f}, eval {json.dumps(line['eval'])} "
+              f"({clock.seconds / 60:.1f} min)", flush=True)
+        # the final cross-play (200 matches and the base's own 200) costs about a quarter of the budget
+        if clock.left() < clock.seconds / done + 0.25 * clock.budget:
+            print(f"stopping after {done} iterations: the time budget is spent", flush=True)
+            return True
+        return False
+
+    lines = league.run(stop=stop)
+    final = f"it-{len(lines)}"
+    scores = league.crossplay("it-0", args.final_episodes, FINAL_KEY)
+    win = estimate(scores)
+    by_seat = {seat: estimate(scores[i::2]) for i, seat in enumerate(league.roles)}
+    print(f"{final} against the base (it-0), {len(scores)} held-out matches: win rate {fmt(win)}; "
+          + ", ".join(f"as {seat} {fmt(e)}" for seat, e in by_seat.items()), flush=True)
+    pool = CheckpointPool(args.out / "pool")
+    ratings = {e.name: e.rating for e in pool.entries}
+    args.results.mkdir(parents=True, exist_ok=True)
+    png = plot_ratings(args.results / f"{RECIPE}.png", lines)
+    result = {"game": GAME, "model": args.model, "config": config.model_dump(), "iterations": len(lines),
+              "final": final, "win_rate_vs_base": win, "win_rate_by_learner_seat": by_seat,
+              "target": "win rate >= 0.65 against the base, interval excluding 0.5; ratings rising",
+              "reached": win.value >= 0.65 and win.lo > 0.5, "ratings": ratings, "league": lines, "plot": png.name}
+    path = write_results(args.results / f"{RECIPE}.json", RECIPE, clock, **result)
+    print(f"wrote {path} and {png} in {clock.seconds / 60:.1f} minutes", flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()

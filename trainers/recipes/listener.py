@@ -1,0 +1,98 @@
+"""CPU recipe: GRPO teaches the embedded model the referential game's listener seat.
+
+The learner (SmolLM2-135M with a LoRA adapter) plays the listener against the scripted
+speaker with guided moves: its reply is always a legal ``ANSWER: <1..N>``, so every
+episode is played and the reward (1 for the target) is the choice alone. Before and after
+training it plays the same held-out test instances greedily; the results file and the
+learning curves go to ``docs/results/`` (or ``--results``).
+
+    python -m dialogym.trainers.recipes.listener            # about 25 minutes on 2 cores
+    python -m dialogym.trainers.recipes.listener --steps 2 --eval-episodes 16 --model tiny   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dialogym.agents.specs import load_agent
+from dialogym.trainers.config import GRPOConfig
+from dialogym.trainers.grpo import GRPOTrainer
+
+from .common import Clock, apart, estimate, fmt, play_test, plot_curves, report, write_results
+
+GAME = "dialogym/Reference-v0"
+RECIPE = "listener"
+
+
+def success(trainer: GRPOTrainer, speaker, n: int, level: str | None) -> list[float]:
+    """The learner's per-episode success as a greedy guided listener on ``n`` test instances."""
+    episodes = play_test({"bot": speaker, "model": trainer.agent}, {"speaker": "bot", "listener": "model"}, GAME, n,
+                         level=level, max_new_tokens=8)
+    trainer.model.eval()
+    return [e.metrics.get("success", 0.0) for e in episodes]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2", help="model spec of the base model")
+    parser.add_argument("--level", default=None, help="instance level (default: the game's default, easy)")
+    parser.add_argument("--steps", type=int, default=40, help="GRPO steps at most (the time budget may stop it first)")
+    parser.add_argument("--minutes", type=float, default=28.0, help="wall-time budget of the whole recipe")
+    parser.add_argument("--group-size", type=int, default=8)
+    parser.add_argument("--instances-per-step", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--lora-rank", type=int, default=16)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--eval-episodes", type=int, default=200, help="held-out test episodes before and after")
+    parser.add_argument("--curve-episodes", type=int, default=48, help="held-out episodes at each curve point")
+    parser.add_argument("--curve-every", type=int, default=10, help="steps between curve points (0: none)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/recipes/listener"), help="checkpoints and metrics")
+    parser.add_argument("--results", type=Path, default=Path("docs/results"), help="folder of the JSON and PNG results")
+    args = parser.parse_args(argv)
+    clock = Clock(args.minutes)
+
+    config = GRPOConfig(group_size=args.group_size, instances_per_step=args.instances_per_step, lr=args.lr,
+                        lora_rank=args.lora_rank, temperature=args.temperature, seat="listener", guided=True,
+                        max_new_tokens=8, level=args.level, seed=args.seed, loss_type="dapo")
+    trainer = GRPOTrainer(GAME, args.model, "scripted", config, out=args.out)
+    speaker = load_agent("scripted")
+
+    before = estimate(success(trainer, speaker, args.eval_episodes, args.level))
+    print(f"before: test success {fmt(before)} ({clock.seconds:.0f} s)", flush=True)
+    curve = [(0, estimate(success(trainer, speaker, args.curve_episodes, args.level)))] if args.curve_every else []
+    # what one training step costs decides how many fit the budget; the final evaluation
+    # costs about what the first did
+    eval_cost = clock.seconds
+    history: list[dict[str, float]] = []
+    for step in range(args.steps):
+        history += trainer.train(1, log=False)
+        h = history[-1]
+        print(f"step {step + 1}: reward {h['mean_reward']:.3f} loss {h['loss']:+.4f} "
+              f"clip {h.get('clip_fraction', 0):.3f} ({h['seconds']:.0f} s)", flush=True)
+        if args.curve_every and (step + 1) % args.curve_every == 0:
+            curve.append((step + 1, estimate(success(trainer, speaker, args.curve_episodes, args.level))))
+            print(f"  held-out success at step {step + 1}: {fmt(curve[-1][1])}", flush=True)
+        if clock.left() < eval_cost + 1.5 * h["seconds"]:
+            print(f"stopping after {step + 1} steps: the time budget is spent", flush=True)
+            break
+
+    after = estimate(success(trainer, speaker, args.eval_episodes, args.level))
+    print(report("test success", before, after), flush=True)
+    args.results.mkdir(parents=True, exist_ok=True)
+    png = plot_curves(args.results / f"{RECIPE}.png", f"GRPO listener ({args.model}, guided) vs scripted speaker",
+                      history, curve, reward_label="training success", score_label="test success")
+    result = {"game": GAME, "seat": "listener", "opponent": "scripted", "model": args.model, "level": args.level or "easy",
+              "config": config.model_dump(), "steps": len(history), "before": before, "after": after,
+              "gain": after.value - before.value, "intervals_apart": apart(before, after),
+              "target": "after >= before + 0.20, intervals apart",
+              "reached": after.value >= before.value + 0.20 and apart(before, after),
+              "curve": [{"step": s, **e.as_dict()} for s, e in curve], "history": history, "plot": png.name}
+    path = write_results(args.results / f"{RECIPE}.json", RECIPE, clock, **result)
+    print(f"wrote {path} and {png} in {clock.seconds / 60:.1f} minutes", flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
