@@ -1,0 +1,42 @@
+"""The learning recipes run end to end on the tiny model and write what they promise: a
+results file naming the command, commit and machine, before/after estimates with intervals,
+and learning curves as PNG files. (The numbers themselves come from the embedded model:
+docs/results/.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dialogym.trainers.recipes import league_reference, listener
+from dialogym.trainers.recipes.common import apart, estimate
+
+
+def test_estimates_carry_bootstrap_intervals_and_apart_means_no_overlap():
+    low, high = estimate([0.0] * 80 + [1.0] * 20), estimate([0.0] * 20 + [1.0] * 80)
+    assert low.lo < low.value < low.hi and low.n == 100
+    assert apart(low, high) and not apart(high, low) and not apart(low, low)
+
+
+@pytest.mark.slow
+def test_the_listener_recipe_writes_results_and_curves(tmp_path):
+    result = listener.main(["--model", "tiny", "--steps", "2", "--eval-episodes", "6", "--curve-episodes", "3",
+                            "--curve-every", "1", "--out", str(tmp_path / "run"), "--results", str(tmp_path / "res")])
+    record = json.loads((tmp_path / "res" / "listener.json").read_text())
+    assert record["steps"] == result["steps"] == 2 and len(record["history"]) == 2
+    assert {"value", "lo", "hi", "n"} <= set(record["before"]) and record["after"]["n"] == 6
+    assert record["machine"]["cores"] >= 1 and record["commit"] and "recipes.listener" in record["command"]
+    assert [p["step"] for p in record["curve"]] == [0, 1, 2]
+    assert (tmp_path / "res" / "listener.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_the_league_recipe_plays_the_final_checkpoint_against_the_base(tmp_path):
+    result = league_reference.main(["--model", "tiny", "--iterations", "1", "--episodes", "2", "--eval-episodes", "2",
+                                    "--eval-opponents", "1", "--final-episodes", "4", "--out", str(tmp_path / "league"),
+                                    "--results", str(tmp_path / "res")])
+    record = json.loads((tmp_path / "res" / "league_reference.json").read_text())
+    assert record["final"] == "it-1" and record["win_rate_vs_base"]["n"] == 4 == result["win_rate_vs_base"].n
+    assert set(record["win_rate_by_learner_seat"]) == {"speaker", "listener"}
+    assert "it-0" in record["ratings"] and (tmp_path / "res" / "league_reference.png").stat().st_size > 1000
