@@ -54,6 +54,14 @@ def advantages(samples: Sequence[Sample], scale: bool = True, baseline: str = "g
     return out
 
 
+def flat_groups(samples: Sequence[Sample], baseline: str = "group") -> float:
+    """The share of groups whose rewards are all equal: they give no advantage, so no signal."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for s in samples:
+        groups[(s.instance_id, s.seat) if baseline == "group" else (s.seat,)].append(s.reward)
+    return float(np.mean([max(r) == min(r) for r in groups.values()])) if groups else 0.0
+
+
 def grpo_loss(logp: Any, batch: dict, adv: Any, cfg: GRPOConfig, ref_logp: Any = None, *,
               sequences: int | None = None, tokens: float | None = None) -> tuple[Any, dict[str, float]]:
     """The clipped surrogate (plus KL) of ``batch``, normalised as ``cfg.loss_type`` says.
@@ -120,7 +128,9 @@ class GRPOTrainer(TrainerCore):
 
         reported = self.optimise(batch, chunk_loss, reported=("clip_fraction", "kl"))
         rewards = [s.reward for s in all_samples]
-        return {"loss": reported.pop("loss"), "mean_reward": float(np.mean(rewards)), "samples": float(len(all_samples)), **reported}
+        return {"loss": reported.pop("loss"), "mean_reward": float(np.mean(rewards)), "samples": float(len(all_samples)),
+                "flat_groups": flat_groups(all_samples, cfg.baseline), "mean_abs_advantage": float(np.mean(np.abs(adv_all))),
+                **reported}
 
 
-__all__ = ["GRPOConfig", "GRPOTrainer", "advantages", "grpo_loss", "token_logprobs"]
+__all__ = ["GRPOConfig", "GRPOTrainer", "advantages", "flat_groups", "grpo_loss", "token_logprobs"]

@@ -396,3 +396,15 @@ def test_the_train_step_benchmark_times_one_of_our_steps():
 
     seconds = our_step_seconds("tiny", Namespace(generations=2, instances=1, length=4, warmup=0, steps=1))
     assert 0 < seconds < 60
+
+
+def test_flat_groups_is_the_share_of_groups_without_reward_variance():
+    from dialogym.trainers.grpo import flat_groups
+    from dialogym.trainers.samples import Sample
+
+    def sample(instance, reward):
+        return Sample([1, 2], [0, 1], [0.0, 0.0], reward, f"e{instance}{reward}", instance, "listener")
+
+    samples = [sample("a", 1.0), sample("a", 1.0), sample("b", 0.0), sample("b", 1.0), sample("c", 0.0), sample("c", 0.0)]
+    assert flat_groups(samples) == 2 / 3
+    assert flat_groups(samples, baseline="role") == 0.0  # one group per seat, with both rewards
