@@ -81,11 +81,21 @@ def commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def _load() -> float | None:
+    """The 1-minute load average (None where the system has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 class Clock:
     """Wall time since the recipe started, and whether a budget in minutes is spent."""
 
     def __init__(self, budget_minutes: float) -> None:
         self.started, self.budget = time.perf_counter(), 60.0 * budget_minutes
+        #: the commit the run started from, and the machine's load then (other jobs slow it)
+        self.commit, self.load_at_start = commit(), _load()
 
     @property
     def seconds(self) -> float:
@@ -145,7 +155,8 @@ def write_results(path: Path, recipe: str, clock: Clock, **fields: Any) -> Path:
     record = {
         "recipe": recipe,
         "command": " ".join(shlex.quote(a) for a in ["python", "-m", f"dialogym.trainers.recipes.{recipe}", *sys.argv[1:]]),
-        "commit": commit(),
+        "commit": clock.commit,
+        "load_average": {"start": clock.load_at_start, "end": _load()},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
         "wall_seconds": round(clock.seconds, 1),
