@@ -49,7 +49,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome, quote
+from ..core import Game, Instance, InvalidMove, Move, Outcome, RuleViolation, quote
 from ..grammar import alt, grammar
 
 MAX_WORDS = 120
@@ -485,8 +485,8 @@ class DebateGame(Game[DebateInstance, DebateState]):
         # quoted words may name any option.
         claims_theirs = re.compile(rf"(?:{theirs}|(?i:{re.escape(instance.options[1 - option])}))(?!\w)")
         for claim in _CLAIM_RE.finditer(_QUOTED_RE.sub(" ", body)):
-            if claims_theirs.match(claim.group("claim")):
-                raise InvalidMove(
+            if claims_theirs.match(claim.group("claim")):  # free text: no grammar can rule it out
+                raise RuleViolation(
                     f'you argue for {mine} ({instance.options[option]}) but wrote "{claim.group(0).strip()}", '
                     f'which claims {theirs}; argue only for your own answer, e.g. "{example}"'
                 )

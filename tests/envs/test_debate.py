@@ -54,7 +54,7 @@ def test_two_thousand_draws_give_at_least_1900_distinct_instances_quickly(level)
     start = time.perf_counter()
     ids = {draw_instance(GAME, seed, level=level).id for seed in range(2000)}
     assert len(ids) >= 1900
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 20  # a guard against a pathological generator, not a speed target
 
 
 def test_an_instance_depends_only_on_the_generator_it_is_given():
