@@ -1,7 +1,9 @@
-"""Hugging Face transformers backend: batched, left-padded ``generate`` on CPU or CUDA."""
+"""Hugging Face transformers backend: batched ``generate`` on CPU or CUDA, the batch's
+shared prompt prefix encoded once."""
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -58,7 +60,19 @@ class TransformersAgent:
     reply does not depend on which requests share its batch (up to floating-point effects
     of padding), the global torch RNG is untouched, and the same batch replays exactly.
     Stop strings end a reply; the reply text excludes the stop string.
+
+    Shared prefix (``share_prefix``, on by default): the rows of a batch usually start with
+    the same tokens (the system prompt and rules every episode of a seat repeats). That
+    common prefix is run through the model once, with batch 1, and its key/value cache is
+    copied to every row; only the rows' own suffixes are prefilled. Rows are laid out as
+    ``prefix, padding, suffix`` with the padding masked out, so every real token keeps the
+    position and the attention it has in a left-padded batch: greedy float32 replies are
+    token for token the same as with ``share_prefix=False``. Grammar masks and per-request
+    seeds apply to generated tokens only and are untouched by it.
     """
+
+    #: shared prefixes shorter than this are not worth a separate forward pass
+    MIN_SHARED_PREFIX = 16
 
     def __init__(
         self,
@@ -70,6 +84,7 @@ class TransformersAgent:
         batch_size: int = 32,
         return_logprobs: bool = True,
         autocast: Any = None,
+        share_prefix: bool = True,
     ) -> None:
         self.name = name
         self.device = pick_device(device)
@@ -83,7 +98,10 @@ class TransformersAgent:
         self.return_logprobs = return_logprobs
         #: a torch dtype to generate under autocast (trainers keep float32 weights, sample in bf16)
         self.autocast = autocast
+        self.share_prefix = share_prefix
         self.generated_tokens = 0
+        #: prompt tokens whose keys and values came from a shared prefix instead of a prefill
+        self.reused_prompt_tokens = 0
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -133,29 +151,40 @@ class TransformersAgent:
 
         started = time.perf_counter()
         prompts = [self.encode(r.messages) for r in requests]
-        width = max(len(p) for p in prompts)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": sampling.max_new_tokens,
-            "pad_token_id": pad,
-            "return_dict_in_generate": True,
-        }
-        # Every step's token is chosen by _Decoder (greedy, or sampled from the request's own
-        # seed, under the row's grammar mask when guided) and handed to generate's greedy
-        # step as the only finite score: no global RNG, and each reply depends on its own
-        # request only.
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        decoder = _Decoder(requests, sampling, width, self.device, self._row_masks(requests, sampling))
-        kwargs["logits_processor"] = [decoder]
-        if sampling.stop:
-            kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         with (
             torch.no_grad(),
             torch.autocast(device_type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None),
         ):
+            shared = self.shared_prefix(prompts)
+            cache = self._prefix_cache(shared, len(prompts)) if shared else None
+            if cache is None:
+                shared = []
+            suffixes = [p[len(shared) :] for p in prompts]
+            tail = max(len(s) for s in suffixes)
+            width = len(shared) + tail
+            pad = self.tokenizer.pad_token_id
+            input_ids = torch.tensor([shared + [pad] * (tail - len(s)) + s for s in suffixes], device=self.device)
+            attention = torch.tensor(
+                [[1] * len(shared) + [0] * (tail - len(s)) + [1] * len(s) for s in suffixes], device=self.device
+            )
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": sampling.max_new_tokens,
+                "pad_token_id": pad,
+                "return_dict_in_generate": True,
+            }
+            if cache is not None:
+                kwargs[_cache_keyword()] = cache
+                self.reused_prompt_tokens += len(shared) * (len(prompts) - 1)
+            # Every step's token is chosen by _Decoder (greedy, or sampled from the request's own
+            # seed, under the row's grammar mask when guided) and handed to generate's greedy
+            # step as the only finite score: no global RNG, and each reply depends on its own
+            # request only.
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            decoder = _Decoder(requests, sampling, width, self.device, self._row_masks(requests, sampling))
+            kwargs["logits_processor"] = [decoder]
+            if sampling.stop:
+                kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         new = out.sequences[:, width:]
         logprobs = decoder.logprobs() if self.return_logprobs else None
@@ -187,6 +216,36 @@ class TransformersAgent:
             )
         return replies
 
+    def shared_prefix(self, prompts: Sequence[list[int]]) -> list[int]:
+        """The batch's longest common token prefix, when sharing it pays (else ``[]``). It
+        stops one token short of the shortest prompt: ``generate`` needs a token to prefill
+        in every row."""
+        if not self.share_prefix or len(prompts) < 2:
+            return []
+        first, limit = prompts[0], min(len(p) for p in prompts) - 1
+        length = 0
+        while length < limit and all(p[length] == first[length] for p in prompts):
+            length += 1
+        return list(first[:length]) if length >= self.MIN_SHARED_PREFIX else []
+
+    def _prefix_cache(self, prefix: list[int], rows: int) -> Any:
+        """The key/value cache of ``prefix`` (one forward pass, batch 1) copied to ``rows``
+        rows, or None where the model's cache is not plain full attention (sliding windows,
+        recurrent state), which the ``prefix, padding, suffix`` layout would get wrong."""
+        import torch
+        from transformers import DynamicCache
+
+        ids = torch.tensor([prefix], device=self.device)
+        extra = {"logits_to_keep": 1} if _accepts(self.model, "logits_to_keep") else {}
+        out = self.model(input_ids=ids, use_cache=True, **extra)
+        cache = out.cache if hasattr(out, "cache") else out.past_key_values
+        layers = getattr(cache, "layers", None)
+        if not layers or any(type(layer).__name__ != "DynamicLayer" for layer in layers):
+            return None
+        # a DynamicLayer grows by concatenation, so the expanded views are copied on the
+        # first update, never written through
+        return DynamicCache([(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1)) for layer in layers])
+
     def vocab_size(self) -> int:
         """Width of the model's logits (may exceed the tokenizer's vocabulary)."""
         head = self.model.get_output_embeddings()
@@ -212,6 +271,21 @@ class TransformersAgent:
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         return ids
+
+
+def _cache_keyword() -> str:
+    """``generate``'s name for a starting cache: ``cache`` from transformers 5, before that
+    ``past_key_values``."""
+    from transformers import GenerationMixin
+
+    names = inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters
+    return "cache" if "cache" in names else "past_key_values"
+
+
+def _accepts(model: Any, keyword: str) -> bool:
+    """Whether the causal LM under ``model`` (a PEFT wrapper's base model too) takes ``keyword``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return keyword in inspect.signature(base.forward).parameters
 
 
 class _Decoder:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import copy
+import re
+from functools import cache, lru_cache
 from typing import Any
 
 from gymnasium import spaces
 
+from .core import MAX_ACTION_CHARS  # the Match enforces it (core, so match.py can import it)
 from .factory import load_instances, new_match
 from .match import Match
 from .registry import spec
 
 #: Longest observation text; older text is cut from the front (the newest matters most).
 MAX_OBSERVATION_CHARS = 16_384
-#: Longest action text an environment accepts.
-MAX_ACTION_CHARS = 8_192
 _REPLACEMENT = "\ufffd"
+#: what :func:`charset` leaves out: other control characters, surrogates, and the planes above the BMP
+_OUTSIDE_CHARSET = re.compile("[^\t\n\x20-\x7e\xa0-\ud7ff\ue000-\uffff]")
 
 
 @lru_cache(maxsize=1)
@@ -32,13 +35,22 @@ def charset() -> str:
     return "".join(chars)
 
 
-@lru_cache(maxsize=1)
-def _allowed() -> frozenset[str]:
-    return frozenset(charset())
+@cache
+def _text_template(max_length: int) -> spaces.Text:
+    return spaces.Text(max_length=max_length, min_length=0, charset=charset())
 
 
 def text_space(max_length: int) -> spaces.Text:
-    return spaces.Text(max_length=max_length, min_length=0, charset=charset())
+    """A ``Text`` space over :func:`charset` with its own random generator.
+
+    Building one indexes the ~63,000 characters (a quarter of a second), so one space per
+    length is built once per process and each call returns a shallow copy: the character
+    tables are shared (they are never written), the generator is not, so seeding one
+    seat's space leaves every other seat's and env's alone.
+    """
+    space = copy.copy(_text_template(max_length))
+    space._np_random = None  # seeded on first use, like a new space (Space.np_random)
+    return space
 
 
 def observation_space() -> spaces.Dict:
@@ -52,10 +64,9 @@ def action_space() -> spaces.Text:
 
 def to_observation(text: str) -> dict[str, str]:
     """Fit ``text`` into the observation space: unknown characters become U+FFFD."""
-    allowed = _allowed()
     if len(text) > MAX_OBSERVATION_CHARS:
         text = text[-MAX_OBSERVATION_CHARS:]
-    return {"text": "".join(c if c in allowed else _REPLACEMENT for c in text)}
+    return {"text": _OUTSIDE_CHARSET.sub(_REPLACEMENT, text)}
 
 
 class MatchFactory:

@@ -5,9 +5,22 @@
   prompts, with each batch forced to the same lengths. 1.0 means the engine adds nothing.
 - ``concurrency_speedup``: wall time of the same N episodes played one at a time,
   divided by the engine's time playing them all at once.
+- ``rollout_mfu``: model FLOPs per second of the engine run over the peak of a matrix
+  product measured in the same run (a 2048x2048 product in the model's dtype: float32,
+  or bf16 where the CPU has native bf16; 8192x8192 on a GPU). Model FLOPs count what
+  the replies need, once per token the model is run on (a shared prompt prefix once per
+  batch, padding never), with ``N`` the non-embedding parameters, ``L`` layers, ``d`` the
+  query width (heads x head size), ``d_model`` and ``V`` the vocabulary:
+  ``2 N`` per token run, ``+ 4 L d t`` for its attention over ``t`` positions (QK and AV),
+  ``+ 2 d_model V`` per generated token (the output projection; prefill computes logits for
+  a row's last position only).
 - ``guided`` (``--guided``): per seat, the time of one batch of guided replies (the seat's
   move grammar, one request per instance) over the time of free replies forced to the same
   lengths; ``guided_overhead`` 1.0 means grammar masks cost nothing.
+
+``--game`` picks the game (default the one-exchange reference game; e.g.
+``--game Negotiation`` for ten turns of item division, whose later prompts carry the
+whole conversation).
 
 ``--model random:NAME`` times a random-weight model of a real architecture
 (:data:`dialogym.agents.models.RANDOM_CONFIGS`: smollm2, qwen2-0.5b, tiny) on a machine
@@ -15,6 +28,7 @@ that holds no weights; with ``--force-length`` every reply takes the same number
 so the timings do not depend on the weights.
 
     python -m dialogym.benchmarks.perf.rollout --model smollm2 --episodes 32
+    python -m dialogym.benchmarks.perf.rollout --model smollm2 --episodes 32 --game Negotiation
     python -m dialogym.benchmarks.perf.rollout --model random:qwen2-0.5b --device cuda --force-length --guided
 """
 
@@ -36,7 +50,7 @@ from dialogym.agents.hf import TransformersAgent, inference_dtype, pick_device
 from dialogym.agents.models import random_model
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine, request_for
 from dialogym.agents.specs import load_agent
-from dialogym.envs import new_match, spec
+from dialogym.envs import new_match, resolve_ids, spec
 from dialogym.envs.grammar import grammar, text
 
 GAME = "dialogym/Reference-v0"
@@ -45,15 +59,60 @@ FALLBACK_GRAMMARS = {"speaker": grammar(f'"CLUE: " {text(120, exclude="0-9")}'),
 
 
 class Capture:
-    """Wraps an agent and records every batch it is asked (prompts) and what it generated."""
+    """Wraps an agent and records every batch it is asked (prompts), what it generated, and
+    the token counts model FLOPs are counted from (prompt lengths, the shared prefix)."""
 
     def __init__(self, agent):
-        self.agent, self.name, self.batches = agent, agent.name, []
+        self.agent, self.name, self.batches, self.shapes = agent, agent.name, [], []
 
     def act(self, requests: list[Request]):
         replies = self.agent.act(requests)
-        self.batches.append(([r.messages for r in requests], requests[0].sampling, [len(r.token_ids or []) for r in replies]))
+        lengths = [len(r.token_ids or []) for r in replies]
+        self.batches.append(([r.messages for r in requests], requests[0].sampling, lengths))
+        prompts = [r.prompt_token_ids or [] for r in replies]
+        self.shapes.append(([len(p) for p in prompts], lengths, len(self.agent.shared_prefix(prompts))))
         return replies
+
+
+def model_flops(model, shapes) -> float:
+    """Model FLOPs of the batches ``shapes`` (prompt lengths, reply lengths, shared prefix)
+    by the formula of the module docstring."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    embed = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    params = {id(p): p.numel() for p in model.parameters()}
+    non_embedding = sum(params.values()) - embed.numel() - (head.weight.numel() if head is not None and head.weight is not embed else 0)
+    layers, d_model, vocab = config.num_hidden_layers, config.hidden_size, embed.shape[0]
+    width = config.num_attention_heads * (getattr(config, "head_dim", None) or d_model // config.num_attention_heads)
+
+    def positions(first: int, last: int) -> int:  # sum of t for t in first..last
+        return (first + last) * (last - first + 1) // 2 if last >= first else 0
+
+    run, attended, generated = 0, 0, 0
+    for prompt_lengths, reply_lengths, shared in shapes:
+        run += shared
+        attended += positions(1, shared)
+        for prompt, reply in zip(prompt_lengths, reply_lengths, strict=True):
+            end = prompt + max(reply - 1, 0)  # the last generated token is never run
+            run += end - shared
+            attended += positions(shared + 1, end)
+            generated += reply
+    return 2 * non_embedding * run + 4 * layers * width * attended + 2 * d_model * vocab * generated
+
+
+def matmul_peak(device: str, dtype) -> float:
+    """FLOP/s of the best of five square matrix products in ``dtype`` on ``device``."""
+    size = 8192 if str(device).startswith("cuda") else 2048
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(6):  # the first is a warm-up
+        started = time.perf_counter()
+        torch.mm(a, b)
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
 
 
 def build_agent(model: str, device: str | None) -> TransformersAgent:
@@ -84,16 +143,21 @@ def synchronize(agent) -> None:
         torch.cuda.synchronize(agent.device)
 
 
-def seat_requests(seat: str, episodes: int, max_new_tokens: int) -> list[Request]:
-    """One guided request of ``seat`` per instance of the reference game, with its move grammar
-    (the listener's after a fixed clue)."""
+def guided_seats(game: str) -> list[str]:
+    """The seats ``--guided`` times: both of the reference game, else those that open the game."""
+    return ["speaker", "listener"] if game == GAME else new_match(game, 0, split="test").to_act()
+
+
+def seat_requests(seat: str, episodes: int, max_new_tokens: int, game: str = GAME) -> list[Request]:
+    """One guided request of ``seat`` per instance, with its move grammar (in the reference
+    game, the listener's after a fixed clue)."""
     requests = []
     for seed in range(episodes):
-        match = new_match(GAME, seed, split="test")
-        if seat == "listener":
+        match = new_match(game, seed, split="test")
+        if game == GAME and seat == "listener":
             match.submit("speaker", "CLUE: the red one")
         request = request_for(match, seat, Sampling(temperature=0.0, max_new_tokens=max_new_tokens, guided=True))
-        request.grammar = match.move_grammar(seat) or FALLBACK_GRAMMARS[seat]
+        request.grammar = match.move_grammar(seat) or (FALLBACK_GRAMMARS[seat] if game == GAME else None)
         requests.append(request)
     return requests
 
@@ -148,6 +212,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2", help="a model spec, or random:NAME (smollm2, qwen2-0.5b, tiny)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda where there is one)")
+    parser.add_argument("--game", default=GAME, help="a game id or short name (default: the reference game)")
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--reps", type=int, default=2, help="engine/raw repetitions, interleaved; medians are reported")
@@ -158,17 +223,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the result to this JSON file")
     args = parser.parse_args()
 
+    game = resolve_ids(args.game)[0]
     agent = build_agent(args.model, args.device)
     sampling = Sampling(temperature=0.0, max_new_tokens=args.max_new_tokens)
-    forced = min(args.max_new_tokens, spec(GAME).game_cls.max_reply_tokens) if args.force_length else None
+    game_cls = spec(game).game_cls
+    forced = min(args.max_new_tokens, game_cls.max_reply_tokens) if args.force_length else None
     specs = [
-        EpisodeSpec(game="dialogym/Reference-v0", seed=i, seats={"speaker": "m", "listener": "m"}, split="test")
+        EpisodeSpec(game=game, seed=i, seats=dict.fromkeys(game_cls.roles, "m"), split="test")
         for i in range(args.episodes)
     ]
     agent.act([Request(messages=[{"role": "user", "content": "warm up"}], sampling=sampling)])
 
     # Engine and raw runs alternate, so load from other processes hits both alike.
-    engine_times, raw_times = [], []
+    engine_times, raw_times, flops = [], [], 0.0
     for _ in range(args.reps):
         capture = Capture(agent)
         engine = RolloutEngine({"m": capture}, sampling=sampling)
@@ -178,10 +245,13 @@ def main() -> None:
             synchronize(agent)
             engine_times.append(time.perf_counter() - started)
         raw_times.append(raw_generate_seconds(agent, capture.batches))
+        flops = model_flops(agent.model, capture.shapes)
+    peak = matmul_peak(agent.device, agent.model.dtype)
     engine_s, raw_s = statistics.median(engine_times), statistics.median(raw_times)
     tokens = engine.stats.generated_tokens
     result = {
         "model": args.model,
+        "game": game,
         "device": torch.cuda.get_device_name(agent.device) if str(agent.device).startswith("cuda") else str(agent.device),
         "dtype": str(agent.model.dtype),
         "episodes": args.episodes,
@@ -193,6 +263,10 @@ def main() -> None:
         "raw_generate_s": round(raw_s, 2),
         "raw_tok_per_s": round(tokens / raw_s, 1),
         "rollout_efficiency": round(raw_s / engine_s, 3),
+        "model_flops": round(flops),
+        "model_flops_per_s": round(flops / engine_s),
+        "matmul_peak_flops_per_s": round(peak),
+        "rollout_mfu": round(flops / engine_s / peak, 4),
     }
     if not args.skip_sequential:
         sequential = RolloutEngine({"m": agent}, sampling=sampling, max_concurrent=1)
@@ -207,10 +281,11 @@ def main() -> None:
         started = time.perf_counter()
         agent.grammar_tokenizer()  # built once per tokenizer; not part of a batch's time
         result["grammar_tokenizer_s"] = round(time.perf_counter() - started, 2)
-        result["guided"] = {
-            seat: guided_vs_free(agent, seat_requests(seat, args.episodes, args.max_new_tokens), args.reps)
-            for seat in ("speaker", "listener")
-        }
+        result["guided"] = {}
+        for seat in guided_seats(game):
+            requests = seat_requests(seat, args.episodes, args.max_new_tokens, game)
+            if all(r.grammar for r in requests):  # a seat without a grammar has nothing to time
+                result["guided"][seat] = guided_vs_free(agent, requests, args.reps)
     print(json.dumps(result, indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

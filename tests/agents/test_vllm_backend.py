@@ -171,6 +171,13 @@ def test_specs_on_one_base_model_share_one_engine_and_its_lora_ids(fake_vllm, tm
     assert [kw["model"] for kw in fake_vllm.built] == ["/models/x", "/models/y", "/models/x"]
 
 
+def test_the_engine_caches_prompt_prefixes_across_requests_and_turns(fake_vllm):
+    from dialogym.agents.vllm_backend import VLLMAgent
+
+    VLLMAgent("/models/x")
+    assert fake_vllm.built[0]["enable_prefix_caching"] is True
+
+
 def test_agents_given_the_same_llm_share_its_lora_ids(fake_vllm, tmp_path):
     from dialogym.agents.vllm_backend import VLLMAgent
 

@@ -187,3 +187,18 @@ def test_report_opens_offline_in_a_headless_browser_without_console_errors(repor
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_temporaries_left_by_a_kill_during_report_writing_are_removed_by_the_next_write(tmp_path):
+    episodes = [reference_episode(0, "scripted", "tiny", success=True), reference_episode(1, "tiny", "scripted", success=False)]
+    config = BenchConfig(name="t", games=[REF], models=["scripted", "tiny"], mode="crossplay", episodes=2)
+    summary = summarise(config, episodes, samples=10)
+    (tmp_path / "report").mkdir()
+    left = [".scores.parquet.k1ll3d.tmp", ".scores.csv.abc123.tmp", ".summary.json.x.tmp", "report/.index.html.y.tmp"]
+    for name in left:
+        (tmp_path / name).write_bytes(b"half a file")
+    (tmp_path / ".notes.tmp").write_text("not ours")  # only an atomic write's own temporaries go
+    write_tables(summary, tmp_path)
+    write_report(summary, episodes, tmp_path / "report")
+    assert [name for name in left if (tmp_path / name).exists()] == []
+    assert (tmp_path / ".notes.tmp").exists() and (tmp_path / "scores.parquet").exists()

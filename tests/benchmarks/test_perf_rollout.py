@@ -1,7 +1,9 @@
-"""Smoke test of benchmarks/perf/rollout.py: it runs end to end and prints both ratios."""
+"""Smoke tests of benchmarks/perf/rollout.py: it runs end to end and prints its ratios and MFU."""
 
 import json
 import sys
+
+import pytest
 
 from dialogym.benchmarks.perf import rollout
 
@@ -15,3 +17,32 @@ def test_the_rollout_benchmark_prints_efficiency_and_speedup_ratios(monkeypatch,
     assert result["generated_tokens"] > 0
     assert result["rollout_efficiency"] > 0 and result["concurrency_speedup"] > 0
     assert result["engine_s"] > 0 and result["sequential_s"] > 0
+
+
+def test_the_rollout_benchmark_reports_mfu_against_a_matmul_peak_measured_in_the_run(monkeypatch, capsys):
+    argv = ["rollout", "--model", "tiny", "--game", "Negotiation", "--episodes", "2", "--max-new-tokens", "3",
+            "--reps", "1", "--skip-sequential"]
+    monkeypatch.setattr(sys, "argv", argv)
+    rollout.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["game"] == "dialogym/Negotiation-v0"
+    assert result["model_flops"] > 0 and result["matmul_peak_flops_per_s"] > 0
+    assert 0 < result["rollout_mfu"] < 1
+    assert result["model_flops_per_s"] == pytest.approx(result["rollout_mfu"] * result["matmul_peak_flops_per_s"], rel=1e-2)
+
+
+def test_model_flops_count_a_shared_prefix_once_and_padding_never():
+    from dialogym.agents.models import tiny_model
+
+    model, _ = tiny_model()
+    config, vocab = model.config, model.get_input_embeddings().weight.shape[0]
+    non_embedding = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    layers, width = config.num_hidden_layers, config.hidden_size  # 4 heads x 16
+
+    # one row, prompt 3, reply 2: tokens 1..4 are run (the last reply token never is)
+    expected = 2 * non_embedding * 4 + 4 * layers * width * (1 + 2 + 3 + 4) + 2 * config.hidden_size * vocab * 2
+    assert rollout.model_flops(model, [([3], [2], 0)]) == expected
+    # two rows sharing a 2-token prefix: the prefix is run once
+    shared = rollout.model_flops(model, [([3, 3], [1, 1], 2)])
+    alone = rollout.model_flops(model, [([3], [1], 0)])
+    assert shared == 2 * alone - (2 * non_embedding * 2 + 4 * layers * width * (1 + 2))
