@@ -132,6 +132,13 @@ def plot_curves(path: Path, title: str, history: Sequence[dict[str, float]], hel
         right.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color="tab:green")
     right.set(xlabel="step", ylabel=score_label, title="held-out test instances (95% interval)")
     fig.suptitle(title)
+    return save_png(fig, path)
+
+
+def save_png(fig, path: Path) -> Path:
+    """``fig`` as a PNG file written atomically (a kill never leaves half a file); closes it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
@@ -176,5 +183,5 @@ def report(label: str, before: Estimate, after: Estimate) -> str:
     return f"{label}: before {fmt(before)} -> after {fmt(after)} (n={after.n}; {gap})"
 
 
-__all__ = ["TEST_SEED", "Clock", "apart", "commit", "estimate", "fmt", "machine", "play_test", "plot_curves",
+__all__ = ["TEST_SEED", "Clock", "apart", "commit", "estimate", "fmt", "machine", "play_test", "plot_curves", "save_png",
            "report", "write_results"]

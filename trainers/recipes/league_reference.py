@@ -18,17 +18,15 @@ bootstrap interval, the ratings per iteration (PNG) and a results file go to
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import shutil
 from pathlib import Path
 
-from dialogym.envs.episode import atomic_write_bytes
 from dialogym.trainers.config import LeagueConfig
 from dialogym.trainers.league import League
 from dialogym.trainers.pool import CheckpointPool
 
-from .common import Clock, estimate, fmt, write_results
+from .common import Clock, estimate, fmt, save_png, write_results
 
 GAME = "dialogym/Reference-v0"
 RECIPE = "league_reference"
@@ -56,11 +54,7 @@ def plot_ratings(path: Path, lines: list[dict]) -> Path:
     right.plot(iterations, [line["mean_reward"] for line in lines], marker="o")
     right.set(xlabel="iteration", ylabel="training reward (success)", title="training episodes")
     fig.suptitle("league on the referential game (guided, PFSP)")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return save_png(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict:
