@@ -9,9 +9,10 @@ refused with the field's name whichever way it came in. Unknown keys are refused
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .opponents import SAMPLER_HELP
 
@@ -47,7 +48,29 @@ class GRPOConfig(BaseModel):
                          "log-probs are recomputed under the same masks")
     seat: str | None = Field(None, description="seat the learner plays; unset: each seat in turn")
     level: str | None = Field(None, description="instance level; unset: the game's default")
+    game_options: list[str] = Field(default_factory=list, description="the game's own options as key=value, the value "
+                                    "read as JSON where it parses (messages=false, no_deal_reward=2)")
     seed: int = Field(0, ge=0, description="seed of the instances, the replies and the adapter's initialisation")
+
+    @field_validator("game_options")
+    @classmethod
+    def _key_value(cls, items: list[str]) -> list[str]:
+        for item in items:
+            key, sep, _ = item.partition("=")
+            if not sep or not key.strip().isidentifier():
+                raise ValueError(f"a game option is key=value, got {item!r}")
+        return items
+
+    def options(self) -> dict[str, Any]:
+        """``game_options`` as a dict: each value parsed as JSON, else kept as the string."""
+        out: dict[str, Any] = {}
+        for item in self.game_options:
+            key, _, raw = item.partition("=")
+            try:
+                out[key.strip()] = json.loads(raw)
+            except ValueError:
+                out[key.strip()] = raw
+        return out
 
 
 class PPOConfig(GRPOConfig):

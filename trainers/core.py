@@ -186,6 +186,10 @@ class TrainerCore:
 
         self.game, self.cfg = game, config or self.config_cls()
         self.roles = spec(game).game_cls.roles
+        try:  # a bad game option fails here, in one line, before any model loads
+            spec(game).game(**self.cfg.options())
+        except TypeError as err:
+            raise ValueError(str(err)) from err
         self.rank, self.world_size = _distributed()
         if self.cfg.instances_per_step < self.world_size:
             raise ValueError(f"instances_per_step={self.cfg.instances_per_step} is fewer than the {self.world_size} "
@@ -237,7 +241,7 @@ class TrainerCore:
             seats = {role: LEARNER if role == seat else "opponent" for role in self.roles}
             instance_seed = derive_seed(cfg.seed, step, i)
             specs += [EpisodeSpec(self.game, seed=instance_seed, play=g, seats=seats, level=cfg.level, split="train",
-                                  tags={"step": str(step)}) for g in range(cfg.group_size)]
+                                  game_options=cfg.options(), tags={"step": str(step)}) for g in range(cfg.group_size)]
         return specs
 
     def play(self, step: int) -> list[Episode]:

@@ -201,12 +201,13 @@ def parse_take(spec: str, counts: Mapping[str, int]) -> Share:
 RULES = """You are {seat}, negotiating with {other} how to divide a pool of items: {pool}.
 Your private value of each item: {values}. The whole pool is worth 10 to you. {other} values the items differently, and you cannot see how.
 Goal: a share worth as much as possible to you. If there is no deal after {limit} turns in total (yours and {other}'s), {no_deal}.
-Each turn, write a short message. You may add ONE control line:
+{moves}
   PROPOSE: book=<n> hat=<n> ball=<n>   (what YOU take; {other} gets the rest)
   ACCEPT                               (accept {other}'s standing proposal; this ends the game)
 Example reply:
-  How about this split?
-  PROPOSE: {example}"""
+{example_reply}"""
+_WITH_MESSAGES = "Each turn, write a short message. You may add ONE control line:"
+_MOVES_ONLY = "Each turn, reply with ONE control line and nothing else:"
 
 
 class NegotiationGame(Game[DivisionInstance, DivisionState]):
@@ -222,8 +223,14 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
     def selfplay_score(self, outcome: Outcome) -> float:
         return 100.0 * outcome.metric("joint_score") / 20.0
 
-    def __init__(self, no_deal_reward: float = 0.0) -> None:
+    def __init__(self, no_deal_reward: float = 0.0, messages: bool = True) -> None:
+        """``no_deal_reward``: what both get without a deal. ``messages=False`` plays the
+        game on moves alone: every reply is one control line (a message-only reply is an
+        invalid move, and text beside the control line is dropped unread)."""
+        if not isinstance(messages, bool):
+            raise ValueError(f"messages must be true or false, got {messages!r}")
         self.no_deal_reward = float(no_deal_reward)
+        self.messages = messages
 
     # -- instances ---------------------------------------------------------------------
     def generate_instance(self, rng: np.random.Generator, level: str) -> DivisionInstance:
@@ -260,7 +267,9 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
             no_deal = "both of you get nothing" if self.no_deal_reward == 0 else f"both of you get {self.no_deal_reward:g}"
             parts.append(
                 RULES.format(
-                    seat=seat, other=other, limit=inst.turn_limit, no_deal=no_deal, example=_example_take(inst.counts),
+                    seat=seat, other=other, limit=inst.turn_limit, no_deal=no_deal,
+                    moves=_WITH_MESSAGES if self.messages else _MOVES_ONLY,
+                    example_reply=("  How about this split?\n" if self.messages else "") + f"  PROPOSE: {_example_take(inst.counts)}",
                     pool=", ".join(_plural(inst.counts[i], i) for i in ITEMS),
                     values=", ".join(f"{i}={inst.values[seat][i]}" for i in ITEMS),
                 )
@@ -286,6 +295,12 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
         if len(control) > 1:
             raise InvalidMove(f"negotiation: use at most one control line (one PROPOSE or one ACCEPT) per reply, e.g. {_example(counts)}")
         message = "\n".join(line for line in lines if line not in control).strip()[:MAX_MESSAGE_CHARS]
+        if not self.messages:
+            if not control:
+                raise InvalidMove(
+                    f"negotiation: this game is played on moves alone; reply with one control line, {_example(counts)} or ACCEPT"
+                )
+            message = ""
         if not control:
             return Negotiate(message=message)
         if _ACCEPT_RE.match(control[0]):
@@ -303,11 +318,14 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
     def move_grammar(self, state: DivisionState, seat: str) -> str:
         """The control line then an optional message line, or a message line alone (decision
         first: a guided reply cut at its token budget still holds its move). The control line is ``PROPOSE: book=<n> hat=<n> ball=<n>`` (each count
-        from 0 to the pool's), or ``ACCEPT`` when the other side's proposal stands."""
+        from 0 to the pool's), or ``ACCEPT`` when the other side's proposal stands. With
+        ``messages=False`` the control line alone."""
         counts = state.instance.counts
         controls = ['"PROPOSE: " ' + ' " " '.join(f'"{item}=" {int_range(0, counts[item])}' for item in ITEMS)]
         if state.proposal is not None and state.proposer != seat:
             controls.append('"ACCEPT"')
+        if not self.messages:  # moves alone: the control line is the whole reply
+            return grammar("control", control=" | ".join(controls))
         return grammar(
             'control ("\\n" MESSAGE)? | MESSAGE', control=" | ".join(controls), MESSAGE=_GUIDED_MESSAGE
         )

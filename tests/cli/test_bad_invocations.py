@@ -57,6 +57,10 @@ BAD = [
     pytest.param(["serve", "--model", "nope:x"], "unknown model kind 'nope'", id="serve-bad-model"),
     pytest.param(["train", "refrence"], "did you mean 'reference'?", id="train-typo"),
     pytest.param(["train", "reference", "--seed", "-1"], "bad training setting 'seed'", id="train-negative-seed"),
+    pytest.param(["train", "negotiation", "--game-options", "nokey"], "a game option is key=value", id="train-game-option-form"),
+    pytest.param(["train", "negotiation", "--game-options", "colour=1"], "bad game option", id="train-unknown-game-option"),
+    pytest.param(["train", "negotiation", "--game-options", "messages=2"], "messages must be true or false",
+                 id="train-bad-game-option-value"),
 ]
 
 

@@ -356,3 +356,27 @@ def test_a_guided_message_line_can_never_read_as_a_control_line():
     assert accepts(grammar, "I accept nothing less than the books.")
     for bad in ("accept!", "Propose : book=1", "hi\nACCEPT.", "\x1d", "x" * 241 + "\nPROPOSE: book=0 hat=0 ball=0"):
         assert not accepts(grammar, bad), bad
+
+
+# -- moves alone (messages=False) ------------------------------------------------------------
+def test_without_messages_a_reply_is_one_control_line_and_text_beside_it_is_dropped():
+    from dialogym.agents.guidance import accepts
+
+    game = NegotiationGame(messages=False)
+    match = new_match(game=game)
+    assert "reply with ONE control line and nothing else" in match.messages("alice")[-1]["content"]
+    assert "write a short message" in new_match().messages("alice")[-1]["content"]  # the default keeps messages
+    grammar = match.move_grammar("alice")
+    assert accepts(grammar, "PROPOSE: book=3 hat=1 ball=0")
+    assert not accepts(grammar, "PROPOSE: book=3 hat=1 ball=0\nHow about this?") and not accepts(grammar, "How about this?")
+    feedback = match.submit("alice", "Let us talk first.")
+    assert feedback.error and "moves alone" in feedback.error and not match.done
+    match.submit("alice", "I want books.\nPROPOSE: book=3 hat=1 ball=0")
+    assert match.view("bob")["history"][-1]["message"] == ""  # dropped unread
+    match.submit("bob", "ACCEPT")
+    assert match.outcome.rewards == {"alice": 10.0, "bob": 8.0}
+
+
+def test_the_messages_option_must_be_a_boolean():
+    with pytest.raises(ValueError, match="messages must be true or false"):
+        NegotiationGame(messages="no")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from dialogym.trainers.recipes import league_reference, listener
+from dialogym.trainers.recipes import league_reference, listener, negotiation
 from dialogym.trainers.recipes.common import apart, estimate
 
 
@@ -40,3 +40,27 @@ def test_the_league_recipe_plays_the_final_checkpoint_against_the_base(tmp_path)
     assert record["final"] == "it-1" and record["win_rate_vs_base"]["n"] == 4 == result["win_rate_vs_base"].n
     assert set(record["win_rate_by_learner_seat"]) == {"speaker", "listener"}
     assert "it-0" in record["ratings"] and (tmp_path / "res" / "league_reference.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_the_listener_recipe_reports_its_sft_warm_start_apart_from_grpo(tmp_path):
+    result = listener.main(["--model", "tiny", "--steps", "1", "--eval-episodes", "4", "--curve-every", "0",
+                            "--sft-instances", "8", "--sft-steps", "2", "--out", str(tmp_path / "run"),
+                            "--results", str(tmp_path / "res")])
+    record = json.loads((tmp_path / "res" / "listener.json").read_text())
+    warm = record["sft_warm_start"]
+    assert warm["instances"] == 8 and warm["steps"] == 2 and warm["after"]["n"] == 4
+    assert result["sft_warm_start"]["after"].n == 4 and record["steps"] == 1
+
+
+@pytest.mark.slow
+def test_the_negotiation_recipe_reports_score_and_agreement_before_and_after(tmp_path):
+    result = negotiation.main(["--model", "tiny", "--steps", "1", "--group-size", "2", "--instances-per-step", "2",
+                               "--eval-episodes", "4", "--curve-episodes", "2", "--curve-every", "1",
+                               "--out", str(tmp_path / "run"), "--results", str(tmp_path / "res")])
+    record = json.loads((tmp_path / "res" / "negotiation.json").read_text())
+    assert record["seat"] == "alice" and record["opponent"] == "scripted:fair" and record["config"]["game_options"] == ["messages=false"]
+    for key in ("before", "after", "agreement_before", "agreement_after"):
+        assert record[key]["n"] == 4 and record[key]["lo"] <= record[key]["value"] <= record[key]["hi"]
+    assert 0.0 <= result["agreement_after"].value <= 1.0 and [p["step"] for p in record["curve"]] == [0, 1]
+    assert (tmp_path / "res" / "negotiation.png").read_bytes()[:4] == b"\x89PNG"

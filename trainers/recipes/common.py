@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,10 @@ def apart(before: Estimate, after: Estimate) -> bool:
 
 
 def play_test(agents: dict[str, Any], seats: dict[str, str], game: str, n: int, *, level: str | None = None,
-              seed: int = TEST_SEED, max_new_tokens: int = 64) -> list[Episode]:
+              seed: int = TEST_SEED, max_new_tokens: int = 64, game_options: dict[str, Any] | None = None) -> list[Episode]:
     """``n`` greedy episodes of ``game`` on held-out test instances ``seed, seed + 1, ...``."""
-    specs = [EpisodeSpec(game, seed=seed + i, seats=seats, split="test", level=level) for i in range(n)]
+    specs = [EpisodeSpec(game, seed=seed + i, seats=seats, split="test", level=level, game_options=dict(game_options or {}))
+             for i in range(n)]
     engine = RolloutEngine(agents, sampling=Sampling(temperature=0.0, max_new_tokens=max_new_tokens))
     return engine.run(specs)
 
@@ -103,6 +104,30 @@ class Clock:
 
     def left(self) -> float:
         return self.budget - self.seconds
+
+
+def train(trainer: Any, clock: Clock, steps: int, evaluate: Callable[[int], Sequence[float]], *, curve_every: int,
+          curve_episodes: int, reserve: float) -> tuple[list[dict[str, float]], list[tuple[int, Estimate]]]:
+    """Up to ``steps`` training steps of ``trainer``, with the held-out score
+    (``evaluate(n)``: per-episode values on ``n`` test instances) at step 0 and every
+    ``curve_every`` steps. It stops early when the next step would eat into ``reserve``
+    seconds (what the final evaluation needs) of the budget. Returns every step's
+    metrics and the curve's points."""
+    curve = [(0, estimate(evaluate(curve_episodes)))] if curve_every else []
+    history: list[dict[str, float]] = []
+    for step in range(steps):
+        history += trainer.train(1, log=False)
+        h = history[-1]
+        print(f"step {step + 1}: reward {h['mean_reward']:.3f} loss {h['loss']:+.4f} clip {h.get('clip_fraction', 0):.3f} "
+              f"flat groups {h.get('flat_groups', 0):.2f} |A| {h.get('mean_abs_advantage', 0):.2f} ({h['seconds']:.0f} s)",
+              flush=True)
+        if curve_every and (step + 1) % curve_every == 0:
+            curve.append((step + 1, estimate(evaluate(curve_episodes))))
+            print(f"  held-out score at step {step + 1}: {fmt(curve[-1][1])}", flush=True)
+        if clock.left() < reserve + 1.5 * h["seconds"]:
+            print(f"stopping after {step + 1} steps: the time budget is spent", flush=True)
+            break
+    return history, curve
 
 
 def plot_curves(path: Path, title: str, history: Sequence[dict[str, float]], held_out: Sequence[tuple[int, Estimate]],
@@ -184,4 +209,4 @@ def report(label: str, before: Estimate, after: Estimate) -> str:
 
 
 __all__ = ["TEST_SEED", "Clock", "apart", "commit", "estimate", "fmt", "machine", "play_test", "plot_curves", "save_png",
-           "report", "write_results"]
+           "report", "train", "write_results"]

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import load_agent
 from dialogym.trainers.config import GRPOConfig
 from dialogym.trainers.grpo import GRPOTrainer
+from dialogym.trainers.preference import sft_set, train_sft
 
-from .common import Clock, apart, estimate, fmt, play_test, plot_curves, report, write_results
+from .common import Clock, apart, estimate, fmt, play_test, plot_curves, report, train, write_results
 
 GAME = "dialogym/Reference-v0"
 RECIPE = "listener"
@@ -33,6 +35,18 @@ def success(trainer: GRPOTrainer, speaker, n: int, level: str | None) -> list[fl
     return [e.metrics.get("success", 0.0) for e in episodes]
 
 
+def warm_start(trainer: GRPOTrainer, speaker, instances: int, steps: int, lr: float, out: Path) -> None:
+    """Supervised LoRA fit (TRL's SFTTrainer) of the scripted listener's replies on train
+    instances ``0 .. instances - 1``: the loss is on the reply only (``ANSWER: n``)."""
+    demos = RolloutEngine({"bot": speaker, "teacher": load_agent("scripted")}).run(
+        [EpisodeSpec(GAME, seed=i, seats={"speaker": "bot", "listener": "teacher"}, split="train") for i in range(instances)])
+    rows = sft_set(demos, "teacher", per_turn=True)
+    train_sft(trainer.model, trainer.agent.tokenizer, rows, out, max_steps=steps, per_device_train_batch_size=8,
+              learning_rate=lr, lr_scheduler_type="constant", use_cpu=True, logging_steps=max(1, steps // 4),
+              disable_tqdm=True)
+    trainer.model.eval()
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2", help="model spec of the base model")
@@ -44,6 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--sft-instances", type=int, default=0,
+                        help="SFT warm start first: the scripted listener's moves on this many train instances (0: none)")
+    parser.add_argument("--sft-steps", type=int, default=20, help="SFT steps of 8 rows")
+    parser.add_argument("--sft-lr", type=float, default=1e-3)
     parser.add_argument("--eval-episodes", type=int, default=200, help="held-out test episodes before and after")
     parser.add_argument("--curve-episodes", type=int, default=48, help="held-out episodes at each curve point")
     parser.add_argument("--curve-every", type=int, default=10, help="steps between curve points (0: none)")
@@ -61,22 +79,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     before = estimate(success(trainer, speaker, args.eval_episodes, args.level))
     print(f"before: test success {fmt(before)} ({clock.seconds:.0f} s)", flush=True)
-    curve = [(0, estimate(success(trainer, speaker, args.curve_episodes, args.level)))] if args.curve_every else []
-    # what one training step costs decides how many fit the budget; the final evaluation
-    # costs about what the first did
-    eval_cost = clock.seconds
-    history: list[dict[str, float]] = []
-    for step in range(args.steps):
-        history += trainer.train(1, log=False)
-        h = history[-1]
-        print(f"step {step + 1}: reward {h['mean_reward']:.3f} loss {h['loss']:+.4f} "
-              f"clip {h.get('clip_fraction', 0):.3f} ({h['seconds']:.0f} s)", flush=True)
-        if args.curve_every and (step + 1) % args.curve_every == 0:
-            curve.append((step + 1, estimate(success(trainer, speaker, args.curve_episodes, args.level))))
-            print(f"  held-out success at step {step + 1}: {fmt(curve[-1][1])}", flush=True)
-        if clock.left() < eval_cost + 1.5 * h["seconds"]:
-            print(f"stopping after {step + 1} steps: the time budget is spent", flush=True)
-            break
+    after_sft = None
+    if args.sft_instances:
+        warm_start(trainer, speaker, args.sft_instances, args.sft_steps, args.sft_lr, args.out / "sft")
+        after_sft = estimate(success(trainer, speaker, args.eval_episodes, args.level))
+        print(f"after the SFT warm start: test success {fmt(after_sft)} ({clock.seconds:.0f} s)", flush=True)
+    # the final evaluation costs about what the first did
+    history, curve = train(trainer, clock, args.steps, lambda n: success(trainer, speaker, n, args.level),
+                           curve_every=args.curve_every, curve_episodes=args.curve_episodes, reserve=clock.seconds)
 
     after = estimate(success(trainer, speaker, args.eval_episodes, args.level))
     print(report("test success", before, after), flush=True)
@@ -85,6 +95,8 @@ def main(argv: list[str] | None = None) -> dict:
                       history, curve, reward_label="training success", score_label="test success")
     result = {"game": GAME, "seat": "listener", "opponent": "scripted", "model": args.model, "level": args.level or "easy",
               "config": config.model_dump(), "steps": len(history), "before": before, "after": after,
+              "sft_warm_start": {"instances": args.sft_instances, "steps": args.sft_steps, "lr": args.sft_lr,
+                                 "after": after_sft} if args.sft_instances else None,
               "gain": after.value - before.value, "intervals_apart": apart(before, after),
               "target": "after >= before + 0.20, intervals apart",
               "reached": after.value >= before.value + 0.20 and apart(before, after),
