@@ -93,10 +93,24 @@ def train_dpo(model: Any, tokenizer: Any, pairs: Sequence[dict[str, Any]], out: 
     return trainer.train()
 
 
+def _native_bf16() -> bool:
+    import torch
+
+    from dialogym.agents.hf import cpu_supports_bf16
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported() or (not torch.cuda.is_available() and cpu_supports_bf16())
+
+
 def train_sft(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], out: str | Path, **config: Any) -> Any:
-    """Run TRL's SFTTrainer on an exported set; ``config`` goes to ``trl.SFTConfig``."""
+    """Run TRL's SFTTrainer on an exported set; ``config`` goes to ``trl.SFTConfig``.
+
+    Unless ``config`` says otherwise: no gradient checkpointing (TRL's default recomputes
+    every activation, which a LoRA on a small model does not need), and bf16 only where the
+    hardware has it natively (TRL's CPU default emulates it: slower, and lossier)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
+
+    config = {"gradient_checkpointing": False, "bf16": _native_bf16(), **config}
 
     args = SFTConfig(output_dir=str(out), report_to=[], save_strategy="no", **config)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(list(rows)), processing_class=tokenizer)
