@@ -93,8 +93,14 @@ class League:
     :meth:`run`; only rank 0 (``rank``) writes, and every rank returns the same lines.
     """
 
-    def __init__(self, config: LeagueConfig, out: Path, learner: GRPOTrainer | PPOTrainer | None = None) -> None:
+    def __init__(self, config: LeagueConfig, out: Path, learner: GRPOTrainer | PPOTrainer | None = None,
+                 warm_start: Callable[[GRPOTrainer | PPOTrainer], None] | None = None) -> None:
+        """``warm_start(learner)``, where given, runs once when a new league starts: after
+        the base (``it-0``, the adapter at its zero start) is in the pool and before the
+        first iteration, so the learner starts from it (an SFT fit, say) while every later
+        comparison with ``it-0`` is still against the base model."""
         self.config, self.out = config, Path(out)
+        self.warm_start = warm_start
         # every option is checked before the first write, so a typo does not claim the folder
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if config.episodes < world:
@@ -165,6 +171,9 @@ class League:
         for name, model in self.fixed.items():
             if name not in self.pool:
                 self.pool.add(name, kind="external", spec=model, iteration=0)
+        if self.warm_start is not None:
+            self.warm_start(self.learner)
+            self.learner.model.set_adapter("default")
         self._commit(0)
         return 0
 

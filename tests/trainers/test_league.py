@@ -379,3 +379,29 @@ def test_opponents_on_vllm_need_a_model_folder_and_say_so(tmp_path, fake_vllm): 
     with pytest.raises(ValueError, match="need a model folder"):
         League(SMALL.model_copy(update={"opponents_on": "vllm"}), tmp_path / "league")
     assert not (tmp_path / "league").exists()
+
+
+def test_a_warm_start_runs_once_after_the_base_joins_the_pool_and_the_learner_starts_from_it(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    calls = []
+
+    def warm(learner):
+        calls.append(learner)
+        with torch.no_grad():  # stands in for an SFT fit: move every LoRA weight
+            for name, p in learner.model.named_parameters():
+                if "lora_" in name:
+                    p.add_(0.5)
+
+    def lora_b(name):
+        weights = load_file(next((tmp_path / "pool").rglob(f"{name}/**/adapter_model.safetensors")))
+        return [v for k, v in weights.items() if "lora_B" in k]
+
+    config = SMALL.model_copy(update={"iterations": 2})
+    League(config, tmp_path, warm_start=warm).run(stop=lambda line: True)  # one iteration, then stopped
+    assert len(calls) == 1
+    assert lora_b("it-0") and all(float(v.abs().max()) == 0.0 for v in lora_b("it-0"))  # it-0 is the base
+    assert max(float(v.abs().max()) for v in lora_b("it-1")) > 0.4  # the learner trained on from the warm start
+    League(config, tmp_path, warm_start=warm).run()  # resumed: no second warm start
+    assert len(calls) == 1 and CheckpointPool(tmp_path / "pool").names[-1] == "it-2"

@@ -21,7 +21,7 @@ def test_estimates_carry_bootstrap_intervals_and_apart_means_no_overlap():
 
 @pytest.mark.slow
 def test_the_listener_recipe_writes_results_and_curves(tmp_path):
-    result = listener.main(["--model", "tiny", "--steps", "2", "--eval-episodes", "6", "--curve-episodes", "3",
+    result = listener.main(["--model", "tiny", "--steps", "2", "--sft-instances", "0", "--eval-episodes", "6", "--curve-episodes", "3",
                             "--curve-every", "1", "--out", str(tmp_path / "run"), "--results", str(tmp_path / "res")])
     record = json.loads((tmp_path / "res" / "listener.json").read_text())
     assert record["steps"] == result["steps"] == 2 and len(record["history"]) == 2
@@ -34,11 +34,13 @@ def test_the_listener_recipe_writes_results_and_curves(tmp_path):
 @pytest.mark.slow
 def test_the_league_recipe_plays_the_final_checkpoint_against_the_base(tmp_path):
     result = league_reference.main(["--model", "tiny", "--iterations", "1", "--episodes", "2", "--eval-episodes", "2",
+                                    "--sft-instances", "4", "--sft-steps", "1",
                                     "--eval-opponents", "1", "--final-episodes", "4", "--out", str(tmp_path / "league"),
                                     "--results", str(tmp_path / "res")])
     record = json.loads((tmp_path / "res" / "league_reference.json").read_text())
     assert record["final"] == "it-1" and record["win_rate_vs_base"]["n"] == 4 == result["win_rate_vs_base"].n
     assert set(record["win_rate_by_learner_seat"]) == {"speaker", "listener"}
+    assert record["sft_warm_start"]["rows"] == 8  # both seats of 4 instances
     assert "it-0" in record["ratings"] and (tmp_path / "res" / "league_reference.png").stat().st_size > 1000
 
 

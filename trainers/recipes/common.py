@@ -52,6 +52,28 @@ def play_test(agents: dict[str, Any], seats: dict[str, str], game: str, n: int, 
     return engine.run(specs)
 
 
+def warm_start(trainer: Any, game: str, seats: Sequence[str], instances: int, steps: int, lr: float, out: Path) -> int:
+    """An SFT warm start of ``trainer``'s adapter (TRL's SFTTrainer, 8 rows a step): the
+    scripted players' replies in ``seats`` on train instances ``0 .. instances - 1``, with
+    scripted players in every seat; the loss is on the replies only. Returns the rows fitted."""
+    from dialogym.agents.specs import load_agent
+    from dialogym.envs import spec
+    from dialogym.trainers.preference import sft_set, train_sft
+
+    roles = spec(game).game_cls.roles
+    scripted = load_agent("scripted")
+    demos = RolloutEngine({f"scripted-{role}": scripted for role in roles}).run(
+        [EpisodeSpec(game, seed=i, seats={role: f"scripted-{role}" for role in roles}, split="train") for i in range(instances)])
+    rows = sft_set(demos, [f"scripted-{seat}" for seat in seats], per_turn=True)
+    if not rows:
+        raise ValueError(f"{game}: the scripted players won none of {instances} train instances: no warm-start rows")
+    train_sft(trainer.model, trainer.agent.tokenizer, rows, out, max_steps=steps, per_device_train_batch_size=8,
+              learning_rate=lr, lr_scheduler_type="constant", use_cpu=True, logging_steps=max(1, steps // 4),
+              disable_tqdm=True)
+    trainer.model.eval()
+    return len(rows)
+
+
 def machine() -> dict[str, Any]:
     """The CPU model, core count and library versions of this machine."""
     import torch
@@ -209,4 +231,4 @@ def report(label: str, before: Estimate, after: Estimate) -> str:
 
 
 __all__ = ["TEST_SEED", "Clock", "apart", "commit", "estimate", "fmt", "machine", "play_test", "plot_curves", "save_png",
-           "report", "train", "write_results"]
+           "report", "train", "warm_start", "write_results"]

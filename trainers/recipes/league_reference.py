@@ -26,7 +26,7 @@ from dialogym.trainers.config import LeagueConfig
 from dialogym.trainers.league import League
 from dialogym.trainers.pool import CheckpointPool
 
-from .common import Clock, estimate, fmt, save_png, write_results
+from .common import Clock, estimate, fmt, save_png, warm_start, write_results
 
 GAME = "dialogym/Reference-v0"
 RECIPE = "league_reference"
@@ -70,6 +70,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--final-episodes", type=int, default=200, help="held-out matches of the final checkpoint against the base")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lora-rank", type=int, default=16)
+    parser.add_argument("--sft-instances", type=int, default=160,
+                        help="SFT warm start of both seats on the scripted pair's moves on this many train instances, "
+                        "after it-0 (the base) joins the pool (0: none)")
+    parser.add_argument("--sft-steps", type=int, default=20, help="SFT steps of 8 rows")
+    parser.add_argument("--sft-lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/recipes/league_reference"), help="league folder (replaced)")
     parser.add_argument("--results", type=Path, default=Path("docs/results"))
@@ -81,7 +86,14 @@ def main(argv: list[str] | None = None) -> dict:
                           eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler="pfsp",
                           lr=args.lr, lora_rank=args.lora_rank, guided=True, temperature=1.0, max_new_tokens=48,
                           seed=args.seed)
-    league = League(config, args.out)
+    fitted: list[int] = []
+
+    def sft(learner) -> None:
+        fitted.append(warm_start(learner, GAME, league_roles, args.sft_instances, args.sft_steps, args.sft_lr, args.out / "sft"))
+        print(f"SFT warm start on {fitted[-1]} scripted replies ({clock.seconds / 60:.1f} min)", flush=True)
+
+    league_roles = ["speaker", "listener"]
+    league = League(config, args.out, warm_start=sft if args.sft_instances else None)
 
     def stop(line: dict) -> bool:
         done = line["iteration"]
@@ -105,7 +117,10 @@ def main(argv: list[str] | None = None) -> dict:
     ratings = {e.name: e.rating for e in pool.entries}
     args.results.mkdir(parents=True, exist_ok=True)
     png = plot_ratings(args.results / f"{RECIPE}.png", lines)
-    result = {"game": GAME, "model": args.model, "config": config.model_dump(), "iterations": len(lines),
+    result = {"game": GAME, "model": args.model, "config": config.model_dump(),
+              "sft_warm_start": {"instances": args.sft_instances, "steps": args.sft_steps, "lr": args.sft_lr,
+                                 "rows": fitted[0] if fitted else 0} if args.sft_instances else None,
+              "iterations": len(lines),
               "final": final, "win_rate_vs_base": win, "win_rate_by_learner_seat": by_seat,
               "target": "win rate >= 0.65 against the base, interval excluding 0.5; ratings rising",
               "reached": win.value >= 0.65 and win.lo > 0.5, "ratings": ratings, "league": lines, "plot": png.name}

@@ -15,13 +15,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import load_agent
 from dialogym.trainers.config import GRPOConfig
 from dialogym.trainers.grpo import GRPOTrainer
-from dialogym.trainers.preference import sft_set, train_sft
 
-from .common import Clock, apart, estimate, fmt, play_test, plot_curves, report, train, write_results
+from .common import (
+    Clock,
+    apart,
+    estimate,
+    fmt,
+    play_test,
+    plot_curves,
+    report,
+    train,
+    warm_start,
+    write_results,
+)
 
 GAME = "dialogym/Reference-v0"
 RECIPE = "listener"
@@ -35,18 +44,6 @@ def success(trainer: GRPOTrainer, speaker, n: int, level: str | None) -> list[fl
     return [e.metrics.get("success", 0.0) for e in episodes]
 
 
-def warm_start(trainer: GRPOTrainer, speaker, instances: int, steps: int, lr: float, out: Path) -> None:
-    """Supervised LoRA fit (TRL's SFTTrainer) of the scripted listener's replies on train
-    instances ``0 .. instances - 1``: the loss is on the reply only (``ANSWER: n``)."""
-    demos = RolloutEngine({"bot": speaker, "teacher": load_agent("scripted")}).run(
-        [EpisodeSpec(GAME, seed=i, seats={"speaker": "bot", "listener": "teacher"}, split="train") for i in range(instances)])
-    rows = sft_set(demos, "teacher", per_turn=True)
-    train_sft(trainer.model, trainer.agent.tokenizer, rows, out, max_steps=steps, per_device_train_batch_size=8,
-              learning_rate=lr, lr_scheduler_type="constant", use_cpu=True, logging_steps=max(1, steps // 4),
-              disable_tqdm=True)
-    trainer.model.eval()
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2", help="model spec of the base model")
@@ -58,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--sft-instances", type=int, default=0,
+    parser.add_argument("--sft-instances", type=int, default=160,
                         help="SFT warm start first: the scripted listener's moves on this many train instances (0: none)")
     parser.add_argument("--sft-steps", type=int, default=20, help="SFT steps of 8 rows")
     parser.add_argument("--sft-lr", type=float, default=1e-3)
@@ -81,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"before: test success {fmt(before)} ({clock.seconds:.0f} s)", flush=True)
     after_sft = None
     if args.sft_instances:
-        warm_start(trainer, speaker, args.sft_instances, args.sft_steps, args.sft_lr, args.out / "sft")
+        warm_start(trainer, GAME, ["listener"], args.sft_instances, args.sft_steps, args.sft_lr, args.out / "sft")
         after_sft = estimate(success(trainer, speaker, args.eval_episodes, args.level))
         print(f"after the SFT warm start: test success {fmt(after_sft)} ({clock.seconds:.0f} s)", flush=True)
     # the final evaluation costs about what the first did
