@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from dialogym.trainers.recipes import league_reference, listener, negotiation
+from dialogym.trainers.recipes import common, league_reference, listener, negotiation
 from dialogym.trainers.recipes.common import apart, estimate
 
 
@@ -17,6 +17,31 @@ def test_estimates_carry_bootstrap_intervals_and_apart_means_no_overlap():
     low, high = estimate([0.0] * 80 + [1.0] * 20), estimate([0.0] * 20 + [1.0] * 80)
     assert low.lo < low.value < low.hi and low.n == 100
     assert apart(low, high) and not apart(high, low) and not apart(low, low)
+
+
+class FakeTrainer:
+    """Steps that take no time and report the flat-group shares given."""
+
+    def __init__(self, flat):
+        self.flat, self.steps = list(flat), 0
+
+    def train(self, steps, log=True):
+        self.steps += 1
+        return [{"step": self.steps - 1, "mean_reward": 1.0, "loss": 0.0, "seconds": 0.0, "flat_groups": self.flat.pop(0)}]
+
+
+def test_training_stops_once_every_group_has_been_flat_for_three_steps():
+    trainer = FakeTrainer([0.5, 1.0, 1.0, 0.9, 1.0, 1.0, 1.0, 0.0, 0.0])
+    history, curve = common.train(trainer, common.Clock(60), 9, lambda n: [1.0] * n, curve_every=2, curve_episodes=4,
+                                  reserve=0.0)
+    assert len(history) == 7 and [s for s, _ in curve] == [0, 2, 4, 6]
+
+
+def test_training_stops_when_the_budget_would_not_hold_the_final_evaluation():
+    trainer = FakeTrainer([0.0] * 5)
+    history, _ = common.train(trainer, common.Clock(1.0), 5, lambda n: [0.0] * n, curve_every=0, curve_episodes=0,
+                              reserve=120.0)
+    assert len(history) == 1  # a 60 s budget cannot keep 120 s for the final evaluation
 
 
 @pytest.mark.slow

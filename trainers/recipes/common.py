@@ -31,6 +31,8 @@ from dialogym.envs.episode import atomic_write_bytes, atomic_write_text
 #: seeds of the held-out test instances every recipe evaluates on (disjoint from training's
 #: derived seeds, and drawn from the test split)
 TEST_SEED = 10_000
+#: steps in a row with only zero-variance groups after which training stops (no gradient)
+CONVERGED_STEPS = 3
 
 
 def estimate(values: Sequence[float], seed: int = 0) -> Estimate:
@@ -133,8 +135,10 @@ def train(trainer: Any, clock: Clock, steps: int, evaluate: Callable[[int], Sequ
     """Up to ``steps`` training steps of ``trainer``, with the held-out score
     (``evaluate(n)``: per-episode values on ``n`` test instances) at step 0 and every
     ``curve_every`` steps. It stops early when the next step would eat into ``reserve``
-    seconds (what the final evaluation needs) of the budget. Returns every step's
-    metrics and the curve's points."""
+    seconds (what the final evaluation needs) of the budget, or when ``CONVERGED_STEPS``
+    steps in a row had only flat groups (every play of each instance scored alike: the
+    advantages, and so the gradient, are zero). Returns every step's metrics and the
+    curve's points."""
     curve = [(0, estimate(evaluate(curve_episodes)))] if curve_every else []
     history: list[dict[str, float]] = []
     for step in range(steps):
@@ -148,6 +152,10 @@ def train(trainer: Any, clock: Clock, steps: int, evaluate: Callable[[int], Sequ
             print(f"  held-out score at step {step + 1}: {fmt(curve[-1][1])}", flush=True)
         if clock.left() < reserve + 1.5 * h["seconds"]:
             print(f"stopping after {step + 1} steps: the time budget is spent", flush=True)
+            break
+        if len(history) >= CONVERGED_STEPS and all(h.get("flat_groups", 0.0) == 1.0 for h in history[-CONVERGED_STEPS:]):
+            print(f"stopping after {step + 1} steps: in the last {CONVERGED_STEPS} no group had any reward variance, "
+                  "so there is no gradient left", flush=True)
             break
     return history, curve
 
