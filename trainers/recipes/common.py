@@ -161,9 +161,11 @@ def train(trainer: Any, clock: Clock, steps: int, evaluate: Callable[[int], Sequ
 
 
 def plot_curves(path: Path, title: str, history: Sequence[dict[str, float]], held_out: Sequence[tuple[int, Estimate]],
-                *, reward_label: str = "training reward", score_label: str = "held-out score") -> Path:
+                *, reward_label: str = "training reward", score_label: str = "held-out score",
+                marks: dict[str, Estimate] | None = None) -> Path:
     """Training reward per step and the held-out score (with its interval) at the steps it
-    was measured, side by side, as a PNG file written atomically."""
+    was measured, side by side, as a PNG file written atomically. ``marks`` are drawn on
+    the held-out side as labelled horizontal lines (the base model's score, say)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,7 +186,11 @@ def plot_curves(path: Path, title: str, history: Sequence[dict[str, float]], hel
         ys = [e.value for _, e in held_out]
         lo = [e.value - e.lo for _, e in held_out]
         hi = [e.hi - e.value for _, e in held_out]
-        right.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color="tab:green")
+        right.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color="tab:green", label="at the step")
+    for (label, mark), style in zip((marks or {}).items(), ("--", ":", "-."), strict=False):
+        right.axhline(mark.value, color="grey", linestyle=style, label=f"{label}: {mark.value:.3f}")
+    if held_out or marks:
+        right.legend(loc="best", fontsize=8)
     right.set(xlabel="step", ylabel=score_label, title="held-out test instances (95% interval)")
     fig.suptitle(title)
     return save_png(fig, path)

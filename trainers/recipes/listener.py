@@ -88,13 +88,16 @@ def main(argv: list[str] | None = None) -> dict:
     after = estimate(success(trainer, speaker, args.eval_episodes, args.level))
     print(report("test success", before, after), flush=True)
     args.results.mkdir(parents=True, exist_ok=True)
-    png = plot_curves(args.results / f"{RECIPE}.png", f"GRPO listener ({args.model}, guided) vs scripted speaker",
-                      history, curve, reward_label="training success", score_label="test success")
+    png = plot_curves(args.results / f"{RECIPE}.png", f"GRPO listener ({args.model}, guided{', SFT warm start' if after_sft else ''}) vs scripted speaker",
+                      history, curve, reward_label="training success", score_label="test success",
+                      marks={"base (200 episodes)": before, **({"after SFT (200)": after_sft} if after_sft else {})})
     result = {"game": GAME, "seat": "listener", "opponent": "scripted", "model": args.model, "level": args.level or "easy",
               "config": config.model_dump(), "steps": len(history), "before": before, "after": after,
               "sft_warm_start": {"instances": args.sft_instances, "steps": args.sft_steps, "lr": args.sft_lr,
                                  "after": after_sft} if args.sft_instances else None,
               "gain": after.value - before.value, "intervals_apart": apart(before, after),
+              "gain_over_sft": after.value - after_sft.value if after_sft else None,
+              "apart_from_sft": apart(after_sft, after) if after_sft else None,
               "target": "after >= before + 0.20, intervals apart",
               "reached": after.value >= before.value + 0.20 and apart(before, after),
               "curve": [{"step": s, **e.as_dict()} for s, e in curve], "history": history, "plot": png.name}
