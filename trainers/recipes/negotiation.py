@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=40, help="GRPO steps at most (the time budget may stop it first)")
     parser.add_argument("--minutes", type=float, default=28.0, help="wall-time budget of the whole recipe")
     parser.add_argument("--group-size", type=int, default=4)
-    parser.add_argument("--instances-per-step", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--instances-per-step", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply (a control line is about 12 tokens)")
     parser.add_argument("--eval-episodes", type=int, default=200, help="held-out test episodes before and after")
-    parser.add_argument("--curve-episodes", type=int, default=48, help="held-out episodes at each curve point")
-    parser.add_argument("--curve-every", type=int, default=10, help="steps between curve points (0: none)")
+    parser.add_argument("--curve-episodes", type=int, default=32, help="held-out episodes at each curve point")
+    parser.add_argument("--curve-every", type=int, default=4, help="steps between curve points (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/recipes/negotiation"), help="checkpoints and metrics")
     parser.add_argument("--results", type=Path, default=Path("docs/results"), help="folder of the JSON and PNG results")
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(report("agreement", deals_before, deals_after), flush=True)
     args.results.mkdir(parents=True, exist_ok=True)
     png = plot_curves(args.results / f"{RECIPE}.png", f"GRPO alice ({args.model}, guided) vs {args.opponent}", history,
-                      curve, reward_label="training score", score_label="test score (alice's value, 0-10)")
+                      curve, reward_label="training score", score_label="test score (alice's value, 0-10)",
+                      marks={"base (200 episodes)": before})
     result = {"game": GAME, "seat": SEAT, "opponent": args.opponent, "model": args.model, "level": args.level or "easy",
               "config": config.model_dump(), "steps": len(history), "before": before, "after": after,
               "agreement_before": deals_before, "agreement_after": deals_after, "gain": after.value - before.value,
