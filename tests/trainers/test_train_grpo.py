@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from dialogym.envs import Episode, Turn
 from dialogym.trainers import grpo as grpo_module
@@ -367,6 +368,20 @@ def test_a_group_of_64_plays_shares_one_instance_and_gets_64_different_reply_see
         assert len({request_for(m, "writer").seed for m in group}) == 64
     # the next step draws other instances
     assert not {s.seed for s in specs} & {s.seed for s in trainer.episode_specs(1)}
+
+
+def test_game_options_reach_every_training_episode_and_a_bad_one_fails_before_the_model_loads():
+    from dialogym.agents.rollout import build_match
+
+    config = GRPOConfig(game_options=["messages=false", "no_deal_reward=1.5"], lora_rank=0, instances_per_step=1)
+    assert config.options() == {"messages": False, "no_deal_reward": 1.5}
+    trainer = GRPOTrainer("dialogym/Negotiation-v0", "tiny", "scripted:fair", config)
+    match = build_match(trainer.episode_specs(0)[0])
+    assert match.game.messages is False and match.game.no_deal_reward == 1.5
+    with pytest.raises(ValidationError, match="key=value"):
+        GRPOConfig(game_options=["messages"])
+    with pytest.raises(ValueError, match="bad game option"):
+        GRPOTrainer("dialogym/Negotiation-v0", "no-such-model", config=GRPOConfig(game_options=["colour=1"]))
 
 
 @pytest.mark.parametrize("config_cls", ["GRPOConfig", "PPOConfig", "LeagueConfig"])
