@@ -44,6 +44,19 @@ def test_training_stops_when_the_budget_would_not_hold_the_final_evaluation():
     assert len(history) == 1  # a 60 s budget cannot keep 120 s for the final evaluation
 
 
+def test_the_reserve_grows_when_held_out_episodes_grow_slower():
+    import time
+
+    def evaluate(n):
+        time.sleep(0.05)  # 0.05 s for one episode: 200 final ones would need 10 s
+        return [1.0] * n
+
+    trainer = FakeTrainer([0.0] * 5)
+    history, _ = common.train(trainer, common.Clock(5 / 60), 5, evaluate, curve_every=1, curve_episodes=1, reserve=0.0,
+                              final_episodes=200)
+    assert len(history) == 1  # a 5 s budget cannot hold the 10 s final evaluation the first curve point foretells
+
+
 @pytest.mark.slow
 def test_the_listener_recipe_writes_results_and_curves(tmp_path):
     result = listener.main(["--model", "tiny", "--steps", "2", "--sft-instances", "0", "--eval-episodes", "6", "--curve-episodes", "3",

@@ -131,14 +131,16 @@ class Clock:
 
 
 def train(trainer: Any, clock: Clock, steps: int, evaluate: Callable[[int], Sequence[float]], *, curve_every: int,
-          curve_episodes: int, reserve: float) -> tuple[list[dict[str, float]], list[tuple[int, Estimate]]]:
+          curve_episodes: int, reserve: float, final_episodes: int = 0) -> tuple[list[dict[str, float]], list[tuple[int, Estimate]]]:
     """Up to ``steps`` training steps of ``trainer``, with the held-out score
     (``evaluate(n)``: per-episode values on ``n`` test instances) at step 0 and every
     ``curve_every`` steps. It stops early when the next step would eat into ``reserve``
     seconds (what the final evaluation needs) of the budget, or when ``CONVERGED_STEPS``
     steps in a row had only flat groups (every play of each instance scored alike: the
-    advantages, and so the gradient, are zero). Returns every step's metrics and the
-    curve's points."""
+    advantages, and so the gradient, are zero). Each curve point also re-estimates the final
+    evaluation of ``final_episodes``: episodes can grow longer as the policy changes (a
+    negotiator that holds out plays all its turns), so the reserve grows with them. Returns
+    every step's metrics and the curve's points."""
     curve = [(0, estimate(evaluate(curve_episodes)))] if curve_every else []
     history: list[dict[str, float]] = []
     for step in range(steps):
@@ -148,8 +150,10 @@ def train(trainer: Any, clock: Clock, steps: int, evaluate: Callable[[int], Sequ
               f"flat groups {h.get('flat_groups', 0):.2f} |A| {h.get('mean_abs_advantage', 0):.2f} ({h['seconds']:.0f} s)",
               flush=True)
         if curve_every and (step + 1) % curve_every == 0:
+            started = clock.seconds
             curve.append((step + 1, estimate(evaluate(curve_episodes))))
             print(f"  held-out score at step {step + 1}: {fmt(curve[-1][1])}", flush=True)
+            reserve = max(reserve, (clock.seconds - started) * final_episodes / max(curve_episodes, 1))
         if clock.left() < reserve + 1.5 * h["seconds"]:
             print(f"stopping after {step + 1} steps: the time budget is spent", flush=True)
             break

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"after the SFT warm start: test success {fmt(after_sft)} ({clock.seconds:.0f} s)", flush=True)
     # the final evaluation costs about what the first did
     history, curve = train(trainer, clock, args.steps, lambda n: success(trainer, speaker, n, args.level),
-                           curve_every=args.curve_every, curve_episodes=args.curve_episodes, reserve=clock.seconds)
+                           curve_every=args.curve_every, curve_episodes=args.curve_episodes, reserve=clock.seconds,
+                           final_episodes=args.eval_episodes)
 
     after = estimate(success(trainer, speaker, args.eval_episodes, args.level))
     print(report("test success", before, after), flush=True)

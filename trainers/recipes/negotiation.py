@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
     before, deals_before = estimate(scores), estimate(deals)
     print(f"before: score {fmt(before)}, agreement {fmt(deals_before)} ({clock.seconds:.0f} s)", flush=True)
     history, curve = train(trainer, clock, args.steps, lambda n: evaluate(trainer, opponent, n, args.level)[0],
-                           curve_every=args.curve_every, curve_episodes=args.curve_episodes, reserve=clock.seconds)
+                           curve_every=args.curve_every, curve_episodes=args.curve_episodes, reserve=clock.seconds,
+                           final_episodes=args.eval_episodes)
 
     scores, deals = evaluate(trainer, opponent, args.eval_episodes, args.level)
     after, deals_after = estimate(scores), estimate(deals)
