@@ -93,6 +93,7 @@ def sample_value(cls: type[BaseModel], name: str) -> tuple[str, Any] | None:
         "models": ("scripted,tiny", ["scripted", "tiny"]),
         "model": ("tiny", "tiny"),
         "sampler": ("uniform", "uniform"),
+        "game_options": ("messages=false", ["messages=false"]),
         "seat": None if cls is BenchConfig else ("listener", "listener"),  # bench: a crossplay setting
     }
     if name in special:
