@@ -8,6 +8,7 @@ intervals and every step's training metrics, so a reader can tell what was measu
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -33,6 +34,29 @@ from dialogym.envs.episode import atomic_write_bytes, atomic_write_text
 TEST_SEED = 10_000
 #: steps in a row with only zero-variance groups after which training stops (no gradient)
 CONVERGED_STEPS = 3
+
+
+def grpo_parser(doc: str | None, recipe: str, *, group_size: int, instances_per_step: int, lr: float,
+                curve_episodes: int, curve_every: int) -> argparse.ArgumentParser:
+    """The command line the GRPO recipes share, with each recipe's own defaults; a recipe
+    adds its own options to it."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2", help="model spec of the base model")
+    parser.add_argument("--level", default=None, help="instance level (default: the game's default, easy)")
+    parser.add_argument("--steps", type=int, default=40, help="GRPO steps at most (the time budget may stop it first)")
+    parser.add_argument("--minutes", type=float, default=28.0, help="wall-time budget of the whole recipe")
+    parser.add_argument("--group-size", type=int, default=group_size)
+    parser.add_argument("--instances-per-step", type=int, default=instances_per_step)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--lora-rank", type=int, default=16)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--eval-episodes", type=int, default=200, help="held-out test episodes before and after")
+    parser.add_argument("--curve-episodes", type=int, default=curve_episodes, help="held-out episodes at each curve point")
+    parser.add_argument("--curve-every", type=int, default=curve_every, help="steps between curve points (0: none)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path(f"runs/recipes/{recipe}"), help="checkpoints and metrics")
+    parser.add_argument("--results", type=Path, default=Path("docs/results"), help="folder of the JSON and PNG results")
+    return parser
 
 
 def estimate(values: Sequence[float], seed: int = 0) -> Estimate:
@@ -248,5 +272,5 @@ def report(label: str, before: Estimate, after: Estimate) -> str:
     return f"{label}: before {fmt(before)} -> after {fmt(after)} (n={after.n}; {gap})"
 
 
-__all__ = ["TEST_SEED", "Clock", "apart", "commit", "estimate", "fmt", "machine", "play_test", "plot_curves", "save_png",
+__all__ = ["TEST_SEED", "Clock", "apart", "commit", "estimate", "fmt", "grpo_parser", "machine", "play_test", "plot_curves", "save_png",
            "report", "train", "warm_start", "write_results"]

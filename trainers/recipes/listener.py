@@ -14,9 +14,6 @@ greedily; the results file and the learning curves go to ``docs/results/`` (or `
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 from dialogym.agents.specs import load_agent
 from dialogym.trainers.config import GRPOConfig
 from dialogym.trainers.grpo import GRPOTrainer
@@ -26,6 +23,7 @@ from .common import (
     apart,
     estimate,
     fmt,
+    grpo_parser,
     play_test,
     plot_curves,
     report,
@@ -47,26 +45,11 @@ def success(trainer: GRPOTrainer, speaker, n: int, level: str | None) -> list[fl
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2", help="model spec of the base model")
-    parser.add_argument("--level", default=None, help="instance level (default: the game's default, easy)")
-    parser.add_argument("--steps", type=int, default=40, help="GRPO steps at most (the time budget may stop it first)")
-    parser.add_argument("--minutes", type=float, default=28.0, help="wall-time budget of the whole recipe")
-    parser.add_argument("--group-size", type=int, default=8)
-    parser.add_argument("--instances-per-step", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--lora-rank", type=int, default=16)
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser = grpo_parser(__doc__, RECIPE, group_size=8, instances_per_step=4, lr=5e-4, curve_episodes=48, curve_every=10)
     parser.add_argument("--sft-instances", type=int, default=160,
                         help="SFT warm start first: the scripted listener's moves on this many train instances (0: none)")
     parser.add_argument("--sft-steps", type=int, default=20, help="SFT steps of 8 rows")
     parser.add_argument("--sft-lr", type=float, default=1e-3)
-    parser.add_argument("--eval-episodes", type=int, default=200, help="held-out test episodes before and after")
-    parser.add_argument("--curve-episodes", type=int, default=48, help="held-out episodes at each curve point")
-    parser.add_argument("--curve-every", type=int, default=10, help="steps between curve points (0: none)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("runs/recipes/listener"), help="checkpoints and metrics")
-    parser.add_argument("--results", type=Path, default=Path("docs/results"), help="folder of the JSON and PNG results")
     args = parser.parse_args(argv)
     clock = Clock(args.minutes)
 

@@ -20,15 +20,23 @@ numbers the issue names: the mean score and the agreement rate, on held-out inst
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 from dialogym.agents.specs import load_agent
 from dialogym.trainers.config import GRPOConfig
 from dialogym.trainers.core import LEARNER
 from dialogym.trainers.grpo import GRPOTrainer
 
-from .common import Clock, apart, estimate, fmt, play_test, plot_curves, report, train, write_results
+from .common import (
+    Clock,
+    apart,
+    estimate,
+    fmt,
+    grpo_parser,
+    play_test,
+    plot_curves,
+    report,
+    train,
+    write_results,
+)
 
 GAME = "dialogym/Negotiation-v0"
 RECIPE = "negotiation"
@@ -44,24 +52,9 @@ def evaluate(trainer: GRPOTrainer, opponent, n: int, level: str | None) -> tuple
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2", help="model spec of the base model")
+    parser = grpo_parser(__doc__, RECIPE, group_size=4, instances_per_step=4, lr=2e-3, curve_episodes=32, curve_every=4)
     parser.add_argument("--opponent", default="scripted:fair", help="the other seat (scripted:fair or scripted:greedy)")
-    parser.add_argument("--level", default=None, help="instance level (default: the game's default, easy)")
-    parser.add_argument("--steps", type=int, default=40, help="GRPO steps at most (the time budget may stop it first)")
-    parser.add_argument("--minutes", type=float, default=28.0, help="wall-time budget of the whole recipe")
-    parser.add_argument("--group-size", type=int, default=4)
-    parser.add_argument("--instances-per-step", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--lora-rank", type=int, default=16)
-    parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply (a control line is about 12 tokens)")
-    parser.add_argument("--eval-episodes", type=int, default=200, help="held-out test episodes before and after")
-    parser.add_argument("--curve-episodes", type=int, default=32, help="held-out episodes at each curve point")
-    parser.add_argument("--curve-every", type=int, default=4, help="steps between curve points (0: none)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("runs/recipes/negotiation"), help="checkpoints and metrics")
-    parser.add_argument("--results", type=Path, default=Path("docs/results"), help="folder of the JSON and PNG results")
     args = parser.parse_args(argv)
     clock = Clock(args.minutes)
 
