@@ -9,9 +9,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from dialogym.envs import derive_seed
 
 from .base import Reply, Request, Sampling
+from .kvstore import Entry, KVStore
 from .specs import ModelSpec
 
 
@@ -85,6 +88,8 @@ class TransformersAgent:
         return_logprobs: bool = True,
         autocast: Any = None,
         share_prefix: bool = True,
+        reuse_kv: bool = True,
+        kv_store_mb: int = 1024,
     ) -> None:
         self.name = name
         self.device = pick_device(device)
@@ -99,6 +104,14 @@ class TransformersAgent:
         #: a torch dtype to generate under autocast (trainers keep float32 weights, sample in bf16)
         self.autocast = autocast
         self.share_prefix = share_prefix
+        #: keep key/value caches across calls (needs ``share_prefix``): see :class:`KVStore`
+        self.reuse_kv = reuse_kv
+        self.store = KVStore(kv_store_mb * 2**20)
+        #: (start, end) prompt positions run by the model in the last ``act``, per row and
+        #: per shared prefix (what FLOP counts need)
+        self.last_prefill: list[tuple[int, int]] = []
+        self._cache_unfit = False
+        self._tuner_layers: dict[int, list[Any]] = {}
         self.generated_tokens = 0
         #: prompt tokens whose keys and values came from a shared prefix instead of a prefill
         self.reused_prompt_tokens = 0
@@ -132,6 +145,7 @@ class TransformersAgent:
     # -- generation --------------------------------------------------------------------
     def act(self, requests: Sequence[Request]) -> list[Reply]:
         replies: list[Reply | None] = [None] * len(requests)
+        self.last_prefill = []
         groups: dict[Sampling, list[int]] = defaultdict(list)
         for index, request in enumerate(requests):
             groups[request.sampling].append(index)
@@ -156,18 +170,18 @@ class TransformersAgent:
             torch.no_grad(),
             torch.autocast(device_type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None),
         ):
-            shared = self.shared_prefix(prompts)
-            cache = self._prefix_cache(shared, len(prompts)) if shared else None
-            if cache is None:
-                shared = []
-            suffixes = [p[len(shared) :] for p in prompts]
-            tail = max(len(s) for s in suffixes)
-            width = len(shared) + tail
+            reused, cache = self._reuse(prompts)
+            carried = max(reused)
+            tail = max(len(p) - r for p, r in zip(prompts, reused, strict=True))
+            width = carried + tail
             pad = self.tokenizer.pad_token_id
-            input_ids = torch.tensor([shared + [pad] * (tail - len(s)) + s for s in suffixes], device=self.device)
-            attention = torch.tensor(
-                [[1] * len(shared) + [0] * (tail - len(s)) + [1] * len(s) for s in suffixes], device=self.device
-            )
+            rows, masks = [], []
+            for prompt, r in zip(prompts, reused, strict=True):
+                gap_a, gap_b = carried - r, tail - (len(prompt) - r)
+                rows.append([pad] * gap_a + prompt[:r] + [pad] * gap_b + prompt[r:])
+                masks.append([0] * gap_a + [1] * r + [0] * gap_b + [1] * (len(prompt) - r))
+            input_ids = torch.tensor(rows, device=self.device)
+            attention = torch.tensor(masks, device=self.device)
             kwargs: dict[str, Any] = {
                 "max_new_tokens": sampling.max_new_tokens,
                 "pad_token_id": pad,
@@ -175,7 +189,6 @@ class TransformersAgent:
             }
             if cache is not None:
                 kwargs[_cache_keyword()] = cache
-                self.reused_prompt_tokens += len(shared) * (len(prompts) - 1)
             # Every step's token is chosen by _Decoder (greedy, or sampled from the request's own
             # seed, under the row's grammar mask when guided) and handed to generate's greedy
             # step as the only finite score: no global RNG, and each reply depends on its own
@@ -187,6 +200,8 @@ class TransformersAgent:
                 kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         new = out.sequences[:, width:]
+        self.last_prefill.extend((r, len(p)) for p, r in zip(prompts, reused, strict=True))
+        self.reused_prompt_tokens += sum(reused)
         logprobs = decoder.logprobs() if self.return_logprobs else None
         elapsed = time.perf_counter() - started
         replies = []
@@ -214,6 +229,8 @@ class TransformersAgent:
                     guided=decoder.masks is not None and requests[row].grammar is not None,
                 )
             )
+        if self.reuse_kv:
+            self._keep(out, attention, prompts, [r.token_ids or [] for r in replies])
         return replies
 
     def shared_prefix(self, prompts: Sequence[list[int]]) -> list[int]:
@@ -228,23 +245,121 @@ class TransformersAgent:
             length += 1
         return list(first[:length]) if length >= self.MIN_SHARED_PREFIX else []
 
-    def _prefix_cache(self, prefix: list[int], rows: int) -> Any:
-        """The key/value cache of ``prefix`` (one forward pass, batch 1) copied to ``rows``
-        rows, or None where the model's cache is not plain full attention (sliding windows,
-        recurrent state), which the ``prefix, padding, suffix`` layout would get wrong."""
+    def _reuse(self, prompts: list[list[int]]) -> tuple[list[int], Any]:
+        """How many leading tokens of each prompt come with keys and values already, and the
+        batch cache holding them (``prefix, padding`` per row, left-aligned to the longest;
+        None where no row reuses any). They come from the store (earlier calls: the rules,
+        a seat's earlier turns) or from the batch's shared prefix, run here once. Each row
+        keeps at least one token to prefill, which ``generate`` needs."""
+        none = [0] * len(prompts)
+        if not self.share_prefix or self._cache_unfit:
+            return none, None
+        if self.reuse_kv:
+            self.store.validate(self._weights_key())
+        else:
+            self.store.clear()
+        hits = [self.store.best(p, len(p) - 1) for p in prompts]
+        shared = self.shared_prefix(prompts)
+        if shared and any(length < len(shared) for _, length in hits):
+            entry = self._run_prefix(shared)
+            if entry is None:
+                return none, None
+            hits = [(entry, len(shared)) if length < len(shared) else (e, length) for e, length in hits]
+        hits = [(e, length) if length >= self.MIN_SHARED_PREFIX else (None, 0) for e, length in hits]
+        carried = max(length for _, length in hits)
+        if not carried:
+            return none, None
+        return [length for _, length in hits], self._batch_cache(hits, carried)
+
+    def _run_prefix(self, prefix: list[int]) -> Any:
+        """The store's entry for ``prefix``: its best partial entry extended by one forward
+        pass (batch 1) over the rest. None where the model's cache is not plain full
+        attention (sliding windows, recurrent state), which the ``prefix, padding, suffix``
+        layout would get wrong; reuse is then off for this agent."""
         import torch
         from transformers import DynamicCache
 
-        ids = torch.tensor([prefix], device=self.device)
+        start, known = self.store.best(prefix, len(prefix))
+        ids = torch.tensor([prefix[known:]], device=self.device)
         extra = {"logits_to_keep": 1} if _accepts(self.model, "logits_to_keep") else {}
+        if start is not None:
+            extra["cache" if _accepts(self.model, "cache") else "past_key_values"] = DynamicCache([(k[:, :, :known], v[:, :, :known]) for k, v in start.layers])
         out = self.model(input_ids=ids, use_cache=True, **extra)
-        cache = out.cache if hasattr(out, "cache") else out.past_key_values
+        layers = self._plain_layers(out.cache if hasattr(out, "cache") else out.past_key_values)
+        if layers is None:
+            return None
+        self.last_prefill.append((known, len(prefix)))
+        self.reused_prompt_tokens -= len(prefix) - known
+        entry = self.store.add(prefix, [(k.contiguous(), v.contiguous()) for k, v in layers])
+        return entry if entry is not None else _Transient(prefix, layers)
+
+    def _plain_layers(self, cache: Any) -> list[tuple[Any, Any]] | None:
         layers = getattr(cache, "layers", None)
         if not layers or any(type(layer).__name__ != "DynamicLayer" for layer in layers):
+            self._cache_unfit = True
+            self.store.clear()
             return None
-        # a DynamicLayer grows by concatenation, so the expanded views are copied on the
-        # first update, never written through
-        return DynamicCache([(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1)) for layer in layers])
+        return [(layer.keys, layer.values) for layer in layers]
+
+    def _batch_cache(self, hits: list[tuple[Any, int]], carried: int) -> Any:
+        """A ``DynamicCache`` of ``len(hits)`` rows and ``carried`` positions: row ``i``
+        holds its entry's first ``length`` keys and values at the right, zeros (masked)
+        before them."""
+        from transformers import DynamicCache
+
+        first = next(e for e, length in hits if length)
+        layers = []
+        for layer, (k0, v0) in enumerate(first.layers):
+            keys = k0.new_zeros((len(hits), k0.shape[1], carried, k0.shape[3]))
+            values = v0.new_zeros((len(hits), v0.shape[1], carried, v0.shape[3]))
+            for row, (entry, length) in enumerate(hits):
+                if length:
+                    k, v = entry.layers[layer]
+                    keys[row, :, carried - length :] = k[0, :, :length]
+                    values[row, :, carried - length :] = v[0, :, :length]
+            layers.append((keys, values))
+        return DynamicCache(layers)
+
+    def _keep(self, out: Any, attention: Any, prompts: list[list[int]], replies: list[list[int]]) -> None:
+        """Store each row's prompt and reply with their keys and values from ``generate``'s
+        cache (the reply's last token was never run: it has none)."""
+        import torch
+
+        cache = out.cache if hasattr(out, "cache") else getattr(out, "past_key_values", None)
+        layers = self._plain_layers(cache) if cache is not None else None
+        if layers is None:
+            return
+        width, length = attention.shape[1], layers[0][0].shape[2]
+        for row, (prompt, reply) in enumerate(zip(prompts, replies, strict=True)):
+            ran = reply[: max(0, min(len(reply), length - width))]
+            where = torch.cat([attention[row].nonzero()[:, 0], torch.arange(width, width + len(ran), device=attention.device)])
+            where = where.to(layers[0][0].device)
+            self.store.add(prompt + ran, [(k[row : row + 1].index_select(2, where), v[row : row + 1].index_select(2, where)) for k, v in layers])
+
+    def _weights_key(self) -> tuple:
+        """Changes whenever what the model computes may have: another model object, another
+        active or disabled adapter, an in-place update of a parameter (an optimizer step,
+        a loaded state dict), another autocast dtype."""
+        model = self.model
+        params = list(model.parameters())
+        tuners = self._tuner_layers.get(id(model))
+        if tuners is None:
+            tuners = _tuner_layers(model)[:1]
+            self._tuner_layers = {id(model): tuners}
+        disabled = tuple(bool(m.disable_adapters) for m in tuners)
+        adapters = tuple(model.active_adapters) if tuners and not callable(model.active_adapters) else ()
+        # fused optimizers and ``.data`` writes leave ``_version`` alone: the trainable
+        # parameters' sums catch those (one read of them per call)
+        import torch
+
+        trainable = [p.detach().sum() for p in params if p.requires_grad]
+        sums = tuple(torch.stack(trainable).float().tolist()) if trainable else ()
+        return (id(model), adapters, disabled, sum(p._version for p in params), sum(id(p) for p in params),
+                str(self.autocast), sums)
+
+    def clear_kv_store(self) -> None:
+        """Forget every stored key/value cache (done by itself when the weights change)."""
+        self.store.clear()
 
     def vocab_size(self) -> int:
         """Width of the model's logits (may exceed the tokenizer's vocabulary)."""
@@ -271,6 +386,22 @@ class TransformersAgent:
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         return ids
+
+
+class _Transient(Entry):
+    """A shared prefix's keys and values for one call, where the store has no room."""
+
+    def __init__(self, tokens: list[int], layers: list[tuple[Any, Any]]) -> None:
+        super().__init__(np.asarray(tokens), layers)
+
+
+def _tuner_layers(model: Any) -> list[Any]:
+    """The PEFT adapter layers in ``model`` (none without peft)."""
+    try:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+    except ImportError:
+        return []
+    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
 
 
 def _cache_keyword() -> str:

@@ -9,7 +9,7 @@
   product measured in the same run (a 2048x2048 product in the model's dtype: float32,
   or bf16 where the CPU has native bf16; 8192x8192 on a GPU). Model FLOPs count what
   the replies need, once per token the model is run on (a shared prompt prefix once per
-  batch, padding never), with ``N`` the non-embedding parameters, ``L`` layers, ``d`` the
+  batch, keys and values kept from earlier calls never, padding never), with ``N`` the non-embedding parameters, ``L`` layers, ``d`` the
   query width (heads x head size), ``d_model`` and ``V`` the vocabulary:
   ``2 N`` per token run, ``+ 4 L d t`` for its attention over ``t`` positions (QK and AV),
   ``+ 2 d_model V`` per generated token (the output projection; prefill computes logits for
@@ -60,7 +60,8 @@ FALLBACK_GRAMMARS = {"speaker": grammar(f'"CLUE: " {text(120, exclude="0-9")}'),
 
 class Capture:
     """Wraps an agent and records every batch it is asked (prompts), what it generated, and
-    the token counts model FLOPs are counted from (prompt lengths, the shared prefix)."""
+    the token counts model FLOPs are counted from (the prompt positions the model ran,
+    prompt lengths, reply lengths)."""
 
     def __init__(self, agent):
         self.agent, self.name, self.batches, self.shapes = agent, agent.name, [], []
@@ -70,13 +71,13 @@ class Capture:
         lengths = [len(r.token_ids or []) for r in replies]
         self.batches.append(([r.messages for r in requests], requests[0].sampling, lengths))
         prompts = [r.prompt_token_ids or [] for r in replies]
-        self.shapes.append(([len(p) for p in prompts], lengths, len(self.agent.shared_prefix(prompts))))
+        self.shapes.append((list(self.agent.last_prefill), [len(p) for p in prompts], lengths))
         return replies
 
 
 def model_flops(model, shapes) -> float:
-    """Model FLOPs of the batches ``shapes`` (prompt lengths, reply lengths, shared prefix)
-    by the formula of the module docstring."""
+    """Model FLOPs of the batches ``shapes`` (prompt spans run, prompt lengths, reply
+    lengths) by the formula of the module docstring."""
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     embed = model.get_input_embeddings().weight
     head = model.get_output_embeddings()
@@ -89,13 +90,14 @@ def model_flops(model, shapes) -> float:
         return (first + last) * (last - first + 1) // 2 if last >= first else 0
 
     run, attended, generated = 0, 0, 0
-    for prompt_lengths, reply_lengths, shared in shapes:
-        run += shared
-        attended += positions(1, shared)
+    for spans, prompt_lengths, reply_lengths in shapes:
+        for start, end in spans:  # prompt positions run: rows' suffixes, shared prefixes
+            run += end - start
+            attended += positions(start + 1, end)
         for prompt, reply in zip(prompt_lengths, reply_lengths, strict=True):
             end = prompt + max(reply - 1, 0)  # the last generated token is never run
-            run += end - shared
-            attended += positions(shared + 1, end)
+            run += end - prompt
+            attended += positions(prompt + 1, end)
             generated += reply
     return 2 * non_embedding * run + 4 * layers * width * attended + 2 * d_model * vocab * generated
 

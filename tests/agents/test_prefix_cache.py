@@ -85,3 +85,136 @@ def test_prefixes_too_short_to_pay_are_not_shared():
     assert agent.shared_prefix(prompts) == []
     assert agent.shared_prefix([p + [9] for p in ([1] * 40, [1] * 40)]) == [1] * 40
     assert TransformersAgent(model, tokenizer, share_prefix=False).shared_prefix([[1] * 40] * 2) == []
+
+
+# -- keys and values kept across calls (the store) ----------------------------------------
+
+
+def fresh(**options):
+    model, tokenizer = random_model("tiny", seed=1)
+    return TransformersAgent(model, tokenizer, **options)
+
+
+def next_turn(requests, replies, note="That move was not valid; try again."):
+    """The requests of each conversation's next turn: the reply and a new game-master message."""
+    return [
+        Request(
+            messages=[*r.messages, {"role": "assistant", "content": reply.text}, {"role": "user", "content": note}],
+            seed=r.seed, sampling=r.sampling,
+        )
+        for r, reply in zip(requests, replies, strict=True)
+    ]
+
+
+def test_a_seats_later_turns_reuse_its_earlier_turns_and_replies_do_not_change():
+    on, off = fresh(), fresh(share_prefix=False)
+    turn = batch(rows=4)
+    for _ in range(3):
+        kept, plain = on.act(turn), off.act(turn)
+        assert_same_replies(kept, plain)
+        earlier = [len(r.prompt_token_ids) for r in plain]
+        turn = next_turn(turn, plain)
+    # each row's third prompt ran from where its second prompt ended, at least (the reply's
+    # text may encode to other tokens than were generated: reuse stops where they differ)
+    on.act(turn)
+    rows = on.last_prefill[-len(turn) :]
+    assert all(start >= length for (start, _), length in zip(rows, earlier, strict=True))
+    assert all(end == len(on.encode(r.messages)) for (_, end), r in zip(rows, turn, strict=True))
+
+
+def test_one_request_at_a_time_reuses_the_rules_of_the_request_before():
+    on, off = fresh(), fresh(share_prefix=False)
+    requests = batch(rows=3)
+    for request in requests:
+        assert_same_replies(on.act([request]), off.act([request]))
+    # the second and third requests started from the first one's rules
+    assert on.reused_prompt_tokens >= 2 * 40
+    start, end = on.last_prefill[-1]
+    assert start >= 40 and end == len(on.encode(requests[-1].messages))
+
+
+def test_changed_weights_empty_the_store():
+    import torch
+
+    on = fresh()
+    requests = batch(rows=3)
+    on.act(requests)
+    assert len(on.store)
+    with torch.no_grad():
+        for p in on.model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    off = TransformersAgent(on.model, on.tokenizer, share_prefix=False)  # same, changed weights
+    assert_same_replies(on.act(requests), off.act(requests))
+    assert on.last_prefill[0][0] == 0  # nothing came from before the change
+
+
+def test_a_fused_optimizer_step_empties_the_store():
+    import torch
+
+    on = fresh()
+    requests = batch(rows=3)
+    on.act(requests)
+    optimizer = torch.optim.AdamW(on.model.parameters(), lr=1e-2, fused=True)  # leaves _version alone
+    ids = torch.tensor([on.encode(requests[0].messages)])
+    on.model(input_ids=ids, labels=ids).loss.backward()
+    optimizer.step()
+    off = TransformersAgent(on.model, on.tokenizer, share_prefix=False)
+    assert_same_replies(on.act(requests), off.act(requests))
+    assert on.last_prefill[0][0] == 0
+
+
+def test_switching_lora_adapters_is_a_change_of_weights(tmp_path):
+    peft = pytest.importorskip("peft")
+    import torch
+
+    model, tokenizer = random_model("tiny", seed=1)
+    lora = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    agent = TransformersAgent(lora, tokenizer)
+    requests = batch(rows=2)
+    with_adapter = agent.act(requests)
+    with lora.disable_adapter():
+        without = agent.act(requests)
+        assert agent.last_prefill[0][0] == 0
+    plain = TransformersAgent(random_model("tiny", seed=1)[0], tokenizer, share_prefix=False).act(requests)
+    assert_same_replies(without, plain)
+    assert agent.act(requests)[0].token_ids == with_adapter[0].token_ids
+    assert torch.is_grad_enabled()
+
+
+def test_the_store_keeps_within_its_budget_and_drops_covered_entries():
+    agent = fresh(kv_store_mb=1)
+    agent.act(batch(rows=6))
+    per_token = sum(k.numel() * k.element_size() * 2 for k, _ in next(iter(agent.store.entries.values())).layers)
+    per_token //= len(next(iter(agent.store.entries.values())).tokens)
+    assert 0 < agent.store.nbytes <= 2**20
+    assert len(agent.store) < 6 or 6 * 200 * per_token <= 2**20  # evicted, or all fit
+    from dialogym.agents.kvstore import KVStore
+
+    store = KVStore(2**30)
+    layer = [(torch_zeros(3), torch_zeros(3))]
+    store.add([1, 2, 3], layer)
+    store.add([1, 2, 3, 4, 5], [(torch_zeros(5), torch_zeros(5))])
+    assert [e.tokens.tolist() for e in store.entries.values()] == [[1, 2, 3, 4, 5]]
+    entry, length = store.best([1, 2, 3, 9], limit=10)
+    assert length == 3 and entry.tokens.tolist() == [1, 2, 3, 4, 5]
+    assert store.best([1, 2, 3, 9], limit=2)[1] == 2 and store.best([7], limit=5) == (None, 0)
+    store.validate("weights-a")
+    assert not len(store) and store.nbytes == 0
+
+
+def torch_zeros(length):
+    import torch
+
+    return torch.zeros(1, 2, length, 4)
+
+
+def test_multi_turn_episodes_are_the_same_with_and_without_reuse():
+    from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
+
+    specs = [EpisodeSpec(game="dialogym/Negotiation-v0", seed=i, seats={"alice": "m", "bob": "m"}, split="test") for i in range(3)]
+    sampling = Sampling(temperature=0.0, max_new_tokens=8)
+    on, off = fresh(), fresh(share_prefix=False)
+    kept = RolloutEngine({"m": on}, sampling=sampling).run(specs)
+    plain = RolloutEngine({"m": off}, sampling=sampling).run(specs)
+    assert [[t.token_ids for t in e.turns] for e in kept] == [[t.token_ids for t in e.turns] for e in plain]
+    assert sum(len(e.turns) for e in kept) > 6 and on.reused_prompt_tokens > 0

@@ -31,7 +31,7 @@ def test_the_rollout_benchmark_reports_mfu_against_a_matmul_peak_measured_in_the
     assert result["model_flops_per_s"] == pytest.approx(result["rollout_mfu"] * result["matmul_peak_flops_per_s"], rel=1e-2)
 
 
-def test_model_flops_count_a_shared_prefix_once_and_padding_never():
+def test_model_flops_count_a_shared_prefix_once_and_kept_or_padded_positions_never():
     from dialogym.agents.models import tiny_model
 
     model, _ = tiny_model()
@@ -41,8 +41,11 @@ def test_model_flops_count_a_shared_prefix_once_and_padding_never():
 
     # one row, prompt 3, reply 2: tokens 1..4 are run (the last reply token never is)
     expected = 2 * non_embedding * 4 + 4 * layers * width * (1 + 2 + 3 + 4) + 2 * config.hidden_size * vocab * 2
-    assert rollout.model_flops(model, [([3], [2], 0)]) == expected
+    assert rollout.model_flops(model, [([(0, 3)], [3], [2])]) == expected
     # two rows sharing a 2-token prefix: the prefix is run once
-    shared = rollout.model_flops(model, [([3, 3], [1, 1], 2)])
-    alone = rollout.model_flops(model, [([3], [1], 0)])
-    assert shared == 2 * alone - (2 * non_embedding * 2 + 4 * layers * width * (1 + 2))
+    shared = rollout.model_flops(model, [([(0, 2), (2, 3), (2, 3)], [3, 3], [1, 1])])
+    alone = rollout.model_flops(model, [([(0, 3)], [3], [1])])
+    prefix = 2 * non_embedding * 2 + 4 * layers * width * (1 + 2)
+    assert shared == 2 * alone - prefix
+    # a row whose first 2 prompt tokens came with keys and values from an earlier call
+    assert rollout.model_flops(model, [([(2, 3)], [3], [1])]) == alone - prefix
