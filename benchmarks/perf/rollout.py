@@ -241,6 +241,7 @@ def main() -> None:
     for _ in range(args.reps):
         capture = Capture(agent)
         engine = RolloutEngine({"m": capture}, sampling=sampling)
+        agent.clear_kv_store()  # every timed run starts from nothing kept
         with forced_length(agent, forced):
             started = time.perf_counter()
             engine.run(specs)
@@ -272,6 +273,7 @@ def main() -> None:
     }
     if not args.skip_sequential:
         sequential = RolloutEngine({"m": agent}, sampling=sampling, max_concurrent=1)
+        agent.clear_kv_store()
         with forced_length(agent, forced):
             started = time.perf_counter()
             sequential.run(specs)

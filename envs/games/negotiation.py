@@ -198,14 +198,19 @@ def parse_take(spec: str, counts: Mapping[str, int]) -> Share:
     return take
 
 
-RULES = """You are {seat}, negotiating with {other} how to divide a pool of items: {pool}.
-Your private value of each item: {values}. The whole pool is worth 10 to you. {other} values the items differently, and you cannot see how.
+RULES = """You are {seat}, negotiating with {other} how to divide a pool of items.
+Each of you values the items privately; the whole pool is worth 10 to each of you, and you cannot see {other}'s values.
 Goal: a share worth as much as possible to you. If there is no deal after {limit} turns in total (yours and {other}'s), {no_deal}.
 {moves}
   PROPOSE: book=<n> hat=<n> ball=<n>   (what YOU take; {other} gets the rest)
   ACCEPT                               (accept {other}'s standing proposal; this ends the game)
+
+This game's pool: {pool}.
+Your private value of each item: {values}.
 Example reply:
 {example_reply}"""
+# The rules come first and the instance after them, so every episode of a seat starts with
+# the same tokens (a batch's shared prefix, kept by the backends across calls).
 _WITH_MESSAGES = "Each turn, write a short message. You may add ONE control line:"
 _MOVES_ONLY = "Each turn, reply with ONE control line and nothing else:"
 
