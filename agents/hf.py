@@ -89,7 +89,7 @@ class TransformersAgent:
         autocast: Any = None,
         share_prefix: bool = True,
         reuse_kv: bool = True,
-        kv_store_mb: int = 1024,
+        kv_store_mb: int = 2048,
     ) -> None:
         self.name = name
         self.device = pick_device(device)
