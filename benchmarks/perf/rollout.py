@@ -261,6 +261,8 @@ def main() -> None:
         "forced_reply_tokens": forced,
         "threads": torch.get_num_threads(),
         "generated_tokens": tokens,
+        "prompt_tokens": sum(sum(lengths) for _, lengths, _ in capture.shapes),
+        "prompt_tokens_run": sum(end - start for spans, _, _ in capture.shapes for start, end in spans),
         "engine_s": round(engine_s, 2),
         "engine_tok_per_s": round(tokens / engine_s, 1),
         "raw_generate_s": round(raw_s, 2),

@@ -28,6 +28,8 @@ def test_the_rollout_benchmark_reports_mfu_against_a_matmul_peak_measured_in_the
     assert result["game"] == "dialogym/Negotiation-v0"
     assert result["model_flops"] > 0 and result["matmul_peak_flops_per_s"] > 0
     assert 0 < result["rollout_mfu"] < 1
+    # later turns of a seat start from its earlier turns' keys and values
+    assert 0 < result["prompt_tokens_run"] < result["prompt_tokens"]
     assert result["model_flops_per_s"] == pytest.approx(result["rollout_mfu"] * result["matmul_peak_flops_per_s"], rel=1e-2)
 
 
