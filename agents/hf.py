@@ -146,6 +146,7 @@ class TransformersAgent:
     def act(self, requests: Sequence[Request]) -> list[Reply]:
         replies: list[Reply | None] = [None] * len(requests)
         self.last_prefill = []
+        self.store.tick()
         groups: dict[Sampling, list[int]] = defaultdict(list)
         for index, request in enumerate(requests):
             groups[request.sampling].append(index)

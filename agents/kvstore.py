@@ -26,6 +26,8 @@ class Entry:
 
     tokens: np.ndarray
     layers: list[tuple[Any, Any]]
+    #: the store's call count when the entry was last added or served
+    used: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -33,16 +35,24 @@ class Entry:
 
 
 class KVStore:
-    """A least-recently-used store of :class:`Entry` within ``budget_bytes``.
+    """A store of :class:`Entry` within ``budget_bytes``.
 
     An entry serves any prompt by its longest common prefix with the prompt: the keys and
     values of a causal model at a position depend on the tokens up to it only. Entries are
     valid for one state of the weights: :meth:`validate` empties the store when the key it
     is given (the agent's weights fingerprint) changes. An entry whose tokens are a prefix
     of a newer one is dropped, as the newer one serves all it did.
+
+    When full, the store makes room by dropping entries no call has used for ``idle_calls``
+    calls (:meth:`tick` counts them), least recently used first; if that is not enough, the
+    new entry is not kept. Live episodes are served in cycles (each call of a seat goes
+    through all of them), and a least-recently-used store smaller than their chats would
+    drop every entry just before its next use; this one keeps serving the ones it holds.
     """
 
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, idle_calls: int = 4) -> None:
+        self.idle_calls = idle_calls
+        self.calls = 0
         self.budget_bytes = budget_bytes
         self.entries: OrderedDict[int, Entry] = OrderedDict()
         self.nbytes = 0
@@ -51,6 +61,10 @@ class KVStore:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def tick(self) -> None:
+        """Count one call of the agent (entries unused for ``idle_calls`` of them may go)."""
+        self.calls += 1
 
     def clear(self) -> None:
         self.entries.clear()
@@ -73,19 +87,23 @@ class KVStore:
                 found, length, found_index = entry, shared, index
         if found is not None:
             self.entries.move_to_end(found_index)
+            found.used = self.calls
         return found, length
 
     def add(self, tokens: Sequence[int] | np.ndarray, layers: list[tuple[Any, Any]]) -> Entry | None:
-        """Store ``layers`` for ``tokens`` (None where one entry alone exceeds the budget)."""
-        entry = Entry(np.asarray(tokens, dtype=np.int64), layers)
+        """Store ``layers`` for ``tokens``; None where there is no room (see the class)."""
+        entry = Entry(np.asarray(tokens, dtype=np.int64), layers, used=self.calls)
         size = entry.nbytes
         if size > self.budget_bytes:
             return None
         for index, old in list(self.entries.items()):
             if len(old.tokens) <= len(entry.tokens) and common_length(old.tokens, entry.tokens) == len(old.tokens):
                 self._drop(index)
-        while self.entries and self.nbytes + size > self.budget_bytes:
-            self._drop(next(iter(self.entries)))
+        while self.nbytes + size > self.budget_bytes:
+            oldest = next(iter(self.entries), None)
+            if oldest is None or self.entries[oldest].used > self.calls - self.idle_calls:
+                return None
+            self._drop(oldest)
         self.entries[self._next] = entry
         self._next += 1
         self.nbytes += size

@@ -202,6 +202,23 @@ def test_the_store_keeps_within_its_budget_and_drops_covered_entries():
     assert not len(store) and store.nbytes == 0
 
 
+def test_a_full_store_keeps_serving_what_it_holds_and_lets_idle_entries_go():
+    from dialogym.agents.kvstore import KVStore
+
+    size = torch_zeros(4).numel() * 4 * 2  # bytes of one 4-token entry
+    store = KVStore(3 * size, idle_calls=2)
+    for cycle in range(3):  # five live chats served in turn, room for three
+        store.tick()
+        hits = [store.best([c, 0, 0, 9], limit=3)[1] for c in range(5)]
+        for c in range(5):
+            store.add([c, 0, 0, 0], [(torch_zeros(4), torch_zeros(4))])
+        assert hits == ([0] * 5 if cycle == 0 else [3, 3, 3, 0, 0])  # not a miss every time
+    for _ in range(3):  # chats 0-2 end; after two idle calls their entries make room
+        store.tick()
+    store.add([7, 0, 0, 0], [(torch_zeros(4), torch_zeros(4))])
+    assert store.best([7, 0, 0, 1], limit=3)[1] == 3 and len(store) == 3
+
+
 def torch_zeros(length):
     import torch
 
