@@ -69,12 +69,19 @@ def apart(before: Estimate, after: Estimate) -> bool:
     return after.lo > before.hi
 
 
+#: live episodes in a test evaluation
+LIVE = 32
+
+
 def play_test(agents: dict[str, Any], seats: dict[str, str], game: str, n: int, *, level: str | None = None,
               seed: int = TEST_SEED, max_new_tokens: int = 64, game_options: dict[str, Any] | None = None) -> list[Episode]:
-    """``n`` greedy episodes of ``game`` on held-out test instances ``seed, seed + 1, ...``."""
+    """``n`` greedy episodes of ``game`` on held-out test instances ``seed, seed + 1, ...``,
+    at most :data:`LIVE` at once: one batch of the transformers backend, which goes as fast
+    as more live episodes in several batches, and whose chats then fit the backend's store
+    of keys and values (a seat's later turns run only their new tokens)."""
     specs = [EpisodeSpec(game, seed=seed + i, seats=seats, split="test", level=level, game_options=dict(game_options or {}))
              for i in range(n)]
-    engine = RolloutEngine(agents, sampling=Sampling(temperature=0.0, max_new_tokens=max_new_tokens))
+    engine = RolloutEngine(agents, sampling=Sampling(temperature=0.0, max_new_tokens=max_new_tokens), max_concurrent=LIVE)
     return engine.run(specs)
 
 
