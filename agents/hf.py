@@ -1,5 +1,5 @@
 """Hugging Face transformers backend: batched ``generate`` on CPU or CUDA, the batch's
-shared prompt prefix encoded once."""
+shared prompt prefix encoded once, keys and values kept across calls."""
 
 from __future__ import annotations
 
@@ -67,11 +67,16 @@ class TransformersAgent:
     Shared prefix (``share_prefix``, on by default): the rows of a batch usually start with
     the same tokens (the system prompt and rules every episode of a seat repeats). That
     common prefix is run through the model once, with batch 1, and its key/value cache is
-    copied to every row; only the rows' own suffixes are prefilled. Rows are laid out as
-    ``prefix, padding, suffix`` with the padding masked out, so every real token keeps the
-    position and the attention it has in a left-padded batch: greedy float32 replies are
-    token for token the same as with ``share_prefix=False``. Grammar masks and per-request
-    seeds apply to generated tokens only and are untouched by it.
+    copied to every row; only the rows' own suffixes are prefilled. Across calls
+    (``reuse_kv``, on by default) each row's prompt and reply are kept with their keys and
+    values in a :class:`~dialogym.agents.kvstore.KVStore` of ``kv_store_mb``, and a later
+    prompt starts from the kept sequence it shares the longest prefix with: a seat's next
+    turn runs only the tokens its earlier turns did not have. The store is emptied whenever
+    the weights, the active adapter or the autocast dtype change. Rows are laid out as
+    ``padding, kept tokens, padding, new tokens`` with the padding masked out, so every real
+    token keeps the position and the attention it has in a left-padded batch: greedy
+    float32 replies are token for token the same as with ``share_prefix=False``. Grammar
+    masks and per-request seeds apply to generated tokens only and are untouched by it.
     """
 
     #: shared prefixes shorter than this are not worth a separate forward pass
@@ -113,7 +118,7 @@ class TransformersAgent:
         self._cache_unfit = False
         self._tuner_layers: dict[int, list[Any]] = {}
         self.generated_tokens = 0
-        #: prompt tokens whose keys and values came from a shared prefix instead of a prefill
+        #: prompt tokens whose keys and values came from a shared prefix or the store instead of a prefill
         self.reused_prompt_tokens = 0
 
     # -- construction ------------------------------------------------------------------
@@ -248,7 +253,7 @@ class TransformersAgent:
 
     def _reuse(self, prompts: list[list[int]]) -> tuple[list[int], Any]:
         """How many leading tokens of each prompt come with keys and values already, and the
-        batch cache holding them (``prefix, padding`` per row, left-aligned to the longest;
+        batch cache holding them (``padding, kept tokens`` per row, as wide as the longest;
         None where no row reuses any). They come from the store (earlier calls: the rules,
         a seat's earlier turns) or from the batch's shared prefix, run here once. Each row
         keeps at least one token to prefill, which ``generate`` needs."""
@@ -281,6 +286,8 @@ class TransformersAgent:
         from transformers import DynamicCache
 
         start, known = self.store.best(prefix, len(prefix))
+        if start is not None and known == len(prefix):
+            return start
         ids = torch.tensor([prefix[known:]], device=self.device)
         extra = {"logits_to_keep": 1} if _accepts(self.model, "logits_to_keep") else {}
         if start is not None:
