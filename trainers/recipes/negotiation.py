@@ -14,7 +14,7 @@ games run out of turns with no deal. Closing a deal that is good for oneself (ac
 fair offer, or proposing one the other side takes) is the skill, and it is measured by both
 numbers the issue names: the mean score and the agreement rate, on held-out instances.
 
-    python -m dialogym.trainers.recipes.negotiation            # 48 minutes measured on 2 cores (docs/training.md)
+    python -m dialogym.trainers.recipes.negotiation            # 27 minutes measured on 2 cores (docs/training.md)
     python -m dialogym.trainers.recipes.negotiation --model tiny --steps 2 --eval-episodes 8   # a smoke run
 """
 
