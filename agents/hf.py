@@ -360,8 +360,8 @@ class TransformersAgent:
         # parameters' sums catch those (one read of them per call)
         import torch
 
-        trainable = [p.detach().sum() for p in params if p.requires_grad]
-        sums = tuple(torch.stack(trainable).float().tolist()) if trainable else ()
+        trainable = [p.detach().sum(dtype=torch.float32) for p in params if p.requires_grad]
+        sums = tuple(torch.stack(trainable).tolist()) if trainable else ()
         return (id(model), adapters, disabled, sum(p._version for p in params), sum(id(p) for p in params),
                 str(self.autocast), sums)
 
