@@ -299,7 +299,7 @@ class TransformersAgent:
         self.last_prefill.append((known, len(prefix)))
         self.reused_prompt_tokens -= len(prefix) - known
         entry = self.store.add(prefix, [(k.contiguous(), v.contiguous()) for k, v in layers])
-        return entry if entry is not None else _Transient(prefix, layers)
+        return entry if entry is not None else Entry(np.asarray(prefix), layers)  # no room: this call only
 
     def _plain_layers(self, cache: Any) -> list[tuple[Any, Any]] | None:
         layers = getattr(cache, "layers", None)
@@ -394,13 +394,6 @@ class TransformersAgent:
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         return ids
-
-
-class _Transient(Entry):
-    """A shared prefix's keys and values for one call, where the store has no room."""
-
-    def __init__(self, tokens: list[int], layers: list[tuple[Any, Any]]) -> None:
-        super().__init__(np.asarray(tokens), layers)
 
 
 def _tuner_layers(model: Any) -> list[Any]:
