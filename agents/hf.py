@@ -14,7 +14,7 @@ import numpy as np
 from dialogym.envs import derive_seed
 
 from .base import Reply, Request, Sampling
-from .kvstore import Entry, KVStore
+from .kvstore import Entry, KVStore, roomy_cache, roomy_layer_class
 from .specs import ModelSpec
 
 
@@ -77,6 +77,10 @@ class TransformersAgent:
     token keeps the position and the attention it has in a left-padded batch: greedy
     float32 replies are token for token the same as with ``share_prefix=False``. Grammar
     masks and per-request seeds apply to generated tokens only and are untouched by it.
+    With ``share_prefix`` the cache ``generate`` decodes into also has room for the reply
+    (:func:`~dialogym.agents.kvstore.roomy_cache`), so a decoding step writes its keys and
+    values in place instead of copying the whole cache; ``share_prefix=False`` is plain
+    ``generate`` on a left-padded batch.
     """
 
     #: shared prefixes shorter than this are not worth a separate forward pass
@@ -116,6 +120,7 @@ class TransformersAgent:
         #: per shared prefix (what FLOP counts need)
         self.last_prefill: list[tuple[int, int]] = []
         self._cache_unfit = False
+        self._roomy_models: dict[int, bool] = {}
         self._tuner_layers: dict[int, list[Any]] = {}
         self.generated_tokens = 0
         #: prompt tokens whose keys and values came from a shared prefix or the store instead of a prefill
@@ -176,10 +181,12 @@ class TransformersAgent:
             torch.no_grad(),
             torch.autocast(device_type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None),
         ):
-            reused, cache = self._reuse(prompts)
+            reused, cache = self._reuse(prompts, sampling.max_new_tokens)
             carried = max(reused)
             tail = max(len(p) - r for p, r in zip(prompts, reused, strict=True))
             width = carried + tail
+            if cache is None and self.share_prefix and self._roomy():
+                cache = roomy_cache(reserve=sampling.max_new_tokens)
             pad = self.tokenizer.pad_token_id
             rows, masks = [], []
             for prompt, r in zip(prompts, reused, strict=True):
@@ -251,7 +258,7 @@ class TransformersAgent:
             length += 1
         return list(first[:length]) if length >= self.MIN_SHARED_PREFIX else []
 
-    def _reuse(self, prompts: list[list[int]]) -> tuple[list[int], Any]:
+    def _reuse(self, prompts: list[list[int]], max_new_tokens: int) -> tuple[list[int], Any]:
         """How many leading tokens of each prompt come with keys and values already, and the
         batch cache holding them (``padding, kept tokens`` per row, as wide as the longest;
         None where no row reuses any). They come from the store (earlier calls: the rules,
@@ -275,7 +282,8 @@ class TransformersAgent:
         carried = max(length for _, length in hits)
         if not carried:
             return none, None
-        return [length for _, length in hits], self._batch_cache(hits, carried)
+        tail = max(len(p) - length for p, (_, length) in zip(prompts, hits, strict=True))
+        return [length for _, length in hits], self._batch_cache(hits, carried, tail + max_new_tokens)
 
     def _run_prefix(self, prefix: list[int]) -> Any:
         """The store's entry for ``prefix``: its best partial entry extended by one forward
@@ -301,20 +309,37 @@ class TransformersAgent:
         entry = self.store.add(prefix, [(k.contiguous(), v.contiguous()) for k, v in layers])
         return entry if entry is not None else Entry(np.asarray(prefix), layers)  # no room: this call only
 
+    def _roomy(self) -> bool:
+        """Whether ``generate`` may start from a :func:`~dialogym.agents.kvstore.roomy_cache`:
+        every layer of the model's own cache is plain full attention (no sliding window,
+        no recurrent state)."""
+        if self._cache_unfit:
+            return False
+        known = self._roomy_models.get(id(self.model))
+        if known is None:
+            from transformers import DynamicCache
+
+            try:
+                layers = DynamicCache(config=self.model.config).layers
+            except Exception:  # a config transformers cannot read layer types from: its default cache
+                layers = []
+            known = bool(layers) and all(type(layer).__name__ == "DynamicLayer" for layer in layers)
+            self._roomy_models = {id(self.model): known}
+        return known
+
     def _plain_layers(self, cache: Any) -> list[tuple[Any, Any]] | None:
         layers = getattr(cache, "layers", None)
-        if not layers or any(type(layer).__name__ != "DynamicLayer" for layer in layers):
+        plain = ("DynamicLayer", roomy_layer_class().__name__)
+        if not layers or any(type(layer).__name__ not in plain for layer in layers):
             self._cache_unfit = True
             self.store.clear()
             return None
         return [(layer.keys, layer.values) for layer in layers]
 
-    def _batch_cache(self, hits: list[tuple[Any, int]], carried: int) -> Any:
-        """A ``DynamicCache`` of ``len(hits)`` rows and ``carried`` positions: row ``i``
-        holds its entry's first ``length`` keys and values at the right, zeros (masked)
-        before them."""
-        from transformers import DynamicCache
-
+    def _batch_cache(self, hits: list[tuple[Any, int]], carried: int, reserve: int) -> Any:
+        """A cache of ``len(hits)`` rows and ``carried`` positions, with room for
+        ``reserve`` more (:func:`~dialogym.agents.kvstore.roomy_cache`): row ``i`` holds its
+        entry's first ``length`` keys and values at the right, zeros (masked) before them."""
         first = next(e for e, length in hits if length)
         layers = []
         for layer, (k0, v0) in enumerate(first.layers):
@@ -326,7 +351,7 @@ class TransformersAgent:
                     keys[row, :, carried - length :] = k[0, :, :length]
                     values[row, :, carried - length :] = v[0, :, :length]
             layers.append((keys, values))
-        return DynamicCache(layers)
+        return roomy_cache(layers, reserve)
 
     def _keep(self, out: Any, attention: Any, prompts: list[list[int]], replies: list[list[int]]) -> None:
         """Store each row's prompt and reply with their keys and values from ``generate``'s

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -111,3 +112,60 @@ class KVStore:
 
     def _drop(self, index: int) -> None:
         self.nbytes -= self.entries.pop(index).nbytes
+
+
+@cache
+def roomy_layer_class() -> type:
+    """transformers' ``DynamicLayer`` with room to spare (built on first use, so that this
+    module imports without transformers): see :func:`roomy_cache`."""
+    from transformers.cache_utils import DynamicLayer
+
+    class RoomyLayer(DynamicLayer):
+        """A ``DynamicLayer`` whose keys and values are views of buffers with ``reserve``
+        positions to spare: a decoding step writes its token in place, where
+        ``DynamicLayer`` concatenates (copies) the whole cache, a cost that grows with the
+        batch and the context. A buffer is sized once (prompt + reserve) and grows only
+        when that runs out, or is re-seated when the layer's tensors were replaced (a
+        batch reorder); every other method is ``DynamicLayer``'s, on the views."""
+
+        def __init__(self, reserve: int = 64) -> None:
+            super().__init__()
+            self.reserve = reserve
+            self._room: tuple[Any, Any] | None = None
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            old = self.keys.shape[-2] if self.keys.numel() else 0
+            new = old + key_states.shape[-2]
+            room = self._room
+            if (room is None or room[0].shape[-2] < new or room[0].shape[:2] != key_states.shape[:2]
+                    or room[1].shape[:2] != value_states.shape[:2] or (old and self.keys.data_ptr() != room[0].data_ptr())):
+                size = new + self.reserve
+                keys = key_states.new_empty((*key_states.shape[:2], size, key_states.shape[-1]))
+                values = value_states.new_empty((*value_states.shape[:2], size, value_states.shape[-1]))
+                if old:
+                    keys[:, :, :old] = self.keys
+                    values[:, :, :old] = self.values
+                room = self._room = (keys, values)
+            room[0][:, :, old:new] = key_states
+            room[1][:, :, old:new] = value_states
+            self.keys, self.values = room[0][:, :, :new], room[1][:, :, :new]
+            return self.keys, self.values
+
+    return RoomyLayer
+
+
+def roomy_cache(layers: Sequence[tuple[Any, Any]] = (), reserve: int = 64) -> Any:
+    """A transformers ``DynamicCache`` of :func:`roomy_layer_class` layers, filled with
+    ``layers`` (keys and values per layer) and with room for ``reserve`` more positions
+    before a buffer has to grow. For models whose every layer is plain full attention."""
+    from transformers import DynamicCache
+
+    layer = partial(roomy_layer_class(), reserve)
+    cache = DynamicCache()
+    cache.layer_class_to_replicate = layer
+    for index, (keys, values) in enumerate(layers):
+        cache.layers.append(layer())
+        cache.layers[index].update(keys, values)
+    return cache

@@ -87,9 +87,11 @@ def main(argv: list[str] | None = None) -> dict:
                           lr=args.lr, lora_rank=args.lora_rank, guided=True, temperature=1.0, max_new_tokens=48,
                           seed=args.seed)
     fitted: list[int] = []
+    iterations_from = [clock.seconds]  # when the first iteration started: after the warm start
 
     def sft(learner) -> None:
         fitted.append(warm_start(learner, GAME, league_roles, args.sft_instances, args.sft_steps, args.sft_lr, args.out / "sft"))
+        iterations_from[0] = clock.seconds
         print(f"SFT warm start on {fitted[-1]} scripted replies ({clock.seconds / 60:.1f} min)", flush=True)
 
     league_roles = ["speaker", "listener"]
@@ -100,8 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"iteration {done}: training success {line['mean_reward']:.3f}, eval {json.dumps(line['eval'])} "
               f"({clock.seconds / 60:.1f} min)", flush=True)
         # the final cross-play (200 matches and the base's own 200) took over a quarter of the
-        # budget on a loaded machine (2026-12-01): keep a third of it
-        if clock.left() < clock.seconds / done + FINAL_SHARE * clock.budget:
+        # budget on a loaded machine (2026-12-01): keep a third of it. An iteration's cost is
+        # the mean since the warm start (which took a third of the budget itself).
+        per_iteration = (clock.seconds - iterations_from[0]) / done
+        if clock.left() < per_iteration + FINAL_SHARE * clock.budget:
             print(f"stopping after {done} iterations: the time budget is spent", flush=True)
             return True
         return False
