@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from dialogym.trainers.recipes import common, league_reference, listener, negotiation
@@ -104,3 +105,23 @@ def test_the_negotiation_recipe_reports_score_and_agreement_before_and_after(tmp
         assert record[key]["n"] == 4 and record[key]["lo"] <= record[key]["value"] <= record[key]["hi"]
     assert 0.0 <= result["agreement_after"].value <= 1.0 and [p["step"] for p in record["curve"]] == [0, 1]
     assert (tmp_path / "res" / "negotiation.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_league_bound_reports_what_the_base_leaves_to_win(tmp_path):
+    from dialogym.trainers.recipes import league_bound
+
+    result = league_bound.main(["--model", "tiny", "--final-episodes", "6", "--results", str(tmp_path)])
+    record = json.loads((tmp_path / "league_bound.json").read_text())
+    assert record["instances"] == 6 and record["command"].startswith("python -m dialogym.trainers.recipes.league_bound")
+    # a listener right on every informative clue and at chance on the others never loses on average
+    assert 0.5 <= result["listener_seat_bound"] <= 1.0
+    assert set(result["speaker_seat_measured"]) == {"scripted", "full"}
+    assert result["win_rate_bound"] <= 1.0
+
+
+def test_the_bound_counts_clues_without_object_words_as_chance():
+    from dialogym.trainers.recipes.league_bound import names_an_object, partner
+
+    assert names_an_object("the Small red one") and not names_an_object("<a short description that tells the target apart>")
+    # base team right: a mixed team can only tie (0.5) or lose; wrong: tie or win
+    assert partner(np.array([1.0, 1 / 3, 1.0]), np.array([1.0, 0.0, 0.0])).tolist() == pytest.approx([0.5, 2 / 3, 1.0])
