@@ -338,20 +338,23 @@ class TransformersAgent:
 
     def _batch_cache(self, hits: list[tuple[Any, int]], carried: int, reserve: int) -> Any:
         """A cache of ``len(hits)`` rows and ``carried`` positions, with room for
-        ``reserve`` more (:func:`~dialogym.agents.kvstore.roomy_cache`): row ``i`` holds its
-        entry's first ``length`` keys and values at the right, zeros (masked) before them."""
+        ``reserve`` more (:func:`~dialogym.agents.kvstore.roomy_cache`), built in its
+        buffers: row ``i`` holds its entry's first ``length`` keys and values at the right,
+        zeros (masked) before them."""
         first = next(e for e, length in hits if length)
         layers = []
         for layer, (k0, v0) in enumerate(first.layers):
-            keys = k0.new_zeros((len(hits), k0.shape[1], carried, k0.shape[3]))
-            values = v0.new_zeros((len(hits), v0.shape[1], carried, v0.shape[3]))
+            keys = k0.new_empty((len(hits), k0.shape[1], carried + reserve, k0.shape[3]))
+            values = v0.new_empty((len(hits), v0.shape[1], carried + reserve, v0.shape[3]))
+            keys[:, :, :carried] = 0  # masked padding must still be finite (0 x NaN is NaN)
+            values[:, :, :carried] = 0
             for row, (entry, length) in enumerate(hits):
                 if length:
                     k, v = entry.layers[layer]
-                    keys[row, :, carried - length :] = k[0, :, :length]
-                    values[row, :, carried - length :] = v[0, :, :length]
+                    keys[row, :, carried - length : carried] = k[0, :, :length]
+                    values[row, :, carried - length : carried] = v[0, :, :length]
             layers.append((keys, values))
-        return roomy_cache(layers, reserve)
+        return roomy_cache(layers, carried, reserve)
 
     def _keep(self, out: Any, attention: Any, prompts: list[list[int]], replies: list[list[int]]) -> None:
         """Store each row's prompt and reply with their keys and values from ``generate``'s

@@ -153,19 +153,29 @@ def roomy_layer_class() -> type:
             self.keys, self.values = room[0][:, :, :new], room[1][:, :, :new]
             return self.keys, self.values
 
+        def seat(self, keys: Any, values: Any, length: int) -> None:
+            """Take ``keys`` and ``values`` (``[batch, heads, capacity, head_dim]``) as the
+            buffers, their first ``length`` positions as the cache: no copy."""
+            self.lazy_initialization(keys, values)
+            self._room = (keys, values)
+            self.keys, self.values = keys[:, :, :length], values[:, :, :length]
+
     return RoomyLayer
 
 
-def roomy_cache(layers: Sequence[tuple[Any, Any]] = (), reserve: int = 64) -> Any:
-    """A transformers ``DynamicCache`` of :func:`roomy_layer_class` layers, filled with
-    ``layers`` (keys and values per layer) and with room for ``reserve`` more positions
-    before a buffer has to grow. For models whose every layer is plain full attention."""
+def roomy_cache(buffers: Sequence[tuple[Any, Any]] = (), length: int = 0, reserve: int = 64) -> Any:
+    """A transformers ``DynamicCache`` of :func:`roomy_layer_class` layers, for models whose
+    every layer is plain full attention. ``buffers`` holds per layer the key and value
+    buffers (``[batch, heads, capacity, head_dim]``) whose first ``length`` positions are the
+    cache so far; the rest is room to decode into. Layers without a buffer (all of them by
+    default) are made on first use, with room for ``reserve`` positions past their first
+    update; a buffer that runs out grows by as much again."""
     from transformers import DynamicCache
 
     layer = partial(roomy_layer_class(), reserve)
     cache = DynamicCache()
     cache.layer_class_to_replicate = layer
-    for index, (keys, values) in enumerate(layers):
+    for keys, values in buffers:
         cache.layers.append(layer())
-        cache.layers[index].update(keys, values)
+        cache.layers[-1].seat(keys, values, length)
     return cache

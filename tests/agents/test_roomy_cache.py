@@ -42,10 +42,14 @@ def test_a_reordered_or_cropped_layer_keeps_its_contents():
 
 
 def test_a_filled_cache_reports_its_length_and_grows_lazily():
-    k, v = states(length=3)
-    cache = roomy_cache([(k, v), (k + 1, v + 1)], reserve=2)
+    k, v = states(length=5)  # buffers of 5 positions, the first 3 filled
+    cache = roomy_cache([(k, v), (k + 1, v + 1)], length=3, reserve=2)
     assert cache.get_seq_length() == 3 and len(cache.layers) == 2
-    assert torch.equal(cache.layers[1].keys, k + 1)
+    assert torch.equal(cache.layers[1].keys, (k + 1)[:, :, :3])
+    step = states(seed=4)
+    keys, _ = cache.update(*step, layer_idx=0)  # decodes into the given buffer, in place
+    assert keys.data_ptr() == k.data_ptr() and torch.equal(keys[:, :, 3:], step[0])
+    k, v = states(length=3)
     empty = roomy_cache(reserve=2)
     empty.update(k, v, layer_idx=0)
     assert type(empty.layers[0]) is roomy_layer_class() and empty.get_seq_length() == 3
