@@ -36,6 +36,7 @@ import numpy as np
 from dialogym.agents.base import Reply, Sampling
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import load_agent
+from dialogym.benchmarks.scores import partner_score
 from dialogym.envs.games.reference import ATTRIBUTE_ORDER, ATTRIBUTES
 from dialogym.trainers.league import eval_seeds
 
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
     speakers = {}
     for name in ("scripted", "full"):
         episodes = play(name, "base")
-        speakers[name] = {"success": float(success(episodes).mean()), "partner_score": float(partner(success(episodes), base).mean()),
+        scores = [partner_score(e, a, name) for e, a in zip(episodes, alone, strict=True)]  # as the league scores it
+        speakers[name] = {"success": float(success(episodes).mean()), "partner_score": float(np.mean(scores)),
                           "base_listener_answers": answers(episodes)}
     speaker_seat = max(s["partner_score"] for s in speakers.values())
     result = {
