@@ -55,7 +55,9 @@ class TransformersAgent:
     """A local causal LM answering batches of chat requests.
 
     Requests with the same sampling settings share one left-padded ``generate`` call (in
-    chunks of ``batch_size``). Each reply carries the generated token ids and their
+    chunks of ``batch_size``), whatever their token caps and guidance: each row ends at its
+    own ``max_new_tokens``, and only the rows that ask for guided moves decode under their
+    grammar, so a batch of several games costs its longest reply. Each reply carries the generated token ids and their
     log-probabilities under the model's raw distribution (temperature 1, no top-p), which is
     what policy-gradient trainers need, and the prompt's token ids.
 
@@ -157,13 +159,17 @@ class TransformersAgent:
         replies: list[Reply | None] = [None] * len(requests)
         self.last_prefill = []
         self.store.tick()
+        # One generate per sampling setting: rows with other token caps, guided or free, share
+        # it (each row stops at its own cap, and only guided rows are masked), so a call costs
+        # its longest reply's decoding steps, not the sum over its games' caps.
         groups: dict[Sampling, list[int]] = defaultdict(list)
         for index, request in enumerate(requests):
-            groups[request.sampling].append(index)
-        for sampling, indices in groups.items():
+            groups[_batch_key(request.sampling)].append(index)
+        for key, indices in groups.items():
             for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
-                for index, reply in zip(chunk, self._generate([requests[i] for i in chunk], sampling), strict=True):
+                chunk = [requests[i] for i in indices[start : start + self.batch_size]]
+                sampling = key.with_(max_new_tokens=max(r.sampling.max_new_tokens for r in chunk), guided=any(_guided(r) for r in chunk))
+                for index, reply in zip(indices[start : start + self.batch_size], self._generate(chunk, sampling), strict=True):
                     replies[index] = reply
         return [r for r in replies if r is not None]
 
@@ -207,7 +213,7 @@ class TransformersAgent:
             # step as the only finite score: no global RNG, and each reply depends on its own
             # request only.
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            decoder = _Decoder(requests, sampling, width, self.device, self._row_masks(requests, sampling))
+            decoder = _Decoder(requests, sampling, width, self.device, self._row_masks(requests, sampling), self._stop_id())
             kwargs["logits_processor"] = [decoder]
             if sampling.stop:
                 kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
@@ -220,7 +226,7 @@ class TransformersAgent:
         replies = []
         eos_ids = self._eos_ids()
         for row, prompt in enumerate(prompts):
-            ids = new[row].tolist()
+            ids = new[row, : requests[row].sampling.max_new_tokens].tolist()
             length = next((i + 1 for i, t in enumerate(ids) if t in eos_ids), len(ids))
             if length == len(ids) and pad not in eos_ids:
                 while length and ids[length - 1] == pad:  # right padding after stop strings
@@ -239,7 +245,7 @@ class TransformersAgent:
                     logprobs=logprobs[row, :length].tolist() if logprobs is not None else None,
                     prompt_token_ids=prompt,
                     latency_s=elapsed,
-                    guided=decoder.masks is not None and requests[row].grammar is not None,
+                    guided=decoder.masks is not None and _guided(requests[row]),
                 )
             )
         if self.reuse_kv:
@@ -410,11 +416,18 @@ class TransformersAgent:
 
     def _row_masks(self, requests: Sequence[Request], sampling: Sampling) -> Any:
         """Per-row grammar masks of a guided batch; None when no row is constrained."""
-        if not sampling.guided or not any(r.grammar for r in requests):
+        if not sampling.guided or not any(_guided(r) for r in requests):
             return None
         from .guidance import RowMasks
 
-        return RowMasks(self.grammar_tokenizer(), [r.grammar or None for r in requests], self.vocab_size(), self._eos_ids())
+        grammars = [r.grammar if _guided(r) else None for r in requests]
+        return RowMasks(self.grammar_tokenizer(), grammars, self.vocab_size(), self._eos_ids())
+
+    def _stop_id(self) -> int:
+        """The end-of-sequence token ``generate`` stops a row on (what ends a row at its own cap)."""
+        eos = self.model.generation_config.eos_token_id
+        eos = eos[0] if isinstance(eos, list) else eos
+        return eos if eos is not None else self.tokenizer.eos_token_id
 
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id
@@ -422,6 +435,16 @@ class TransformersAgent:
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         return ids
+
+
+def _batch_key(sampling: Sampling) -> Sampling:
+    """What requests must agree on to share a ``generate`` call: all but the token cap and guidance."""
+    return sampling.with_(max_new_tokens=1, guided=False)
+
+
+def _guided(request: Request) -> bool:
+    """Whether ``request`` is decoded under its grammar: it asks for guided moves and has one."""
+    return request.sampling.guided and request.grammar is not None
 
 
 def _tuner_layers(model: Any) -> list[Any]:
@@ -463,7 +486,7 @@ class _Decoder:
     """
 
     def __init__(self, requests: Sequence[Request], sampling: Sampling, prompt_width: int, device: str,
-                 masks: Any = None) -> None:
+                 masks: Any = None, stop_id: int | None = None) -> None:
         import torch
         from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
@@ -472,16 +495,22 @@ class _Decoder:
         self.greedy = sampling.greedy
         self.chosen: list[int] = []
         self._logprobs: list[Any] = []
+        # Rows whose own cap is below the batch's (``sampling.max_new_tokens``) get ``stop_id``
+        # at their cap, which ends them; the caller keeps only their first ``cap`` tokens.
+        caps = [r.sampling.max_new_tokens for r in requests]
+        self.caps = torch.tensor(caps, device=device) if stop_id is not None and min(caps) < sampling.max_new_tokens else None
+        self.stop_id = stop_id
         if self.greedy:
             return
 
         batch = [r.seed if r.seed is not None else 0 for r in requests]
-        uniforms = []
+        uniforms = torch.zeros((len(requests), sampling.max_new_tokens), dtype=torch.float64)
         for row, request in enumerate(requests):
             seed = request.seed if request.seed is not None else derive_seed(*batch, row)
             generator = torch.Generator().manual_seed(seed % (2**63 - 1))
-            uniforms.append(torch.rand(sampling.max_new_tokens, generator=generator, dtype=torch.float64))
-        self.uniforms = torch.stack(uniforms).to(device)
+            cap = min(request.sampling.max_new_tokens, sampling.max_new_tokens)
+            uniforms[row, :cap] = torch.rand(cap, generator=generator, dtype=torch.float64)
+        self.uniforms = uniforms.to(device)
         self.warpers = [TemperatureLogitsWarper(sampling.temperature)]
         if sampling.top_p < 1.0:
             self.warpers.append(TopPLogitsWarper(sampling.top_p))
@@ -507,6 +536,8 @@ class _Decoder:
             cdf = torch.softmax(warped.double(), dim=-1).cumsum(dim=-1)
             drawn = self.uniforms[:, step : step + 1] * cdf[:, -1:]
             token = torch.searchsorted(cdf, drawn, right=True).clamp(max=scores.shape[-1] - 1)
+        if self.caps is not None:
+            token = token.masked_fill((self.caps <= step)[:, None], self.stop_id)
         self.chosen = token[:, 0].tolist()
         self._logprobs.append(torch.log_softmax(scores.float(), dim=-1).gather(-1, token)[:, 0])
         return torch.full_like(scores, float("-inf")).scatter_(1, token, 0.0)

@@ -61,6 +61,29 @@ def test_a_guided_reply_does_not_depend_on_its_batchmates(tiny):
     assert batch[1].logprobs == pytest.approx(alone.logprobs, abs=1e-5)
 
 
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_rows_of_other_caps_guided_or_free_share_one_generate_and_each_reply_is_its_own(tiny, monkeypatch, temperature):
+    requests = [
+        request("short", None, seed=1, temperature=temperature, guided=False, max_new_tokens=3),
+        request("clue", CLUE, seed=2, temperature=temperature, max_new_tokens=40),
+        request("long", None, seed=3, temperature=temperature, guided=False, max_new_tokens=14),
+        request("pick", ANSWER, seed=4, temperature=temperature, max_new_tokens=12),
+    ]
+    alone = [tiny.act([r])[0] for r in requests]
+    calls = []
+    generate = tiny.model.generate
+    monkeypatch.setattr(tiny.model, "generate", lambda **kw: calls.append(kw["max_new_tokens"]) or generate(**kw))
+    together = tiny.act(requests)
+    assert calls == [40]  # one call, as long as the longest cap
+    assert [r.token_ids for r in together] == [r.token_ids for r in alone]
+    assert [r.text for r in together] == [r.text for r in alone]
+    for mine, own in zip(together, alone, strict=True):
+        assert mine.logprobs == pytest.approx(own.logprobs, abs=1e-5)
+    assert len(together[0].token_ids) <= 3 and len(together[2].token_ids) <= 14
+    assert [r.guided for r in together] == [False, True, False, True]
+    assert accepts(CLUE, together[1].text) and accepts(ANSWER, together[3].text)
+
+
 def test_logprobs_are_recorded_under_the_mask_and_replay_exactly(tiny):
     reply = tiny.act([request("why", CLUE, seed=5)])[0]
     masks = replay_masks(tiny.grammar_tokenizer(), CLUE, reply.token_ids, tiny.vocab_size(), tiny._eos_ids())
