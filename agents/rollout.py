@@ -261,8 +261,7 @@ class _Calls:
 
     An episode's seats that are to act (and that the engine plays) form a step; each request
     joins its agent's waiting list, and an idle agent gets its whole waiting list as one
-    batch (agents sharing a backend, such as a model and its ``+guided`` view, get one batch
-    together). Requests that arrive while the agent is busy wait for its next batch, so a slow
+    batch. Requests that arrive while the agent is busy wait for its next batch, so a slow
     agent never holds up episodes played by others. A step's replies are submitted together,
     in seat order, once all are in: the order in which calls finish never changes an episode.
     """
@@ -275,9 +274,6 @@ class _Calls:
         #: future -> (dispatch number, agent name, what the batch was for)
         self.running: dict[Future[list[Reply]], tuple[int, str, list[tuple[int, str, Request]]]] = {}
         self.dispatched = 0
-        #: agent name -> the backend doing its work (``agent.backend`` where the agent names
-        #: one, as a :class:`~dialogym.agents.specs.GuidedView` does): one call per backend at a time
-        self.backend = {name: id(getattr(agent, "backend", agent)) for name, agent in engine.agents.items()}
 
     def __enter__(self) -> _Calls:
         return self
@@ -300,18 +296,12 @@ class _Calls:
                 request = request_for(match, seat, self.engine.sampling_for(seats[seat]))
                 self.steps[key].grammars[seat] = request.grammar
                 self.waiting[seats[seat]].append((key, seat, request))
-        busy = {self.backend[name] for _, name, _ in self.running.values()}
-        for name in [n for n, items in self.waiting.items() if items]:
-            if self.backend[name] in busy or not self.waiting.get(name):
-                continue
-            # every waiting agent on this backend (a spec and its +guided twin) joins the batch;
-            # each request carries its own sampling, guided or free
-            names = [n for n in self.engine.agents if self.backend[n] == self.backend[name] and self.waiting.get(n)]
-            items = [item for n in names for item in self.waiting.pop(n)]
+        busy = {name for _, name, _ in self.running.values()}
+        for name in [n for n, items in self.waiting.items() if items and n not in busy]:
+            items = self.waiting.pop(name)
             future = self.pool.submit(self._call, name, [request for _, _, request in items])
             self.running[future] = (self.dispatched, name, items)
             self.dispatched += 1
-            busy.add(self.backend[name])
 
     def _call(self, name: str, batch: list[Request]) -> list[Reply]:
         replies = self.engine.agents[name].act(batch)

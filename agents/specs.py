@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,47 +129,6 @@ def load_agent(text: str, **options) -> Agent:
     if spec.guided:
         agent.guided = True
     return agent
-
-
-def load_agents(texts: Iterable[str], **options: Any) -> dict[str, Agent]:
-    """The agents of several specs, by spec. Specs that differ only in ``+guided``
-    (``smollm2`` and ``smollm2+guided``) share one backend: one copy of the weights and of
-    the key/value store, and the rollout engine sends their requests as one batch
-    (:class:`GuidedView`). Every other spec gets its own agent, as from :func:`load_agent`."""
-    texts = list(dict.fromkeys(texts))
-    specs = {text: parse_spec(text) for text in texts}  # every spec is checked before any is built
-    free = {text: _GUIDED.sub("", spec.raw) for text, spec in specs.items()}
-    shared = {base for base in free.values() if list(free.values()).count(base) > 1}
-    backends: dict[str, Agent] = {}
-    agents: dict[str, Agent] = {}
-    for text, spec in specs.items():
-        base = free[text]
-        if base not in shared:
-            agents[text] = load_agent(text, **options)
-            continue
-        if base not in backends:
-            backends[base] = _build(parse_spec(base), options)
-        agents[text] = GuidedView(backends[base]) if spec.guided else backends[base]
-    return agents
-
-
-class GuidedView:
-    """``backend`` playing as a guided agent (``guided = True``: the rollout engine sends it
-    guided requests), everything else delegated to it. ``backend`` names the agent that does
-    the work, so the engine batches this view's requests with the backend's own."""
-
-    guided = True
-
-    def __init__(self, backend: Agent) -> None:
-        self.backend = backend
-
-    def act(self, requests: Sequence[Any]) -> list[Any]:
-        return self.backend.act(requests)
-
-    def __getattr__(self, attribute: str) -> Any:
-        if attribute == "backend":  # not set yet (copying, unpickling): no recursion
-            raise AttributeError(attribute)
-        return getattr(self.backend, attribute)
 
 
 def _build(spec: ModelSpec, options: dict[str, Any]) -> Agent:

@@ -259,12 +259,6 @@ class _Named:
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._agent, attribute)
 
-    @property
-    def backend(self) -> Any:
-        """The agent doing the work (shared by a spec and its ``+guided`` twin): see
-        :class:`~dialogym.agents.specs.GuidedView`."""
-        return getattr(self._agent, "backend", self._agent)
-
     def act(self, requests: Sequence[Any]) -> list[Any]:
         try:
             return self._agent.act(requests)
@@ -336,8 +330,7 @@ def run_bench(
 ) -> tuple[BenchConfig, list[Episode], int]:
     """Play every planned episode not yet in ``out``; return (config, all episodes, played now).
 
-    ``agents`` maps model specs to ready agents (default: :func:`~dialogym.agents.specs.load_agents`:
-    a spec and its ``+guided`` twin share one model and one batch). With
+    ``agents`` maps model specs to ready agents (default: :func:`load_agent` of each). With
     ``config.ray`` the remaining episodes are cut into shards played by Ray workers
     (:func:`~dialogym.agents.distributed.run_on_ray`), each building its own agents: then
     ``agents`` values must be picklable zero-argument factories (or spec strings). Either
@@ -349,7 +342,7 @@ def run_bench(
     """
     from dialogym.agents.base import Sampling
     from dialogym.agents.rollout import RolloutEngine
-    from dialogym.agents.specs import load_agents
+    from dialogym.agents.specs import load_agent
     from dialogym.envs import EpisodeWriter
 
     out = Path(out)
@@ -374,8 +367,7 @@ def run_bench(
                 "pass model specs or picklable zero-argument factories"
             )
     elif todo:  # built before anything is written: a model that cannot load leaves the folder as it was
-        built = load_agents([m for m in config.models if m not in agents])
-        engine_agents = {m: _Named(m, agents[m] if m in agents else built[m]) for m in config.models}
+        engine_agents = {m: _Named(m, agents[m] if m in agents else load_agent(m)) for m in config.models}
     prepare_folder(config, out)
     if todo:
         sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens)

@@ -126,27 +126,3 @@ def test_a_guided_request_gets_the_games_reply_cap_and_a_free_one_the_smaller():
     assert guided.grammar and guided.sampling.max_new_tokens == cap > 64
     assert free.grammar is None and free.sampling.max_new_tokens == 64
     assert request_for(match, seat, Sampling(max_new_tokens=10_000)).sampling.max_new_tokens == cap
-
-
-def test_a_spec_and_its_guided_twin_share_one_model_and_one_batch():
-    from dialogym.agents.specs import GuidedView, load_agents
-
-    agents = load_agents(["tiny", "tiny+guided", "scripted", "tiny"])
-    assert list(agents) == ["tiny", "tiny+guided", "scripted"]
-    free, guided = agents["tiny"], agents["tiny+guided"]
-    assert isinstance(guided, GuidedView) and guided.backend is free and guided.model is free.model
-    assert guided.guided and not getattr(free, "guided", False)
-    assert not isinstance(load_agents(["tiny+guided"])["tiny+guided"], GuidedView)  # alone: its own agent
-
-    batches = []
-    act = free.act
-    free.act = lambda requests: batches.append([r.sampling.guided for r in requests]) or act(requests)
-    shared = RolloutEngine(agents).run(specs(4, "tiny") + specs(4, "tiny+guided"))
-    # one call for both: the free rows and the guided rows in the same batch
-    assert batches == [[False] * 4 + [True] * 4]
-    apart = RolloutEngine({"tiny": load_agent("tiny"), "tiny+guided": load_agent("tiny+guided")}).run(
-        specs(4, "tiny") + specs(4, "tiny+guided")
-    )
-    assert [e.turns[0].token_ids for e in shared] == [e.turns[0].token_ids for e in apart]
-    assert [e.status for e in shared] == ["aborted"] * 4 + ["completed"] * 4
-    assert all(t.grammar for e in shared[4:] for t in e.turns) and not any(t.grammar for e in shared[:4] for t in e.turns)
