@@ -83,6 +83,10 @@ class TransformersAgent:
     (:func:`~dialogym.agents.kvstore.roomy_cache`), so a decoding step writes its keys and
     values in place instead of copying the whole cache; ``share_prefix=False`` is plain
     ``generate`` on a left-padded batch.
+
+    On CPU (``skinny_linears``, on by default) the model's linear layers compute decoding
+    steps' few-row products as ``(W @ x.T).T`` where that measures faster on the machine
+    (:mod:`~dialogym.agents.cpu_kernels`); the values agree up to float rounding.
     """
 
     #: shared prefixes shorter than this are not worth a separate forward pass
@@ -101,11 +105,17 @@ class TransformersAgent:
         share_prefix: bool = True,
         reuse_kv: bool = True,
         kv_store_mb: int = 2048,
+        skinny_linears: bool = True,
     ) -> None:
         self.name = name
         self.device = pick_device(device)
         self.model = model.to(self.device)
         self.model.eval()
+        if skinny_linears and self.device == "cpu":
+            from .cpu_kernels import use_skinny_linears
+
+            #: linear layers that decode with the transposed product (0: not faster on this CPU)
+            self.skinny_linears = use_skinny_linears(self.model)
         self.tokenizer = tokenizer
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
