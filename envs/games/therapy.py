@@ -31,7 +31,7 @@ therapist ``0.6 * diagnosis + 0.2 * coverage + 0.2 * concordance``; patient
 Move grammar (guided play, :meth:`PatientTherapistGame.move_grammar`): every free part is
 one line of printable ASCII, bounded so that the longest move fits ``max_reply_tokens`` at 3
 characters a token. The patient: at most ``GUIDED_REPLY_CHARS`` characters and
-``MAX_WORDS`` single-spaced words, never a control line. The therapist: optionally a kind
+``GUIDED_REPLY_WORDS`` single-spaced words, never a control line. The therapist: optionally a kind
 line (``GUIDED_PREFACE_CHARS``, never a control line), then either ``QUESTION: <question>``
 (``GUIDED_QUESTION``) or ``DIAGNOSIS: <a catalogue condition's name>`` and
 ``PLAN: <item>; <item>`` (1 to ``MAX_PLAN_ITEMS`` items of ``GUIDED_PLAN_ITEM``, no comma or
@@ -95,13 +95,16 @@ _ANY_CONTROL_RE = re.compile(rf"^[ \t]*(?:{'|'.join(CONTROL_WORDS)})[ \t]*:", re
 
 # -- move grammar --------------------------------------------------------------------------
 #: Guided bounds (characters, words) of the free parts, chosen so the longest move fits
-#: ``max_reply_tokens`` (200) at 3 characters a token: the patient's reply is 600 characters;
-#: the therapist's longest, a decision, is 150 + 1 + 11 + 40 + 7 + 5 * 60 + 4 * 2 = 517. Its
-#: words stay under MAX_WORDS: at most 75 in the kind line (150 characters), 1 + 60 with a
-#: question, 1 + 3 + 1 + 5 * 10 with a decision.
-GUIDED_REPLY_CHARS = 600
-GUIDED_PREFACE_CHARS = 150
-GUIDED_QUESTION = (300, 60)
+#: ``max_reply_tokens`` (200) at 3 characters a token: the patient's reply is 240 characters
+#: (a few sentences; a small model under the grammar tends to fill whatever the bound allows,
+#: so a wider one mostly buys repetition and decoding time); the therapist's longest, a
+#: decision, is 60 + 1 + 11 + 40 + 7 + 5 * 60 + 4 * 2 = 427. Its words stay under MAX_WORDS:
+#: at most 30 in the kind line (60 characters), 1 + 32 with a question, 1 + 3 + 1 + 5 * 10
+#: with a decision.
+GUIDED_REPLY_CHARS = 240
+GUIDED_REPLY_WORDS = 60
+GUIDED_PREFACE_CHARS = 60
+GUIDED_QUESTION = (160, 32)
 GUIDED_PLAN_ITEM = (60, 10)
 # Guided text is printable ASCII: a character is a byte, so a cap in characters bounds the
 # reply in tokens, and Python's whitespace and case-folding agree with the grammar's.
@@ -536,12 +539,12 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
         optional kind line (never a control line), then ``QUESTION: <question>``, or
         ``DIAGNOSIS: <catalogue condition>`` and ``PLAN: <item>; <item>`` (1 to
         :data:`MAX_PLAN_ITEMS` items). The judge: ``EMPATHY: <1-5>`` and ``PLAN_QUALITY: <1-5>``.
-        Bounds: :data:`GUIDED_REPLY_CHARS`, :data:`GUIDED_PREFACE_CHARS`,
+        Bounds: :data:`GUIDED_REPLY_CHARS`, :data:`GUIDED_REPLY_WORDS`, :data:`GUIDED_PREFACE_CHARS`,
         :data:`GUIDED_QUESTION`, :data:`GUIDED_PLAN_ITEM`."""
         if seat == "judge":
             return grammar(f'"EMPATHY: " {int_range(1, 5)} "\\nPLAN_QUALITY: " {int_range(1, 5)}')
         if seat == "patient":
-            return grammar("SAY", SAY=f"{_guided_words(GUIDED_REPLY_CHARS, MAX_WORDS)} & ~/{_CONTROL_START}/")
+            return grammar("SAY", SAY=f"{_guided_words(GUIDED_REPLY_CHARS, GUIDED_REPLY_WORDS)} & ~/{_CONTROL_START}/")
         item_chars, item_words = GUIDED_PLAN_ITEM
         names = alt(c.name for c in catalogue().conditions.values())
         return grammar(

@@ -546,7 +546,7 @@ def test_the_longest_guided_moves_parse_and_fit_the_reply_budget():
         GUIDED_PREFACE_CHARS,
         GUIDED_QUESTION,
         GUIDED_REPLY_CHARS,
-        MAX_WORDS,
+        GUIDED_REPLY_WORDS,
     )
 
     state = GAME.initial_state(CARD)
@@ -554,11 +554,12 @@ def test_the_longest_guided_moves_parse_and_fit_the_reply_budget():
     kind = "k" * GUIDED_PREFACE_CHARS
     item = " ".join(["i" * 5] * GUIDED_PLAN_ITEM[1])[: GUIDED_PLAN_ITEM[0]]
     moves = {
-        "patient": " ".join(["w"] * (GUIDED_REPLY_CHARS // 2))[:GUIDED_REPLY_CHARS],  # > MAX_WORDS words: refused
+        "patient": " ".join(["w"] * (GUIDED_REPLY_CHARS // 2))[:GUIDED_REPLY_CHARS],  # > GUIDED_REPLY_WORDS words: refused
         "therapist": f"{kind}\nDIAGNOSIS: {longest_name}\nPLAN: " + "; ".join([item] * 5),
     }
     assert not accepts(GAME.move_grammar(state, "patient"), moves["patient"])
-    moves["patient"] = " ".join(["w" * 3] * MAX_WORDS)
+    moves["patient"] = " ".join(["w" * 3] * GUIDED_REPLY_WORDS)
+    assert len(moves["patient"]) == GUIDED_REPLY_CHARS - 1
     question = f"{kind}\nQUESTION: " + " ".join(["q" * 4] * GUIDED_QUESTION[1])[: GUIDED_QUESTION[0]]
     for seat, move in [*moves.items(), ("therapist", question)]:
         assert accepts(GAME.move_grammar(state, seat), move), (seat, move)
