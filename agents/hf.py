@@ -111,10 +111,11 @@ class TransformersAgent:
         self.device = pick_device(device)
         self.model = model.to(self.device)
         self.model.eval()
+        #: linear layers that decode with the transposed product (0: off, not on CPU, or not faster here)
+        self.skinny_linears = 0
         if skinny_linears and self.device == "cpu":
             from .cpu_kernels import use_skinny_linears
 
-            #: linear layers that decode with the transposed product (0: not faster on this CPU)
             self.skinny_linears = use_skinny_linears(self.model)
         self.tokenizer = tokenizer
         if tokenizer.pad_token_id is None:
