@@ -95,15 +95,15 @@ _ANY_CONTROL_RE = re.compile(rf"^[ \t]*(?:{'|'.join(CONTROL_WORDS)})[ \t]*:", re
 
 # -- move grammar --------------------------------------------------------------------------
 #: Guided bounds (characters, words) of the free parts, chosen so the longest move fits
-#: ``max_reply_tokens`` (200) at 3 characters a token: the patient's reply is 360 characters
-#: and 90 words (a few sentences, room for the scripted patient's longest, 288 and 60; a
+#: ``max_reply_tokens`` (200) at 3 characters a token: the patient's reply is 400 characters
+#: and 100 words (a few sentences, room for the scripted patient's longest, 380 characters; a
 #: small model under the grammar tends to fill whatever the bound allows, so a wider one
 #: mostly buys repetition and decoding time); the therapist's longest, a
 #: decision, is 60 + 1 + 11 + 40 + 7 + 5 * 60 + 4 * 2 = 427. Its words stay under MAX_WORDS:
 #: at most 30 in the kind line (60 characters), 1 + 32 with a question, 1 + 3 + 1 + 5 * 10
 #: with a decision.
-GUIDED_REPLY_CHARS = 360
-GUIDED_REPLY_WORDS = 90
+GUIDED_REPLY_CHARS = 400
+GUIDED_REPLY_WORDS = 100
 GUIDED_PREFACE_CHARS = 60
 GUIDED_QUESTION = (160, 32)
 GUIDED_PLAN_ITEM = (60, 10)
