@@ -65,11 +65,17 @@ def skinny_gain(out_features: int, in_features: int, dtype: torch.dtype = torch.
     return plain / skinny if skinny > 0 else 1.0
 
 
+def plain_linears(model: nn.Module) -> list[nn.Linear]:
+    """``model``'s layers that are exactly ``nn.Linear`` (subclasses such as quantized layers
+    or adapters' own types are not): the ones :func:`use_skinny_linears` may switch."""
+    return [m for m in model.modules() if type(m) is nn.Linear]
+
+
 def use_skinny_linears(model: nn.Module, *, force: bool = False) -> int:
     """Make ``model``'s plain ``nn.Linear`` layers :class:`SkinnyLinear` where the transposed
     product pays on this CPU (measured on the largest one; ``force``: regardless). Subclasses
     (quantized layers, adapters' own types) are left alone. Returns how many layers changed."""
-    linears = [m for m in model.modules() if type(m) is nn.Linear]
+    linears = plain_linears(model)
     if not linears:
         return 0
     largest = max(linears, key=lambda m: m.weight.numel())

@@ -178,9 +178,10 @@ class TransformersAgent:
             groups[_batch_key(request.sampling)].append(index)
         for key, indices in groups.items():
             for start in range(0, len(indices), self.batch_size):
-                chunk = [requests[i] for i in indices[start : start + self.batch_size]]
+                rows = indices[start : start + self.batch_size]
+                chunk = [requests[i] for i in rows]
                 sampling = key.with_(max_new_tokens=max(r.sampling.max_new_tokens for r in chunk), guided=any(_guided(r) for r in chunk))
-                for index, reply in zip(indices[start : start + self.batch_size], self._generate(chunk, sampling), strict=True):
+                for index, reply in zip(rows, self._generate(chunk, sampling), strict=True):
                     replies[index] = reply
         return [r for r in replies if r is not None]
 

@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     from torch import nn
 
-    from dialogym.agents.cpu_kernels import SkinnyLinear, skinny_gain
+    from dialogym.agents.cpu_kernels import SkinnyLinear, plain_linears, skinny_gain
     from dialogym.agents.specs import load_agent
 
     agent = load_agent(args.model, device="cpu", skinny_linears=False)
     model = agent.model
-    linears = [m for m in model.modules() if type(m) is nn.Linear]
+    linears = plain_linears(model)
     largest = max(linears, key=lambda m: m.weight.numel())
 
     def step_ms(ids: torch.Tensor, skinny: bool) -> float:
