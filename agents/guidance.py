@@ -72,13 +72,14 @@ def check_grammar(grammar: str) -> None:
         raise GrammarError(f"move grammar does not compile: {error}\n--- grammar ---\n{grammar}")
 
 
-def accepts(grammar: str, text: str) -> bool:
-    """Whether ``grammar`` accepts the whole of ``text`` (a tokenizer of single bytes, so the
-    check does not depend on how a model would split the text)."""
+def accepts(grammar: str, text: str, *, prefix: bool = False) -> bool:
+    """Whether ``grammar`` accepts the whole of ``text`` or, with ``prefix``, whether ``text``
+    is the start of a string it accepts (a reply cut at its token cap). A tokenizer of single
+    bytes reads the text, so the check does not depend on how a model would split it."""
     lltokenizer = _byte_tokenizer()
     found = matcher(lltokenizer, grammar)
     ok = found.consume_tokens(lltokenizer.tokenize_str(text)) if text else True
-    return bool(ok) and found.is_accepting()
+    return bool(ok) and not found.is_error() and (prefix or found.is_accepting())
 
 
 def _byte_tokenizer() -> Any:

@@ -14,6 +14,7 @@ import numpy as np
 from dialogym.envs import derive_seed
 
 from .base import Reply, Request, Sampling
+from .defuse import defuse_messages
 from .kvstore import Entry, KVStore, roomy_cache, roomy_layer_class
 from .specs import ModelSpec
 
@@ -186,8 +187,10 @@ class TransformersAgent:
         return [r for r in replies if r is not None]
 
     def encode(self, messages: list[dict[str, str]]) -> list[int]:
-        """Token ids of a chat prompt, ending with the assistant's generation prompt."""
-        return list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+        """Token ids of a chat prompt, ending with the assistant's generation prompt. No text in
+        the messages becomes one of the tokenizer's special tokens (:mod:`.defuse`)."""
+        safe = defuse_messages(messages, self.tokenizer)
+        return list(self.tokenizer.apply_chat_template(safe, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
 
     def _generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
         import torch

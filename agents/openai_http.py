@@ -12,6 +12,15 @@ and waits (a server that drips bytes is cut off there), a ``Retry-After`` is hon
 ``max_reply_bytes``, and a reply's text may not exceed ``REPLY_CHARS_PER_TOKEN`` characters
 per requested token (no tokenizer has tokens that long; a server that sends more is not
 honouring ``max_tokens``).
+
+What a server is sent and what it sends back are checked like any untrusted text: message
+contents are defused (:mod:`.defuse`: no special-token string of a widespread chat template
+reaches the server's template whole), a reply whose content is null is an error that says
+what the server did instead (a refusal, tool calls, reasoning only, the token cap), and a
+guided reply (``+guided``: the move grammar sent as ``structured_outputs``) is checked
+against its grammar. A server that ignores grammars (llama.cpp's server, say) is found out
+by its first reply that breaks one, and the run stops with :class:`GrammarIgnored` instead
+of recording free replies as guided.
 """
 
 from __future__ import annotations
@@ -28,7 +37,12 @@ from typing import Any
 
 import httpx
 
+from dialogym.envs.core import excerpt
+from dialogym.envs.text import storable
+
 from .base import Reply, Request
+from .defuse import defuse_messages
+from .guidance import accepts
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 #: The most characters a reply may have per requested token (``max_new_tokens``).
@@ -39,6 +53,10 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 
 class BackendError(RuntimeError):
     """A model server answered with an error, or with something that is not a completion."""
+
+
+class GrammarIgnored(BackendError):
+    """A guided reply broke its move grammar: the server does not honour grammars."""
 
 
 class OpenAIAgent:
@@ -129,7 +147,8 @@ class OpenAIAgent:
         s = request.sampling
         payload: dict[str, Any] = {
             "model": self.model,
-            "messages": request.messages,
+            # the server's template is unknown: defuse the special tokens of widespread ones
+            "messages": defuse_messages(request.messages),
             "temperature": s.temperature,
             "top_p": s.top_p,
             "max_tokens": s.max_new_tokens,
@@ -163,7 +182,7 @@ class OpenAIAgent:
                     raise BackendError(self._past_deadline(url, attempt + 1)) from err
                 if attempt == self.max_retries:
                     why = f"no complete reply within timeout_s={self.timeout_s:g} s" if isinstance(err, TimeoutError) else repr(err)
-                    raise BackendError(f"{url}: no answer after {attempt + 1} tries: {why}") from err
+                    raise BackendError(f"{url}: no answer after {_tries(attempt + 1)}: {why}") from err
                 await asyncio.sleep(min(self._delay(attempt), deadline - loop.time()))
                 continue
             if status in RETRY_STATUSES and attempt < self.max_retries:
@@ -178,10 +197,11 @@ class OpenAIAgent:
                 continue
             if status >= 400:
                 raise BackendError(f"{url}: HTTP {status}: {_server_message(body)}")
-            reply = _parse_completion(url, body, time.perf_counter() - started, request.sampling.max_new_tokens)
-            reply.guided = "structured_outputs" in payload  # the server was asked to honour it
+            reply, finish = _parse_completion(url, body, time.perf_counter() - started, request.sampling.max_new_tokens)
+            if "structured_outputs" in payload:
+                reply.guided = self._kept_grammar(request, reply.text, finish)
             return reply
-        raise BackendError(f"{url}: gave up after {self.max_retries + 1} tries")  # pragma: no cover
+        raise BackendError(f"{url}: gave up after {_tries(self.max_retries + 1)}")  # pragma: no cover
 
     async def _post(self, client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> tuple[int, httpx.Headers, bytes]:
         """POST and read the reply body, refusing it past ``max_reply_bytes``."""
@@ -202,9 +222,27 @@ class OpenAIAgent:
                 chunks.append(chunk)
             return response.status_code, response.headers, b"".join(chunks)
 
+    def _kept_grammar(self, request: Request, text: str, finish: str | None) -> bool:
+        """True when a guided reply kept its grammar (or, cut at its token cap, began a string
+        the grammar accepts); else the server ignored the grammar: :class:`GrammarIgnored`.
+
+        A server that honours grammars never breaks one, so one broken reply is proof, and a
+        run must not record replies decoded without the grammar as guided ones (benchmarks
+        would mislabel the model; trainers would replay masks over tokens never sampled
+        under them).
+        """
+        grammar = request.grammar or ""
+        if accepts(grammar, storable(text)[0], prefix=finish == "length"):
+            return True
+        raise GrammarIgnored(
+            f"{self.base_url} (model {self.model!r}) ignores move grammars: a +guided reply broke the seat's grammar "
+            f"(reply {excerpt(text, 80)}, finish_reason {finish!r}); guided moves need a server that reads "
+            "`structured_outputs` (vLLM >= 0.10.2, `dialogym serve`); play this model without +guided"
+        )
+
     def _past_deadline(self, url: str, tries: int) -> str:
         return (
-            f"{url}: no complete answer within this request's {self.deadline_s:g} s deadline ({tries} tries); the "
+            f"{url}: no complete answer within this request's {self.deadline_s:g} s deadline ({_tries(tries)}); the "
             "server is down, overloaded or too slow; set a longer one with deadline_s= or '?deadline=' in the spec"
         )
 
@@ -215,6 +253,10 @@ class OpenAIAgent:
             except ValueError:
                 pass
         return self.backoff_s * (2**attempt) * (0.5 + random.random())
+
+
+def _tries(n: int) -> str:
+    return "1 try" if n == 1 else f"{n} tries"
 
 
 def _size(n: int) -> str:
@@ -233,18 +275,21 @@ def _server_message(body: bytes) -> str:
     return str(parsed)[:500]
 
 
-def _parse_completion(url: str, body: bytes, latency: float, max_new_tokens: int) -> Reply:
+def _parse_completion(url: str, body: bytes, latency: float, max_new_tokens: int) -> tuple[Reply, str | None]:
+    """The reply of a completion body, and its ``finish_reason``."""
     try:
         parsed = json.loads(body)
         choice = parsed["choices"][0]
-        text = choice["message"]["content"]
+        message = choice["message"]
+        text = message["content"]
+        finish = choice.get("finish_reason")
         logprobs_field = choice.get("logprobs")
         content = logprobs_field.get("content") if isinstance(logprobs_field, dict) else None
         logprobs = [float(item["logprob"]) for item in content] if content else None
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
         raise BackendError(f"{url}: malformed completion ({err.__class__.__name__}: {err}): {body[:300]!r}") from err
     if text is None:
-        text = ""
+        raise BackendError(f"{url}: the server sent no reply text ({_why_no_content(message, finish)})")
     if not isinstance(text, str):
         raise BackendError(f"{url}: malformed completion: message content is {type(text).__name__}, not text")
     most = max(1, max_new_tokens) * REPLY_CHARS_PER_TOKEN
@@ -253,4 +298,19 @@ def _parse_completion(url: str, body: bytes, latency: float, max_new_tokens: int
             f"{url}: the reply has {len(text)} characters for max_tokens={max_new_tokens} (at most {most}, "
             f"{REPLY_CHARS_PER_TOKEN} per token, are accepted); the server is not honouring max_tokens"
         )
-    return Reply(text=text, logprobs=logprobs, latency_s=latency)
+    return Reply(text=text, logprobs=logprobs, latency_s=latency), finish if isinstance(finish, str) else None
+
+
+def _why_no_content(message: Any, finish: Any) -> str:
+    """What a completion whose message content is null did instead, for the error."""
+    parts = [f"message content null, finish_reason {finish!r}"]
+    if isinstance(message, dict):
+        if message.get("refusal"):
+            parts.append(f"refusal {excerpt(str(message['refusal']), 120)}")
+        if message.get("tool_calls"):
+            parts.append("it called tools instead of answering; dialogym games take text replies")
+        if message.get("reasoning_content") or message.get("reasoning"):
+            parts.append("it spent the reply on reasoning; raise max_new_tokens or turn reasoning off")
+    if finish == "length" and len(parts) == 1:
+        parts.append("it stopped at max_tokens before writing any text")
+    return "; ".join(parts)

@@ -2,14 +2,43 @@
 
 Concurrent HTTP requests are gathered into batches: a worker thread takes every request
 that arrived while the previous batch ran (up to ``max_batch``) and answers them with one
-``act`` call, so many clients share the model's batched generation. An agent that fails,
-or answers with the wrong number of replies, fails that batch's requests with HTTP 500 and
-the error; the worker goes on serving later requests.
+``act`` call, so many clients share the model's batched generation. One bad request does not
+fail its batchmates: when a batched ``act`` raises (or answers with the wrong number of
+replies), the worker asks again for each of the batch's requests alone, so only the requests
+that fail by themselves get an error (HTTP 500, or 422 for a grammar that breaks while
+decoding) and the others their replies. The worker outlives whatever the agent raises.
 
-One client cannot hold the others up: a body over ``max_body_bytes`` is refused (413) while
-it is read, a prompt over ``max_prompt_chars`` (all messages together) is refused (413)
-before it reaches the batcher, and bad numbers (NaN, infinities, out of range) and
-unsupported features (``stream``, ``n`` > 1) are refused with 422 and 400. Every error body
+Each request is checked before it reaches the batcher, cheapest check first, and refused
+with the limit's name and value:
+
+=====================  =========  ======  ==========================================================
+limit                  default    status  what it caps
+=====================  =========  ======  ==========================================================
+``max_body_bytes``     1 MiB      413     the raw request body, while it is read (with or without a
+                                          ``Content-Length``: a chunked body is counted as it arrives)
+``max_messages``       256        413     the number of messages
+``max_prompt_chars``   32,000     413     the characters of all messages together
+``max_stop``           4          422     the number of (non-empty) ``stop`` strings, as OpenAI
+``max_stop_chars``     64         422     the characters of each ``stop`` string
+``max_context_tokens`` the model  413     prompt tokens + ``max_tokens``; the prompt is tokenized with
+                                          the agent's ``encode`` (off the event loop and the batcher
+                                          thread, after the character cap), and the default is the
+                                          model's ``max_position_embeddings``. Agents without
+                                          ``encode`` have the character cap only.
+=====================  =========  ======  ==========================================================
+
+Other checks, all 422 unless said: a string anywhere in the request with an unpaired UTF-16
+surrogate (JSON ``"\\ud800"``; no tokenizer can encode it) is refused naming the field; a
+grammar (``structured_outputs.grammar``) that llguidance cannot compile is refused with the
+compiler's message. A grammar that compiles but can never end (``start: "a" start``) is not
+reported by llguidance; it fails while decoding and the batch retry confines the failure to
+its own request. Bad numbers (NaN, infinities, out of range) are 422, unsupported features
+(``stream``, ``n`` > 1) 400.
+
+OpenAI forms: ``content`` may be a string or a list of parts; text parts
+(``{"type": "text", "text": ...}``) are joined with newlines (as vLLM does) and any other part
+type (``image_url``, ``input_audio``, ...) is refused with 422 naming it. Empty ``stop``
+strings are ignored (a reply cut at an empty string would always be empty). Every error body
 is OpenAI's ``{"error": {"message": ..., "type": ...}}``.
 """
 
@@ -17,20 +46,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
+import re
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import Agent, Reply, Request, Sampling
 
+log = logging.getLogger(__name__)
+
+#: A UTF-16 surrogate code point left in a decoded string: JSON's ``\\ud800`` without its
+#: pair (a pair decodes to one code point, so every surrogate left is unpaired).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class ChatMessage(BaseModel):
     role: str
-    content: str
+    #: A string, or OpenAI's list of content parts (only text parts are served).
+    content: str | list[dict[str, Any]]
 
 
 class StructuredOutputs(BaseModel):
@@ -81,14 +120,35 @@ class _Batcher:
                 except queue.Empty:
                     break
             try:
-                replies: list[Any] = list(self.agent.act([item[0] for item in batch]))
-                if len(replies) != len(batch):
-                    raise RuntimeError(f"agent {self.agent.name!r} returned {len(replies)} replies for {len(batch)} requests")
-            except Exception as err:  # every waiting client gets the error; the worker lives on
-                replies = [err] * len(batch)
+                replies = self._answer([item[0] for item in batch])
+            except BaseException as err:  # noqa: BLE001 - nothing an agent raises may end the worker
+                replies = [RuntimeError(f"the batch failed: {err!r}")] * len(batch)
             for (_, loop, future), reply in zip(batch, replies, strict=True):
                 with contextlib.suppress(RuntimeError):  # a closed client loop: nobody waits for it
                     loop.call_soon_threadsafe(_resolve, future, reply)
+
+    def _answer(self, requests: list[Request]) -> list[Reply | Exception]:
+        """One reply or error per request: the batch in one call, else each request alone."""
+        try:
+            return list(self._act(requests))
+        except Exception as err:
+            if len(requests) == 1:
+                return [err]
+            log.warning("a batch of %d failed (%s: %s); answering its requests one at a time",
+                        len(requests), err.__class__.__name__, err)
+        answers: list[Reply | Exception] = []
+        for request in requests:
+            try:
+                answers.extend(self._act([request]))
+            except Exception as err:
+                answers.append(err)
+        return answers
+
+    def _act(self, requests: list[Request]) -> list[Reply]:
+        replies: list[Any] = list(self.agent.act(requests))
+        if len(replies) != len(requests):
+            raise RuntimeError(f"agent {self.agent.name!r} returned {len(replies)} replies for {len(requests)} requests")
+        return replies
 
 
 def _resolve(future: asyncio.Future, value: Any) -> None:
@@ -103,6 +163,9 @@ def _resolve(future: asyncio.Future, value: Any) -> None:
 def _error(status: int, message: str, kind: str = "invalid_request_error", **extra: Any):
     from fastapi.responses import JSONResponse
 
+    # A message quoting the request or an exception may hold a lone surrogate, which JSON
+    # cannot be written in UTF-8 with: escape it rather than fail the error response.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse({"error": {"message": message, "type": kind}, **extra}, status_code=status)
 
 
@@ -137,6 +200,58 @@ class _BodyCap:
         await self.app(scope, capped, send)
 
 
+def _unpaired_surrogate(value: Any, path: tuple[str, ...] = ()) -> str | None:
+    """Where (``messages.0.content``) and what the first unpaired surrogate in ``value`` is."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        if found:
+            return f"{'.'.join(path) or 'body'}: an unpaired UTF-16 surrogate (\\u{ord(found.group()):04x} at " \
+                   f"character {found.start()}) is not valid Unicode; send each surrogate with its pair"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if (where := _unpaired_surrogate(item, (*path, str(key)))) is not None:
+                return where
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (where := _unpaired_surrogate(item, (*path, str(index)))) is not None:
+                return where
+    return None
+
+
+def _text(content: str | list[dict[str, Any]], where: str) -> str:
+    """A message's text: the string, or its text parts joined with newlines (as vLLM does);
+    ``ValueError`` naming the part for anything but text."""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for index, part in enumerate(content):
+        kind = part.get("type")
+        if kind != "text":
+            raise ValueError(f"{where}.{index}: content parts of type {kind!r} are not supported; this server "
+                             "serves text only (parts of type 'text')")
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise ValueError(f"{where}.{index}.text: a text part needs a string 'text'")
+        texts.append(text)
+    return "\n".join(texts)
+
+
+def _token_counter(agent: Agent, max_context_tokens: int | None) -> tuple[Callable[[list[dict[str, str]]], Sequence[int]], int] | None:
+    """The agent's prompt encoder and the context it must fit, or None (no token cap)."""
+    encode = getattr(agent, "encode", None)
+    if not callable(encode):
+        return None
+    context = max_context_tokens
+    if context is None:
+        config = getattr(getattr(agent, "model", None), "config", None)
+        for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+            value = getattr(config, key, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                context = value
+                break
+    return (encode, context) if context is not None else None
+
+
 def create_app(
     agent: Agent,
     *,
@@ -144,20 +259,31 @@ def create_app(
     max_batch: int = 32,
     max_prompt_chars: int = 32_000,
     max_body_bytes: int = 1024 * 1024,
+    max_messages: int = 256,
+    max_stop: int = 4,
+    max_stop_chars: int = 64,
+    max_context_tokens: int | None = None,
 ):
     """A FastAPI app with ``/v1/models`` and ``/v1/chat/completions``.
 
     ``max_prompt_chars`` caps the characters of a request's messages together (one long
     prompt would hold the batcher, and so every client, for minutes); ``max_body_bytes``
-    caps the raw request body.
+    caps the raw request body; ``max_messages`` the number of messages; ``max_stop`` and
+    ``max_stop_chars`` the ``stop`` strings; ``max_context_tokens`` (default: the model's
+    ``max_position_embeddings``) the prompt's tokens plus ``max_tokens``, where the agent has
+    an ``encode`` to count them with. See the module's docstring for what each refusal is.
     """
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
+    from .guidance import GrammarError, check_grammar
+
     name = model_name or agent.name
     batcher = _Batcher(agent, max_batch)
+    counter = _token_counter(agent, max_context_tokens)
     app = FastAPI(title="dialogym model server")
+    app.state.batcher = batcher
     app.add_middleware(_BodyCap, limit=max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
@@ -175,12 +301,21 @@ def create_app(
         response.headers.update(exc.headers or {})
         return response
 
+    @app.exception_handler(Exception)
+    async def crashed(_request: Any, exc: Exception) -> Any:
+        return _error(500, f"internal error: {exc.__class__.__name__}: {exc}", "server_error")
+
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "dialogym"}]}
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest) -> Any:
+        if len(body.messages) > max_messages:
+            return _error(413, f"the request has {len(body.messages)} messages, over this server's cap of {max_messages} "
+                               "(max_messages); shorten the conversation")
+        if (where := _unpaired_surrogate(body.model_dump())) is not None:
+            return _error(422, f"invalid request: {where}")
         if body.model not in (None, name):
             return _error(404, f"model {body.model!r} is not served here; this server serves {name!r}")
         if body.stream:
@@ -188,21 +323,42 @@ def create_app(
         if body.n != 1:
             return _error(400, f"n={body.n} is not supported; this server gives one choice per request, send {body.n} "
                                "requests instead (they are batched together)")
-        prompt_chars = sum(len(m.content) for m in body.messages)
+        try:
+            messages = [{"role": m.role, "content": _text(m.content, f"messages.{i}.content")} for i, m in enumerate(body.messages)]
+        except ValueError as err:
+            return _error(422, f"invalid request: {err}")
+        prompt_chars = sum(len(m["content"]) for m in messages)
         if prompt_chars > max_prompt_chars:
             return _error(413, f"the prompt has {prompt_chars} characters, over this server's cap of {max_prompt_chars} "
                                "(max_prompt_chars); shorten the conversation")
-        stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+        stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or ())
+        stop = tuple(s for s in stops if s)  # an empty stop string would cut every reply to nothing: ignored
+        if len(stop) > max_stop:
+            return _error(422, f"invalid request: stop: {len(stop)} stop strings, over this server's cap of {max_stop} "
+                               "(max_stop)")
+        if (longest := max((len(s) for s in stop), default=0)) > max_stop_chars:
+            return _error(422, f"invalid request: stop: a stop string of {longest} characters, over this server's cap of "
+                               f"{max_stop_chars} per string (max_stop_chars)")
         grammar = body.structured_outputs.grammar if body.structured_outputs else None
         if grammar is not None:
-            from .guidance import GrammarError, check_grammar
-
             try:
-                check_grammar(grammar)
+                await asyncio.to_thread(check_grammar, grammar)
             except GrammarError as err:
-                return _error(400, str(err))
+                return _error(422, f"invalid request: structured_outputs.grammar: {_compiler_message(err)}")
+        if counter is not None:
+            try:
+                # In a worker thread: neither the event loop nor the batcher waits for it, and the
+                # character cap above has already refused the prompts that would take long.
+                tokens = len(await asyncio.to_thread(counter[0], messages))
+            except Exception as err:
+                return _error(422, f"invalid request: messages: the served model's tokenizer refused the prompt: "
+                                   f"{err.__class__.__name__}: {err}")
+            if tokens + body.max_tokens > counter[1]:
+                return _error(413, f"the prompt has {tokens} tokens and max_tokens is {body.max_tokens}: together over the "
+                                   f"model's context of {counter[1]} tokens (max_context_tokens); shorten the conversation "
+                                   "or ask for fewer tokens")
         request = Request(
-            messages=[m.model_dump() for m in body.messages],
+            messages=messages,
             sampling=Sampling(temperature=body.temperature, top_p=body.top_p, max_new_tokens=body.max_tokens, stop=stop,
                               guided=grammar is not None),
             seed=body.seed,
@@ -210,6 +366,9 @@ def create_app(
         )
         try:
             reply: Reply = await batcher.submit(request)
+        except GrammarError as err:  # answered alone, so its own grammar broke while decoding
+            return _error(422, f"invalid request: structured_outputs.grammar: the grammar failed while decoding: "
+                               f"{_compiler_message(err)}")
         except Exception as err:
             return _error(500, f"the served agent {agent.name!r} failed: {err.__class__.__name__}: {err}", "server_error")
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}
@@ -232,6 +391,12 @@ def create_app(
     return app
 
 
+def _compiler_message(err: Exception) -> str:
+    """llguidance's message without the grammar and the parser state it quotes (the client
+    sent the one, the other is pages of llguidance internals)."""
+    return re.split(r"\n--- grammar ---|\n?<state>", str(err), maxsplit=1)[0].strip()
+
+
 def serve(
     agent: Agent,
     *,
@@ -240,8 +405,14 @@ def serve(
     max_batch: int = 32,
     max_prompt_chars: int = 32_000,
     max_body_bytes: int = 1024 * 1024,
+    max_messages: int = 256,
+    max_stop: int = 4,
+    max_stop_chars: int = 64,
+    max_context_tokens: int | None = None,
 ) -> None:
     import uvicorn
 
-    app = create_app(agent, max_batch=max_batch, max_prompt_chars=max_prompt_chars, max_body_bytes=max_body_bytes)
+    app = create_app(agent, max_batch=max_batch, max_prompt_chars=max_prompt_chars, max_body_bytes=max_body_bytes,
+                     max_messages=max_messages, max_stop=max_stop, max_stop_chars=max_stop_chars,
+                     max_context_tokens=max_context_tokens)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Reply, Request
+from .defuse import defuse_messages
 
 
 def import_vllm() -> Any:
@@ -106,6 +107,12 @@ class VLLMAgent:
             )
         self.llm = self._engine.llm
 
+    def _tokenizer(self) -> Any:
+        """The engine's tokenizer (its special tokens are defused in message text), or None
+        where the engine does not expose one (then the widespread templates' are)."""
+        get = getattr(self.llm, "get_tokenizer", None)
+        return get() if get is not None else None
+
     def reload_adapter(self, path: str) -> None:
         """Make the next request with ``path`` load it afresh (the trainer rewrote it)."""
         key = str(Path(path).resolve())
@@ -151,7 +158,7 @@ class VLLMAgent:
         ]
         with self._engine.lock:
             loras = [self._lora_request(r.meta.get("lora", self.default_lora)) for r in requests]
-            outputs = self.llm.chat([r.messages for r in requests], params, lora_request=loras, use_tqdm=False)
+            outputs = self.llm.chat([defuse_messages(r.messages, self._tokenizer()) for r in requests], params, lora_request=loras, use_tqdm=False)
         replies = []
         for request, output in zip(requests, outputs, strict=True):
             completion = output.outputs[0]

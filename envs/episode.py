@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .core import Message
+from .text import storable_data
 
 
 class Turn(BaseModel):
@@ -35,6 +36,8 @@ class Turn(BaseModel):
     #: The move grammar the reply was decoded under (guided turns only; None: free). Its
     #: ``logprobs`` are under that grammar's mask, and trainers replay the same mask.
     grammar: str | None = None
+    #: What was changed in the reply before it was read (e.g. unpaired surrogates replaced).
+    note: str | None = None
 
 
 class Episode(BaseModel):
@@ -119,7 +122,7 @@ class EpisodeWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, episode: Episode) -> None:
-        line = (episode.model_dump_json() + "\n").encode("utf-8")
+        line = (storable_json(episode) + "\n").encode("utf-8")
         view = memoryview(line)
         while view:
             written = os.write(self._fd, view)
@@ -140,6 +143,19 @@ class EpisodeWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def storable_json(episode: Episode) -> str:
+    """The record as one JSON line. Text that is not valid Unicode (which a :class:`~.match.Match`
+    repairs where it enters, but a record built by hand may hold) is repaired here with
+    :func:`~.text.storable_data` and counted in the ``repaired`` tag, so one bad string never
+    costs the episode, nor the ones written after it."""
+    try:
+        return episode.model_dump_json()
+    except ValueError:  # pydantic's "surrogates not allowed" serialization error
+        data, replaced = storable_data(episode.model_dump(mode="python"))
+        data["tags"] = {**data.get("tags", {}), "repaired": f"unpaired surrogates replaced by U+FFFD: {replaced}"}
+        return Episode.model_validate(data).model_dump_json()
 
 
 def truncate_torn_tail(path: Path) -> None:

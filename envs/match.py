@@ -7,7 +7,9 @@ failure aborts the episode with the game's abort penalty and a recorded reason. 
 parser should raise :class:`InvalidMove`; any other ``ValueError`` (or ``OverflowError``,
 ``RecursionError``) it lets slip is caught here and treated as an invalid move too, so a
 hostile reply can never crash a run. A reply longer than :data:`~.core.MAX_ACTION_CHARS`
-is an invalid move before any parser sees it, and is recorded cut to that length.
+is an invalid move before any parser sees it, and is recorded cut to that length. A reply
+holding unpaired surrogates (not valid Unicode, so not storable) has them replaced before
+anything reads it, with a note on its turn (:mod:`.text`).
 
 Every outcome gets two metrics from here, for every game: ``replies`` (all replies of the
 episode, re-prompted ones included) and ``invalid_replies`` (those that were rejected).
@@ -36,6 +38,7 @@ from .core import (
     clip_middle,
 )
 from .episode import Episode, Turn
+from .text import storable, storable_note
 
 #: Hard cap on replies in one episode, a guard against a game that never ends.
 MAX_REPLIES = 2000
@@ -161,6 +164,8 @@ class Match:
         self._ensure_prompt(seat)
         if not isinstance(text, str):
             text = "" if text is None else str(text)
+        text, replaced = storable(text)  # before anything reads or records it
+        note = storable_note(replaced) if replaced else None
         if len(text) > MAX_ACTION_CHARS:
             # One place for every game and front end: no parser sees it, no record keeps it whole.
             move, error = None, (
@@ -183,6 +188,7 @@ class Match:
                 prompt_token_ids=prompt_token_ids,
                 latency_s=latency_s,
                 grammar=grammar,
+                note=note,
             )
         )
         self._unrecorded[seat] = []

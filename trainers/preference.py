@@ -10,6 +10,11 @@ Formats are TRL's conversational ones, so ``DPOTrainer`` and ``SFTTrainer`` read
   token, prompts included; ``per_turn=True`` gives instead one
   ``{"prompt": [history], "completion": [assistant message]}`` row per reply of the seat,
   which TRL trains on the completion only — the seat's own tokens, like our loss masks.
+
+TRL applies the model's chat template to these messages, so their contents are defused
+(:mod:`dialogym.agents.defuse`) as every backend's are: in the exported sets against the
+widespread templates' special tokens, and again in :func:`train_dpo` / :func:`train_sft`
+against the trained tokenizer's own. No seat's text becomes a special token in training.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dialogym.agents.defuse import defuse_messages
 from dialogym.envs import Episode
 from dialogym.envs.episode import atomic_write_text
 
@@ -55,7 +61,13 @@ def dpo_pairs(episodes: Iterable[Episode], trained: str | Sequence[str], *, min_
                     "rejected": [{"role": "assistant", "content": worst[1]}],
                 }
             )
-    return pairs
+    return [defused(pair) for pair in pairs]
+
+
+def defused(row: dict[str, Any], tokenizer: Any = None) -> dict[str, Any]:
+    """``row`` (a DPO or SFT row) with every message list defused for ``tokenizer``'s
+    template (None: the widespread templates')."""
+    return {key: defuse_messages(value, tokenizer) if isinstance(value, list) else value for key, value in row.items()}
 
 
 def sft_set(
@@ -69,7 +81,7 @@ def sft_set(
         for seat in _trained_seats(episode, trained):
             if episode.rewards.get(seat, 0.0) < min_reward:
                 continue
-            chat = episode.conversation(seat)
+            chat = defuse_messages(episode.conversation(seat))
             if not per_turn:
                 rows.append({"messages": chat})
                 continue
@@ -89,7 +101,8 @@ def train_dpo(model: Any, tokenizer: Any, pairs: Sequence[dict[str, Any]], out: 
     from trl import DPOConfig, DPOTrainer
 
     args = DPOConfig(output_dir=str(out), report_to=[], save_strategy="no", **config)
-    trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(list(pairs)), processing_class=tokenizer)
+    trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list([defused(p, tokenizer) for p in pairs]),
+                         processing_class=tokenizer)
     return trainer.train()
 
 
@@ -113,5 +126,6 @@ def train_sft(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], out: s
     config = {"gradient_checkpointing": False, "bf16": _native_bf16(), **config}
 
     args = SFTConfig(output_dir=str(out), report_to=[], save_strategy="no", **config)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(list(rows)), processing_class=tokenizer)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([defused(r, tokenizer) for r in rows]),
+                         processing_class=tokenizer)
     return trainer.train()

@@ -127,7 +127,7 @@ def test_dialogym_serve_honours_a_grammar_and_refuses_a_broken_one(tiny):
         got = client.post("/v1/chat/completions", json={**body, "seed": seed, "structured_outputs": {"grammar": ANSWER}})
         assert got.status_code == 200 and accepts(ANSWER, got.json()["choices"][0]["message"]["content"])
     bad = client.post("/v1/chat/completions", json={**body, "structured_outputs": {"grammar": "start: nowhere"}})
-    assert bad.status_code == 400 and "does not compile" in bad.json()["error"]["message"]
+    assert bad.status_code == 422 and "does not compile" in bad.json()["error"]["message"]
 
 
 def test_http_client_and_server_play_guided_end_to_end(tiny):

@@ -185,7 +185,7 @@ def test_an_option_set_in_the_spec_and_by_the_caller_is_refused():
 
 def test_spec_options_take_effect_against_a_silent_server(fake):
     started = time.monotonic()
-    with pytest.raises(BackendError, match="no answer after 1 tries: no complete reply within timeout_s=0.2 s"):
+    with pytest.raises(BackendError, match="no answer after 1 try: no complete reply within timeout_s=0.2 s"):
         ask(load_agent(f"openai:{fake.base}/silent/v1#m?timeout=0.2&retries=0"))
     assert time.monotonic() - started < 2.5
 
