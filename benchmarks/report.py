@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,7 +323,12 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
         )
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        # Every {{ value }} the page writes (transcripts, replies, errors, agent names, ...)
+        # shows its control characters visibly instead of holding them raw.
+        finalize=_visible_value,
     )
     # Plain JSON text (autoescaped like any model text), unlike ``tojson``'s \u0027 escapes.
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
@@ -347,6 +353,43 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
     for path in (index, *(folder / p["file"] for p in plots)):
         path.chmod(0o644)  # a report is for reading, by a web server too
     return index
+
+
+#: What a page or a terminal showing it must not hold raw: C0 controls but tab and newline
+#: (ESC starts the escape sequences a terminal acts on when the file is ``cat``-ed, BEL, NUL,
+#: CR, ...), DEL, C1 controls (0x9b is a one-byte CSI), the bidirectional embeddings, overrides
+#: and isolates that show text in another order than it reads (U+202A-U+202E,
+#: U+2066-U+2069), and unpaired surrogates, which no UTF-8 file can hold. The same set as the
+#: terminal's :func:`dialogym.agents.human.terminal_text`, plus the surrogates.
+_INVISIBLE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _shown(char: str) -> str:
+    code = ord(char)
+    if code < 0x20:
+        return chr(0x2400 + code)  # its control picture: "\x1b" shows as "␛"
+    return "\u2421" if code == 0x7F else f"<U+{code:04X}>"
+
+
+def visible_text(text: str) -> str:
+    """``text`` with every character of :data:`_INVISIBLE_RE` made visible: a C0 control as
+    its Unicode control picture (``"\\x1b"`` as ``"␛"``, ``"\\x07"`` as ``"␇"``), DEL as
+    ``"␡"``, a C1 control, bidi override or isolate, or an unpaired surrogate as
+    ``"<U+202E>"``. Tab and newline stay. Unlike the terminal's
+    :func:`~dialogym.agents.human.terminal_text`, which drops escape sequences whole, a report
+    is a record: the reader sees that a model wrote ``"␛]0;PWNED␇"``, and nothing runs."""
+    return _INVISIBLE_RE.sub(lambda match: _shown(match.group()), text)
+
+
+def _visible_value(value: Any) -> Any:
+    """Jinja's ``finalize``: what a ``{{ value }}`` writes, made visible (before autoescaping)."""
+    import markupsafe
+
+    if isinstance(value, markupsafe.Markup):  # our own markup: only its text may change
+        return markupsafe.Markup(_INVISIBLE_RE.sub(lambda match: str(markupsafe.escape(_shown(match.group()))), value))
+    if value is None or isinstance(value, int | float):
+        return value
+    return visible_text(str(value))
 
 
 def _html_estimate(estimate: Estimate, digits: int = 1) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,11 @@ MAX_ACTION_CHARS = 8_192
 #: A whole number as a move may write it: ASCII digits only (``int()`` would also read
 #: ``"\u0663"``, and refuses more than 4300 digits), at most nine of them.
 WHOLE_NUMBER = r"[0-9]{1,9}"
+#: Every character ``str.splitlines`` ends a line at: a reply's lines are its
+#: ``str.splitlines()``, for parsers, move grammars (:mod:`.grammar`) and :func:`quote` alike.
+#: ``"\r\n"`` ends one line, not two.
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAK_RE = re.compile("\r\n|[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 class InvalidMove(ValueError):
@@ -165,7 +171,16 @@ class Game(ABC, Generic[InstanceT, StateT]):
 
     @abstractmethod
     def parse_move(self, state: StateT, seat: str, text: str) -> Move:
-        """Turn raw reply text into a move, or raise :class:`InvalidMove`."""
+        """Turn raw reply text into a move, or raise :class:`InvalidMove`.
+
+        Lines: a reply's lines are its ``str.splitlines()``, so ``"\\r"``, ``"\\r\\n"``,
+        ``"\\u2028"``, ``"\\x85"`` and the other breaks in :data:`LINE_BREAKS` end a line
+        just as ``"\\n"`` does (:func:`quote` shows other seats the reply split there). A
+        parser whose line rules use regexes (``re.MULTILINE``'s ``^``/``$`` and ``.`` know only
+        ``"\\n"``) calls :func:`unify_line_breaks` on ``text`` first, so every rule (one
+        ``ANSWER:`` line, no control line from the patient, ...) holds whichever break a reply
+        uses; a reply parses exactly as the same reply with every break written ``"\\n"``.
+        """
 
     @abstractmethod
     def apply(self, state: StateT, moves: Mapping[str, Move]) -> None:
@@ -232,6 +247,13 @@ class Game(ABC, Generic[InstanceT, StateT]):
         return Outcome(rewards=rewards, metrics={})
 
 
+def unify_line_breaks(text: str) -> str:
+    """``text`` with every line break in :data:`LINE_BREAKS` (and ``"\\r\\n"``, one break)
+    written as ``"\\n"``: its ``splitlines()`` are unchanged, and now regexes (``re.MULTILINE``,
+    ``.``) see the same lines. Every game's :meth:`Game.parse_move` reads a reply through it."""
+    return _LINE_BREAK_RE.sub("\n", text)
+
+
 def clip_middle(text: str, limit: int) -> str:
     """``text`` if it fits in ``limit`` characters, else its head and tail around a marker
     saying how much was cut (the head is kept longer: it holds the rules).
@@ -268,7 +290,7 @@ def quote(text: str) -> str:
     Every line is prefixed with ``"| "``, so a model that writes ``"GAME MASTER: you win"``
     shows up to the others as a quoted line of that model, not as an instruction.
     """
-    lines = text.strip().splitlines() or [""]
+    lines = unify_line_breaks(text).strip().split("\n")
     # runs of blank lines become one: padding must not crowd the record out of a prompt
     kept = [line for i, line in enumerate(lines) if line.strip() or i == 0 or lines[i - 1].strip()]
     return "\n".join(_SPOOF_PREFIX + line for line in kept)

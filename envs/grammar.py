@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from .core import LINE_BREAKS
+
 
 def grammar(start: str, **rules: str) -> str:
     """A whole grammar: ``start: <start>`` plus one line per extra rule (``name: body``)."""
@@ -74,8 +76,10 @@ def _same_length(a: str, b: str) -> list[str]:
     return out
 
 
-#: Every character ``str.splitlines`` breaks a line at (parsers read replies line by line).
-_LINE_BREAKS = r"\n\r\x{0b}\x{0c}\x{1c}-\x{1e}\x{85}\x{2028}\x{2029}"
+#: Every character ``str.splitlines`` breaks a line at, as a regex character-class body: the
+#: line breaks of :data:`~.core.LINE_BREAKS`, which parsers read as ``"\\n"`` (one notion of a
+#: line for parsers, grammars and :func:`~.core.quote`).
+_LINE_BREAKS = "".join(f"\\x{{{ord(c):02x}}}" for c in LINE_BREAKS)
 
 
 def text(max_chars: int, *, min_chars: int = 1, exclude: str = "", newlines: bool = False) -> str:

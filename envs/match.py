@@ -36,6 +36,7 @@ from .core import (
     Move,
     Outcome,
     clip_middle,
+    unify_line_breaks,
 )
 from .episode import Episode, Turn
 from .text import storable, storable_note
@@ -208,7 +209,8 @@ class Match:
 
     def _parse(self, seat: str, text: str) -> tuple[Move | None, str | None]:
         try:
-            return self.game.parse_move(self.state, seat, text), None
+            # every game's parser reads lines as quote() shows them; a plugin game's too
+            return self.game.parse_move(self.state, seat, unify_line_breaks(text)), None
         except InvalidMove as err:
             error = str(err) or "the reply is not a valid move"
         except _PARSE_FAILURES as err:  # a game bug, but the reply is what set it off

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import model_validator
 
-from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
+from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote, unify_line_breaks
 from ..grammar import grammar, int_range, text
 
 ITEMS = ("a used bicycle", "a vintage camera", "an oak bookshelf", "a road atlas collection", "a ceramic teapot set",
@@ -242,7 +242,8 @@ class BargainingGame(Game[BargainInstance, BargainState]):
     def parse_move(self, state: BargainState, seat: str, text: str) -> Move:
         inst = state.instance
         example = f'"OFFER: {self.example_price(inst, seat)}"'
-        lines = text.strip().splitlines()
+        text = unify_line_breaks(text)  # "\r", "\u2028", ... end a line as "\n" does
+        lines = text.strip().split("\n")
         control = [line for line in lines if _OFFER_RE.match(line) or _ACCEPT_RE.match(line) or _WALK_RE.match(line)]
         if len(control) != 1:
             found = "no control line" if not control else f"{len(control)} control lines"
@@ -388,7 +389,7 @@ class BargainingWithCriticGame(BargainingGame):
     def parse_move(self, state: BargainState, seat: str, text: str) -> Move:
         if seat != "critic":
             return super().parse_move(state, seat, text)
-        match = _FEEDBACK_RE.match(text.strip())
+        match = _FEEDBACK_RE.match(unify_line_breaks(text).strip())
         if not match or not match.group(1).strip():
             raise InvalidMove('bargaining: the critic replies with one line "FEEDBACK: <advice>", e.g. "FEEDBACK: concede in smaller steps"')
         return Critique(advice=match.group(1).strip()[:MAX_MESSAGE_CHARS])

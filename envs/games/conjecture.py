@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome, RuleViolation
+from ..core import Game, Instance, InvalidMove, Move, Outcome, RuleViolation, unify_line_breaks
 from ..grammar import grammar, lit
 from . import formal
 from .formal import FormalError, Statement, Verifier
@@ -349,6 +349,7 @@ class ConjectureProverGame(Game[ConjectureInstance, ConjectureState]):
         )
 
     def parse_move(self, state: ConjectureState, seat: str, text: str) -> Move:
+        text = unify_line_breaks(text)  # "\r", "\u2028", ... end a line as "\n" does
         if seat == "conjecturer":
             return self._parse_conjecture(text)
         assert state.statement is not None

@@ -49,7 +49,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome, RuleViolation, quote
+from ..core import Game, Instance, InvalidMove, Move, Outcome, RuleViolation, quote, unify_line_breaks
 from ..grammar import alt, grammar
 
 MAX_WORDS = 120
@@ -427,6 +427,7 @@ class DebateGame(Game[DebateInstance, DebateState]):
         return f'{head}\n\nRound {done + 1} of {inst.rounds}: argue for {LETTERS[option]}. Start your reply with "ARGUMENT:".'
 
     def parse_move(self, state: DebateState, seat: str, text: str) -> Move:
+        text = unify_line_breaks(text)  # "\r", "\u2028", ... end a line as "\n" does
         if seat == "judge":
             return self._parse_verdict(text)
         return self._parse_argument(state.instance, self.option_of(state.instance, seat), text)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from pydantic import model_validator
 
-from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
+from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote, unify_line_breaks
 from ..grammar import grammar, int_range, text
 
 ITEMS = ("book", "hat", "ball")
@@ -293,9 +293,10 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
 
     def parse_move(self, state: DivisionState, seat: str, text: str) -> Negotiate:
         counts = state.instance.counts
+        text = unify_line_breaks(text)  # "\r", "\u2028", ... end a line as "\n" does
         if not text.strip():
             raise InvalidMove(f"negotiation: the reply is empty; write a short message, optionally with {_example(counts)} or ACCEPT")
-        lines = text.strip().splitlines()
+        lines = text.strip().split("\n")
         control = [line for line in lines if _PROPOSE_RE.match(line) or _ACCEPT_RE.match(line)]
         if len(control) > 1:
             raise InvalidMove(f"negotiation: use at most one control line (one PROPOSE or one ACCEPT) per reply, e.g. {_example(counts)}")

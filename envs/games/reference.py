@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
+from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote, unify_line_breaks
 from ..grammar import grammar, int_range
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -182,6 +182,7 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
         )
 
     def parse_move(self, state: ReferenceState, seat: str, text: str) -> Move:
+        text = unify_line_breaks(text)  # "\r", "\u2028", ... end a line as "\n" does
         if seat == "speaker":
             return self._parse_clue(text)
         return self._parse_answer(text, len(state.instance.candidates))
@@ -199,7 +200,7 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
     def _parse_clue(text: str) -> Clue:
         # The clue is the first non-empty line; anything after it is ignored (small models
         # ramble on), so later lines can never smuggle in text for the listener.
-        first = next((line for line in text.splitlines() if line.strip()), "")
+        first = next((line for line in text.split("\n") if line.strip()), "")
         match = _CLUE_RE.match(first)
         if not match:
             raise InvalidMove('the reply must start with "CLUE:"; reply e.g. "CLUE: the large red circle"')

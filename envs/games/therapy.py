@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote
+from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote, unify_line_breaks
 from ..grammar import alt, grammar, int_range
 
 #: Replies of both seats together; even, so the last reply is the therapist's.
@@ -516,8 +516,9 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
         )
 
     def parse_move(self, state: TherapyState, seat: str, text: str) -> Move:
-        # Every seat, the judge included, gets the same empty and length checks first.
-        body = text.strip()
+        # Every seat, the judge included, gets the same empty and length checks first. The
+        # line rules hold whichever line break a reply uses ("\r", "\u2028", ... as "\n").
+        body = unify_line_breaks(text).strip()
         if not body:
             raise InvalidMove(f"the reply is empty; {EMPTY_HINTS[seat]}")
         words = len(body.split())

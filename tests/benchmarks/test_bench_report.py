@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -134,6 +135,58 @@ def test_each_game_says_what_its_quality_means_in_self_play_and_cross_play(repor
     episodes = [reference_episode(0, "scripted", "scripted", success=True)]
     html = write_report(summarise(config, episodes, samples=10), episodes, tmp_path).read_text()
     assert "self-play quality = 100 × success: the listener picked the target" in html
+
+
+#: Characters an HTML report must never hold raw: C0 controls but tab and newline, DEL, the
+#: bidi embeddings, overrides and isolates (``cat index.html`` would run escape sequences, and
+#: RLO would reorder what a reader sees).
+RAW_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: Terminal escapes (window title, clear screen, cursor home), bell, NUL, backspace, CR and
+#: the other C0 controls, DEL, a C1 CSI, every bidi override and isolate.
+HOSTILE = (
+    "\x1b]0;PWNED\x07\x1b[2J\x1b[H red\u202ecircle \x00\x08\x0b\x0c\x0e\x1f\x7f\x9b\r"
+    "\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069\tend"
+)
+
+
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")  # the plots draw the names as they are
+def test_control_characters_of_model_text_are_shown_visibly_never_written_raw(tmp_path):
+    speaker, listener = "hf:/models/a\x1b[31m\u202e", "openai:http://localhost:1/v1#b\x07\u2066"
+    episode = reference_episode(0, speaker, listener, success=True, clue=f"CLUE: the {HOSTILE}")
+    turns = [
+        turn.model_copy(update={"raw": f"{turn.raw}\n{HOSTILE}", "error": f"no line{HOSTILE}" if turn.error else None,
+                                "messages": [{"role": "user", "content": f"The speaker's clue:\n| {HOSTILE}"}]})
+        for turn in episode.turns
+    ]
+    episode = episode.model_copy(update={
+        "turns": turns, "status": "aborted", "aborted_by": "listener", "abort_reason": f"listener: {HOSTILE}",
+        "tags": {**episode.tags, "pairing": f"{speaker} vs {listener}"},
+    })
+    config = BenchConfig(name="t", games=[REF], models=[speaker, listener], mode="crossplay", episodes=1)
+    index = write_report(summarise(config, [episode], samples=10), [episode], tmp_path / "report")
+    html = index.read_bytes().decode("utf-8")
+    assert RAW_CONTROL_RE.findall(html) == []
+    # shown: control pictures for C0 and DEL, code points for the rest; tab and newline stay
+    shown = "␛]0;PWNED␇␛[2J␛[H red&lt;U+202E&gt;circle ␀␈␋␌␎␟␡&lt;U+009B&gt;␍"
+    assert shown + "&lt;U+202A&gt;&lt;U+202B&gt;&lt;U+202C&gt;&lt;U+202D&gt;" in html
+    assert "&lt;U+2066&gt;&lt;U+2067&gt;&lt;U+2068&gt;&lt;U+2069&gt;\tend" in html
+    assert f"CLUE: the {shown}" in html  # the reply
+    assert f"no line{shown}" in html  # the parse error
+    assert f"listener: {shown}" in html  # the abort reason
+    assert f"| {shown}" in html  # the game master's message quoting the reply
+    assert "a␛[31m&lt;U+202E&gt;" in html and "b␇&lt;U+2066&gt;" in html  # agent names
+    assert "&lt;U+202E&gt;circle" in html.split("parsed:")[1]  # the parsed move (JSON)
+
+
+def test_the_report_shows_what_the_terminal_replaces_and_nothing_else():
+    from dialogym.agents.human import terminal_text
+    from dialogym.benchmarks.report import visible_text
+
+    for code in [*range(0x3000), 0xFEFF, 0xFFFD, 0x1F600]:
+        char = chr(code)
+        assert (visible_text(char) != char) == (terminal_text(char) != char), hex(code)
+    assert visible_text("a\tb\nc\u200bd") == "a\tb\nc\u200bd"
+    assert visible_text("\ud800") == "<U+D800>"  # an unpaired surrogate, which UTF-8 cannot hold
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

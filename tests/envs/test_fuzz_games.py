@@ -6,18 +6,24 @@ Whatever a seat writes, the rules hold: ``submit`` never raises, a reply is acce
 refused with the game's own :class:`InvalidMove` message (never the Match's safety net for a
 parser that let another error slip), every step and prompt is bounded, and every episode
 ends within a bounded number of replies with rewards in the game's declared range.
+
+Every parser reads lines as ``str.splitlines`` does: a reply whose lines are separated by
+``"\r"``, ``"\u2028"``, ``"\x85"``, ... (with lone surrogates and chat-template special
+tokens in it) parses exactly as the same reply with every break written ``"\n"``.
 """
 
 from __future__ import annotations
 
+import copy
 import time
+from functools import cache
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialogym.envs import new_match, registered, spec
+from dialogym.envs import InvalidMove, episode_rng, new_match, registered, spec
 from dialogym.envs.core import MAX_ACTION_CHARS, MAX_PROMPT_CHARS
 
 GAMES = registered()
@@ -32,9 +38,17 @@ MAX_FUZZ_REPLIES = 400
 MAX_STEP_S = 3.0
 
 HOSTILE_CHARS = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=("Cs",))
+#: Every line break str.splitlines knows ("\r\n" is one).
+LINE_BREAKS = ("\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+#: Special tokens of common chat templates, which a model may write as text.
+CHAT_TOKENS = (
+    "<|im_end|>", "<|im_start|>system", "<|im_start|>assistant\n", "<|eot_id|>", "<|start_header_id|>",
+    "<|start_header_id|>system<|end_header_id|>", "<|end_header_id|>", "<|endoftext|>", "</s>", "[INST]",
+)
 SPECIALS = st.sampled_from([
-    "\x1b[2J\x1b[H", "\u202e", "\u200b", "\ufeff", "\x00", "\r", "\x85", "\u2028", "\uff1c\uff56_quote\uff1e",
+    "\x1b[2J\x1b[H", "\u202e", "\u200b", "\ufeff", "\x00", "\uff1c\uff56_quote\uff1e",
     "\u0663", "\u00b2", "\uff11", "9" * 40, "-0", "1e400", "NaN", "<quote>", "</quote>", "<v_quote>", "|", "\t",
+    *LINE_BREAKS, *CHAT_TOKENS, "\ud800", "\udfff", "\udc00\ud83d",  # lone surrogates: a Match repairs them
 ])
 TEXT = st.lists(st.one_of(st.text(HOSTILE_CHARS, max_size=40), SPECIALS), max_size=8).map("".join)
 KEYWORD_LINE = st.tuples(st.sampled_from(KEYWORDS), st.sampled_from([": ", ":", " : ", "= ", ""]), TEXT).map("".join)
@@ -100,8 +114,68 @@ def test_any_text_in_any_state_is_a_move_or_a_specific_invalid_move_and_every_ep
             replies += 1
         assert replies <= MAX_FUZZ_REPLIES, f"{game_id}: still not over after {replies} replies"
     episode = match.episode({seat: "fuzz" for seat in match.roles})
-    assert episode.model_dump_json()  # the record is always serialisable
+    assert episode.model_dump_json().encode("utf-8")  # the record is always serialisable, as UTF-8
     if not match.aborted:
         for seat in match.roles:
             lo, hi = game_spec.game_cls.seat_reward_range(seat)
             assert lo - 1e-9 <= match.outcome.rewards[seat] <= hi + 1e-9, (seat, match.outcome.rewards)
+
+
+# -- lines: every break str.splitlines knows is a line break to every parser -----------------
+#: Lone surrogates: not valid Unicode, yet a Python str (a Match repairs them before parsing;
+#: a direct ``parse_move`` call must cope with them too).
+SURROGATES = st.integers(0xD800, 0xDFFF).map(chr)
+PIECE = st.one_of(TEXT, SPECIALS, SURROGATES, st.sampled_from(CHAT_TOKENS), KEYWORD_LINE)
+LINE = st.lists(PIECE, max_size=4).map("".join)
+
+
+def with_newlines(text: str) -> str:
+    """``text`` with every line break (as ``str.splitlines`` sees them) written ``"\\n"``."""
+    lines = [(piece, piece.splitlines()[0]) for piece in text.splitlines(keepends=True)]
+    return "".join(body + ("\n" if body != piece else "") for piece, body in lines)
+
+
+@cache
+def _turns(game_id: str) -> tuple:
+    """(game, state, seat, scripted reply) before each scripted move of a few episodes per
+    level and player set, so the replies below reach every phase of the game."""
+    game_spec = spec(game_id)
+    found = []
+    for level in game_spec.game_cls.levels:
+        for players in (game_spec.players or {"none": {}}).values():
+            match = new_match(game_id, 0, level=level)
+            rng = episode_rng(0, 7)
+            while not match.done:
+                seat = match.to_act()[0]
+                reply = players[seat](match.view(seat), rng) if seat in players else ""
+                found.append((match.game, copy.deepcopy(match.state), seat, reply))
+                match.submit(seat, reply)  # without a scripted player, "" until the game aborts
+    return tuple(found)
+
+
+def parse_outcome(game, state, seat: str, text: str) -> tuple[str, object]:
+    """The move ``text`` parses to, or the class and message of its :class:`InvalidMove`;
+    any other exception propagates (a parser must raise nothing else)."""
+    try:
+        return "move", game.parse_move(state, seat, text)
+    except InvalidMove as err:
+        return type(err).__name__, str(err)
+
+
+@pytest.mark.parametrize("game_id", GAMES)
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_reply_parses_as_its_newline_form_and_raises_only_invalid_move(game_id, data):
+    game, state, seat, scripted = data.draw(st.sampled_from(_turns(game_id)), label="turn")
+    lines = data.draw(st.one_of(
+        st.just(scripted.split("\n")),  # the scripted move, its lines split by other breaks
+        st.lists(st.one_of(LINE, st.sampled_from(scripted.split("\n"))), min_size=1, max_size=6),
+        st.lists(KEYWORD_LINE, min_size=2, max_size=4),
+    ), label="lines")
+    breaks = data.draw(st.lists(st.sampled_from(LINE_BREAKS), min_size=len(lines), max_size=len(lines)), label="breaks")
+    reply = "".join(line + brk for line, brk in zip(lines, breaks, strict=True))
+    reply = reply[: -len(breaks[-1])] if data.draw(st.booleans(), label="no final break") else reply
+    started = time.perf_counter()
+    outcome = parse_outcome(game, state, seat, reply)
+    assert time.perf_counter() - started < MAX_STEP_S, (seat, reply[:200])
+    assert outcome == parse_outcome(game, state, seat, with_newlines(reply)), (seat, reply)
