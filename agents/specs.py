@@ -125,7 +125,11 @@ def load_agent(text: str, **options) -> Agent:
     one the spec string sets too is an error. A ``+guided`` agent has ``guided = True``: the
     rollout engine sends it guided requests."""
     spec = parse_spec(text)
-    agent = _build(spec, options)
+    try:
+        agent = _build(spec, options)
+    except Exception as err:  # a tokenizer's or PEFT's message names no model: the note does (CLI line, traceback)
+        err.__notes__ = [*getattr(err, "__notes__", ()), f"while loading model {text!r}"]
+        raise
     if spec.guided:
         agent.guided = True
     return agent

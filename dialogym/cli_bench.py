@@ -14,7 +14,7 @@ from rich.table import Table
 
 from dialogym.benchmarks.runner import BenchConfig, guided_spec, prepare_folder, run_bench, stored_config
 from dialogym.cli_config import Settings
-from dialogym.cli_output import console
+from dialogym.cli_output import console, out_folder, too_many_episodes
 
 
 def bench(config: BenchConfig, out: Path, *, progress: bool | None = None, agents: dict[str, Any] | None = None) -> Path:
@@ -45,7 +45,7 @@ def bench(config: BenchConfig, out: Path, *, progress: bool | None = None, agent
 
 def bench_command(
     settings: Settings,
-    out: Path = typer.Option(Path("runs/bench"), help="run folder; rerunning the same command resumes it"),
+    out: Path = typer.Option(Path("runs/bench"), parser=out_folder, help="run folder; rerunning the same command resumes it"),
 ) -> None:
     """Benchmark models on games: scores with intervals, ratings, a terminal leaderboard and an HTML report."""
     bench(settings.build(BenchConfig), out)
@@ -119,7 +119,9 @@ def play_command(
     model: str = typer.Option("smollm2", help="model spec of the seat(s) under test"),
     opponent: str = typer.Option("", help="model spec for the other seats (default: the model itself)"),
     seat: str = typer.Option("", help="seat the model plays when an opponent is given (default: the first)"),
-    out: Path = typer.Option(Path("runs/play"), help="folder for episodes.jsonl; rerunning the same command resumes it"),
+    out: Path = typer.Option(
+        Path("runs/play"), parser=out_folder, help="folder for episodes.jsonl; rerunning the same command resumes it"
+    ),
 ) -> None:
     """Play episodes of one game (a one-game bench run); writes episodes.jsonl and prints a summary."""
     config = play_config(settings, game, model, opponent, seat)
@@ -137,10 +139,9 @@ def play_command(
     if played_now < len(episodes):
         console.print(f"{out}: {len(episodes) - played_now} of {len(episodes)} episodes were already done; played {played_now}")
     rate = generated / seconds if seconds else 0.0
-    console.print(
-        f"{played_now} episodes in {seconds:.1f}s, {generated} generated tokens ({rate:.0f} tok/s); "
-        f"episodes written to {out / 'episodes.jsonl'}"
-    )
+    # backends that report no token ids (HTTP servers) leave the token count out, not at 0
+    tokens = f", {generated} generated tokens ({rate:.0f} tok/s)" if generated else ""
+    console.print(f"{played_now} episodes in {seconds:.1f}s{tokens}; episodes written to {out / 'episodes.jsonl'}")
 
 
 # --------------------------------------------------------------------------- demo
@@ -169,13 +170,15 @@ def is_demo_config(stored: BenchConfig, demo: BenchConfig) -> bool:
 def demo_command(
     episodes: int = typer.Option(3, min=1, help="test instances per game"),
     model: str = typer.Option("smollm2", help="model spec that plays self-play, free and guided, beside the scripted players"),
-    out: Path = typer.Option(Path("runs/demo"), help="run folder; a rerun reuses its finished episodes"),
+    out: Path = typer.Option(Path("runs/demo"), parser=out_folder, help="run folder; a rerun reuses its finished episodes"),
 ) -> None:
     """The main job: self-play of the embedded default model, free and with guided moves, and of
     the scripted players on every registered game (test split, greedy), then the leaderboard and
     the HTML report."""
     import shutil
 
+    if too_many_episodes(episodes, "test instances per game"):
+        raise ValueError(f"--episodes: {too_many_episodes(episodes, 'test instances per game')}")
     config = demo_config(episodes, model)
     try:
         prepare_folder(config, out)

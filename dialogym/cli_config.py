@@ -20,6 +20,8 @@ from __future__ import annotations
 import enum
 import inspect
 import json
+import math
+import stat
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,13 +33,23 @@ import typer
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from dialogym.cli_output import user_errors
+from dialogym.cli_output import finite_float, not_finite, too_many_episodes, user_errors
 
 Config = TypeVar("Config", bound=BaseModel)
 
 #: The parameter name of the config-file option every generated command gets.
 CONFIG_FILE = "config_file"
 _SET_SOURCES = ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+#: The largest config file read: settings fit in a few kilobytes, and a device such as
+#: /dev/zero or a huge file must not be read until memory runs out.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Settings that count a run's episodes, each alone or multiplied together (a training step
+#: plays group_size x instances_per_step): each product is at most :data:`~dialogym.cli_output.MAX_EPISODES`.
+EPISODE_COUNTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("episodes",), "episodes per run"),
+    (("eval_episodes",), "evaluation episodes per opponent"),
+    (("group_size", "instances_per_step"), "episodes per training step (group_size x instances_per_step)"),
+)
 
 
 def read_config_file(path: Path, noun: str) -> dict[str, Any]:
@@ -45,7 +57,18 @@ def read_config_file(path: Path, noun: str) -> dict[str, Any]:
     (``.json``) file, with ``-`` in keys read as ``_``. Raises ``ValueError`` in one line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):  # /dev/zero, a disk, a socket
+            kind = "a socket" if stat.S_ISSOCK(mode) else "a device"
+            raise ValueError(f"{path}: cannot read the {noun} config (it is {kind}, not a file); give a YAML or JSON file")
+        with path.open("rb") as file:  # a pipe (`--config <(...)`) is read too, as far as the cap
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ValueError(
+                f"{path}: cannot read the {noun} config (it is larger than {MAX_CONFIG_BYTES // 1024 // 1024} MB, "
+                "the most a config may hold); give a YAML or JSON file of settings"
+            )
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:  # a folder, a missing or binary file: say which
         reason = getattr(err, "strerror", None) or str(err)
         raise ValueError(f"{path}: cannot read the {noun} config ({reason}); give a YAML or JSON file") from None
@@ -92,8 +115,11 @@ class Settings:
             key = foreign[0]
             owners = " and ".join(self.owners.get(key, [])) or "another command"
             raise ValueError(f"{self.where.get(key, 'command line')}: {key!r} is a setting of {owners} only, not of this run")
+        for key, value in self.values.items():  # nan fails every range check, so say what it is
+            if _unwrap(cls.model_fields[key].annotation)[0] is float and not_finite(value):
+                raise ValueError(f"{self.where.get(key, 'command line')}: bad {self.noun} setting {key!r}: {not_finite(value)}")
         try:
-            return cls.model_validate({**self.values, **fixed})
+            config = cls.model_validate({**self.values, **fixed})
         except ValidationError as err:
             first = err.errors()[0]
             loc = [str(part) for part in first["loc"]]
@@ -103,6 +129,14 @@ class Settings:
                 message += "; write true or false"
             where = self.where.get(loc[0] if loc else "", "command line")
             raise ValueError(f"{where}: bad {self.noun} setting {name!r}: {message}") from None
+        for names, what in EPISODE_COUNTS:
+            if all(name in cls.model_fields for name in names):
+                reason = too_many_episodes(math.prod(getattr(config, name) for name in names), what)
+                if reason:
+                    given = [name for name in names if name in self.values] or list(names)
+                    name = max(given, key=lambda n: getattr(config, n))
+                    raise ValueError(f"{self.where.get(name, 'command line')}: bad {self.noun} setting {name!r}: {reason}")
+        return config
 
 
 # --------------------------------------------------------------------------- options
@@ -120,7 +154,9 @@ class _Option:
     owners: list[str] = field(default_factory=list)
 
     def parameter(self) -> inspect.Parameter:
-        option = typer.Option(self.default, *self.decls, help=self.help, show_default=self.default is not None)
+        # float settings refuse nan and inf by name (a range check alone would misname them)
+        number = {"parser": finite_float} if _unwrap(self.annotation)[0] is float else {}
+        option = typer.Option(self.default, *self.decls, help=self.help, show_default=self.default is not None, **number)
         return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=self.annotation)
 
     def plain(self, value: Any) -> Any:
@@ -314,7 +350,7 @@ def config_command(
                 try:
                     value = params[p.name].process_value(ctx, from_file[p.name])
                 except Exception as err:  # click's BadParameter and friends: one line, naming the key
-                    raise ValueError(f"{path}: {p.name}: {err}") from None
+                    raise ValueError(f"{path}: {p.name}: {str(err).removeprefix('Value error, ')}") from None
                 if isinstance(p.annotation, type) and issubclass(p.annotation, Path) and value is not None:
                     value = Path(value)
                 values[p.name] = value

@@ -9,13 +9,13 @@ from pathlib import Path
 import typer
 
 from dialogym.cli_config import Settings
-from dialogym.cli_output import console
+from dialogym.cli_output import console, out_folder
 
 
 def league_command(
     settings: Settings,
     game: str = typer.Argument(..., help="game id or short name"),
-    out: Path = typer.Option(Path("runs/league"), help="league folder; rerun the same command to resume"),
+    out: Path = typer.Option(Path("runs/league"), parser=out_folder, help="league folder; rerun the same command to resume"),
 ) -> None:
     """Train a LoRA learner against its own past checkpoints; resumable."""
     from dialogym.envs import resolve_ids

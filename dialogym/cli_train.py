@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from dialogym.cli_config import Settings
+from dialogym.cli_output import finite_float, out_folder, too_many_episodes
 from dialogym.trainers.config import GRPOConfig, PPOConfig
 
 #: The config classes whose fields are ``train``'s options, by the algo that uses each
@@ -27,9 +28,9 @@ def train_command(
     model: str = typer.Option("smollm2", help="model spec of the learner"),
     opponent: str = typer.Option("scripted", help="model spec of the other seats"),
     steps: int = typer.Option(10, min=1, help="training steps (dpo/sft: batches played before TRL trains)"),
-    min_reward: float = typer.Option(1.0, help="sft: keep the conversations whose seat earned at least this"),
+    min_reward: float = typer.Option(1.0, parser=finite_float, help="sft: keep the conversations whose seat earned at least this"),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="grpo/ppo: also log to OUT/tensorboard (needs tensorboard)"),
-    out: Path = typer.Option(Path("runs/train"), help="metrics.jsonl and the final checkpoint"),
+    out: Path = typer.Option(Path("runs/train"), parser=out_folder, help="metrics.jsonl and the final checkpoint"),
 ) -> None:
     """Train a model on a game (GRPO, PPO, or DPO/SFT through TRL); LoRA by default.
 
@@ -50,6 +51,11 @@ def train_command(
     from dialogym.trainers.ppo import PPOTrainer
 
     config = settings.build(PPOConfig if algo == "ppo" else GRPOConfig)
+    if algo in ("dpo", "sft"):  # every step's episodes are kept for TRL's dataset
+        played = steps * config.group_size * config.instances_per_step
+        reason = too_many_episodes(played, "episodes per run (steps x group_size x instances_per_step, all kept for TRL)")
+        if reason:
+            raise ValueError(f"--steps: {reason}")
     trainer_cls = PPOTrainer if algo == "ppo" else GRPOTrainer
     trainer = trainer_cls(ids[0], model, opponent, config, out=out, tensorboard=tensorboard)
     if algo in ("grpo", "ppo"):

@@ -102,6 +102,7 @@ def test_play_against_a_server_that_sends_a_lone_surrogate_writes_every_episode(
             "--out", str(tmp_path), *extra]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "2 episodes in" in result.output and "tok/s" not in result.output  # a server gives no token ids: no "0 tok/s"
     episodes = list(read_episodes(tmp_path / "episodes.jsonl"))
     assert len(episodes) == 2
     assert any(t.note and "surrogate" in t.note for e in episodes for t in e.turns)

@@ -97,13 +97,15 @@ def test_bench_refuses_to_add_to_a_folder_of_play_episodes(place):
 
 
 @pytest.mark.parametrize(
-    "args,option",
-    [(["play", "reference", "--split", "nope"], "'--split'"), (["bench", "--episodes", "many"], "'--episodes'")],
+    "args,line",
+    [
+        (["play", "reference", "--split", "nope"], "error: --split: 'nope' is not one of 'train', 'test', 'any'"),
+        (["bench", "--episodes", "many"], "error: --episodes: "),
+    ],
 )
-def test_a_value_the_option_parser_refuses_names_the_option_without_a_traceback(args, option, place):
-    result = invoke(args, place)  # typer's own usage error (a boxed message), before any command code runs
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert f"Invalid value for {option}" in result.output
+def test_a_value_the_option_parser_refuses_names_the_option_without_a_traceback(args, line, place):
+    result = invoke(args, place)  # the option parser's usage error, before any command code runs: one line
+    assert_one_line_error(result, line)
     assert not (place / "run").exists()
 
 
@@ -112,7 +114,7 @@ def test_a_value_the_option_parser_refuses_names_the_option_without_a_traceback(
     [
         (["bench", "--games", "reference", "--out", "{tmp}/a_file/run"], "which is a file, not a folder"),
         (["play", "reference", "--model", "openai:http://127.0.0.1:1/v1#m?retries=0", "--episodes", "1", "--out", "{tmp}/run"],
-         "http://127.0.0.1:1/v1/chat/completions: no answer after 1 tries"),
+         "http://127.0.0.1:1/v1/chat/completions: no answer after 1 try"),
     ],
 )
 def test_the_installed_command_prints_one_line_on_stderr(args, fragment, place):
