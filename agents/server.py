@@ -53,6 +53,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -277,11 +278,12 @@ def create_app(
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
-    from .guidance import GrammarError, check_grammar
+    from .guidance import GrammarError
 
     name = model_name or agent.name
     batcher = _Batcher(agent, max_batch)
     counter = _token_counter(agent, max_context_tokens)
+    limits = _Limits(max_messages, max_prompt_chars, max_stop, max_stop_chars)
     app = FastAPI(title="dialogym model server")
     app.state.batcher = batcher
     app.add_middleware(_BodyCap, limit=max_body_bytes)
@@ -311,59 +313,10 @@ def create_app(
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest) -> Any:
-        if len(body.messages) > max_messages:
-            return _error(413, f"the request has {len(body.messages)} messages, over this server's cap of {max_messages} "
-                               "(max_messages); shorten the conversation")
-        if (where := _unpaired_surrogate(body.model_dump())) is not None:
-            return _error(422, f"invalid request: {where}")
-        if body.model not in (None, name):
-            return _error(404, f"model {body.model!r} is not served here; this server serves {name!r}")
-        if body.stream:
-            return _error(400, "stream: true is not supported; this server sends each reply whole, ask without 'stream'")
-        if body.n != 1:
-            return _error(400, f"n={body.n} is not supported; this server gives one choice per request, send {body.n} "
-                               "requests instead (they are batched together)")
         try:
-            messages = [{"role": m.role, "content": _text(m.content, f"messages.{i}.content")} for i, m in enumerate(body.messages)]
-        except ValueError as err:
-            return _error(422, f"invalid request: {err}")
-        prompt_chars = sum(len(m["content"]) for m in messages)
-        if prompt_chars > max_prompt_chars:
-            return _error(413, f"the prompt has {prompt_chars} characters, over this server's cap of {max_prompt_chars} "
-                               "(max_prompt_chars); shorten the conversation")
-        stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or ())
-        stop = tuple(s for s in stops if s)  # an empty stop string would cut every reply to nothing: ignored
-        if len(stop) > max_stop:
-            return _error(422, f"invalid request: stop: {len(stop)} stop strings, over this server's cap of {max_stop} "
-                               "(max_stop)")
-        if (longest := max((len(s) for s in stop), default=0)) > max_stop_chars:
-            return _error(422, f"invalid request: stop: a stop string of {longest} characters, over this server's cap of "
-                               f"{max_stop_chars} per string (max_stop_chars)")
-        grammar = body.structured_outputs.grammar if body.structured_outputs else None
-        if grammar is not None:
-            try:
-                await asyncio.to_thread(check_grammar, grammar)
-            except GrammarError as err:
-                return _error(422, f"invalid request: structured_outputs.grammar: {_compiler_message(err)}")
-        if counter is not None:
-            try:
-                # In a worker thread: neither the event loop nor the batcher waits for it, and the
-                # character cap above has already refused the prompts that would take long.
-                tokens = len(await asyncio.to_thread(counter[0], messages))
-            except Exception as err:
-                return _error(422, f"invalid request: messages: the served model's tokenizer refused the prompt: "
-                                   f"{err.__class__.__name__}: {err}")
-            if tokens + body.max_tokens > counter[1]:
-                return _error(413, f"the prompt has {tokens} tokens and max_tokens is {body.max_tokens}: together over the "
-                                   f"model's context of {counter[1]} tokens (max_context_tokens); shorten the conversation "
-                                   "or ask for fewer tokens")
-        request = Request(
-            messages=messages,
-            sampling=Sampling(temperature=body.temperature, top_p=body.top_p, max_new_tokens=body.max_tokens, stop=stop,
-                              guided=grammar is not None),
-            seed=body.seed,
-            grammar=grammar,
-        )
+            request = await _checked(body, limits, name, counter)
+        except _Refused as refused:
+            return _error(refused.status, refused.message)
         try:
             reply: Reply = await batcher.submit(request)
         except GrammarError as err:  # answered alone, so its own grammar broke while decoding
@@ -371,24 +324,109 @@ def create_app(
                                f"{_compiler_message(err)}")
         except Exception as err:
             return _error(500, f"the served agent {agent.name!r} failed: {err.__class__.__name__}: {err}", "server_error")
-        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}
-        if body.logprobs and reply.logprobs is not None:
-            choice["logprobs"] = {"content": [{"token": str(t), "logprob": lp} for t, lp in zip(reply.token_ids or [], reply.logprobs, strict=False)]}
-        usage = {
-            "prompt_tokens": len(reply.prompt_token_ids or []),
-            "completion_tokens": len(reply.token_ids or []),
-        }
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:16]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": name,
-            "choices": [choice],
-            "usage": usage,
-        }
+        return _completion(reply, name, logprobs=body.logprobs)
 
     return app
+
+
+@dataclass(frozen=True)
+class _Limits:
+    messages: int
+    prompt_chars: int
+    stop: int
+    stop_chars: int
+
+
+class _Refused(Exception):
+    """A request refused before it reaches the batcher: its HTTP status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+async def _checked(body: ChatRequest, limits: _Limits, name: str, counter: Any) -> Request:
+    """The batcher's request for ``body``, or :class:`_Refused` saying which check failed
+    (cheapest first, so a huge prompt is refused before it is tokenized)."""
+    from .guidance import GrammarError, check_grammar
+
+    if len(body.messages) > limits.messages:
+        raise _Refused(413, f"the request has {len(body.messages)} messages, over this server's cap of {limits.messages} "
+                            "(max_messages); shorten the conversation")
+    if (where := _unpaired_surrogate(body.model_dump())) is not None:
+        raise _Refused(422, f"invalid request: {where}")
+    if body.model not in (None, name):
+        raise _Refused(404, f"model {body.model!r} is not served here; this server serves {name!r}")
+    if body.stream:
+        raise _Refused(400, "stream: true is not supported; this server sends each reply whole, ask without 'stream'")
+    if body.n != 1:
+        raise _Refused(400, f"n={body.n} is not supported; this server gives one choice per request, send {body.n} "
+                            "requests instead (they are batched together)")
+    try:
+        messages = [{"role": m.role, "content": _text(m.content, f"messages.{i}.content")} for i, m in enumerate(body.messages)]
+    except ValueError as err:
+        raise _Refused(422, f"invalid request: {err}") from None
+    prompt_chars = sum(len(m["content"]) for m in messages)
+    if prompt_chars > limits.prompt_chars:
+        raise _Refused(413, f"the prompt has {prompt_chars} characters, over this server's cap of {limits.prompt_chars} "
+                            "(max_prompt_chars); shorten the conversation")
+    stop = _stop_strings(body.stop, limits)
+    grammar = body.structured_outputs.grammar if body.structured_outputs else None
+    if grammar is not None:
+        try:
+            await asyncio.to_thread(check_grammar, grammar)
+        except GrammarError as err:
+            raise _Refused(422, f"invalid request: structured_outputs.grammar: {_compiler_message(err)}") from None
+    if counter is not None:
+        await _check_context(messages, body.max_tokens, *counter)
+    sampling = Sampling(temperature=body.temperature, top_p=body.top_p, max_new_tokens=body.max_tokens, stop=stop,
+                        guided=grammar is not None)
+    return Request(messages=messages, sampling=sampling, seed=body.seed, grammar=grammar)
+
+
+def _stop_strings(stop: str | list[str] | None, limits: _Limits) -> tuple[str, ...]:
+    """The request's stop strings, empty ones dropped (a reply cut at an empty string would
+    always be empty), within the caps."""
+    kept = tuple(s for s in ([stop] if isinstance(stop, str) else list(stop or ())) if s)
+    if len(kept) > limits.stop:
+        raise _Refused(422, f"invalid request: stop: {len(kept)} stop strings, over this server's cap of {limits.stop} (max_stop)")
+    if (longest := max((len(s) for s in kept), default=0)) > limits.stop_chars:
+        raise _Refused(422, f"invalid request: stop: a stop string of {longest} characters, over this server's cap of "
+                            f"{limits.stop_chars} per string (max_stop_chars)")
+    return kept
+
+
+async def _check_context(messages: list[dict[str, str]], max_tokens: int, encode: Callable, context: int) -> None:
+    """Refuse a prompt whose tokens plus ``max_tokens`` overflow the model's context."""
+    try:
+        # In a worker thread: neither the event loop nor the batcher waits for it, and the
+        # character cap has already refused the prompts that would take long.
+        tokens = len(await asyncio.to_thread(encode, messages))
+    except Exception as err:
+        raise _Refused(422, f"invalid request: messages: the served model's tokenizer refused the prompt: "
+                            f"{err.__class__.__name__}: {err}") from None
+    if tokens + max_tokens > context:
+        raise _Refused(413, f"the prompt has {tokens} tokens and max_tokens is {max_tokens}: together over the model's "
+                            f"context of {context} tokens (max_context_tokens); shorten the conversation or ask for fewer "
+                            "tokens")
+
+
+def _completion(reply: Reply, name: str, *, logprobs: bool) -> dict[str, Any]:
+    """OpenAI's chat-completion body of ``reply``."""
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}
+    if logprobs and reply.logprobs is not None:
+        tokens = zip(reply.token_ids or [], reply.logprobs, strict=False)
+        choice["logprobs"] = {"content": [{"token": str(t), "logprob": lp} for t, lp in tokens]}
+    prompt_tokens, completion_tokens = len(reply.prompt_token_ids or []), len(reply.token_ids or [])
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:16]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": name,
+        "choices": [choice],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
 
 
 def _compiler_message(err: Exception) -> str:

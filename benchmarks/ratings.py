@@ -34,7 +34,9 @@ import numpy as np
 
 from .scores import bootstrap
 
-Match = tuple[str, str, float]
+#: One game between two players: ``(a, b, s)``, the score of a: 1 a win, 0.5 a tie, 0 a loss.
+#: Named apart from :class:`dialogym.envs.Match`, which is an episode in progress.
+Pairing = tuple[str, str, float]
 ELO_SCALE = 400.0 / math.log(10.0)
 ELO_CENTRE = 1000.0
 
@@ -54,7 +56,7 @@ class Rating:
         return f"{self.mu:.0f} [{self.lo:.0f}, {self.hi:.0f}]"
 
 
-def _check(matches: Sequence[Match]) -> list[str]:
+def _check(matches: Sequence[Pairing]) -> list[str]:
     names: dict[str, None] = {}
     for a, b, score in matches:
         if a == b:
@@ -67,7 +69,7 @@ def _check(matches: Sequence[Match]) -> list[str]:
 
 
 def bradley_terry(
-    matches: Sequence[Match], names: Sequence[str], *, prior: float = 1.0, iterations: int = 1000, tol: float = 1e-10
+    matches: Sequence[Pairing], names: Sequence[str], *, prior: float = 1.0, iterations: int = 1000, tol: float = 1e-10
 ) -> np.ndarray:
     """Log-strengths (natural log) of ``names`` fitted to ``matches``; the reference is 0."""
     index = {name: i for i, name in enumerate(names)}
@@ -92,7 +94,7 @@ def bradley_terry(
     return np.log(p)
 
 
-def fit_ratings(matches: Sequence[Match], *, prior: float = 1.0) -> dict[str, Rating]:
+def fit_ratings(matches: Sequence[Pairing], *, prior: float = 1.0) -> dict[str, Rating]:
     """Bradley-Terry ratings (Elo scale) of every player in ``matches``, with 95% intervals.
 
     ``matches`` are ``(a, b, score_of_a)`` with the score in [0, 1] (ties: 0.5). ``prior``
@@ -140,7 +142,7 @@ def _sigma(theta: np.ndarray, games: np.ndarray, prior: float) -> np.ndarray:
     return np.sqrt(np.clip(np.diag(covariance), 0.0, None))
 
 
-def win_matrix(matches: Sequence[Match]) -> tuple[list[str], np.ndarray, np.ndarray]:
+def win_matrix(matches: Sequence[Pairing]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """``(names, rate, n)``: ``rate[i, j]`` is i's mean score against j over ``n[i, j]`` matches."""
     names = _check(matches)
     index = {name: i for i, name in enumerate(names)}
@@ -158,7 +160,7 @@ def win_matrix(matches: Sequence[Match]) -> tuple[list[str], np.ndarray, np.ndar
 
 
 def win_matrix_intervals(
-    matches: Sequence[Match], *, samples: int = 1000, seed: int = 0
+    matches: Sequence[Pairing], *, samples: int = 1000, seed: int = 0
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """``(names, lo, hi)``: a 95% percentile bootstrap interval of every ``rate[i, j]`` of
     :func:`win_matrix` (the matches of i and j resampled with replacement); NaN where they never met."""
@@ -176,7 +178,7 @@ def win_matrix_intervals(
     return names, lo, hi
 
 
-def openskill_ratings(matches: Sequence[Match], *, seed: int = 0) -> dict[str, Rating]:
+def openskill_ratings(matches: Sequence[Pairing], *, seed: int = 0) -> dict[str, Rating]:
     """OpenSkill ratings (``openskill``'s Weng-Lin Bradley-Terry model) of every player in
     ``matches``, rated one match at a time in a seeded random order.
 
