@@ -16,7 +16,7 @@ from rich.table import Table
 from dialogym.envs import Episode, atomic_write_text
 from dialogym.envs.episode import atomic_write_bytes, remove_stale_temporaries
 
-from .ratings import Match, Rating, fit_ratings, openskill_ratings, win_matrix, win_matrix_intervals
+from .ratings import Pairing, Rating, fit_ratings, openskill_ratings, win_matrix, win_matrix_intervals
 from .runner import BenchConfig, moves_of
 from .scores import (
     BOOTSTRAP_SAMPLES,
@@ -40,7 +40,7 @@ class Summary:
     rows: list[dict[str, Any]]
     scores: list[GameScores]
     #: game id (or "all") -> (a, b, score of a) from cross-play episodes
-    matches: dict[str, list[Match]] = field(default_factory=dict)
+    matches: dict[str, list[Pairing]] = field(default_factory=dict)
     #: game id (or "all") -> model -> Bradley-Terry rating (the headline rating)
     ratings: dict[str, dict[str, Rating]] = field(default_factory=dict)
     #: game id (or "all") -> model -> OpenSkill rating, from the ``openskill`` library
@@ -81,9 +81,9 @@ def _num(value: float) -> float:
     return -math.inf if math.isnan(value) else value
 
 
-def cross_matches(episodes: list[Episode]) -> dict[str, list[Match]]:
+def cross_matches(episodes: list[Episode]) -> dict[str, list[Pairing]]:
     """Pairwise outcomes of episodes with exactly two models, per game and over all games."""
-    matches: dict[str, list[Match]] = {}
+    matches: dict[str, list[Pairing]] = {}
     for episode in episodes:
         models = list(dict.fromkeys(episode.seats.values()))
         if len(models) != 2:
@@ -109,7 +109,7 @@ def summarise(config: BenchConfig, episodes: list[Episode], *, samples: int = BO
     )
 
 
-def win_rates(matches: list[Match], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict[str, dict[str, Estimate]]:
+def win_rates(matches: list[Pairing], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict[str, dict[str, Estimate]]:
     """model -> opponent -> the model's mean score against it (ties half), 95% bootstrap interval, n."""
     names, rate, n = win_matrix(matches)
     _, lo, hi = win_matrix_intervals(matches, samples=samples, seed=seed)
