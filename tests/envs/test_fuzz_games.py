@@ -162,7 +162,7 @@ def parse_outcome(game, state, seat: str, text: str) -> tuple[str, object]:
         return type(err).__name__, str(err)
 
 
-@pytest.mark.parametrize("game_id", GAMES)
+@pytest.mark.parametrize("game_id", [g for g in GAMES if g.startswith("dialogym/")])  # games of other tests rely on the Match
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_a_reply_parses_as_its_newline_form_and_raises_only_invalid_move(game_id, data):
