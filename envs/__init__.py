@@ -26,7 +26,8 @@ from .instances import (
     split_of,
 )
 from .match import Feedback, Match
-from .registry import GameSpec, make, make_parallel, register, registered, resolve_ids, spec
+from .pettingzoo_env import make, make_parallel
+from .registry import GameSpec, register, registered, resolve_ids, spec
 
 __all__ = [
     "Episode", "EpisodeWriter", "Feedback", "Game", "GameSpec", "Instance", "InstanceSet", "InvalidMove",

@@ -280,6 +280,32 @@ def excerpt(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
+def bounded_text(
+    text: str,
+    *,
+    max_words: int,
+    max_chars: int,
+    what: str = "the reply",
+    advice: str = "use at most {limit}",
+    chars_advice: str | None = None,
+) -> str:
+    """``text`` if it has at most ``max_words`` words (as ``str.split`` counts them) and
+    ``max_chars`` characters, else :class:`InvalidMove` saying which limit it broke.
+
+    The error reads ``"<what> has <n> words; <advice>"`` (or ``characters``), ``{limit}`` in
+    ``advice`` (and in ``chars_advice``, the character cap's own advice, when it differs) being
+    the limit broken: ``"the clue has 41 words; use at most 40"``. Words are checked first. Both
+    caps are needed: a word cap alone lets a few huge "words" through.
+    """
+    words = len(text.split())
+    if words > max_words:
+        raise InvalidMove(f"{what} has {words} words; {advice.format(limit=max_words)}")
+    if len(text) > max_chars:
+        advice = advice if chars_advice is None else chars_advice
+        raise InvalidMove(f"{what} has {len(text)} characters; {advice.format(limit=max_chars)}")
+    return text
+
+
 # Characters that could let one seat's text pass for the game master's.
 _SPOOF_PREFIX = "| "
 

@@ -63,7 +63,7 @@ def reply_seed(instance_seed: int, play: int, turn: int, seat_index: int) -> int
 def instance_set_seed(set_seed: int, index: int) -> int:
     """The draw seed of item ``index`` of an instance set generated from ``set_seed``.
 
-    Frozen: every published set's fingerprint (tests/test_instances_golden.py) depends on
+    Frozen: every published set's fingerprint (tests/envs/test_instances_golden.py) depends on
     this exact formula, so it must never change (use :func:`derive_seed` for new needs).
     """
     return set_seed * 1_000_003 + index
@@ -87,7 +87,7 @@ def draw_instance(game: Game, seed: int, *, level: str | None = None, split: str
     raise NoInstanceInSplit(
         f"{type(game).__name__}: no {split} instance of level {level!r} in {_MAX_DRAWS_PER_INSTANCE} draws "
         f"(its instance space is too small to split); play it with split 'any' (--split any), or give the "
-        "generator more variety (e.g. a nonce field): see the README's game-writing section"
+        "generator more variety (e.g. a nonce field): see docs/games/writing.md, 'Rules to keep'"
     )
 
 

@@ -1,4 +1,5 @@
-"""PettingZoo adapters: every registered game as an AEC and a Parallel environment.
+"""PettingZoo adapters: every registered game as an AEC and a Parallel environment
+(:func:`make`, :func:`make_parallel`).
 
 Observations are ``{"text": <the game master's message this seat must answer now>}``
 (empty when the seat is not to act); ``infos[seat]["messages"]`` holds the seat's whole
@@ -148,3 +149,13 @@ class DialogueParallelEnv(_Seats, ParallelEnv):
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
+
+
+def make(id: str, **kw: Any) -> DialogueAECEnv:
+    """A PettingZoo AEC environment of a registered game."""
+    return DialogueAECEnv(id, **kw)
+
+
+def make_parallel(id: str, **kw: Any) -> DialogueParallelEnv:
+    """A PettingZoo Parallel environment of a registered game."""
+    return DialogueParallelEnv(id, **kw)

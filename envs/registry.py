@@ -12,14 +12,11 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium
 
 from .core import Game
-
-if TYPE_CHECKING:
-    from .pettingzoo_env import DialogueAECEnv, DialogueParallelEnv
 
 ENTRY_POINT_GROUP = "dialogym.games"
 _ID_PATTERN = re.compile(r"^(?:[A-Za-z][\w.-]*/)?[A-Za-z][\w.:-]*-v\d+$")
@@ -75,11 +72,12 @@ def register(
 ) -> GameSpec:
     """Register ``game_cls`` under ``id`` (e.g. ``"dialogym/Reference-v0"``).
 
-    ``defaults`` are options every :func:`make` of this id starts from (``split``,
-    ``max_retries`` or the game's own options). The default level is always the game's
-    first level (``levels[0]``); ``level=`` is accepted only when it names that one. ``players``
-    maps a name to scripted policies per role; the ``scripted`` agent uses them. The id also
-    becomes a Gymnasium id, so ``gymnasium.make(id, opponents=...)`` gives the single-agent env.
+    ``defaults`` are options every episode of this id starts from (:func:`~.factory.new_match`,
+    :func:`~.pettingzoo_env.make`): ``split``, ``max_retries`` or the game's own options. The
+    default level is always the game's first level (``levels[0]``); ``level=`` is accepted only
+    when it names that one. ``players`` maps a name to scripted policies per role; the
+    ``scripted`` agent uses them. The id also becomes a Gymnasium id, so
+    ``gymnasium.make(id, opponents=...)`` gives the single-agent env.
 
     The game's self-description is checked here: its levels, its ``reward_range`` (every
     seat, ``hi > lo``) and that a ``zero_sum`` game scores self-play its own way.
@@ -211,16 +209,3 @@ def _short_name(game_id: str) -> str:
     """``"dialogym/Reference-v0"`` -> ``"reference"``: the name ``resolve_ids`` also takes."""
     return game_id.split("/")[-1].split("-v")[0].lower()
 
-
-def make(id: str, **kw: Any) -> DialogueAECEnv:
-    """A PettingZoo AEC environment of a registered game."""
-    from .pettingzoo_env import DialogueAECEnv
-
-    return DialogueAECEnv(id, **kw)
-
-
-def make_parallel(id: str, **kw: Any) -> DialogueParallelEnv:
-    """A PettingZoo Parallel environment of a registered game."""
-    from .pettingzoo_env import DialogueParallelEnv
-
-    return DialogueParallelEnv(id, **kw)

@@ -16,7 +16,7 @@ from dialogym.envs.games.bargaining import (
     BargainInstance,
     surplus_shares,
 )
-from dialogym.envs.players.bargaining import conceding_buyer, conceding_seller, fair_buyer, fair_seller
+from dialogym.envs.games.bargaining.players import conceding_buyer, conceding_seller, fair_buyer, fair_seller
 
 GAME_ID, CRITIC_ID = "dialogym/Bargaining-v0", "dialogym/BargainingCritic-v0"
 GAME = BargainingGame()

@@ -5,15 +5,15 @@ import pytest
 
 from dialogym.agents.guidance import accepts
 from dialogym.envs import InvalidMove, Match, draw_instance, generate_instance_set, spec
-from dialogym.envs.games import formal
 from dialogym.envs.games.conjecture import (
     TEMPLATES,
     ConjectureInstance,
     ConjectureProverGame,
     SeedProblem,
+    formal,
     make_problem,
 )
-from dialogym.envs.players.conjecture import scripted_conjecturer, scripted_prover
+from dialogym.envs.games.conjecture.players import scripted_conjecturer, scripted_prover
 
 GAME = ConjectureProverGame()  # k = 3
 INSTANCE = ConjectureInstance(
@@ -340,7 +340,7 @@ def test_a_control_line_ending_in_a_long_run_of_spaces_is_read_in_linear_time():
     ],
 )
 def test_the_lean_verifier_refuses_negations_over_indeterminates_where_the_readings_differ(statement):
-    from dialogym.envs.games.formal import LeanVerifier, parse_statement
+    from dialogym.envs.games.conjecture.formal import LeanVerifier, parse_statement
 
     assert LeanVerifier().supports(parse_statement(statement))
 
@@ -350,7 +350,7 @@ def test_the_lean_verifier_refuses_negations_over_indeterminates_where_the_readi
     ["exists a in Z: a*x = x or a > 5", "exists a in Z: a*x = x and a != 0", "exists x, y in Z: x != y and x + y = 3"],
 )
 def test_the_lean_verifier_keeps_statements_whose_readings_agree(statement):
-    from dialogym.envs.games.formal import LeanVerifier, parse_statement
+    from dialogym.envs.games.conjecture.formal import LeanVerifier, parse_statement
 
     assert LeanVerifier().supports(parse_statement(statement)) is None
 
@@ -457,7 +457,7 @@ def test_sampled_conjectures_and_proofs_parse_but_for_the_rules_no_grammar_can_c
     """What a guided conjecturer can still get refused for: a false factor or identity
     statement, or a witness that does not verify. The sound grammar (exists and disprove
     without witness) and a guided proof always parse."""
-    from dialogym.envs.games.conjecture import _conjecture_grammar
+    from dialogym.envs.games.conjecture.rules import _conjecture_grammar
 
     rng = np.random.default_rng(0)
     conjecture = GAME.move_grammar(GAME.initial_state(INSTANCE), "conjecturer")

@@ -22,7 +22,7 @@ from dialogym.envs.games.debate import (
     mark_quotes,
     parse_question,
 )
-from dialogym.envs.players.debate import scripted_debater, scripted_judge
+from dialogym.envs.games.debate.players import scripted_debater, scripted_judge
 
 GAME = DebateGame()
 CONSULTANCY = ConsultancyGame()

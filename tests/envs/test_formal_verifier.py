@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from dialogym.envs.games import formal
-from dialogym.envs.games.formal import (
+from dialogym.envs.games.conjecture import formal
+from dialogym.envs.games.conjecture.formal import (
     CertificateVerifier,
     FormalError,
     LeanVerifier,

@@ -21,7 +21,7 @@ from dialogym.envs.games.negotiation import (
     rest_of,
     value_of,
 )
-from dialogym.envs.players.negotiation import fair_splitter, greedy_conceder
+from dialogym.envs.games.negotiation.players import fair_splitter, greedy_conceder
 
 GAME_ID = "dialogym/Negotiation-v0"
 GAME = NegotiationGame()

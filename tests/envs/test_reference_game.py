@@ -5,7 +5,7 @@ import pytest
 
 from dialogym.envs import InvalidMove, Match, draw_instance, generate_instance_set, split_of
 from dialogym.envs.games.reference import ReferenceGame
-from dialogym.envs.players.reference import scripted_listener, scripted_speaker
+from dialogym.envs.games.reference.players import scripted_listener, scripted_speaker
 
 GAME = ReferenceGame()
 

@@ -15,7 +15,7 @@ from dialogym.envs.games.therapy import (
     catalogue,
     plan_concordance,
 )
-from dialogym.envs.players.therapy import scripted_patient
+from dialogym.envs.games.therapy.players import scripted_patient
 
 GAME = PatientTherapistGame()
 JUDGED = JudgedPatientTherapistGame()

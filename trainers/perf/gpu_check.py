@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: modules every step needs (the carried wheels among them), and ones only some paths need
 REQUIRED = ("torch", "transformers", "peft", "numpy", "pydantic", "gymnasium", "pettingzoo", "llguidance", "dialogym.trainers.grpo")
 OPTIONAL = ("trl", "datasets", "accelerate", "vllm")
-VLLM_NOTE = "vLLM is not checked: its wheel is too big to travel with the tree; its code path stays tested with mocks (tests/test_vllm_backend.py)"
+VLLM_NOTE = "vLLM is not checked: its wheel is too big to travel with the tree; its code path stays tested with mocks (tests/agents/test_vllm_backend.py)"
 #: the least time worth starting a step with
 MIN_STEP_S = 20.0
 

@@ -19,11 +19,11 @@ degenerate case budget == cost). No deal -- walking away or reaching the turn li
 and buyer turns together: 10 on ``easy``, 8 on ``hard``) -- scores 0 for both. On ``easy``
 the zone is wide; on ``hard`` it is narrow, and about one instance in five has none.
 
-``dialogym/BargainingCritic-v0`` adds a ``critic`` seat, as in Fu et al.: after every full
-round (a seller and a buyer turn) that does not end the game, the critic reads that round
-and replies ``FEEDBACK: <advice>``; the coached side (the seller, or the buyer with the game
-option ``coached="buyer"``) sees the advice at its next turn, the other side never does. The
-critic earns the coached side's reward.
+``dialogym/BargainingCritic-v0`` (:mod:`.critic`) adds a ``critic`` seat, as in Fu et al.:
+after every full round (a seller and a buyer turn) that does not end the game, the critic
+reads that round and replies ``FEEDBACK: <advice>``; the coached side (the seller, or the
+buyer with the game option ``coached="buyer"``) sees the advice at its next turn, the other
+side never does. The critic earns the coached side's reward.
 
 Move grammar (guided play, :meth:`BargainingGame.move_grammar`): the control line first,
 then optionally one message line, or one message line, then the control line. The control
@@ -43,8 +43,18 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import model_validator
 
-from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote, unify_line_breaks
-from ..grammar import grammar, int_range, text
+from ...core import (
+    WHOLE_NUMBER,
+    Game,
+    Instance,
+    InvalidMove,
+    Move,
+    Outcome,
+    excerpt,
+    quote,
+    unify_line_breaks,
+)
+from ...grammar import grammar, int_range, text
 
 ITEMS = ("a used bicycle", "a vintage camera", "an oak bookshelf", "a road atlas collection", "a ceramic teapot set",
          "a second-hand guitar", "a leather armchair", "a mountain tent", "a sewing machine", "a set of garden tools")
@@ -57,7 +67,6 @@ MAX_MESSAGE_CHARS = 1000
 _OFFER_RE = re.compile(r"^\s*OFFER\s*:(.*)$", re.IGNORECASE)
 _ACCEPT_RE = re.compile(r"^\s*ACCEPT\s*[.!]?\s*$", re.IGNORECASE)
 _WALK_RE = re.compile(r"^\s*WALK\s+AWAY\s*[.!]?\s*$", re.IGNORECASE)
-_FEEDBACK_RE = re.compile(r"^\s*FEEDBACK\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 #: A guided message's (or advice's) length: with its newline and the longest control line
 #: (16 characters) it is at most 257 characters, within 96 tokens at 3 a token.
 GUIDED_MESSAGE_CHARS = 240
@@ -65,12 +74,12 @@ GUIDED_MESSAGE_CHARS = 240
 MAX_PRICE = 999_999_999
 # Whitespace as Python's re and str.strip see it: the grammar regex \s plus \x1c-\x1f.
 _WS = r"[\s\x1c-\x1f]"
-# Free text of one line, without \x1c-\x1f, which Python strips but regex \s does not (a
-# message or advice of them alone would be empty).
-_GUIDED_TEXT = text(GUIDED_MESSAGE_CHARS, exclude=r"\x1c-\x1f")
+#: Free text of one line, without \x1c-\x1f, which Python strips but regex \s does not (a
+#: message or advice of them alone would be empty).
+GUIDED_TEXT = text(GUIDED_MESSAGE_CHARS, exclude=r"\x1c-\x1f")
 #: One message line of a guided reply: never matches _OFFER_RE, _ACCEPT_RE or _WALK_RE.
 _GUIDED_MESSAGE = " & ".join([
-    _GUIDED_TEXT,
+    GUIDED_TEXT,
     f"~/{_WS}*(?i:offer){_WS}*:.*/",
     f"~/{_WS}*(?i:accept){_WS}*[.!]?{_WS}*/",
     f"~/{_WS}*(?i:walk){_WS}+(?i:away){_WS}*[.!]?{_WS}*/",
@@ -105,10 +114,6 @@ class Bargain(Move):
     price: int | None = None
     accept: bool = False
     walk_away: bool = False
-
-
-class Critique(Move):
-    advice: str
 
 
 @dataclass(frozen=True)
@@ -352,87 +357,3 @@ class BargainingGame(Game[BargainInstance, BargainState]):
             view["their_offer"] = state.offer if state.offerer == self.other(seat) else None
             view["my_offers"] = [s.price for s in state.log if s.seat == seat and s.price is not None]
         return view
-
-
-class BargainingWithCriticGame(BargainingGame):
-    """Bargaining with a critic seat that coaches one side between rounds (Fu et al. 2023).
-
-    The seat set is fixed per class (``roles`` is a class variable that the adapters read),
-    hence a subclass rather than a ``critic=True`` option.
-    """
-
-    roles = (*SIDES, "critic")
-
-    def __init__(self, coached: str = "seller") -> None:
-        if coached not in SIDES:
-            raise TypeError(f"coached must be one of {list(SIDES)}, got {coached!r}")
-        self.coached = coached
-
-    def coached_feedback(self, state: BargainState, seat: str) -> str | None:
-        return state.feedback if seat == self.coached else None
-
-    def prompt(self, state: BargainState, seat: str) -> str:
-        if seat != "critic":
-            return super().prompt(state, seat)
-        inst = state.instance
-        parts = []
-        if len(state.log) <= 2:  # the critic's first turn
-            parts.append(
-                f"You coach the {self.coached.upper()} in a negotiation over {inst.item} (list price ${inst.list_price}). "
-                f"You cannot see either side's private limit. After each round, give the {self.coached} one short "
-                f"piece of advice to get a better deal. The {self.other(self.coached)} never sees your advice."
-            )
-        parts.append("This round:\n" + "\n".join(f"{s.seat}:\n{quote(render(s))}" for s in state.log[-2:]))
-        parts.append('Reply with one line: FEEDBACK: <advice>, e.g. "FEEDBACK: concede in smaller steps"')
-        return "\n\n".join(parts)
-
-    def parse_move(self, state: BargainState, seat: str, text: str) -> Move:
-        if seat != "critic":
-            return super().parse_move(state, seat, text)
-        match = _FEEDBACK_RE.match(unify_line_breaks(text).strip())
-        if not match or not match.group(1).strip():
-            raise InvalidMove('bargaining: the critic replies with one line "FEEDBACK: <advice>", e.g. "FEEDBACK: concede in smaller steps"')
-        return Critique(advice=match.group(1).strip()[:MAX_MESSAGE_CHARS])
-
-    def move_grammar(self, state: BargainState, seat: str) -> str:
-        """The sides' grammar; the critic writes one line ``FEEDBACK: <advice>``."""
-        if seat != "critic":
-            return super().move_grammar(state, seat)
-        return grammar(f'"FEEDBACK: " {_GUIDED_TEXT}')
-
-    def apply(self, state: BargainState, moves: Mapping[str, Move]) -> None:
-        if "critic" in moves:
-            move = moves["critic"]
-            assert isinstance(move, Critique)
-            state.feedback, state.critic_due = move.advice, False
-            return
-        (seat,) = moves
-        if seat == self.coached:
-            state.feedback = None  # read at this turn's prompt
-        super().apply(state, moves)
-        state.critic_due = seat == "buyer" and not self.is_terminal(state)
-
-    def score(self, state: BargainState) -> Outcome:
-        outcome = super().score(state)
-        outcome.rewards["critic"] = outcome.rewards[self.coached]
-        return outcome
-
-    def view(self, state: BargainState, seat: str) -> dict[str, Any]:
-        view = super().view(state, seat)
-        if seat == "critic":
-            view["coached"] = self.coached
-        else:
-            view["feedback"] = self.coached_feedback(state, seat)
-        return view
-
-
-def register_games() -> None:
-    from ..players.bargaining import CRITIC_PLAYERS, PLAYERS
-    from ..registry import register
-
-    register("dialogym/Bargaining-v0", BargainingGame, players=PLAYERS)
-    register(
-        "dialogym/BargainingCritic-v0",
-        BargainingWithCriticGame,
-        players=CRITIC_PLAYERS,
-    )

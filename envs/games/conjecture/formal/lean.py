@@ -2,11 +2,12 @@
 
 This is the one module of the formal language that does I/O: :meth:`LeanVerifier.verify`
 writes a temporary file and runs the ``lean`` executable in a subprocess with a timeout.
-Everything else in :mod:`dialogym.envs.games.formal` is pure rules, and nothing imports
-this module until a Lean verifier is asked for (``make_verifier("lean")`` or
-``formal.LeanVerifier``). The translation (:func:`lean_proposition`) is pure; it lives here
-because only the Lean verifier needs it. A prover's proof is screened before Lean sees it:
-one line, at most :data:`LEAN_MAX_PROOF_CHARS` characters, none of :data:`LEAN_FORBIDDEN`.
+Everything else in the formal language (:mod:`dialogym.envs.games.conjecture.formal`) is pure
+rules, and nothing imports this module until a Lean verifier is asked for
+(``make_verifier("lean")`` or ``formal.LeanVerifier``). The translation
+(:func:`lean_proposition`) is pure; it lives here because only the Lean verifier needs it. A
+prover's proof is screened before Lean sees it: one line, at most
+:data:`LEAN_MAX_PROOF_CHARS` characters, none of :data:`LEAN_FORBIDDEN`.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ or the turn limit (both seats' replies count) ends the interview undiagnosed. In
 replies carry exactly one ``QUESTION: ...`` line; other lines (a kind word) are allowed and
 the patient sees the whole reply, quoted.
 
-Symptom mentions are found by keyword (:meth:`Catalogue.detect`): a mention is a *denial*
-when a negation word stands among the five words before it in the same clause. Scores:
+Symptom mentions are found by keyword (:meth:`.conditions.Catalogue.detect`): a mention is a
+*denial* when a negation word stands among the five words before it in the same clause
+(:mod:`.cues`). Scores:
 ``diagnosis_correct`` (the label or a listed synonym, case and punctuation ignored),
 ``symptom_coverage`` (share of the card's symptoms the patient affirmed),
 ``plan_concordance`` ((concordant items - not-recommended items) / items, clipped to
@@ -45,26 +46,34 @@ the diagnosis and rates ``EMPATHY: n`` and ``PLAN_QUALITY: n`` from 1 to 5 (rubr
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote, unify_line_breaks
-from ..grammar import alt, grammar, int_range
+from ...core import Game, Instance, InvalidMove, Move, Outcome, bounded_text, quote, unify_line_breaks
+from .conditions import catalogue, plan_concordance
+from .cues import topics_of
+from .moves import (
+    EMPTY_HINTS,
+    MAX_PLAN_ITEMS,
+    Decision,
+    Question,
+    Rating,
+    Say,
+    parse_patient,
+    parse_rating,
+    parse_therapist,
+    seat_grammar,
+)
 
 #: Replies of both seats together; even, so the last reply is the therapist's.
 TURN_LIMITS = {"easy": 16, "hard": 10}
 MAX_WORDS = 150
 #: A word cap alone lets a few huge "words" through.
 MAX_CHARS = 1000
-MAX_PLAN_ITEMS = 5
 #: Patient reward lost per ask-only symptom said before it was asked about, in units of one
 #: symptom's share of coverage: above 1, so blurting a symptom out costs more than it earns.
 PREMATURE_PENALTY = 2.0
@@ -86,236 +95,8 @@ OCCUPATIONS = (
 JUDGE_RUBRIC = """EMPATHY (1-5): 1 = dismissive or cold; 2 = curt, ignores feelings; 3 = polite but formulaic; 4 = warm and attentive; 5 = warm, validates feelings, checks understanding.
 PLAN_QUALITY (1-5): 1 = harmful or irrelevant; 2 = mostly inappropriate; 3 = partly appropriate; 4 = appropriate but vague; 5 = guideline-concordant for the condition, specific, safe."""
 
-CONTROL_WORDS = ("QUESTION", "DIAGNOSIS", "PLAN", "EMPATHY", "PLAN_QUALITY")
-# [ \t]* rather than \s*: a match must never run on into the next line.
-_LINE_RE = {
-    w: re.compile(rf"^[ \t]*{w}[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE) for w in CONTROL_WORDS
-}
-_ANY_CONTROL_RE = re.compile(rf"^[ \t]*(?:{'|'.join(CONTROL_WORDS)})[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
-# -- move grammar --------------------------------------------------------------------------
-#: Guided bounds (characters, words) of the free parts, chosen so the longest move fits
-#: ``max_reply_tokens`` (200) at 3 characters a token: the patient's reply is 400 characters
-#: and 100 words (a few sentences, room for the scripted patient's longest, 380 characters; a
-#: small model under the grammar tends to fill whatever the bound allows, so a wider one
-#: mostly buys repetition and decoding time); the therapist's longest, a
-#: decision, is 60 + 1 + 11 + 40 + 7 + 5 * 60 + 4 * 2 = 427. Its words stay under MAX_WORDS:
-#: at most 30 in the kind line (60 characters), 1 + 32 with a question, 1 + 3 + 1 + 5 * 10
-#: with a decision.
-GUIDED_REPLY_CHARS = 400
-GUIDED_REPLY_WORDS = 100
-GUIDED_PREFACE_CHARS = 60
-GUIDED_QUESTION = (160, 32)
-GUIDED_PLAN_ITEM = (60, 10)
-# Guided text is printable ASCII: a character is a byte, so a cap in characters bounds the
-# reply in tokens, and Python's whitespace and case-folding agree with the grammar's.
-_GUIDED_WORD = r"[!-~]+"
-# A plan item: no comma or semicolon (the separators), and no dot first, so that stripping
-# dots can never leave it empty.
-_GUIDED_ITEM = r"[!-~--[,;.]][!-~--[,;]]*( [!-~--[,;]]+)"
-#: A line the parser reads as a control line.
-_CONTROL_START = f"(?i:{'|'.join(CONTROL_WORDS)})" + r"[ \t]*:.*"
-
-
-def _guided_words(chars: int, words: int) -> str:
-    """A token: 1 to ``words`` single-spaced words in at most ``chars`` characters."""
-    return f"/{_GUIDED_WORD}( {_GUIDED_WORD}){{0,{words - 1}}}/ & /.{{1,{chars}}}/"
-
-
-# -- symptom detection ---------------------------------------------------------------------
-_NEGATIONS = frozenset({"no", "not", "never", "without", "nor", "none", "neither"})
-#: "can't sleep" states a symptom; it is not a denial.
-_INABILITY = frozenset({"can't", "cannot", "couldn't", "cant", "couldnt"})
-_NEGATION_WINDOW = 5
-_CLAUSE_END_RE = re.compile(r"[.,;:!?\n]|\bbut\b|\bthough\b")
-_WORD_RE = re.compile(r"[a-z']+")
-
-
-def _is_negation(words: list[str], i: int) -> bool:
-    word = words[i]
-    if word in _INABILITY:
-        return False
-    if word == "not" and i > 0 and words[i - 1] in ("can", "could"):
-        return False
-    return (
-        word in _NEGATIONS
-        or word.endswith("n't")
-        or word in ("dont", "didnt", "havent", "hasnt", "doesnt", "isnt", "wasnt")
-    )
-
-
-def _denied_at(text: str, start: int) -> bool:
-    """Whether the mention starting at ``start`` of lower-case ``text`` is negated."""
-    clause = _CLAUSE_END_RE.split(text[:start])[-1]
-    words = _WORD_RE.findall(clause)
-    first = max(0, len(words) - _NEGATION_WINDOW)
-    cues = [i for i in range(first, len(words)) if _is_negation(words, i)]
-    # "I haven't been able to concentrate" affirms the symptom.
-    return bool(cues) and "able" not in words[cues[-1] + 1 :]
-
-
-def normalise(text: str) -> str:
-    """Lower case, punctuation as spaces, single spaces: how names are compared."""
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
-
-
-# -- the catalogue -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Symptom:
-    id: str
-    category: str
-    text: str  # how a patient says it, first person
-    short: str  # a noun phrase, for denials ("I have not noticed <short>")
-    keywords: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Treatment:
-    id: str
-    name: str
-    aliases: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Condition:
-    id: str
-    name: str
-    synonyms: tuple[str, ...]
-    duration: str
-    duration_months: tuple[int, int]
-    onset: str
-    symptoms: tuple[str, ...]
-    history: tuple[str, ...]
-    concordant: tuple[str, ...]
-    not_recommended: tuple[str, ...]
-    related: tuple[str, ...]  # comorbid-looking conditions: hard-level distractors and denials
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    categories: tuple[str, ...]
-    symptoms: dict[str, Symptom]
-    treatments: dict[str, Treatment]
-    conditions: dict[str, Condition]
-    _symptom_res: dict[str, re.Pattern[str]] = field(repr=False, compare=False)
-    _treatment_res: dict[str, re.Pattern[str]] = field(repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Catalogue:
-        symptoms = {
-            k: Symptom(id=k, **{**v, "keywords": tuple(v["keywords"])}) for k, v in data["symptoms"].items()
-        }
-        treatments = {
-            k: Treatment(id=k, name=v["name"], aliases=tuple(v["aliases"]))
-            for k, v in data["treatments"].items()
-        }
-        conditions = {}
-        for c in data["conditions"]:
-            tuples = {k: tuple(v) for k, v in c.items() if isinstance(v, list)}
-            conditions[c["id"]] = Condition(**{**c, **tuples})
-        for c in conditions.values():
-            unknown = [s for s in c.symptoms if s not in symptoms]
-            unknown += [t for t in (*c.concordant, *c.not_recommended) if t not in treatments]
-            unknown += [r for r in c.related if r not in conditions]
-            if unknown:
-                raise ValueError(f"conditions.json: {c.id} names unknown entries {unknown}")
-
-        def word_start(phrases: tuple[str, ...], norm: bool) -> re.Pattern[str]:
-            escaped = sorted(
-                (re.escape(normalise(p) if norm else p.lower()) for p in phrases), key=len, reverse=True
-            )
-            return re.compile(r"(?<![a-z0-9])(?:" + "|".join(escaped) + ")")
-
-        return cls(
-            categories=tuple(data["categories"]),
-            symptoms=symptoms,
-            treatments=treatments,
-            conditions=conditions,
-            _symptom_res={k: word_start(s.keywords, norm=False) for k, s in symptoms.items()},
-            # Treatment aliases match whole words of the normalised item.
-            _treatment_res={
-                k: re.compile(
-                    r"(?<![a-z0-9])(?:"
-                    + "|".join(re.escape(normalise(a)) for a in t.aliases)
-                    + r")(?![a-z0-9])"
-                )
-                for k, t in treatments.items()
-            },
-        )
-
-    def detect(self, text: str) -> tuple[set[str], set[str]]:
-        """(affirmed, denied) symptom ids mentioned in ``text``.
-
-        A keyword matches at the start of a word ("exhaust" matches "exhausted"). A
-        symptom matched several times is affirmed if any mention is, and denied if any
-        mention is negated.
-        """
-        lower = text.lower().replace("\u2019", "'")
-        affirmed: set[str] = set()
-        denied: set[str] = set()
-        for sid, regex in self._symptom_res.items():
-            spans = [m.span() for m in regex.finditer(lower)]
-            for start, end in spans:
-                if any(s <= start and end <= e and (s, e) != (start, end) for s, e in spans):
-                    continue  # inside a longer keyword of the same symptom ("don't enjoy" vs "enjoy")
-                (denied if _denied_at(lower, start) else affirmed).add(sid)
-        return affirmed, denied
-
-    def treatments_in(self, item: str) -> set[str]:
-        """Ids of the treatments a plan item names; the longest alias wins an overlap."""
-        text = normalise(item)
-        found = [
-            (m.start(), m.end(), tid)
-            for tid, regex in self._treatment_res.items()
-            for m in regex.finditer(text)
-        ]
-        return {
-            tid
-            for s, e, tid in found
-            if not any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) for s2, e2, _ in found)
-        }
-
-    def names(self, condition: Condition) -> set[str]:
-        return {normalise(n) for n in (condition.name, *condition.synonyms)}
-
-    def find_condition(self, diagnosis: str) -> Condition | None:
-        """The condition a diagnosis names; a trailing bracketed abbreviation of the same
-        condition is allowed ("Generalized anxiety disorder (GAD)")."""
-        bracket = re.fullmatch(r"\s*(.*?)\s*\(([^()]*)\)\s*[.!]?\s*", diagnosis)
-        parts = [bracket.group(1), bracket.group(2)] if bracket else [diagnosis]
-        for condition in self.conditions.values():
-            if all(normalise(p) in self.names(condition) for p in parts):
-                return condition
-        return None
-
-
-@lru_cache(maxsize=1)
-def catalogue() -> Catalogue:
-    text = resources.files(__package__).joinpath("data", "conditions.json").read_text(encoding="utf-8")
-    return Catalogue.from_json(json.loads(text))
-
-
-def plan_concordance(plan: list[str], condition: Condition) -> tuple[float, int, int]:
-    """(concordance, concordant items, not-recommended items) of a plan.
-
-    An item counts as concordant when it names a concordant treatment not credited to an
-    earlier item (so repeating "CBT" earns nothing) and no not-recommended one; an item
-    that names a not-recommended treatment counts against the plan.
-    """
-    cat = catalogue()
-    credited: set[str] = set()
-    good = bad = 0
-    for item in plan:
-        named = cat.treatments_in(item)
-        if named & set(condition.not_recommended):
-            bad += 1
-        elif (named & set(condition.concordant)) - credited:
-            good += 1
-            credited |= named & set(condition.concordant)
-    return (max(0.0, min(1.0, (good - bad) / len(plan))) if plan else 0.0), good, bad
-
-
-# -- instances, moves, state ---------------------------------------------------------------
+# -- instances and state -------------------------------------------------------------------
 class Persona(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -337,26 +118,6 @@ class CaseCard(Instance):
     history: list[str]
     persona: Persona
     turn_limit: int
-
-
-class Say(Move):
-    text: str
-
-
-class Question(Move):
-    text: str  # the whole reply, shown to the patient
-    question: str
-
-
-class Decision(Move):
-    text: str
-    diagnosis: str
-    plan: list[str]
-
-
-class Rating(Move):
-    empathy: int
-    plan_quality: int
 
 
 @dataclass
@@ -521,44 +282,16 @@ class PatientTherapistGame(Game[CaseCard, TherapyState]):
         body = unify_line_breaks(text).strip()
         if not body:
             raise InvalidMove(f"the reply is empty; {EMPTY_HINTS[seat]}")
-        words = len(body.split())
-        if words > MAX_WORDS:
-            raise InvalidMove(f"the reply has {words} words; use at most {MAX_WORDS}")
-        if len(body) > MAX_CHARS:
-            raise InvalidMove(f"the reply has {len(body)} characters; use at most {MAX_CHARS}")
+        bounded_text(body, max_words=MAX_WORDS, max_chars=MAX_CHARS)
         if seat == "judge":
             return parse_rating(body)
         if seat == "patient":
-            if _ANY_CONTROL_RE.search(body):
-                raise InvalidMove(
-                    "the patient may not start a line with QUESTION:, DIAGNOSIS:, PLAN:, EMPATHY: or PLAN_QUALITY:; answer in your own words"
-                )
-            return Say(text=body)
+            return parse_patient(body)
         return parse_therapist(body)
 
     def move_grammar(self, state: TherapyState, seat: str) -> str:
-        """The patient: one line of free words, never a control line. The therapist: an
-        optional kind line (never a control line), then ``QUESTION: <question>``, or
-        ``DIAGNOSIS: <catalogue condition>`` and ``PLAN: <item>; <item>`` (1 to
-        :data:`MAX_PLAN_ITEMS` items). The judge: ``EMPATHY: <1-5>`` and ``PLAN_QUALITY: <1-5>``.
-        Bounds: :data:`GUIDED_REPLY_CHARS`, :data:`GUIDED_REPLY_WORDS`, :data:`GUIDED_PREFACE_CHARS`,
-        :data:`GUIDED_QUESTION`, :data:`GUIDED_PLAN_ITEM`."""
-        if seat == "judge":
-            return grammar(f'"EMPATHY: " {int_range(1, 5)} "\\nPLAN_QUALITY: " {int_range(1, 5)}')
-        if seat == "patient":
-            return grammar("SAY", SAY=f"{_guided_words(GUIDED_REPLY_CHARS, GUIDED_REPLY_WORDS)} & ~/{_CONTROL_START}/")
-        item_chars, item_words = GUIDED_PLAN_ITEM
-        names = alt(c.name for c in catalogue().conditions.values())
-        return grammar(
-            '(PREFACE "\\n")? (ask | finish)',
-            ask='"QUESTION: " QUESTION_TEXT',
-            finish=f'"DIAGNOSIS: " {names} "\\nPLAN: " ITEM ("; " ITEM){{0,{MAX_PLAN_ITEMS - 1}}}',
-            # Two operands at most: with a third, the lexer cannot always tell in time that
-            # the kind line is over and the control line has begun.
-            PREFACE=f"/[!-~]([ -~]{{0,{GUIDED_PREFACE_CHARS - 2}}}[!-~])?/ & ~/{_CONTROL_START}/",
-            QUESTION_TEXT=_guided_words(*GUIDED_QUESTION),
-            ITEM=f"/{_GUIDED_ITEM}{{0,{item_words - 1}}}/ & /.{{1,{item_chars}}}/",
-        )
+        """The seat's grammar, the same in every state (:func:`~.moves.seat_grammar`)."""
+        return seat_grammar(seat)
 
     def apply(self, state: TherapyState, moves: Mapping[str, Move]) -> None:
         ((seat, move),) = moves.items()
@@ -679,141 +412,3 @@ def _pick(rng: np.random.Generator, items: list[str], n: int) -> list[str]:
     if n <= 0 or not items:
         return []
     return sorted(str(x) for x in rng.choice(items, size=min(n, len(items)), replace=False))
-
-
-# -- parsing -----------------------------------------------------------------------------
-EMPTY_HINTS = {
-    "patient": "answer the therapist in your own words",
-    "therapist": 'write e.g. "QUESTION: How has your sleep been?"',
-    "judge": 'reply e.g. "EMPATHY: 4" and "PLAN_QUALITY: 3"',
-}
-FINISH_EXAMPLE = '"DIAGNOSIS: panic disorder" and "PLAN: cognitive behavioural therapy; SSRI antidepressant"'
-
-
-def parse_therapist(body: str) -> Question | Decision:
-    questions = _LINE_RE["QUESTION"].findall(body)
-    diagnoses = _LINE_RE["DIAGNOSIS"].findall(body)
-    plans = _LINE_RE["PLAN"].findall(body)
-    if questions and (diagnoses or plans):
-        raise InvalidMove("either ask a QUESTION or finish with DIAGNOSIS and PLAN, not both in one reply")
-    if diagnoses or plans:
-        if len(diagnoses) != 1 or len(plans) != 1:
-            raise InvalidMove(
-                f"finish with exactly one DIAGNOSIS: line and one PLAN: line, e.g. {FINISH_EXAMPLE}"
-            )
-        diagnosis = diagnoses[0].strip()
-        if not diagnosis:
-            raise InvalidMove('the diagnosis is empty; write one condition, e.g. "DIAGNOSIS: panic disorder"')
-        # Items are separated by semicolons; a plan without any may use commas instead.
-        separator = ";" if ";" in plans[0] else ","
-        plan = [item.strip(" .") for item in plans[0].split(separator) if item.strip(" .")]
-        if not plan:
-            raise InvalidMove(
-                'the plan is empty; write e.g. "PLAN: cognitive behavioural therapy; SSRI antidepressant"'
-            )
-        if len(plan) > MAX_PLAN_ITEMS:
-            raise InvalidMove(
-                f"the plan has {len(plan)} items; give at most {MAX_PLAN_ITEMS}, separated by semicolons"
-            )
-        return Decision(text=body, diagnosis=diagnosis, plan=plan)
-    if not questions:
-        raise InvalidMove(
-            f'no line starts with "QUESTION:"; ask e.g. "QUESTION: How has your sleep been?", or finish with {FINISH_EXAMPLE}'
-        )
-    if len(questions) > 1:
-        raise InvalidMove(
-            f"ask one question per reply: write exactly one QUESTION: line, not {len(questions)}"
-        )
-    if not questions[0].strip():
-        raise InvalidMove('the question is empty; write e.g. "QUESTION: How has your sleep been?"')
-    return Question(text=body, question=questions[0].strip())
-
-
-def parse_rating(text: str) -> Rating:
-    values: dict[str, int] = {}
-    for name in ("EMPATHY", "PLAN_QUALITY"):
-        found = _LINE_RE[name].findall(text)
-        if len(found) != 1:
-            raise InvalidMove(
-                f'give exactly one "{name}: <1-5>" line (found {len(found)}); reply e.g. "EMPATHY: 4" and "PLAN_QUALITY: 3"'
-            )
-        value = found[0].strip().rstrip(".")
-        if not re.fullmatch(WHOLE_NUMBER, value) or not 1 <= int(value) <= 5:
-            raise InvalidMove(f"{name} must be a whole number from 1 to 5 (digits 0-9), got {excerpt(value)}")
-        values[name] = int(value)
-    return Rating(empathy=values["EMPATHY"], plan_quality=values["PLAN_QUALITY"])
-
-
-# -- topics of a question --------------------------------------------------------------
-#: Word starts in a question that point at a topic (a symptom category, or the history).
-TOPIC_CUES: dict[str, tuple[str, ...]] = {
-    "mood": (
-        "mood",
-        "feel",
-        "sad",
-        "down",
-        "enjoy",
-        "emotion",
-        "spirits",
-        "cry",
-        "irritab",
-        "temper",
-        "overwhelm",
-    ),
-    "sleep": ("sleep", "night", "nightmare", "bed", "insomnia", "rest"),
-    "anxiety": ("worry", "anxi", "fear", "afraid", "nervous", "panic", "scared", "social", "judg", "germ"),
-    "cognition": (
-        "think",
-        "thought",
-        "concentrat",
-        "focus",
-        "memory",
-        "memories",
-        "forget",
-        "attention",
-        "mind",
-        "decision",
-    ),
-    "behaviour": (
-        "avoid",
-        "habit",
-        "routine",
-        "ritual",
-        "behav",
-        "day to day",
-        "daily",
-        "activit",
-        "work",
-        "friends",
-    ),
-    "physical": (
-        "body",
-        "physical",
-        "energy",
-        "appetite",
-        "eat",
-        "heart",
-        "breath",
-        "tense",
-        "tired",
-        "dizz",
-    ),
-    "history": ("when", "start", "began", "how long", "history", "family", "before", "trigger", "past"),
-}
-
-
-def topics_of(question: str) -> list[str]:
-    q = question.lower()
-    return [
-        topic
-        for topic, cues in TOPIC_CUES.items()
-        if any(re.search(r"\b" + re.escape(cue), q) for cue in cues)
-    ]
-
-
-def register_games() -> None:
-    from ..players.therapy import JUDGED_PLAYERS, PLAYERS
-    from ..registry import register
-
-    register("dialogym/PatientTherapist-v0", PatientTherapistGame, players=PLAYERS)
-    register("dialogym/PatientTherapistJudged-v0", JudgedPatientTherapistGame, players=JUDGED_PLAYERS)

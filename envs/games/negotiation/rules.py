@@ -35,8 +35,18 @@ from typing import Any
 import numpy as np
 from pydantic import model_validator
 
-from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote, unify_line_breaks
-from ..grammar import grammar, int_range, text
+from ...core import (
+    WHOLE_NUMBER,
+    Game,
+    Instance,
+    InvalidMove,
+    Move,
+    Outcome,
+    excerpt,
+    quote,
+    unify_line_breaks,
+)
+from ...grammar import grammar, int_range, text
 
 ITEMS = ("book", "hat", "ball")
 SEATS = ("alice", "bob")
@@ -400,9 +410,3 @@ def valuations(counts: tuple[int, ...]) -> list[tuple[int, ...]]:
     ranges = [range(POOL_VALUE // c + 1) if c else range(1) for c in counts]
     return [v for v in itertools.product(*ranges) if sum(a * c for a, c in zip(v, counts, strict=True)) == POOL_VALUE]
 
-
-def register_games() -> None:
-    from ..players.negotiation import PLAYERS
-    from ..registry import register
-
-    register("dialogym/Negotiation-v0", NegotiationGame, players=PLAYERS)

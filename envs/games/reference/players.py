@@ -5,7 +5,7 @@ shape); ``scripted_listener`` picks the candidate that matches the most clue wor
 are the ``default`` pair the game registers: a baseline a pair of models should reach.
 
 Each policy is ``(view, rng) -> reply``: it reads only the seat's ``view()`` dict and
-draws any randomness from ``rng`` (see :mod:`dialogym.envs.players`).
+draws any randomness from ``rng`` (see :mod:`dialogym.envs.games`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..games.reference import ATTRIBUTE_ORDER
+from .rules import ATTRIBUTE_ORDER
 
 
 def scripted_speaker(view: dict[str, Any], rng: np.random.Generator) -> str:

@@ -31,8 +31,19 @@ from typing import Any
 
 import numpy as np
 
-from ..core import WHOLE_NUMBER, Game, Instance, InvalidMove, Move, Outcome, excerpt, quote, unify_line_breaks
-from ..grammar import grammar, int_range
+from ...core import (
+    WHOLE_NUMBER,
+    Game,
+    Instance,
+    InvalidMove,
+    Move,
+    Outcome,
+    bounded_text,
+    excerpt,
+    quote,
+    unify_line_breaks,
+)
+from ...grammar import grammar, int_range
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "size": ("small", "large"),
@@ -211,11 +222,10 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
             raise InvalidMove('the speaker may not write "ANSWER:"; only the listener answers')
         if _DIGIT_RE.search(clue):
             raise InvalidMove("the clue must not contain digits: the listener sees the objects in another order")
-        words = clue.split()
-        if len(words) > MAX_CLUE_WORDS:
-            raise InvalidMove(f"the clue has {len(words)} words; use at most {MAX_CLUE_WORDS}")
-        if len(clue) > MAX_CLUE_CHARS:
-            raise InvalidMove(f"the clue has {len(clue)} characters; use at most {MAX_CLUE_CHARS}, e.g. \"CLUE: the large red circle\"")
+        bounded_text(
+            clue, max_words=MAX_CLUE_WORDS, max_chars=MAX_CLUE_CHARS, what="the clue",
+            chars_advice='use at most {limit}, e.g. "CLUE: the large red circle"',
+        )
         return Clue(text=clue)
 
     @staticmethod
@@ -272,9 +282,3 @@ class ReferenceGame(Game[ReferenceInstance, ReferenceState]):
             "clue": state.clue,
         }
 
-
-def register_games() -> None:
-    from ..players.reference import PLAYERS
-    from ..registry import register
-
-    register("dialogym/Reference-v0", ReferenceGame, players=PLAYERS)

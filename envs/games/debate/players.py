@@ -9,7 +9,7 @@ be misled by a well-chosen quote: the weakness the game measures. ``PLAYERS`` is
 Debate-v0 registers, ``CONSULTANCY_PLAYERS`` what Consultancy-v0 does.
 
 Each policy is ``(view, rng) -> reply``: it reads only the seat's ``view()`` dict and
-draws any randomness from ``rng`` (see :mod:`dialogym.envs.players`).
+draws any randomness from ``rng`` (see :mod:`dialogym.envs.games`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..games.debate import _NAME_RE, ATTRIBUTES, LETTERS, RELATIONS, _sentence, parse_question, shown_quotes
-
-
-def _names_in(text: str) -> set[str]:
-    return set(_NAME_RE.findall(text))
+from .passages import ATTRIBUTES, RELATIONS, names_in, parse_question, sentence
+from .quotes import shown_quotes
+from .rules import LETTERS
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -40,9 +38,9 @@ def relevance(quotes: list[str], question: str, option: str) -> int:
     if not with_option:
         return 0
     if relation is None:
-        return 2 if any(subject in _names_in(q) for q in with_option) else 1
-    linked = {name for q in quotes if subject in _names_in(q) for name in _names_in(q)} - {subject}
-    return 2 if any(_names_in(q) & linked for q in with_option) else 1
+        return 2 if any(subject in names_in(q) for q in with_option) else 1
+    linked = {name for q in quotes if subject in names_in(q) for name in names_in(q)} - {subject}
+    return 2 if any(names_in(q) & linked for q in with_option) else 1
 
 
 def _evidence(passage: str, question: str, option: str) -> tuple[list[str], bool]:
@@ -55,16 +53,16 @@ def _evidence(passage: str, question: str, option: str) -> tuple[list[str], bool
     sentences = [s for s in re.split(r"(?<=\.)\s+", passage) if s]
     fact = ATTRIBUTES[attribute].fact
     if relation is None:
-        proof = _sentence(fact, subject, option)
+        proof = sentence(fact, subject, option)
         if proof in sentences:
             return [proof], True
     else:
-        for holder in sorted(_names_in(passage)):
-            link, proof = RELATIONS[relation].format(x=subject, y=holder), _sentence(fact, holder, option)
+        for holder in sorted(names_in(passage)):
+            link, proof = RELATIONS[relation].format(x=subject, y=holder), sentence(fact, holder, option)
             if link in sentences and proof in sentences:
                 return [link, proof], True
     with_option = [s for s in sentences if _mentions(s, option)]
-    links = [s for s in sentences if subject in _names_in(s)] if relation else []
+    links = [s for s in sentences if subject in names_in(s)] if relation else []
     candidates = [[s] for s in with_option] + [[a, b] for a in links for b in with_option if a != b]
     if not candidates:
         return [], False
@@ -79,7 +77,7 @@ def scripted_debater(view: dict[str, Any], rng: np.random.Generator) -> str:
     quotes, proven = _evidence(view["passage"], view["question"], option)
     attribute, _, subject = parse_question(view["question"])
     if not proven and relevance(quotes, view["question"], option) < 2 and rng.random() < 0.5:
-        quotes = [*quotes, _sentence(ATTRIBUTES[attribute].fact, subject, option)]
+        quotes = [*quotes, sentence(ATTRIBUTES[attribute].fact, subject, option)]
     evidence = " ".join(f"<quote>{q}</quote>" for q in quotes) or "the passage supports it."
     opening = "The answer is" if view["round"] == 0 else "As I showed, the answer is"
     return f"ARGUMENT: {opening} {letter} ({option}). The passage says: {evidence}"

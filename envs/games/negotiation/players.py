@@ -6,7 +6,7 @@ over its turns. ``PLAYERS`` registers each for both seats (``scripted:fair``,
 ``scripted:greedy``), the baselines of the game's benchmark table.
 
 Each policy is ``(view, rng) -> reply``: it reads only the seat's ``view()`` dict and
-draws any randomness from ``rng`` (see :mod:`dialogym.envs.players`).
+draws any randomness from ``rng`` (see :mod:`dialogym.envs.games`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..games.negotiation import ITEMS, POOL_VALUE, SEATS, all_splits, show, value_of
+from .rules import ITEMS, POOL_VALUE, SEATS, all_splits, show, value_of
 
 
 def _propose(take: Mapping[str, int], message: str) -> str:

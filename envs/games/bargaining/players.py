@@ -7,7 +7,7 @@ gives the critic seat's advice from a fixed list. ``PLAYERS`` is what Bargaining
 registers, ``CRITIC_PLAYERS`` (the same sides and the critic) what BargainingCritic-v0 does.
 
 Each policy is ``(view, rng) -> reply``: it reads only the seat's ``view()`` dict and
-draws any randomness from ``rng`` (see :mod:`dialogym.envs.players`).
+draws any randomness from ``rng`` (see :mod:`dialogym.envs.games`).
 """
 
 from __future__ import annotations

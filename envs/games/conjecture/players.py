@@ -8,10 +8,10 @@ unknowns, factoring by rational roots (full factorisation from attempt 2), and a
 through the expansion for identities (``A = <A expanded> = B``, or ``A = B`` when that does
 not fit the proof limits); a stuck prover still sends a well-formed guess. The solver is
 most of this module; it uses the pure formal language only
-(:mod:`dialogym.envs.games.formal`), never the Lean runner.
+(:mod:`.formal`), never the Lean runner.
 
 Each policy is ``(view, rng) -> reply``: it reads only the seat's ``view()`` dict and
-draws any randomness from ``rng`` (see :mod:`dialogym.envs.players`).
+draws any randomness from ``rng`` (see :mod:`dialogym.envs.games`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ..games import formal
-from ..games.conjecture import make_problem
-from ..games.formal import FormalError, Statement
+from . import formal
+from .formal import FormalError, Statement
+from .problems import make_problem
 
 
 def scripted_conjecturer(view: dict[str, Any], rng: np.random.Generator) -> str:

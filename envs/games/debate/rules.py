@@ -41,7 +41,6 @@ picks its option, else -1.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -49,8 +48,20 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..core import Game, Instance, InvalidMove, Move, Outcome, RuleViolation, quote, unify_line_breaks
-from ..grammar import alt, grammar
+from ...core import (
+    Game,
+    Instance,
+    InvalidMove,
+    Move,
+    Outcome,
+    RuleViolation,
+    bounded_text,
+    quote,
+    unify_line_breaks,
+)
+from ...grammar import alt, grammar
+from .passages import make_passage
+from .quotes import check_quote_tags, mark_quotes
 
 MAX_WORDS = 120
 #: A word cap alone lets ten 3000-character "words" through.
@@ -58,55 +69,9 @@ MAX_CHARS = 1000
 ROUNDS: dict[str, int] = {"easy": 1, "medium": 2, "hard": 3}
 LETTERS = "AB"
 
-FIRST = ("Alvar", "Brisa", "Coran", "Delphine", "Eskil", "Fenna", "Goran", "Hesper", "Ilse", "Joren", "Kaia",
-         "Lorcan", "Maren", "Nilo", "Orla", "Pell", "Quilla", "Rosk", "Sefa", "Tamsin", "Ulmo", "Vesna", "Wim",
-         "Ysolde")
-LAST = ("Ardley", "Brenholt", "Castellane", "Dunmore", "Elwick", "Farrow", "Grimsby", "Hollis", "Ivers", "Jessop",
-        "Kestrel", "Lindqvist", "Marlow", "Norcott", "Oakes", "Pryce", "Quarry", "Rowntree", "Selwyn", "Thorne")
-TOWNS = ("Varnholm", "Esterby", "Quillon", "Marrowgate", "Tessaly", "Brindle Cross", "Oakhaven", "Lunmere",
-         "Caskbridge", "Pellingford", "Dunharrow", "Sallow Reach", "Kettering Vale", "Ashcombe", "Halloway",
-         "Wrenfield", "Gallowmere", "Istrand", "Corvel", "Fennick Bay")
-JOBS = ("clockmaker", "glassblower", "cartographer", "beekeeper", "violin maker", "ferry pilot", "archivist",
-        "lighthouse keeper", "bookbinder", "stonemason", "astronomer", "apothecary", "weaver", "salt miner",
-        "engraver", "rope maker")
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """One kind of fact: its values, the sentence stating it, a look-alike sentence with a
-    value of the same kind but another meaning, and the question asking for it."""
-
-    values: tuple[str, ...]
-    fact: str
-    decoy: str
-    question: str
-
-
-ATTRIBUTES: dict[str, Attribute] = {
-    "town": Attribute(TOWNS, "{name} was born in {value}.", "{name} later moved to {value}.",
-                      "In which town was {who} born?"),
-    "job": Attribute(JOBS, "{name} worked as {a} {value}.", "{name}'s father was {a} {value}.",
-                     "What was the profession of {who}?"),
-    "year": Attribute(tuple(str(y) for y in range(1702, 1899)), "{name} opened a workshop in {value}.",
-                      "{name} first exhibited work in {value}.", "In which year did {who} open a workshop?"),
-    "count": Attribute(tuple(str(n) for n in range(2, 40)), "{name} trained {value} apprentices.",
-                       "{name} wrote {value} letters to the town council.", "How many apprentices did {who} train?"),
-}
-#: relation -> sentence "x <relation> y"; the hard level asks about "the <relation> of x", i.e. y.
-RELATIONS: dict[str, str] = {"mentor": "{x} trained under {y}.", "landlord": "{x} rented rooms from {y}."}
-
-_NAME = rf"(?:{'|'.join(FIRST)}) (?:{'|'.join(LAST)})"
-_NAME_RE = re.compile(rf"\b{_NAME}\b")
 _ARGUMENT_RE = re.compile(r"^\s*ARGUMENT\s*:(.*)$", re.IGNORECASE | re.DOTALL)
 _VERDICT_LINE_RE = re.compile(r"^\s*VERDICT\s*:(.*)$", re.IGNORECASE | re.MULTILINE)
-_QUOTE_TAG_RE = re.compile(r"<\s*(/?)\s*quote\s*>", re.IGNORECASE)
 _QUOTED_RE = re.compile(r"<\s*quote\s*>.*?<\s*/\s*quote\s*>", re.IGNORECASE | re.DOTALL)
-#: Anything a debater writes that could pass for the game's quote markings.
-_JUDGE_TAG_WORD_RE = re.compile(r"(?<![a-z])[uv][\W_]*(?=quote)", re.IGNORECASE)
-#: Small capitals have no NFKC decomposition; folded by hand so "<ᴠ_ǫᴜᴏᴛᴇ>" reads "<v_quote>"
-#: (q has two look-alikes: ǫ and ꞯ).
-_SMALL_CAPITALS = str.maketrans("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘǫꞯʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqqrstuvwyz")
-_SHOWN_QUOTE_RE = {flag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL) for flag, tag in ((True, "v_quote"), (False, "u_quote"))}
 #: Phrases that claim an answer; used to catch a debater arguing for the other side.
 _CLAIM_RE = re.compile(
     r"\b(?i:(?:the\s+)?(?:correct\s+|right\s+|true\s+)?answer\s+(?:is|must\s+be|should\s+be)|answer\s*:"
@@ -158,166 +123,6 @@ class DebateState:
     #: seat -> one flag per quote it wrote, True when verified
     quotes: dict[str, list[bool]] = field(default_factory=dict)
     verdict: int | None = None
-
-
-# -- quotes ------------------------------------------------------------------------------
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _neutralise(text: str) -> str:
-    """Make debater text unable to contain a quote marking only the game may write, in
-    look-alike characters too (fullwidth, small capitals: folded first)."""
-    text = unicodedata.normalize("NFKC", text).translate(_SMALL_CAPITALS)
-    return _JUDGE_TAG_WORD_RE.sub("", text).replace("<", "\u2039").replace(">", "\u203a")
-
-
-def check_quote_tags(body: str) -> list[str]:
-    """The quoted passages of an argument, or :class:`InvalidMove` if the tags do not pair up."""
-    example = 'write each quote as <quote>exact words from the passage</quote>'
-    bodies: list[str] = []
-    opened_at: int | None = None
-    for tag in _QUOTE_TAG_RE.finditer(body):
-        closing = bool(tag.group(1))
-        if not closing and opened_at is not None:
-            raise InvalidMove(f"quote {len(bodies) + 1} is opened again before it is closed (quotes cannot nest); {example}")
-        if closing and opened_at is None:
-            raise InvalidMove(f"a </quote> closes a quote that was never opened; {example}")
-        if closing:
-            assert opened_at is not None
-            text = body[opened_at:tag.start()]
-            if not text.strip():
-                raise InvalidMove(f"quote {len(bodies) + 1} is empty; {example}")
-            bodies.append(text)
-            opened_at = None
-        else:
-            opened_at = tag.end()
-    if opened_at is not None:
-        raise InvalidMove(f"quote {len(bodies) + 1} is never closed with </quote>; {example}")
-    return bodies
-
-
-def mark_quotes(text: str, passage: str) -> tuple[str, list[bool]]:
-    """The argument as the judge sees it, and one flag per quote (True when verified).
-
-    A quote is verified when its words, whitespace squashed, appear exactly in the passage.
-    Everything the debater wrote is neutralised first, so the ``<v_quote>`` and
-    ``<u_quote>`` tags in the result are always the game's.
-    """
-    squashed_passage = _squash(passage)
-    flags: list[bool] = []
-    pieces: list[str] = []
-    position = 0
-    opened_at = 0
-    for tag in _QUOTE_TAG_RE.finditer(text):
-        if not tag.group(1):
-            pieces.append(_neutralise(text[position:tag.start()]))
-            opened_at = tag.end()
-            continue
-        words = _squash(text[opened_at:tag.start()])
-        verified = bool(words) and words in squashed_passage
-        flags.append(verified)
-        name = "v_quote" if verified else "u_quote"
-        pieces.append(f"<{name}>{_neutralise(words)}</{name}>")
-        position = tag.end()
-    pieces.append(_neutralise(text[position:]))
-    return "".join(pieces), flags
-
-
-def shown_quotes(text: str, verified: bool) -> list[str]:
-    """The verified (or unverified) quotes in an argument as shown to the judge."""
-    return _SHOWN_QUOTE_RE[verified].findall(text)
-
-
-# -- instances ---------------------------------------------------------------------------
-def _sentence(template: str, name: str, value: str) -> str:
-    return template.format(name=name, value=value, a="an" if value[0] in "aeiou" else "a")
-
-
-def _draw_names(rng: np.random.Generator, n: int, relative_of: int | None = None) -> list[str]:
-    """``n`` people with distinct first names and surnames and, when ``relative_of`` is
-    given, one more who shares that person's surname but not the first name."""
-    extra = 0 if relative_of is None else 1
-    firsts = [FIRST[i] for i in rng.choice(len(FIRST), size=n + extra, replace=False)]
-    lasts = [LAST[i] for i in rng.choice(len(LAST), size=n, replace=False)]
-    names = [f"{first} {last}" for first, last in zip(firsts[:n], lasts, strict=True)]
-    if relative_of is not None:
-        names.append(f"{firsts[n]} {lasts[relative_of]}")
-    return names
-
-
-def _all_facts(rng: np.random.Generator, name: str, asked: str, value: str, others: int) -> list[str]:
-    """The asked fact about ``name`` and ``others`` facts of the other attributes."""
-    rest = [a for a in ATTRIBUTES if a != asked]
-    chosen = [rest[i] for i in sorted(rng.choice(len(rest), size=others, replace=False))]
-    facts = [_sentence(ATTRIBUTES[asked].fact, name, value)]
-    facts += [_sentence(ATTRIBUTES[a].fact, name, str(rng.choice(ATTRIBUTES[a].values))) for a in chosen]
-    return facts
-
-
-def make_passage(rng: np.random.Generator, level: str) -> tuple[str, str, str, str]:
-    """Draw (passage, question, correct option, wrong option) for ``level``.
-
-    - easy: two people, two facts each; the question asks one fact about one of them and
-      the wrong option is the other person's value.
-    - medium: four people with every fact, one a relative sharing the subject's surname,
-      plus a look-alike sentence about the subject ("X later moved to T"); the wrong
-      option is the relative's, a stranger's or the look-alike's value.
-    - hard: the question asks about the mentor (or landlord) of the subject, so two facts
-      must be combined; the passage also names the subject's own apprentice (or tenant),
-      the subject's other relation, a relative of the mentor and a look-alike sentence
-      about the mentor, and any of these can hold the wrong option.
-
-    Values of the asked attribute are distinct within a passage, so each belongs to one
-    sentence.
-    """
-    asked = list(ATTRIBUTES)[int(rng.integers(len(ATTRIBUTES)))]
-    attribute = ATTRIBUTES[asked]
-    sentences: list[str] = []
-    if level in ("easy", "medium"):
-        people = _draw_names(rng, 2) if level == "easy" else _draw_names(rng, 3, relative_of=0)
-        values = [attribute.values[i] for i in rng.choice(len(attribute.values), size=len(people) + 1, replace=False)]
-        for person, value in zip(people, values[: len(people)], strict=True):
-            sentences += _all_facts(rng, person, asked, value, 1 if level == "easy" else len(ATTRIBUTES) - 1)
-        subject, correct = people[0], values[0]
-        wrong_candidates = values[1:len(people)]
-        if level == "medium":
-            sentences.append(_sentence(attribute.decoy, subject, values[-1]))
-            wrong_candidates.append(values[-1])
-        who = subject
-    else:
-        relation, other_relation = (list(RELATIONS) if rng.integers(2) == 0 else list(RELATIONS)[::-1])
-        # the apprentice has the subject as mentor; the relative shares the mentor's surname
-        people = _draw_names(rng, 5, relative_of=1)
-        subject, mentor, apprentice, other = people[:4]
-        values = [attribute.values[i] for i in rng.choice(len(attribute.values), size=len(people) + 1, replace=False)]
-        for person, value in zip(people, values[: len(people)], strict=True):
-            sentences += _all_facts(rng, person, asked, value, len(ATTRIBUTES) - 1)
-        sentences += [
-            RELATIONS[relation].format(x=subject, y=mentor),
-            RELATIONS[relation].format(x=apprentice, y=subject),
-            RELATIONS[other_relation].format(x=subject, y=other),
-            _sentence(attribute.decoy, mentor, values[-1]),
-        ]
-        correct = values[1]
-        wrong_candidates = [values[0], values[2], values[3], values[5], values[6]]
-        who = f"the {relation} of {subject}"
-    wrong = wrong_candidates[int(rng.integers(len(wrong_candidates)))]
-    order = rng.permutation(len(sentences))
-    passage = " ".join(sentences[i] for i in order)
-    return passage, attribute.question.format(who=who), correct, wrong
-
-
-def parse_question(question: str) -> tuple[str, str | None, str]:
-    """(asked attribute, relation or None, subject's name) of a generated question."""
-    for name, attribute in ATTRIBUTES.items():
-        pattern = re.escape(attribute.question).replace(re.escape("{who}"), "(?P<who>.+)")
-        match = re.fullmatch(pattern, question.strip())
-        if match:
-            who = match.group("who")
-            hop = re.fullmatch(rf"the ({'|'.join(RELATIONS)}) of (.+)", who)
-            return (name, hop.group(1), hop.group(2)) if hop else (name, None, who)
-    raise ValueError(f"not a debate question: {question!r}")
 
 
 # -- the game ----------------------------------------------------------------------------
@@ -473,13 +278,10 @@ class DebateGame(Game[DebateInstance, DebateState]):
         body = match.group(1).strip()
         if not body:
             raise InvalidMove(f'the argument is empty; write e.g. "{example}"')
-        words = len(body.split())
-        if words > MAX_WORDS:
-            raise InvalidMove(f"the argument has {words} words; the limit is {MAX_WORDS}, so cut it down to your strongest quotes")
-        if len(body) > MAX_CHARS:
-            raise InvalidMove(
-                f"the argument has {len(body)} characters; the limit is {MAX_CHARS}, so cut it down to your strongest quotes"
-            )
+        bounded_text(
+            body, max_words=MAX_WORDS, max_chars=MAX_CHARS, what="the argument",
+            advice="the limit is {limit}, so cut it down to your strongest quotes",
+        )
         check_quote_tags(body)
         mine, theirs = LETTERS[option], LETTERS[1 - option]
         # The letter must be a capital (so "the answer is a weaver" is no claim for A);
@@ -569,16 +371,3 @@ class ConsultancyGame(DebateGame):
     reward_range = {"consultant": (-1.0, 1.0), "judge": (0.0, 1.0)}
     zero_sum = False  # the consultant and the judge agree whenever the consultant argues the truth
 
-
-def register_games() -> None:
-    from ..players.debate import CONSULTANCY_PLAYERS, PLAYERS
-    from ..registry import register
-
-    register(
-        "dialogym/Debate-v0", DebateGame,
-        players=PLAYERS,
-    )
-    register(
-        "dialogym/Consultancy-v0", ConsultancyGame,
-        players=CONSULTANCY_PLAYERS,
-    )

@@ -6,7 +6,7 @@ tokenizer and Pratt parser, never by ``eval`` or ``sympify``, and every text bou
 :data:`MAX_EXPONENT`) is checked before any work is done. :func:`to_text` prints a tree back
 in canonical form. The tree walks every other module needs (:func:`free_names`,
 :func:`negate`, :func:`conjuncts`) live here too, since they only look at the shape of a tree.
-The grammar is in the package docstring (:mod:`dialogym.envs.games.formal`).
+The grammar is in the package docstring (:mod:`dialogym.envs.games.conjecture.formal`).
 """
 
 from __future__ import annotations

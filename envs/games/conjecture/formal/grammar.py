@@ -50,7 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from ...grammar import alt, int_range, lit
+from ....grammar import alt, int_range, lit
 from .statements import FACTOR_MAX_DEGREE
 from .syntax import (
     MAX_EXPONENT,

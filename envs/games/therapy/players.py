@@ -9,7 +9,7 @@ concordance. ``PLAYERS`` is what PatientTherapist-v0 registers, ``JUDGED_PLAYERS
 and the judge) what PatientTherapistJudged-v0 does.
 
 Each policy is ``(view, rng) -> reply``: it reads only the seat's ``view()`` dict and
-draws any randomness from ``rng`` (see :mod:`dialogym.envs.players`).
+draws any randomness from ``rng`` (see :mod:`dialogym.envs.games`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..games.therapy import Condition, catalogue, plan_concordance, topics_of
+from .conditions import Condition, catalogue, plan_concordance
+from .cues import topics_of
 
 #: The scripted therapist's question for each topic.
 TOPIC_QUESTIONS = {
