@@ -38,11 +38,6 @@ DEFAULT_RANGE = Game.seat_reward_range("any seat")
 BOOTSTRAP_SAMPLES = 1000
 
 
-def short_name(game_id: str) -> str:
-    """``"dialogym/Reference-v0"`` -> ``"Reference"``."""
-    return game_id.split("/")[-1].rsplit("-v", 1)[0]
-
-
 def _game_cls(game_id: str) -> type[Game] | None:
     """The registered class of ``game_id``; None for a game not registered here."""
     return spec(game_id).game_cls if game_id in registered() else None

@@ -196,16 +196,17 @@ def resolve_ids(games: str | list[str]) -> list[str]:
         if name == "all":
             ids.extend(registered())
             continue
-        candidates = [i for i in registered() if i == name or _short_name(i) == name.lower()]
+        candidates = [i for i in registered() if i == name or short_name(i) == name.lower()]
         if not candidates and name not in _REGISTRY:
-            close = difflib.get_close_matches(name.lower(), sorted({_short_name(i) for i in registered()}), n=1)
+            close = difflib.get_close_matches(name.lower(), sorted({short_name(i) for i in registered()}), n=1)
             if close:
                 raise KeyError(f"no game registered as {name!r}; did you mean {close[0]!r}?")
         ids.append(candidates[-1] if candidates else spec(name).id)
     return list(dict.fromkeys(ids))
 
 
-def _short_name(game_id: str) -> str:
-    """``"dialogym/Reference-v0"`` -> ``"reference"``: the name ``resolve_ids`` also takes."""
-    return game_id.split("/")[-1].split("-v")[0].lower()
+def short_name(game_id: str) -> str:
+    """``"dialogym/Reference-v0"`` -> ``"reference"``: the name ``resolve_ids`` also takes (the
+    id without its namespace and version, lower case)."""
+    return game_id.split("/")[-1].rsplit("-v", 1)[0].lower()
 
