@@ -159,9 +159,23 @@ def _build(spec: ModelSpec, options: dict[str, Any]) -> Agent:
         return VLLMAgent(spec.target, lora=spec.lora, name=spec.raw, **options)
     if spec.kind == "hf":
         _check_model_folder(spec.target)
-    from .hf import TransformersAgent
+    return _transformers_agent(spec, options)
 
-    return TransformersAgent.from_spec(spec, **options)
+
+def _transformers_agent(spec: ModelSpec, options: dict[str, Any]) -> Agent:
+    """The transformers agent of a ``smollm2``, ``tiny`` or ``hf:`` spec, its LoRA adapter on."""
+    from .hf import TransformersAgent, attach_lora, load_pretrained
+    from .models import smollm2_path, tiny_model
+
+    dtype = options.pop("dtype", None)
+    if spec.kind == "tiny":
+        model, tokenizer = tiny_model()
+    else:
+        path = str(smollm2_path()) if spec.kind == "smollm2" else spec.target
+        model, tokenizer = load_pretrained(path, device=options.get("device"), dtype=dtype)
+    if spec.lora:
+        model = attach_lora(model, spec.lora)
+    return TransformersAgent(model, tokenizer, name=spec.raw, **options)
 
 
 def _check_model_folder(target: str) -> None:

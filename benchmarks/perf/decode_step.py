@@ -1,5 +1,5 @@
 """One decoding step of a model on CPU, with PyTorch's linear layers and with the
-transposed few-row product of :mod:`dialogym.agents.cpu_kernels`, side by side.
+transposed few-row product of :mod:`dialogym.agents.hf.cpu_kernels`, side by side.
 
 For each batch size, a forward pass of one token per row (no cache: the weights, which a
 step reads whatever the batch, dominate) is timed both ways, interleaved, best of
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     from torch import nn
 
-    from dialogym.agents.cpu_kernels import SkinnyLinear, plain_linears, skinny_gain
+    from dialogym.agents.hf.cpu_kernels import SkinnyLinear, plain_linears, skinny_gain
     from dialogym.agents.specs import load_agent
 
     agent = load_agent(args.model, device="cpu", skinny_linears=False)

@@ -8,10 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from dialogym.agents import cpu_kernels
 from dialogym.agents.base import Request, Sampling
-from dialogym.agents.cpu_kernels import SKINNY_ROWS, SkinnyLinear, use_skinny_linears
-from dialogym.agents.hf import TransformersAgent
+from dialogym.agents.hf import TransformersAgent, cpu_kernels
+from dialogym.agents.hf.cpu_kernels import SKINNY_ROWS, SkinnyLinear, use_skinny_linears
 from dialogym.agents.models import tiny_model
 
 

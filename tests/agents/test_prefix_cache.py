@@ -188,7 +188,7 @@ def test_the_store_keeps_within_its_budget_and_drops_covered_entries():
     per_token //= len(next(iter(agent.store.entries.values())).tokens)
     assert 0 < agent.store.nbytes <= 2**20
     assert len(agent.store) < 6 or 6 * 200 * per_token <= 2**20  # evicted, or all fit
-    from dialogym.agents.kvstore import KVStore
+    from dialogym.agents.hf.kvstore import KVStore
 
     store = KVStore(2**30)
     layer = [(torch_zeros(3), torch_zeros(3))]
@@ -203,7 +203,7 @@ def test_the_store_keeps_within_its_budget_and_drops_covered_entries():
 
 
 def test_a_full_store_keeps_serving_what_it_holds_and_lets_idle_entries_go():
-    from dialogym.agents.kvstore import KVStore
+    from dialogym.agents.hf.kvstore import KVStore
 
     size = torch_zeros(4).numel() * 4 * 2  # bytes of one 4-token entry
     store = KVStore(3 * size, idle_calls=2)

@@ -4,7 +4,7 @@ spare, with the results of transformers' concatenating DynamicLayer."""
 import pytest
 import torch
 
-from dialogym.agents.kvstore import roomy_cache, roomy_layer_class
+from dialogym.agents.hf.kvstore import roomy_cache, roomy_layer_class
 
 transformers = pytest.importorskip("transformers")
 from transformers.cache_utils import DynamicLayer  # noqa: E402
