@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,31 @@ def games_table(summary: Summary) -> Table:
             rating = summary.ratings.get(s.game, {}).get(s.model)
             cells.append(str(rating) if rating else "-")
         table.add_row(*cells)
+    return table
+
+
+def summary_table(episodes: list[Episode], title: str) -> Table:
+    """Per game and agent-in-seat: episodes, % played, mean reward and the game's metrics."""
+    groups: dict[tuple[str, str], list[Episode]] = {}
+    for episode in episodes:
+        key = (episode.game, " vs ".join(f"{seat}={agent}" for seat, agent in episode.seats.items()))
+        groups.setdefault(key, []).append(episode)
+    table = Table(title=title)
+    for column in ("game", "seats", "episodes", "% played", "mean reward per seat", "metrics (played episodes)"):
+        table.add_column(column)
+    for (game, seats), items in sorted(groups.items()):
+        played = [e for e in items if e.played]
+        rewards = {seat: statistics.fmean(e.rewards[seat] for e in items) for seat in items[0].rewards}
+        metric_names = sorted({name for e in played for name in e.metrics})
+        metrics = {name: statistics.fmean(e.metrics[name] for e in played if name in e.metrics) for name in metric_names}
+        table.add_row(
+            game,
+            seats,
+            str(len(items)),
+            f"{100 * len(played) / len(items):.0f}",
+            " ".join(f"{s}={v:+.2f}" for s, v in rewards.items()),
+            " ".join(f"{n}={v:.2f}" for n, v in metrics.items()) or "-",
+        )
     return table
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from dialogym.benchmarks.runner import BenchConfig
 from dialogym.cli_bench import PLAY_DEFAULTS, PLAY_SETTINGS, bench_command, demo_command, play_command
 from dialogym.cli_config import config_command
-from dialogym.cli_league import league_command
+from dialogym.cli_league import LEAGUE_OPTIONS, league_command
 from dialogym.cli_output import OneLineGroup, console, fail, user_errors
 from dialogym.cli_train import TRAIN_ALIASES, TRAIN_CONFIGS, train_command
 from dialogym.trainers.config import LeagueConfig
@@ -113,7 +113,7 @@ app.command("play")(
 app.command("bench")(config_command(bench_command, BenchConfig, noun="bench", flags=FLAGS))
 app.command("demo")(user_errors(demo_command))
 app.command("train")(config_command(train_command, TRAIN_CONFIGS, noun="training", aliases=TRAIN_ALIASES, flags=FLAGS))
-app.command("league")(config_command(league_command, LeagueConfig, noun="league", exclude=("game",), flags=FLAGS))
+app.command("league")(config_command(league_command, LeagueConfig, flags=FLAGS, **LEAGUE_OPTIONS))
 
 
 def main() -> None:  # pragma: no cover

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from dialogym.benchmarks.runner import BenchConfig, guided_spec, prepare_folder, run_bench, stored_config
 from dialogym.cli_config import Settings
@@ -88,31 +86,6 @@ def play_config(settings: Settings, game: str, model: str, opponent: str, seat: 
     )
 
 
-def summary_table(episodes: list[Any], title: str) -> Table:
-    """Per game and agent-in-seat: episodes, % played, mean reward and the game's metrics."""
-    groups: dict[tuple[str, str], list[Any]] = {}
-    for episode in episodes:
-        key = (episode.game, " vs ".join(f"{seat}={agent}" for seat, agent in episode.seats.items()))
-        groups.setdefault(key, []).append(episode)
-    table = Table(title=title)
-    for column in ("game", "seats", "episodes", "% played", "mean reward per seat", "metrics (played episodes)"):
-        table.add_column(column)
-    for (game, seats), items in sorted(groups.items()):
-        played = [e for e in items if e.played]
-        rewards = {seat: statistics.fmean(e.rewards[seat] for e in items) for seat in items[0].rewards}
-        metric_names = sorted({name for e in played for name in e.metrics})
-        metrics = {name: statistics.fmean(e.metrics[name] for e in played if name in e.metrics) for name in metric_names}
-        table.add_row(
-            game,
-            seats,
-            str(len(items)),
-            f"{100 * len(played) / len(items):.0f}",
-            " ".join(f"{s}={v:+.2f}" for s, v in rewards.items()),
-            " ".join(f"{n}={v:.2f}" for n, v in metrics.items()) or "-",
-        )
-    return table
-
-
 def play_command(
     settings: Settings,
     game: str = typer.Argument(..., help="game id or short name, e.g. dialogym/Reference-v0 or reference"),
@@ -124,6 +97,8 @@ def play_command(
     ),
 ) -> None:
     """Play episodes of one game (a one-game bench run); writes episodes.jsonl and prints a summary."""
+    from dialogym.benchmarks.report import summary_table
+
     config = play_config(settings, game, model, opponent, seat)
     generated = 0
 

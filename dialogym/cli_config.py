@@ -10,6 +10,11 @@ same thing. A flag given on the command line beats the file; a setting given now
 out, so the class's own default applies. Values are checked by the class alone, whichever way
 they came in, and a bad one is one line that names the key and where it came from.
 
+A field whose value is itself a config (``LeagueConfig.learner``: a ``GRPOConfig`` or a
+``PPOConfig``) is *nested*: each of its settings is an option of its own name too
+(``--beta``), and the config file gives it at the top (``beta: 0.1``) or in the field's
+mapping (``learner: {beta: 0.1}``); :meth:`Settings.build` passes them to that field.
+
 Options that are not settings of the class (the game, the model, ``--out``, ``--steps``,
 ...) are the command function's own parameters, declared with ``typer.Option`` as usual;
 they may be keys of the config file too.
@@ -104,22 +109,32 @@ class Settings:
     where: dict[str, str] = field(default_factory=dict)
     #: for a command with several config classes: which of them (by label) have each setting
     owners: dict[str, list[str]] = field(default_factory=dict)
+    #: the settings of nested configs: setting -> the field of the built class that holds it
+    nested: dict[str, str] = field(default_factory=dict)
 
     def build(self, cls: type[Config], **fixed: Any) -> Config:
-        """``cls`` from these values and ``fixed`` (what the command computed itself).
+        """``cls`` from these values and ``fixed`` (what the command computed itself); the
+        settings of a nested config go to its field as one mapping.
 
         Raises ``ValueError`` in one line naming the key and where its value came from.
         """
-        foreign = [key for key in self.values if key not in cls.model_fields]
+        values: dict[str, Any] = {}
+        for key, value in self.values.items():
+            if key in self.nested:
+                values.setdefault(self.nested[key], {})[key] = value
+            else:
+                values[key] = value
+        foreign = [key for key in values if key not in cls.model_fields]
         if foreign:
             key = foreign[0]
             owners = " and ".join(self.owners.get(key, [])) or "another command"
             raise ValueError(f"{self.where.get(key, 'command line')}: {key!r} is a setting of {owners} only, not of this run")
         for key, value in self.values.items():  # nan fails every range check, so say what it is
-            if _unwrap(cls.model_fields[key].annotation)[0] is float and not_finite(value):
+            info = _field_info(cls, key, self.nested.get(key))
+            if info is not None and _unwrap(info.annotation)[0] is float and not_finite(value):
                 raise ValueError(f"{self.where.get(key, 'command line')}: bad {self.noun} setting {key!r}: {not_finite(value)}")
         try:
-            config = cls.model_validate({**self.values, **fixed})
+            config = cls.model_validate({**values, **fixed})
         except ValidationError as err:
             first = err.errors()[0]
             loc = [str(part) for part in first["loc"]]
@@ -127,7 +142,10 @@ class Settings:
             message = str(first["msg"]).removeprefix("Value error, ")
             if first["type"] in ("bool_parsing", "bool_type"):
                 message += "; write true or false"
-            where = self.where.get(loc[0] if loc else "", "command line")
+            where = next((self.where[part] for part in reversed(loc) if part in self.where), "command line")
+            if first["type"] == "extra_forbidden" and loc and loc[-1] in self.owners:  # a nested setting of another class
+                raise ValueError(f"{where}: {loc[-1]!r} is a setting of {' and '.join(self.owners[loc[-1]])} only, "
+                                 "not of this run") from None
             raise ValueError(f"{where}: bad {self.noun} setting {name!r}: {message}") from None
         for names, what in EPISODE_COUNTS:
             if all(name in cls.model_fields for name in names):
@@ -168,6 +186,16 @@ class _Option:
         if self.optional and value == "":
             value = None
         return value
+
+
+def _field_info(cls: type[BaseModel], key: str, holder: str | None) -> FieldInfo | None:
+    """The field ``key`` of ``cls``, or (``holder`` given) of a config class that the field
+    ``holder`` of ``cls`` holds; None where there is none."""
+    if holder is None:
+        return cls.model_fields.get(key)
+    inner = _unwrap(cls.model_fields[holder].annotation)[0]
+    classes = [c for c in get_args(inner) or (inner,) if isinstance(c, type) and issubclass(c, BaseModel)]
+    return next((c.model_fields[key] for c in classes if key in c.model_fields), None)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -282,6 +310,51 @@ def generated_options(
     return options
 
 
+def _command_options(
+    classes: Mapping[str, type[BaseModel]],
+    nested: Mapping[str, Mapping[str, type[BaseModel]]],
+    *,
+    exclude: Iterable[str] = (),
+    include: Iterable[str] | None = None,
+    **spelling: Any,
+) -> tuple[list[_Option], dict[str, list[str]], dict[str, str]]:
+    """The options of ``classes`` and of the classes of each ``nested`` field (``include``
+    applies to ``classes`` alone; ``spelling``: ``defaults``, ``aliases``, ``flags`` of
+    :func:`generated_options`, to all); for each setting that not every class of its group
+    has, the labels of those that do; and the field that holds each nested setting."""
+    options, owners, holder = [], {}, {}
+    groups = [(None, classes, include), *((name, group, None) for name, group in nested.items())]
+    for name, group, wanted in groups:
+        made = generated_options(group, exclude={*exclude, *nested}, include=wanted, **spelling)
+        owners.update({o.name: o.owners for o in made if len(o.owners) < len(group)})
+        holder.update({o.name: name for o in made if name is not None})
+        options += made
+    twice = sorted({o.name for o in options if sum(other.name == o.name for other in options) > 1})
+    if twice:
+        raise TypeError(f"settings {twice} would be options twice: of the command's config and of a nested one")
+    return options, owners, holder
+
+
+def _flattened(given: dict[str, Any], holder: Mapping[str, str], path: Path) -> dict[str, Any]:
+    """A config file's settings with each nested field's mapping (``learner: {beta: 0.1}``)
+    read as keys of their own (``beta``), as the flags are; a key there that is no setting
+    of the field stays dotted (``learner.x``, unknown), and a key given both ways is refused."""
+    fields = set(holder.values())
+    flat = {key: value for key, value in given.items() if key not in fields}
+    for name in sorted(fields & set(given)):
+        if not isinstance(given[name], dict):
+            raise ValueError(f"{path}: {name} is a mapping of settings (e.g. {name}: {{lr: 0.001}}), "
+                             f"got {type(given[name]).__name__}")
+        for key, value in given[name].items():
+            key = str(key).replace("-", "_")
+            if holder.get(key) != name:
+                key = f"{name}.{key}"
+            elif key in flat:
+                raise ValueError(f"{path}: {key!r} is given twice, at the top and under {name}:; keep one")
+            flat[key] = value
+    return flat
+
+
 def config_command(
     func: Callable[..., Any],
     configs: type[BaseModel] | Mapping[str, type[BaseModel]],
@@ -292,16 +365,17 @@ def config_command(
     defaults: Mapping[str, Any] | None = None,
     aliases: Mapping[str, str] | None = None,
     flags: Mapping[str, str] | None = None,
+    nested: Mapping[str, Mapping[str, type[BaseModel]]] | None = None,
 ) -> Callable[..., Any]:
     """A typer command: ``func``'s own parameters, an option per setting of ``configs``, and
     ``--config``/``--config-file`` FILE. ``func`` takes ``settings: Settings`` (the settings
     given, for :meth:`Settings.build`) and its own parameters, with a file's values where the
     command line gave none. ``noun`` names the settings in error lines ("bench", "training").
-    See :func:`generated_options` for the other arguments."""
+    ``nested``: the fields whose value is a config, each's classes by label (``{"learner":
+    {"grpo": GRPOConfig, "ppo": PPOConfig}}``). See :func:`generated_options` for the rest."""
     classes = {configs.__name__: configs} if isinstance(configs, type) else dict(configs)
-    options = generated_options(
-        classes, exclude=exclude, include=include, defaults=defaults, aliases=aliases, flags=flags
-    )
+    options, owners, holder = _command_options(classes, dict(nested or {}), exclude=exclude, include=include,
+                                               defaults=defaults, aliases=aliases, flags=flags)
     by_name = {option.name: option for option in options}
     key_of = {aliases[name]: name for name in (aliases or {}) if name in by_name}
     own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "settings"]
@@ -323,17 +397,17 @@ def config_command(
         params = {p.name: p for p in ctx.command.params}
         options_of_func = {p.name for p in own if getattr(params.get(p.name), "param_type_name", "") == "option"}
         file_keys = options_of_func | set(by_name) | set(key_of)
-        given = read_config_file(path, noun) if path is not None else {}
+        given = _flattened(read_config_file(path, noun), holder, path) if path is not None else {}
         unknown = sorted(set(given) - file_keys)
         if unknown:
-            raise ValueError(f"{path}: unknown {noun} option(s) {unknown}; known: {sorted(file_keys)}")
+            raise ValueError(f"{path}: unknown {noun} option(s) {unknown}; known: {sorted(file_keys | set(holder.values()))}")
         from_file = {key_of.get(key, key): value for key, value in given.items()}
 
         def on_command_line(name: str) -> bool:
             # compared by name: typer may carry its own copy of click's ParameterSource enum
             return getattr(ctx.get_parameter_source(name), "name", "") in _SET_SOURCES
 
-        settings = Settings(noun, owners={o.name: o.owners for o in options if len(o.owners) < len(classes)})
+        settings = Settings(noun, owners=owners, nested=holder)
         for option in options:
             if on_command_line(option.name):
                 settings.values[option.name] = option.plain(kwargs[option.name])

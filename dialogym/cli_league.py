@@ -1,15 +1,29 @@
 """``dialogym league``: train against a pool of past checkpoints.
 
-Its settings are the fields of :class:`~dialogym.trainers.config.LeagueConfig`."""
+Its settings are the fields of :class:`~dialogym.trainers.config.LeagueConfig` and, once
+each, those of its learner's :class:`~dialogym.trainers.config.GRPOConfig` (or
+:class:`~dialogym.trainers.config.PPOConfig` with ``--algo ppo``) that a league does not
+decide itself, with the league's defaults."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from dialogym.cli_config import Settings
 from dialogym.cli_output import console, out_folder
+from dialogym.trainers.config import LEAGUE_DECIDES, LEAGUE_LEARNER_DEFAULTS, LEARNER_CONFIGS
+
+#: How ``league``'s options come from its config (:func:`~dialogym.cli_config.config_command`):
+#: the game is an argument, the learner's settings are options of their own names.
+LEAGUE_OPTIONS: dict[str, Any] = {
+    "noun": "league",
+    "exclude": ("game", *LEAGUE_DECIDES),
+    "nested": {"learner": LEARNER_CONFIGS},
+    "defaults": LEAGUE_LEARNER_DEFAULTS,
+}
 
 
 def league_command(

@@ -6,17 +6,16 @@ Its settings are the fields of :class:`~dialogym.trainers.config.GRPOConfig` (an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from dialogym.cli_config import Settings
 from dialogym.cli_output import finite_float, out_folder, too_many_episodes
-from dialogym.trainers.config import GRPOConfig, PPOConfig
+from dialogym.trainers.config import LEARNER_CONFIGS, GRPOConfig
 
 #: The config classes whose fields are ``train``'s options, by the algo that uses each
 #: (dpo and sft play with GRPO's settings).
-TRAIN_CONFIGS = {"grpo": GRPOConfig, "ppo": PPOConfig}
+TRAIN_CONFIGS = LEARNER_CONFIGS
 #: Older flag and key names that keep working.
 TRAIN_ALIASES = {"instances_per_step": "instances"}
 
@@ -50,7 +49,7 @@ def train_command(
     from dialogym.trainers.grpo import GRPOTrainer
     from dialogym.trainers.ppo import PPOTrainer
 
-    config = settings.build(PPOConfig if algo == "ppo" else GRPOConfig)
+    config = settings.build(LEARNER_CONFIGS.get(algo, GRPOConfig))  # dpo and sft play with GRPO's settings
     if algo in ("dpo", "sft"):  # every step's episodes are kept for TRL's dataset
         played = steps * config.group_size * config.instances_per_step
         reason = too_many_episodes(played, "episodes per run (steps x group_size x instances_per_step, all kept for TRL)")
@@ -67,28 +66,7 @@ def train_command(
         if trainer.rank == 0:
             typer.echo(f"checkpoint: {out / 'checkpoint'}")
         return
-    _train_with_trl(trainer, algo, steps, config.lr, min_reward, out)
+    from dialogym.trainers.preference import train_preference
 
-
-def _train_with_trl(trainer: Any, algo: str, steps: int, lr: float, min_reward: float, out: Path) -> None:
-    """DPO or SFT: play ``steps`` batches, export them, train with TRL's trainer, save."""
-    import torch
-
-    from dialogym.trainers.preference import dpo_pairs, sft_set, train_dpo, train_sft, write_jsonl
-
-    episodes = [e for step in range(steps) for e in trainer.play(step)]
-    settings = {"max_steps": steps, "learning_rate": lr, "use_cpu": not torch.cuda.is_available()}
-    if algo == "dpo":
-        rows = dpo_pairs(episodes, "learner")
-        write_jsonl(rows, out / "dpo.jsonl")
-        if not rows:
-            raise ValueError("no preference pairs: every group's replies got the same reward; play more steps")
-        train_dpo(trainer.model, trainer.agent.tokenizer, rows, out / "trl", **settings)
-    else:
-        rows = sft_set(episodes, "learner", min_reward=min_reward)
-        write_jsonl(rows, out / "sft.jsonl")
-        if not rows:
-            raise ValueError(f"no conversation earned --min-reward {min_reward}; play more steps or lower it")
-        train_sft(trainer.model, trainer.agent.tokenizer, rows, out / "trl", **settings)
-    trainer.save(out / "checkpoint")
+    rows = train_preference(trainer, algo, steps, out, min_reward=min_reward)
     typer.echo(f"{len(rows)} {algo} rows in {out}; checkpoint: {out / 'checkpoint'}")

@@ -1,5 +1,6 @@
-"""The settings of every trainer, each in one pydantic class: ``GRPOConfig``, ``PPOConfig``,
-``LeagueConfig``.
+"""The settings of every trainer, each in one pydantic class: ``TrainerConfig`` (what every
+on-policy trainer shares), ``GRPOConfig``, ``PPOConfig``, and ``LeagueConfig``, which holds
+its learner's ``GRPOConfig`` or ``PPOConfig``.
 
 Each field's default, range and help text are stated once, here: the command line's options
 and the config file's keys are generated from these classes, and a value out of range is
@@ -10,31 +11,33 @@ refused with the field's name whichever way it came in. Unknown keys are refused
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from .opponents import SAMPLER_HELP
 
 
-class GRPOConfig(BaseModel):
-    """Group Relative Policy Optimization (:mod:`grpo`); the shared settings of PPO too."""
+class TrainerConfig(BaseModel):
+    """What every on-policy trainer (:mod:`core`) shares: how a step plays, the learner's
+    adapter and optimizer, the KL to the reference it keeps, and the game it plays."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     group_size: int = Field(4, ge=2, description="plays of each instance per step; advantages are relative to the group, so at least 2")
     instances_per_step: int = Field(4, ge=1, description="instances per step (each played group_size times)")
     lr: float = Field(1e-4, gt=0.0, description="AdamW learning rate")
-    epsilon_low: float = Field(0.2, ge=0.0, le=1.0, description="the ratio is clipped below 1 - epsilon_low")
-    epsilon_high: float = Field(0.28, ge=0.0, description="the ratio is clipped above 1 + epsilon_high (DAPO's clip-higher)")
     beta: float = Field(0.0, ge=0.0, description="weight of the KL to the reference (the base model: adapter off, or a frozen copy)")
-    loss_type: Literal["grpo", "dr_grpo", "dapo"] = Field(
-        "dapo", description="normalisation: grpo (per sequence), dr_grpo (sequences x max_new_tokens), dapo (tokens in the step)"
-    )
-    scale_rewards: bool = Field(True, description="divide advantages by the group's reward std")
-    baseline: Literal["group", "role"] = Field(
-        "group", description="group: one baseline per instance and seat; role: one per seat (asymmetric games)"
-    )
     epochs: int = Field(1, ge=1, description="passes over each step's batch")
     grad_accum: int = Field(1, ge=1, description="chunks each step's batch is split into (memory; same gradient)")
     temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the learner's replies")
@@ -73,8 +76,23 @@ class GRPOConfig(BaseModel):
         return out
 
 
+class GRPOConfig(TrainerConfig):
+    """Group Relative Policy Optimization (:mod:`grpo`): the clipped surrogate, its
+    normalisation and the group baseline."""
+
+    epsilon_low: float = Field(0.2, ge=0.0, le=1.0, description="the ratio is clipped below 1 - epsilon_low")
+    epsilon_high: float = Field(0.28, ge=0.0, description="the ratio is clipped above 1 + epsilon_high (DAPO's clip-higher)")
+    loss_type: Literal["grpo", "dr_grpo", "dapo"] = Field(
+        "dapo", description="normalisation: grpo (per sequence), dr_grpo (sequences x max_new_tokens), dapo (tokens in the step)"
+    )
+    scale_rewards: bool = Field(True, description="divide advantages by the group's reward std")
+    baseline: Literal["group", "role"] = Field(
+        "group", description="group: one baseline per instance and seat; role: one per seat (asymmetric games)"
+    )
+
+
 class PPOConfig(GRPOConfig):
-    """PPO with a value head (:mod:`ppo`): GRPO's settings, GAE's and the value loss's."""
+    """PPO with a value head (:mod:`ppo`): GRPO's clipped loss, GAE's and the value loss's settings."""
 
     gamma: float = Field(1.0, ge=0.0, le=1.0, description="discount between the seat's own tokens")
     lam: float = Field(0.95, ge=0.0, le=1.0, description="GAE lambda")
@@ -83,9 +101,36 @@ class PPOConfig(GRPOConfig):
     epochs: int = Field(2, ge=1, description="passes over each step's batch")
 
 
+#: The config class of each policy-gradient objective, by the name ``--algo`` gives it.
+LEARNER_CONFIGS: dict[str, type[GRPOConfig]] = {"grpo": GRPOConfig, "ppo": PPOConfig}
+
+#: A league learner's defaults where they differ from a lone trainer's (``dialogym train``'s):
+#: ``dialogym league`` with no options trains with these (baseline: see LEAGUE_DECIDES).
+LEAGUE_LEARNER_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "max_new_tokens": 32, "baseline": "role"}
+
+#: The learner settings a league decides itself, and why; a league's learner config leaves
+#: each at its default (baseline: at "role"), and the league's command has no option for it.
+LEAGUE_DECIDES = {
+    "group_size": "a league plays each instance once",
+    "instances_per_step": "a league's step is an iteration of `episodes` instances; set episodes instead",
+    "seat": "a league seats the learner in every role in turn",
+    "game_options": "a league plays the game with its registered options",
+    "baseline": "a league plays each instance once, so GRPO's baseline is per role (as in SPIRAL)",
+}
+
+
+def _setting_error(key: str, value: Any, message: str) -> ValidationError:
+    """The validation error of setting ``key``: raised in a validator, it names the key's
+    place (``learner.lr``) as pydantic's own errors do."""
+    return ValidationError.from_exception_data(
+        "LeagueConfig", [{"type": PydanticCustomError("league_setting", message), "loc": (key,), "input": value}]
+    )
+
+
 class LeagueConfig(BaseModel):
     """A self-play league (:mod:`league`): the learner trains against a pool of its own past
-    checkpoints, with a GRPO or PPO update on each iteration's episodes."""
+    checkpoints, with a GRPO or PPO update (``learner``, as ``algo`` says) on each
+    iteration's episodes."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -100,17 +145,45 @@ class LeagueConfig(BaseModel):
     gate: float | None = Field(
         None, ge=0.0, le=1.0, description="admit a checkpoint only if it scores at least this against the best rated member; unset: always"
     )
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate of the learner's adapter")
-    lora_rank: int = Field(8, ge=1, description="rank of the learner's LoRA adapter")
-    grad_accum: int = Field(1, ge=1, description="chunks each iteration's batch is split into (memory; same gradient)")
-    guided: bool = Field(False, description="guided moves: the learner's and the pool checkpoints' replies decoded under each seat's move grammar")
-    temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the training episodes")
-    max_new_tokens: int = Field(32, ge=1, description="longest reply in tokens (each game caps it at its own limit)")
-    level: str | None = Field(None, description="instance level; unset: the game's default")
-    seed: int = Field(0, ge=0, description="seed of the instances, the opponent draws and the adapter's initialisation")
     opponents_on: Literal["transformers", "vllm"] = Field(
         "transformers", description="backend of the pool's checkpoints when they play (vllm: per-request LoRA on a GPU)"
     )
+    learner: GRPOConfig | PPOConfig = Field(
+        default_factory=lambda: GRPOConfig.model_validate(LEAGUE_LEARNER_DEFAULTS), validate_default=True,
+        description="the learner's settings: a GRPOConfig, or a PPOConfig for algo ppo; what it leaves unset takes the "
+        "league's defaults (LEAGUE_LEARNER_DEFAULTS); its seed, level, temperature, max_new_tokens and guided are the "
+        "league's too (the draws, the instances and how the pool's checkpoints play)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _learner_settings_are_nested(cls, data: Any) -> Any:
+        """A learner setting given beside the league's (``lr=...``) is refused, naming its place."""
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                if key not in cls.model_fields and any(key in c.model_fields for c in LEARNER_CONFIGS.values()):
+                    raise _setting_error(key, value, f"{key} is a setting of the learner: give it as learner.{key} "
+                                                     "(in a config file, under learner:)")
+        return data
+
+    @field_validator("learner", mode="before")
+    @classmethod
+    def _learner_of_algo(cls, given: Any, info: ValidationInfo) -> Any:
+        """The league's defaults and the settings given (a mapping, or those set on a config
+        object), as the config class of ``algo``; the settings a league decides are refused."""
+        if isinstance(given, BaseModel):
+            given = given.model_dump(exclude_unset=True)
+        config_cls = LEARNER_CONFIGS[info.data.get("algo", "grpo")]
+        learner = config_cls.model_validate({**LEAGUE_LEARNER_DEFAULTS, **given} if isinstance(given, Mapping) else given)
+        for key, why in LEAGUE_DECIDES.items():
+            decided = LEAGUE_LEARNER_DEFAULTS.get(key, config_cls.model_fields[key].get_default(call_default_factory=True))
+            if getattr(learner, key) != decided:
+                raise _setting_error(key, getattr(learner, key), f"{why}; leave learner.{key} unset")
+        if learner.lora_rank < 1:
+            raise _setting_error("lora_rank", learner.lora_rank, "the league's learner is a LoRA adapter (its pool keeps "
+                                                                 "adapters); give a rank of 1 or more")
+        return learner
 
 
-__all__ = ["GRPOConfig", "LeagueConfig", "PPOConfig"]
+__all__ = ["LEAGUE_DECIDES", "LEAGUE_LEARNER_DEFAULTS", "LEARNER_CONFIGS", "GRPOConfig", "LeagueConfig", "PPOConfig",
+           "TrainerConfig"]

@@ -36,7 +36,8 @@ import numpy as np
 from dialogym.envs import Episode
 
 from .config import GRPOConfig
-from .core import LEARNER, TrainerCore, own_tokens, token_logprobs
+from .core import LEARNER, TrainerCore, own_tokens
+from .logprobs import token_logprobs
 from .samples import Sample, episode_samples
 
 
@@ -100,7 +101,7 @@ class GRPOTrainer(TrainerCore):
     """GRPO on ``game`` against ``opponent`` (see :class:`core.TrainerCore` for the
     arguments): every sample of a group shares one advantage, on each of its own tokens."""
 
-    config_file = "grpo_config.json"
+    config_cls, config_file = GRPOConfig, "grpo_config.json"
 
     def update(self, episodes: Sequence[Episode]) -> dict[str, float]:
         import torch
@@ -133,4 +134,4 @@ class GRPOTrainer(TrainerCore):
                 **reported}
 
 
-__all__ = ["GRPOConfig", "GRPOTrainer", "advantages", "flat_groups", "grpo_loss", "token_logprobs"]
+__all__ = ["GRPOConfig", "GRPOTrainer", "advantages", "flat_groups", "grpo_loss"]

@@ -7,7 +7,8 @@ Each iteration:
    :mod:`opponents`; fixed opponents are ``external`` pool entries, so they are rated);
 2. play the batch with the rollout engine; the learner takes each seat in turn;
 3. update the learner (a LoRA adapter) on its own turns: the update of a GRPO or PPO
-   trainer (:func:`league_learner`), so gradient accumulation works as in ``dialogym train``;
+   trainer (:func:`league_learner`) with the league's ``learner`` settings (a ``GRPOConfig``
+   or ``PPOConfig``), so every setting works as in ``dialogym train``;
 4. evaluate it against up to ``eval_opponents`` pool members (greedy, test split, seats
    swapped; the best rated among them, and always it when a gate is set);
 5. admit it to the pool as ``it-<i>`` (optionally gated: its mean score against the
@@ -49,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from dialogym.agents.adapters import AdapterAgent, AdapterBank
 from dialogym.agents.base import Sampling
@@ -58,7 +60,7 @@ from dialogym.benchmarks.scores import match_score, partner_score
 from dialogym.envs import EpisodeWriter, derive_seed, spec
 from dialogym.envs.episode import atomic_write_text
 
-from .config import GRPOConfig, LeagueConfig, PPOConfig
+from .config import LeagueConfig
 from .core import LEARNER
 from .grpo import GRPOTrainer
 from .opponents import Fixed, PerRole, Sampler, make_sampler
@@ -67,18 +69,16 @@ from .ppo import PPOTrainer
 
 
 def league_learner(config: LeagueConfig) -> GRPOTrainer | PPOTrainer:
-    """The learner of a league: a GRPO (or, ``algo="ppo"``, PPO) trainer of a LoRA adapter on
-    the base model, whose update runs on each iteration's episodes, gradient accumulation
-    included. GRPO's baselines are per role: a league's episodes are all different
-    instances, so the group of a sample is its role, as in SPIRAL."""
-    c = config
-    # instances_per_step: a league step is an iteration, every episode its own instance
-    settings = dict(lr=c.lr, lora_rank=c.lora_rank, grad_accum=c.grad_accum, temperature=c.temperature, instances_per_step=c.episodes,
-                    max_new_tokens=c.max_new_tokens, level=c.level, seed=c.seed, loss_type="dapo", baseline="role",
-                    guided=c.guided)
-    if c.algo == "ppo":
-        return PPOTrainer(c.game, c.model, opponent=None, config=PPOConfig(**settings))
-    return GRPOTrainer(c.game, c.model, opponent=None, config=GRPOConfig(**settings))
+    """The learner of a league: a trainer of a LoRA adapter on the base model with the
+    league's learner config (a GRPO, or for ``algo="ppo"`` a PPO one), whose update runs on
+    each iteration's episodes, gradient accumulation included. A league step is an
+    iteration, every episode its own instance: ``instances_per_step`` is ``episodes``."""
+    trainer_cls = PPOTrainer if config.algo == "ppo" else GRPOTrainer
+    if type(config.learner) is not trainer_cls.config_cls:
+        raise ValueError(f"league: algo {config.algo!r} trains with a {trainer_cls.config_cls.__name__}, but the learner's "
+                         f"settings are a {type(config.learner).__name__}; validate the config again after changing algo")
+    settings = config.learner.model_copy(update={"instances_per_step": config.episodes})
+    return trainer_cls(config.game, config.model, opponent=None, config=settings)
 
 
 class League:
@@ -119,7 +119,7 @@ class League:
         # through the same bank, whose lock keeps their adapter swaps out of its generation
         self.bank = AdapterBank(self.learner.agent)
         self.player = AdapterAgent(self.bank, "default")
-        self.player.guided = config.guided
+        self.player.guided = config.learner.guided
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "league_config.json", config_text)
@@ -129,7 +129,15 @@ class League:
     def _check_config(self) -> str:
         path = self.out / "league_config.json"
         text = self.config.model_dump_json(indent=1)
-        if path.exists() and LeagueConfig.model_validate_json(path.read_text()) != self.config:
+        if not path.exists():
+            return text
+        try:
+            stored = LeagueConfig.model_validate_json(path.read_text())
+        except ValidationError as err:  # written by an older dialogym (flat learner settings), or not a league's
+            first = err.errors()[0]
+            raise ValueError(f"{path} holds a league config this dialogym cannot read ({'.'.join(map(str, first['loc']))}: "
+                             f"{first['msg']}); use a new --out folder to start another league") from None
+        if stored != self.config:
             raise ValueError(f"{path} holds a different league config; use a new --out folder to start another league")
         return text
 
@@ -226,7 +234,7 @@ class League:
                 agents[name] = self.bank.agent(name, str(self.pool.path_of(name)))
             else:
                 agents[name] = load_agent(entry.spec)
-            if self.config.guided and entry.kind == "lora":  # the pool's checkpoints play as the learner does
+            if self.config.learner.guided and entry.kind == "lora":  # the pool's checkpoints play as the learner does
                 agents[name].guided = True
         return agents
 
@@ -238,7 +246,8 @@ class League:
         for i, seed in enumerate(seeds):
             learner_seat = self.roles[i % len(self.roles)]
             seats = {role: LEARNER if role == learner_seat else opponent(role) for role in self.roles}
-            specs.append(EpisodeSpec(game=self.config.game, seed=seed, seats=seats, level=self.config.level, split=split, tags={"league": tag}))
+            specs.append(EpisodeSpec(game=self.config.game, seed=seed, seats=seats, level=self.config.learner.level, split=split,
+                                     tags={"league": tag}))
         return specs
 
     def _candidates(self, sampler: Sampler) -> list[str]:
@@ -262,7 +271,7 @@ class League:
         with itself, and the learner wins by lifting the team above that
         (:func:`~dialogym.benchmarks.scores.partner_score`)."""
         c = self.config
-        engine = RolloutEngine(self._agents(opponents), sampling=Sampling(temperature=0.0, max_new_tokens=c.max_new_tokens))
+        engine = RolloutEngine(self._agents(opponents), sampling=Sampling(temperature=0.0, max_new_tokens=c.learner.max_new_tokens))
         n = episodes or c.eval_episodes
         mine = range(self.rank, n, self.world_size)  # this rank's share
         local = [0.0] * (n * len(opponents))  # the others' scores are 0 here and come in the sum
@@ -296,9 +305,9 @@ class League:
         return lines
 
     def iteration(self, iteration: int, progress: bool = False) -> dict[str, Any]:
-        c = self.config
+        c, cfg = self.config, self.config.learner
         # seeded per iteration, so a resumed league draws what an uninterrupted one would
-        rng = np.random.default_rng([c.seed, iteration])
+        rng = np.random.default_rng([cfg.seed, iteration])
         checkpoints = [e.name for e in self.pool.entries if e.kind != "external"]
         latest = checkpoints[-1]
         rates = self.pool.get(latest).win_rates  # refit with the ratings after every record
@@ -308,9 +317,9 @@ class League:
             return sampler.sample(self._candidates(sampler), rng, rates.get)
 
         # every rank draws the whole plan, so that all agree on it, and plays its share
-        specs = self._specs(train_seeds(c.seed, iteration, c.episodes), "train", f"train-{iteration}", draw)
+        specs = self._specs(train_seeds(cfg.seed, iteration, c.episodes), "train", f"train-{iteration}", draw)
         mine = specs[self.rank::self.world_size]
-        sampling = Sampling(temperature=c.temperature, max_new_tokens=c.max_new_tokens)
+        sampling = Sampling(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
         names = {n for s in mine for n in s.seats.values() if n != LEARNER}
         engine = RolloutEngine(self._agents(names), sampling=sampling, progress=progress and self.rank == 0)
         with EpisodeWriter(self.out / "episodes.jsonl") if self.rank == 0 else contextlib.nullcontext() as writer:

@@ -28,8 +28,9 @@ import numpy as np
 from dialogym.envs import Episode
 
 from .config import PPOConfig
-from .core import LEARNER, TrainerCore, own_tokens, token_logprobs
+from .core import LEARNER, TrainerCore, own_tokens
 from .grpo import grpo_loss
+from .logprobs import token_logprobs
 from .samples import episode_samples
 
 

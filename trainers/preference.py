@@ -15,6 +15,8 @@ TRL applies the model's chat template to these messages, so their contents are d
 (:mod:`dialogym.agents.defuse`) as every backend's are: in the exported sets against the
 widespread templates' special tokens, and again in :func:`train_dpo` / :func:`train_sft`
 against the trained tokenizer's own. No seat's text becomes a special token in training.
+
+:func:`train_preference` is ``dialogym train --algo dpo|sft``: play, export, train with TRL.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogym.agents.defuse import defuse_messages
 from dialogym.envs import Episode
 from dialogym.envs.episode import atomic_write_text
+
+if TYPE_CHECKING:
+    from .core import TrainerCore
 
 
 def _trained_seats(episode: Episode, trained: str | Sequence[str]) -> list[str]:
@@ -129,3 +134,34 @@ def train_sft(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], out: s
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([defused(r, tokenizer) for r in rows]),
                          processing_class=tokenizer)
     return trainer.train()
+
+
+def train_preference(trainer: TrainerCore, algo: str, steps: int, out: str | Path, *,
+                     min_reward: float = 1.0) -> list[dict[str, Any]]:
+    """DPO or SFT (``algo``) of ``trainer``'s learner: play ``steps`` of its batches, export
+    them (``out/dpo.jsonl``: the pairs; ``out/sft.jsonl``: the conversations whose seat earned
+    ``min_reward``), train with TRL's trainer at the trainer's learning rate (its logs in
+    ``out/trl``) and save ``out/checkpoint``. Returns the exported rows; none is an error."""
+    import torch
+
+    from .core import LEARNER
+
+    if algo not in ("dpo", "sft"):
+        raise ValueError(f"unknown preference algo {algo!r}; choose dpo or sft")
+    out = Path(out)
+    episodes = [e for step in range(steps) for e in trainer.play(step)]
+    settings = {"max_steps": steps, "learning_rate": trainer.cfg.lr, "use_cpu": not torch.cuda.is_available()}
+    if algo == "dpo":
+        rows = dpo_pairs(episodes, LEARNER)
+        write_jsonl(rows, out / "dpo.jsonl")
+        if not rows:
+            raise ValueError("no preference pairs: every group's replies got the same reward; play more steps")
+        train_dpo(trainer.model, trainer.agent.tokenizer, rows, out / "trl", **settings)
+    else:
+        rows = sft_set(episodes, LEARNER, min_reward=min_reward)
+        write_jsonl(rows, out / "sft.jsonl")
+        if not rows:
+            raise ValueError(f"no conversation earned --min-reward {min_reward}; play more steps or lower it")
+        train_sft(trainer.model, trainer.agent.tokenizer, rows, out / "trl", **settings)
+    trainer.save(out / "checkpoint")
+    return rows

@@ -3,6 +3,7 @@ one meaning for a flag and the key of the same name, one line per bad key or val
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any, Literal, get_args
@@ -16,8 +17,9 @@ from typer.testing import CliRunner
 from dialogym.benchmarks.runner import BenchConfig
 from dialogym.cli import app
 from dialogym.cli_config import Settings, _unwrap, config_command
+from dialogym.cli_league import LEAGUE_OPTIONS
 from dialogym.cli_train import TRAIN_ALIASES, TRAIN_CONFIGS
-from dialogym.trainers.config import GRPOConfig, LeagueConfig, PPOConfig
+from dialogym.trainers.config import LEAGUE_DECIDES, GRPOConfig, LeagueConfig, PPOConfig
 
 cli = CliRunner()
 
@@ -65,7 +67,7 @@ def test_generated_options_carry_the_class_defaults_help_and_ranges():
 
 @pytest.mark.parametrize(
     ("command", "cls", "exclude"),
-    [("bench", BenchConfig, ()), ("train", GRPOConfig, ()), ("train", PPOConfig, ()), ("league", LeagueConfig, ("game",))],
+    [("bench", BenchConfig, ()), ("train", GRPOConfig, ()), ("train", PPOConfig, ()), ("league", LeagueConfig, ("game", "learner"))],
 )
 def test_every_field_of_a_commands_config_class_is_an_option_with_its_default(command, cls, exclude):
     for name, info in cls.model_fields.items():
@@ -95,6 +97,7 @@ def sample_value(cls: type[BaseModel], name: str) -> tuple[str, Any] | None:
         "sampler": ("uniform", "uniform"),
         "game_options": ("messages=false", ["messages=false"]),
         "seat": None if cls is BenchConfig else ("listener", "listener"),  # bench: a crossplay setting
+        "learner": None,  # the learner's settings are options of their own names
     }
     if name in special:
         return special[name]
@@ -117,7 +120,7 @@ CASES = [
     ("bench", BenchConfig, {}, {}),
     ("grpo", GRPOConfig, {}, {}),
     ("ppo", PPOConfig, {}, {}),
-    ("league", LeagueConfig, {"exclude": ("game",)}, {"game": "dialogym/Reference-v0"}),
+    ("league", LeagueConfig, {k: v for k, v in LEAGUE_OPTIONS.items() if k != "noun"}, {"game": "dialogym/Reference-v0"}),
 ]
 
 
@@ -186,7 +189,9 @@ def test_a_setting_of_another_algo_is_refused_in_one_line():
     assert result.exit_code == 2 and "'gamma' is a setting of ppo only" in result.output
 
 
-def test_league_gate_below_zero_still_means_no_gate(monkeypatch):
+@pytest.fixture
+def leagues_built(monkeypatch):
+    """The configs `dialogym league` builds, stopped before any training."""
     import dialogym.trainers.league as league_module
 
     seen = []
@@ -196,9 +201,13 @@ def test_league_gate_below_zero_still_means_no_gate(monkeypatch):
         raise ValueError("stopped before training")
 
     monkeypatch.setattr(league_module, "League", fake_league)
+    return seen
+
+
+def test_league_gate_below_zero_still_means_no_gate(leagues_built):
     for gate in ("-1", "0.5"):
         cli.invoke(app, ["league", "reference", "--model", "tiny", "--gate", gate])
-    assert [c.gate for c in seen] == [None, 0.5]
+    assert [c.gate for c in leagues_built] == [None, 0.5]
 
 
 def test_python_dash_m_dialogym_runs_the_cli():
@@ -217,3 +226,85 @@ def test_a_command_may_spell_a_bool_flag_its_own_way_and_the_key_stays_the_field
     assert cli.invoke(toy, ["run", "--config", str(path)]).exit_code == 0
     assert [c.shout for c in built] == [False, True]
     assert cli.invoke(toy, ["run", "--no-shout"]).exit_code == 2
+
+
+# -- the league's learner: a config nested in the league's --------------------------------
+#: the learner's settings a league uses, each an option of `dialogym league`
+LEAGUE_LEARNER = [name for name in PPOConfig.model_fields if name not in LEAGUE_DECIDES]
+
+
+def test_league_help_lists_each_learner_option_once_with_the_leagues_defaults():
+    help_text = cli.invoke(app, ["league", "--help"], env={"COLUMNS": "300"}).output
+    params = typer.main.get_command(app).commands["league"].params
+    for name in LEAGUE_LEARNER:
+        flag = "--" + name.replace("_", "-")
+        assert len(re.findall(rf"(?<![\w-]){flag}(?![\w-])", help_text)) == 1, name
+        assert [p.name for p in params if flag in p.opts] == [name]
+    for name in LEAGUE_DECIDES:  # the league decides these itself: no option
+        assert all(p.name != name for p in params)
+    assert (option(app, "league", "lr").default, option(app, "league", "max_new_tokens").default) == (1e-3, 32)
+    assert option(app, "league", "epochs").default is None and "grpo 1, ppo 2" in option(app, "league", "epochs").help
+    assert "ppo only" in option(app, "league", "gamma").help
+
+
+def test_a_learner_flag_its_key_and_its_key_under_learner_give_the_same_league_config(tmp_path):
+    options = {k: v for k, v in LEAGUE_OPTIONS.items() if k != "noun"}
+    for name in LEAGUE_LEARNER:
+        text, value = sample_value(PPOConfig, name)
+        flag = [text] if text.startswith("--") else ["--" + name.replace("_", "-"), text]
+        path = tmp_path / f"{name}.yaml"
+        built = []
+        for mapping in (None, {name: value}, {"learner": {name: value}}):  # the flag, its key, its key under learner
+            league, configs = recording_app(LeagueConfig, fixed={"game": "dialogym/Reference-v0"}, **options)
+            if mapping is not None:
+                path.write_text(yaml.safe_dump({"algo": "ppo", **mapping}))
+            args = ["--algo", "ppo", *flag] if mapping is None else ["--config", str(path)]
+            result = cli.invoke(league, ["run", *args])
+            assert result.exit_code == 0, (name, result.output)
+            built += configs
+        assert built[0] == built[1] == built[2], name
+        assert getattr(built[0].learner, name) != getattr(LeagueConfig(game="g", algo="ppo").learner, name), name
+
+
+def test_the_nested_learner_config_round_trips_through_yaml_and_the_command_line(tmp_path, leagues_built):
+    league = ["league", "reference", "--model", "tiny", "--out", str(tmp_path / "run")]
+    nested, flat, dumped = (tmp_path / f"{name}.yaml" for name in ("nested", "flat", "dumped"))
+    nested.write_text("algo: ppo\nlearner:\n  beta: 0.1\n  epochs: 3\n  gamma: 0.9\n")
+    flat.write_text("algo: ppo\nbeta: 0.1\nepochs: 3\ngamma: 0.9\n")  # keys named as the flags are
+    cli.invoke(app, [*league, "--algo", "ppo", "--beta", "0.1", "--epochs", "3", "--gamma", "0.9"])
+    cli.invoke(app, [*league, "--config", str(nested)])
+    cli.invoke(app, [*league, "--config", str(flat)])
+    dumped.write_text(yaml.safe_dump(leagues_built[0].model_dump(exclude={"game": True, "learner": set(LEAGUE_DECIDES)})))
+    cli.invoke(app, [*league, "--config", str(dumped)])
+    assert len(leagues_built) == 4 and all(config == leagues_built[0] for config in leagues_built)
+    learner = leagues_built[0].learner
+    assert isinstance(learner, PPOConfig) and (learner.beta, learner.epochs, learner.gamma) == (0.1, 3, 0.9)
+    assert (learner.lr, learner.max_new_tokens, learner.baseline) == (1e-3, 32, "role")  # the league's defaults
+    assert LeagueConfig.model_validate_json(leagues_built[0].model_dump_json()) == leagues_built[0]
+
+
+def test_a_flag_beats_the_nested_key_and_the_learner_defaults_are_the_leagues(tmp_path, leagues_built):
+    path = tmp_path / "league.yaml"
+    path.write_text("learner:\n  beta: 0.1\n  max_new_tokens: 8\n")
+    cli.invoke(app, ["league", "reference", "--model", "tiny", "--config", str(path), "--beta", "0.2"])
+    cli.invoke(app, ["league", "reference", "--model", "tiny"])
+    given, default = (config.learner for config in leagues_built)
+    assert (given.beta, given.max_new_tokens, given.lr) == (0.2, 8, 1e-3)
+    assert default == GRPOConfig(lr=1e-3, max_new_tokens=32, baseline="role")
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("lr: 0.5\nlearner: {lr: 0.4}\n", "'lr' is given twice, at the top and under learner:; keep one"),
+    ("learner: {episodes: 3}\n", "unknown league option(s) ['learner.episodes']"),
+    ("learner: {group_size: 8}\n", "unknown league option(s) ['learner.group_size']"),
+    ("learner: 3\n", "learner is a mapping of settings"),
+    ("gamma: 0.9\n", "'gamma' is a setting of ppo only, not of this run"),
+    ("lora_rank: 0\n", "bad league setting 'learner.lora_rank': the league's learner is a LoRA adapter"),
+])
+def test_a_bad_learner_key_in_a_league_config_is_one_line_naming_it(tmp_path, leagues_built, text, error):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = cli.invoke(app, ["league", "reference", "--model", "tiny", "--config", str(path)])
+    assert result.exit_code == 2 and result.output.count("error:") == 1 and not leagues_built
+    assert error in " ".join(result.output.split())
+

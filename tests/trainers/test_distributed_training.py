@@ -131,7 +131,8 @@ def test_trainer_on_two_gloo_ranks_takes_the_whole_batch_gradient_and_ranks_stay
 
 # -- a league on two ranks ----------------------------------------------------------------
 #: 3 evaluation episodes: an uneven split (2 + 1) of every opponent's evaluation
-LEAGUE = LeagueConfig(game="dialogym/Reference-v0", model="tiny", iterations=2, episodes=4, eval_episodes=3, max_new_tokens=4)
+LEAGUE = LeagueConfig(game="dialogym/Reference-v0", model="tiny", iterations=2, episodes=4, eval_episodes=3,
+                      learner={"max_new_tokens": 4})
 #: every way a league writes to its folder, counted on each rank (only rank 0's counts may be non-zero)
 WRITES = [(league_module, "atomic_write_text"), (league_module, "_append_line"), (league_module, "EpisodeWriter"),
           (CheckpointPool, "_save"), (CheckpointPool, "add"), (CheckpointPool, "record"), (CheckpointPool, "_recover"),
@@ -178,7 +179,7 @@ def league_rank_main(out_dir: Path, kill: bool) -> None:
         # learner's seat by the episode's place in the plan, so that the update moves the weights
         for e in episodes:
             iteration = int(e.tags["league"].split("-")[1])
-            place = train_seeds(LEAGUE.seed, iteration, LEAGUE.episodes).index(e.seed)
+            place = train_seeds(LEAGUE.learner.seed, iteration, LEAGUE.episodes).index(e.seed)
             e.rewards[next(seat for seat, agent in e.seats.items() if agent == "learner")] = place / LEAGUE.episodes
         return update(episodes)
 
@@ -225,9 +226,9 @@ def test_a_league_on_two_gloo_ranks_splits_the_episodes_and_only_rank_0_writes(l
     assert [r["world_size"] for r in ranks] == [WORLD_SIZE] * WORLD_SIZE
     # every rank trained on its own share of each iteration's plan; rank 0 recorded them all
     for it in (1, 2):
-        plan = [(f"train-{it}", seed) for seed in train_seeds(LEAGUE.seed, it, LEAGUE.episodes)]
+        plan = [(f"train-{it}", seed) for seed in train_seeds(LEAGUE.learner.seed, it, LEAGUE.episodes)]
         assert [r["trained_on"][it - 1] for r in ranks] == [plan[0::2], plan[1::2]]
-    assert league_folder(out)["episodes"] == sorted((f"train-{it}", s) for it in (1, 2) for s in train_seeds(LEAGUE.seed, it, LEAGUE.episodes))
+    assert league_folder(out)["episodes"] == sorted((f"train-{it}", s) for it in (1, 2) for s in train_seeds(LEAGUE.learner.seed, it, LEAGUE.episodes))
     # the same result on every rank, and it is what the league wrote
     logged = [json.loads(x) for x in (out / "league.jsonl").read_text().splitlines()]
     assert ranks[0]["lines"] == ranks[1]["lines"] == logged and [line["iteration"] for line in logged] == [1, 2]

@@ -18,9 +18,21 @@ from dialogym.trainers.league import (
 )
 from dialogym.trainers.pool import CheckpointPool, MatchResult
 
-CONFIG = LeagueConfig(game="dialogym/Reference-v0", model="tiny", iterations=2, episodes=6, eval_episodes=2, max_new_tokens=8)
+CONFIG = LeagueConfig(game="dialogym/Reference-v0", model="tiny", iterations=2, episodes=6, eval_episodes=2,
+                      learner={"max_new_tokens": 8})
+
+
+def changed(config: LeagueConfig, **settings) -> LeagueConfig:
+    """``config`` with ``settings`` changed, each a league setting or a learner one, and
+    validated again (so that ``algo`` picks the learner's config class)."""
+    league = {key: value for key, value in settings.items() if key in LeagueConfig.model_fields}
+    learner = {key: value for key, value in settings.items() if key not in league}
+    return LeagueConfig.model_validate({**config.model_dump(exclude={"learner"}), **league,
+                                        "learner": {**config.learner.model_dump(exclude_unset=True), **learner}})
+
+
 #: the smallest league that still has two iterations and two eval opponents in iteration 2
-SMALL = CONFIG.model_copy(update={"episodes": 2, "eval_episodes": 1, "max_new_tokens": 4})
+SMALL = changed(CONFIG, episodes=2, eval_episodes=1, max_new_tokens=4)
 
 
 def test_two_iteration_league_with_the_tiny_model_runs_end_to_end(tmp_path):
@@ -249,7 +261,7 @@ def test_a_cooperative_games_league_scores_the_learner_against_the_opponents_own
     league compares the learner's team with the opponent's self-play instead. The scripted
     pair always succeeds, so a guided tiny learner can at best tie it and loses where it
     picks wrong or clues badly."""
-    config = SMALL.model_copy(update={"iterations": 1, "eval_episodes": 6, "sampler": "fixed:scripted", "guided": True})
+    config = changed(SMALL, iterations=1, eval_episodes=6, sampler="fixed:scripted", guided=True)
     League(config, tmp_path).run()
     scores = [r.score for r in CheckpointPool(tmp_path / "pool").results()]
     assert len(scores) == 6 and set(scores) <= {0.0, 0.5} and 0.0 in scores
@@ -268,7 +280,8 @@ def test_pfsp_in_the_league_weighs_opponents_by_the_newest_checkpoints_win_rates
 
 def test_a_three_seat_game_league_draws_each_opponent_seat(tmp_path):
     config = LeagueConfig(
-        game="dialogym/Debate-v0", model="tiny", iterations=1, episodes=3, eval_episodes=3, max_new_tokens=8, sampler="uniform"
+        game="dialogym/Debate-v0", model="tiny", iterations=1, episodes=3, eval_episodes=3, learner={"max_new_tokens": 8},
+        sampler="uniform"
     )
     League(config, tmp_path).run()
     episodes = list(read_episodes(tmp_path / "episodes.jsonl"))
@@ -334,16 +347,35 @@ def test_the_league_learner_is_a_trainer_built_from_the_league_settings():
     from dialogym.trainers.grpo import GRPOTrainer
     from dialogym.trainers.ppo import PPOTrainer
 
-    grpo = league_learner(SMALL.model_copy(update={"grad_accum": 2, "lr": 5e-3}))
+    grpo = league_learner(changed(SMALL, grad_accum=2, lr=5e-3))
     assert isinstance(grpo, GRPOTrainer) and grpo.cfg.grad_accum == 2 and grpo.cfg.lr == 5e-3
     assert grpo.cfg.baseline == "role" and grpo.opponent is None
-    assert isinstance(league_learner(SMALL.model_copy(update={"algo": "ppo"})), PPOTrainer)
+    assert isinstance(league_learner(changed(SMALL, algo="ppo")), PPOTrainer)
+
+
+def test_the_league_holds_its_learners_config_with_the_leagues_defaults():
+    from dialogym.trainers.config import GRPOConfig, PPOConfig
+
+    league_defaults = {"lr": 1e-3, "max_new_tokens": 32, "baseline": "role"}
+    assert LeagueConfig(game="dialogym/Reference-v0").learner == GRPOConfig(**league_defaults)
+    assert LeagueConfig(game="dialogym/Reference-v0", algo="ppo").learner == PPOConfig(**league_defaults)  # epochs 2
+    given = LeagueConfig(game="dialogym/Reference-v0", algo="ppo", learner=GRPOConfig(beta=0.1)).learner
+    assert isinstance(given, PPOConfig) and (given.beta, given.lr, given.epochs) == (0.1, 1e-3, 2)
+    with pytest.raises(ValueError, match="give it as learner.lr"):
+        LeagueConfig(game="dialogym/Reference-v0", lr=1e-3)
+
+
+@pytest.mark.parametrize(("key", "value"), [("baseline", "group"), ("seat", "speaker"), ("group_size", 8),
+                                            ("instances_per_step", 2), ("game_options", ["a=1"]), ("lora_rank", 0)])
+def test_a_learner_setting_the_league_decides_itself_is_refused_naming_it(key, value):
+    with pytest.raises(ValueError, match=rf"learner\.{key}\n"):
+        LeagueConfig(game="dialogym/Reference-v0", learner={key: value})
 
 
 def test_a_ppo_league_commits_and_resumes_its_value_head(tmp_path):
     import torch
 
-    config = SMALL.model_copy(update={"algo": "ppo", "iterations": 1, "grad_accum": 2})
+    config = changed(SMALL, algo="ppo", iterations=1, grad_accum=2)
     league = League(config, tmp_path)
     league.run()
     committed = tmp_path / json.loads((tmp_path / "state.json").read_text())["learner"]

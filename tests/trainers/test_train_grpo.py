@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from dialogym.envs import Episode, Turn
 from dialogym.trainers import grpo as grpo_module
-from dialogym.trainers.grpo import GRPOConfig, GRPOTrainer, advantages, grpo_loss, token_logprobs
+from dialogym.trainers.grpo import GRPOConfig, GRPOTrainer, advantages, grpo_loss
+from dialogym.trainers.logprobs import token_logprobs
 from dialogym.trainers.samples import collate, episode_samples, seat_samples
 from dialogym.trainers.toy import GAME_ID  # noqa: E402  (registers the toy game)
 

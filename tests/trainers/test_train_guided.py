@@ -14,8 +14,8 @@ from dialogym.envs import Turn
 from dialogym.trainers import core as core_module
 from dialogym.trainers import grpo as grpo_module
 from dialogym.trainers import ppo as ppo_module
-from dialogym.trainers.core import token_logprobs
 from dialogym.trainers.grpo import GRPOConfig, GRPOTrainer, grpo_loss
+from dialogym.trainers.logprobs import token_logprobs
 from dialogym.trainers.ppo import PPOConfig, PPOTrainer
 from dialogym.trainers.samples import collate, episode_samples, guided_masks, own_positions
 from dialogym.trainers.toy import CHOICE_ID
@@ -183,7 +183,8 @@ def test_guided_grpo_learns_the_right_choice_and_a_flipped_sign_unlearns_it(monk
 def test_shared_prefixes_give_the_log_probs_and_gradients_of_whole_passes(lora_rank):
     """A group's plays share their prompt: encoding it once (its cache gathered to every
     row) must score and differentiate exactly like a pass per row."""
-    from dialogym.trainers.core import LEARNER, _own_hidden
+    from dialogym.trainers.core import LEARNER
+    from dialogym.trainers.logprobs import _own_hidden
 
     t = trainer(lora_rank=lora_rank, group_size=4, instances_per_step=3)
     for p in (p for p in t.model.parameters() if p.requires_grad):  # LoRA's B starts at 0: make the adapter matter
@@ -205,7 +206,8 @@ def test_shared_prefixes_give_the_log_probs_and_gradients_of_whole_passes(lora_r
 
 
 def test_rows_that_share_no_prefix_take_the_plain_pass():
-    from dialogym.trainers.core import LEARNER, _own_hidden
+    from dialogym.trainers.core import LEARNER
+    from dialogym.trainers.logprobs import _own_hidden
 
     t = trainer(group_size=2, instances_per_step=2)
     samples = episode_samples(t.play(0), LEARNER)

@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
     shutil.rmtree(args.out, ignore_errors=True)  # a recipe run starts a new league
     config = LeagueConfig(game=GAME, model=args.model, iterations=args.iterations, episodes=args.episodes,
                           eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler="pfsp",
-                          lr=args.lr, lora_rank=args.lora_rank, guided=True, temperature=1.0, max_new_tokens=48,
-                          seed=args.seed)
+                          learner={"lr": args.lr, "lora_rank": args.lora_rank, "guided": True, "temperature": 1.0,
+                                   "max_new_tokens": 48, "seed": args.seed})
     fitted: list[int] = []
     iterations_from = [clock.seconds]  # when the first iteration started: after the warm start
 
