@@ -28,32 +28,26 @@ class AdapterBank:
         self.lock = threading.RLock()
         self.loaded: dict[str, str] = {}
 
-    def _load(self, name: str, path: str) -> None:
-        from peft import PeftModel
-
-        model = self.base.model
-        if isinstance(model, PeftModel):
-            model.load_adapter(path, adapter_name=name, is_trainable=False)
-        else:
-            self.base.model = PeftModel.from_pretrained(model, path, adapter_name=name, is_trainable=False)
-            self.base.model.eval()
-        self.loaded[name] = path
-
-    def agent(self, name: str, adapter_path: str | None = None) -> AdapterAgent:
+    def agent(self, name: str, adapter_path: str | None = None, *, guided: bool = False) -> AdapterAgent:
         """An agent playing with adapter ``name`` (loaded from ``adapter_path`` the first
-        time); ``adapter_path=None`` plays the bare base model."""
+        time); ``adapter_path=None`` plays the bare base model. ``guided``: see
+        :class:`~dialogym.agents.base.Agent`."""
         with self.lock:
             if adapter_path is not None and self.loaded.get(name) != adapter_path:
                 if name in self.loaded:
                     self.base.model.delete_adapter(name)
-                self._load(name, adapter_path)
-        return AdapterAgent(self, name if adapter_path is not None else None)
+                self.base.load_adapter(name, adapter_path)
+                self.loaded[name] = adapter_path
+        return AdapterAgent(self, name if adapter_path is not None else None, guided=guided)
 
 
 class AdapterAgent:
-    def __init__(self, bank: AdapterBank, adapter: str | None) -> None:
+    """The bank's base agent playing with one adapter active (``None``: all off)."""
+
+    def __init__(self, bank: AdapterBank, adapter: str | None, *, guided: bool = False) -> None:
         self.bank, self.adapter = bank, adapter
         self.name = adapter or AdapterBank.BASE
+        self.guided = guided
 
     def act(self, requests: Sequence[Request]) -> list[Reply]:
         with self.bank.lock, self._active():

@@ -64,9 +64,20 @@ class Reply:
 
 @runtime_checkable
 class Agent(Protocol):
-    """Anything that answers a batch of requests, in order."""
+    """Anything that answers a batch of requests, in order.
+
+    What an agent is, it is from the moment it is built (a model spec, a backend's
+    constructor); nothing outside sets these on it:
+
+    - ``name``: who it is, in errors and reports;
+    - ``guided``: the rollout engine sends a guided agent's requests with the seat's move
+      grammar (``Sampling.guided`` on, ``Request.grammar`` set), which the agent decodes
+      under where it can (``Reply.guided`` says whether it did). Agents that ignore
+      grammars (scripted players, a human) are not guided.
+    """
 
     name: str
+    guided: bool
 
     def act(self, requests: Sequence[Request]) -> list[Reply]: ...
 

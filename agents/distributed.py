@@ -2,7 +2,7 @@
 
 The driver cuts the episode specs into shards of ``shard_size`` and hands them, one at a
 time, to ``num_workers`` Ray actors. Each actor (:class:`RolloutWorker`) builds its own
-agents from model-spec strings when it starts, so every actor holds its own backend (a
+agents from model specs when it starts, so every actor holds its own backend (a
 transformers model, a vLLM engine on its GPU, an HTTP client) and no agent object is ever
 pickled. An actor plays a shard with the ordinary :class:`~dialogym.agents.rollout.RolloutEngine`
 and returns the shard's episodes; the driver writes them through its one
@@ -31,10 +31,11 @@ from dialogym.envs import Episode, EpisodeWriter
 
 from .base import Agent, Sampling
 from .rollout import EpisodeSpec, RolloutEngine, RolloutStats, _Progress
+from .specs import ModelSpec
 
-#: A spec string (``"tiny"``, ``"vllm:/models/x"``...) or a picklable zero-argument
-#: callable that builds the agent inside the worker (for agents no spec string names).
-AgentSource = str | Callable[[], Agent]
+#: A model spec (``"tiny"``, ``"vllm:/models/x"``..., as a string or parsed) or a picklable
+#: zero-argument callable that builds the agent inside the worker (for agents no spec names).
+AgentSource = str | ModelSpec | Callable[[], Agent]
 
 #: A shard: the positions of its specs in the caller's list, and the specs.
 Shard = list[tuple[int, EpisodeSpec]]
@@ -68,7 +69,7 @@ class RolloutWorker:
             from .specs import load_agent
 
             for name, source in agent_specs.items():
-                self.agents[name] = load_agent(source) if isinstance(source, str) else source()
+                self.agents[name] = load_agent(source) if isinstance(source, str | ModelSpec) else source()
         except Exception as err:  # reported by play(), see the class docstring
             self.init_error = err
 
@@ -102,8 +103,8 @@ def run_on_ray(
 ) -> list[Episode]:
     """Play ``specs`` on Ray actors; return their episodes in the order of ``specs``.
 
-    ``agent_specs`` maps the agent names used in :attr:`EpisodeSpec.seats` to model-spec
-    strings (see :mod:`dialogym.agents.specs`) or picklable factories; every worker builds
+    ``agent_specs`` maps the agent names used in :attr:`EpisodeSpec.seats` to model specs
+    (strings or parsed, see :mod:`dialogym.agents.specs`) or picklable factories; every worker builds
     all of them. ``address``: ``"local"`` starts a Ray instance on this machine for the
     call and stops it afterwards; any other value (``"auto"``, ``"ray://head:10001"``) is
     passed to ``ray.init(address=...)``. When Ray is already initialised in this process,

@@ -31,6 +31,8 @@ def terminal_text(text: str) -> str:
 
 class HumanAgent:
     name = "human"
+    #: A person types the moves: requests never carry a grammar for them.
+    guided = False
 
     def __init__(self, console: Console | None = None, read: Callable[[str], str] = input) -> None:
         self.console = console or Console()

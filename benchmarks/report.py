@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from dialogym.envs import Episode, atomic_write_text
-from dialogym.envs.episode import atomic_write_bytes, remove_stale_temporaries
+from dialogym.envs import Episode
+from dialogym.envs.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 from .ratings import Pairing, Rating, fit_ratings, openskill_ratings, win_matrix, win_matrix_intervals
 from .runner import BenchConfig, moves_of
@@ -132,17 +130,8 @@ def write_tables(summary: Summary, out: Path) -> list[Path]:
     except ImportError:
         pass
     else:
-        remove_stale_temporaries(out / "scores.parquet")  # a write killed before its rename leaves one
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=".scores.parquet.", suffix=".tmp")
-        os.close(fd)
-        try:
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, out / "scores.parquet")
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        written.append(out / "scores.parquet")
-    summary_json = json.dumps(_no_nan(summary.as_dict()), indent=1, allow_nan=False)
-    written.append(atomic_write_text(out / "summary.json", summary_json + "\n"))
+        written.append(atomic_write_bytes(out / "scores.parquet", frame.to_parquet(index=False)))
+    written.append(atomic_write_json(out / "summary.json", _no_nan(summary.as_dict()), allow_nan=False))
     return written
 
 
@@ -337,7 +326,7 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
     plots: list[dict[str, str]] = []
 
     def add_plot(name: str, title: str, data: bytes) -> None:
-        atomic_png(folder / f"{name}.png", data)
+        atomic_write_bytes(folder / f"{name}.png", data)
         plots.append({"file": f"{name}.png", "title": title})
 
     add_plot("scores", "Overall score per game", plot_scores(summary))
@@ -426,7 +415,3 @@ def _html_estimate(estimate: Estimate, digits: int = 1) -> Any:
         return markupsafe.Markup(f'- <span class="n">n={estimate.n}</span>')
     interval = "" if math.isnan(estimate.lo) else f" <span class=\"ci\">[{estimate.lo:.{digits}f}, {estimate.hi:.{digits}f}]</span>"
     return markupsafe.Markup(f'{estimate.value:.{digits}f}{interval} <span class="n">n={estimate.n}</span>')
-
-
-def atomic_png(path: Path, data: bytes) -> None:
-    atomic_write_bytes(path, data)

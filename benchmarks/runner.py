@@ -20,13 +20,27 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dialogym.agents.rollout import EpisodeSpec
+from dialogym.agents.specs import ModelSpec, parse_spec
 from dialogym.envs import Episode, atomic_write_text, generate_instance_set, read_episodes, resolve_ids, spec
-from dialogym.envs.episode import truncate_torn_tail
+from dialogym.envs.files import truncate_torn_tail
+
+if TYPE_CHECKING:
+    from dialogym.agents.base import Sampling
+    from dialogym.agents.rollout import RolloutEngine
+    from dialogym.envs import EpisodeWriter
 
 CONFIG_FILE = "bench.json"
 EPISODES_FILE = "episodes.jsonl"
@@ -36,7 +50,10 @@ _RUNTIME_FIELDS = {"concurrency", "ray", "ray_workers"}
 
 class BenchConfig(BaseModel):
     """Everything that defines a benchmark run: the ``dialogym bench`` options and the keys of
-    its ``--config`` file are generated from these fields (``dialogym play`` sets some too)."""
+    its ``--config`` file are generated from these fields (``dialogym play`` sets some too).
+
+    ``models`` holds the model-spec strings (what ``bench.json`` stores); :attr:`specs` holds
+    them parsed, once, when the config is validated."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +84,7 @@ class BenchConfig(BaseModel):
     concurrency: int = Field(64, ge=1, description="episodes played at once (per Ray worker with ray)")
     ray: str = Field("", description="play on Ray: 'local' (a Ray started here), 'auto' or 'ray://host:10001' (default: in-process)")
     ray_workers: int = Field(2, ge=1, description="Ray workers, each holding its own copy of the models")
+    _specs: dict[str, ModelSpec] = PrivateAttr(default_factory=dict)
 
     @field_validator("games", "models", mode="before")
     @classmethod
@@ -87,22 +105,22 @@ class BenchConfig(BaseModel):
     @field_validator("models")
     @classmethod
     def _check_models(cls, value: list[str]) -> list[str]:
-        from dialogym.agents.specs import parse_spec
-
         if not value:
             raise ValueError("name at least one model")
         if len(set(value)) != len(value):
             raise ValueError(f"a model is named twice in {value}")
         for item in value:
-            parse_spec(item)
+            parse_spec(item)  # a bad spec is refused here, as the setting 'models'
         return value
 
     @model_validator(mode="after")
-    def _guide_models(self) -> BenchConfig:
+    def _parse_models(self) -> BenchConfig:
+        specs = [parse_spec(m) for m in self.models]
         # Guided moves are spelled in the model specs, where agents, episodes' seats and
         # scores see them; the flag is a short way of writing +guided on every model.
         if self.guided:
-            models = [guided_spec(m) for m in self.models]
+            specs = [s.as_guided() for s in specs]
+            models = [s.raw for s in specs]
             twice = sorted({m for m in models if models.count(m) > 1})
             if twice:
                 raise ValueError(
@@ -110,7 +128,15 @@ class BenchConfig(BaseModel):
                     "name it once, or leave guided off and write +guided on the models to guide"
                 )
             self.models = models
+        self._specs = dict(zip(self.models, specs, strict=True))
         return self
+
+    @property
+    def specs(self) -> dict[str, ModelSpec]:
+        """Each model's spec, parsed: model (as in ``models``) -> :class:`ModelSpec`."""
+        if list(self._specs) != self.models:  # models changed without validation (model_copy(update=...))
+            self._specs = {m: parse_spec(m) for m in self.models}
+        return self._specs
 
     @model_validator(mode="after")
     def _seat_needs_crossplay(self) -> BenchConfig:
@@ -129,24 +155,21 @@ class BenchConfig(BaseModel):
 
     def moves(self) -> dict[str, str]:
         """How each model makes its moves, by spec: see :func:`moves_of`."""
-        return {model: moves_of(model) for model in self.models}
+        return {model: moves_of(spec) for model, spec in self.specs.items()}
 
 
 def guided_spec(model: str) -> str:
-    """``model`` with guided moves: ``<model>+guided`` for a model, as it is for a model
-    already guided and for scripted and human players (which have no grammar to follow)."""
-    from dialogym.agents.specs import parse_spec
-
+    """``model`` with guided moves (:meth:`ModelSpec.as_guided`): ``<model>+guided`` for a
+    model, as it is for a model already guided and for scripted and human players (which have
+    no grammar to follow)."""
     spec = parse_spec(model)
-    return model if spec.guided or not spec.is_model else f"{model}+guided"
+    return model if spec.as_guided() == spec else f"{model}+guided"
 
 
-def moves_of(model: str) -> str:
+def moves_of(model: str | ModelSpec) -> str:
     """``"guided"`` (a ``+guided`` model: replies decoded under the seat's move grammar),
     ``"free"`` (a model writing as it likes) or the player's kind (``"scripted"``, ``"human"``)."""
-    from dialogym.agents.specs import parse_spec
-
-    spec = parse_spec(model)
+    spec = parse_spec(model) if isinstance(model, str) else model
     if not spec.is_model:
         return spec.kind
     return "guided" if spec.guided else "free"
@@ -196,9 +219,9 @@ def plan(config: BenchConfig) -> list[EpisodeSpec]:
     for game_id in config.games:
         game_spec = spec(game_id)
         roles = game_spec.game_cls.roles
-        for model in config.models:
-            kind, _, variant = model.partition(":")
-            if kind == "scripted" and (not game_spec.players or (variant and variant not in game_spec.players)):
+        for model, model_spec in config.specs.items():
+            variant = model_spec.target
+            if model_spec.kind == "scripted" and (not game_spec.players or (variant and variant not in game_spec.players)):
                 have = ", ".join(f"scripted:{v}" for v in game_spec.players) or "none"
                 raise ValueError(f"{game_id} has no scripted player {model!r} (it has: {have}); leave the game or the model out")
         if config.seat and config.seat not in roles:
@@ -218,6 +241,8 @@ def plan(config: BenchConfig) -> list[EpisodeSpec]:
                 specs.append(
                     EpisodeSpec(
                         game=game_id,
+                        # Not derive_seed (docs/architecture.md, "Seeds"): every published benchmark figure
+                        # and every resumable run folder depends on seed + index; bench.json records config.seed.
                         seed=config.seed + index,
                         seats=seats,
                         instance=instance,
@@ -342,13 +367,33 @@ def run_bench(
     """
     from dialogym.agents.base import Sampling
     from dialogym.agents.rollout import RolloutEngine
-    from dialogym.agents.specs import load_agent
     from dialogym.envs import EpisodeWriter
 
     out = Path(out)
     specs = plan(config.resolved(out))
     config = check_folder(config, out)
     path = out / EPISODES_FILE
+    done = _finished_episodes(path, specs)
+    todo = [s for s in specs if spec_key(s) not in done]
+    agents = agents or {}
+    engine_agents = _build_agents(config, agents) if todo else {}
+    prepare_folder(config, out)
+    if todo:
+        sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
+        with EpisodeWriter(path) as writer:
+            if config.ray:
+                played = _play_on_ray(config, todo, agents, writer, sampling, progress=progress, on_episode=on_episode)
+            else:
+                engine = RolloutEngine(engine_agents, sampling=sampling, max_concurrent=config.concurrency, progress=progress)
+                played = _play_resumably(engine, todo, writer, on_episode, kept=len(done), planned=len(specs))
+        for episode in played:
+            done.setdefault(episode_key(episode), episode)
+    episodes = [done[spec_key(s)] for s in specs]
+    return config, episodes, len(todo)
+
+
+def _finished_episodes(path: Path, specs: Sequence[EpisodeSpec]) -> dict[tuple[Any, ...], Episode]:
+    """The episodes in ``path`` that ``specs`` plans, by key (the first of each key)."""
     planned = {spec_key(s) for s in specs}
     done: dict[tuple[Any, ...], Episode] = {}
     truncate_torn_tail(path)  # what a kill left; changes only a file that is already there
@@ -356,49 +401,60 @@ def run_bench(
         key = episode_key(episode)
         if key in planned:
             done.setdefault(key, episode)
-    todo = [s for s in specs if spec_key(s) not in done]
-    agents = agents or {}
-    engine_agents: dict[str, Any] = {}
-    if todo and config.ray:
+    return done
+
+
+def _build_agents(config: BenchConfig, agents: dict[str, Any]) -> dict[str, Any]:
+    """Every model's agent for playing in this process, built before anything is written (a
+    model that cannot load leaves the folder as it was). On Ray, none: each worker builds its
+    own, so ``agents`` may only hold what a worker can build."""
+    from dialogym.agents.specs import load_agent
+
+    if config.ray:
         unbuildable = sorted(m for m, a in agents.items() if not (isinstance(a, str) or callable(a)))
         if unbuildable:
             raise ValueError(
                 f"bench on Ray: agents {unbuildable} are ready objects, but every Ray worker builds its own; "
                 "pass model specs or picklable zero-argument factories"
             )
-    elif todo:  # built before anything is written: a model that cannot load leaves the folder as it was
-        engine_agents = {m: _Named(m, agents[m] if m in agents else load_agent(m)) for m in config.models}
-    prepare_folder(config, out)
-    if todo:
-        sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
-        finished = 0
+        return {}
+    return {m: _Named(m, agents[m] if m in agents else load_agent(spec)) for m, spec in config.specs.items()}
 
-        def count(episode: Episode) -> None:
-            nonlocal finished
-            finished += 1
-            if on_episode is not None:
-                on_episode(episode)
 
-        with EpisodeWriter(path) as writer:
-            if config.ray:
-                from dialogym.agents.distributed import run_on_ray
+def _play_on_ray(
+    config: BenchConfig, todo: list[EpisodeSpec], agents: dict[str, Any], writer: EpisodeWriter, sampling: Sampling, *,
+    progress: bool, on_episode: Callable[[Episode], None] | None,
+) -> list[Episode]:
+    """Play ``todo`` in shards of at most ``config.concurrency`` episodes on ``config.ray_workers``
+    Ray workers, each building its own agents from ``agents`` (or from the model specs)."""
+    from dialogym.agents.distributed import run_on_ray
 
-                workers = config.ray_workers
-                played = run_on_ray(
-                    todo, {m: agents.get(m, m) for m in config.models}, address=config.ray, num_workers=workers,
-                    shard_size=min(config.concurrency, -(-len(todo) // workers)), writer=writer, sampling=sampling,
-                    max_concurrent=config.concurrency, progress=progress, on_episode=on_episode,
-                )
-            else:
-                engine = RolloutEngine(engine_agents, sampling=sampling, max_concurrent=config.concurrency, progress=progress)
-                try:
-                    played = engine.run(todo, writer=writer, on_episode=count)
-                except AgentError as err:
-                    kept = len(done) + finished
-                    raise AgentError(
-                        f"{err} ({kept} of {len(specs)} episodes are in {path}; rerun the same command to resume)"
-                    ) from err.__cause__
-        for episode in played:
-            done.setdefault(episode_key(episode), episode)
-    episodes = [done[spec_key(s)] for s in specs]
-    return config, episodes, len(todo)
+    workers = config.ray_workers
+    return run_on_ray(
+        todo, {m: agents.get(m, spec) for m, spec in config.specs.items()}, address=config.ray, num_workers=workers,
+        shard_size=min(config.concurrency, -(-len(todo) // workers)), writer=writer, sampling=sampling,
+        max_concurrent=config.concurrency, progress=progress, on_episode=on_episode,
+    )
+
+
+def _play_resumably(
+    engine: RolloutEngine, todo: list[EpisodeSpec], writer: EpisodeWriter, on_episode: Callable[[Episode], None] | None, *,
+    kept: int, planned: int,
+) -> list[Episode]:
+    """Play ``todo`` in this process, each episode written as it ends. An agent's failure
+    raises :class:`AgentError` saying how many of the ``planned`` episodes are in the file
+    (``kept`` from before, and those finished now) and how to resume."""
+    finished = 0
+
+    def count(episode: Episode) -> None:
+        nonlocal finished
+        finished += 1
+        if on_episode is not None:
+            on_episode(episode)
+
+    try:
+        return engine.run(todo, writer=writer, on_episode=count)
+    except AgentError as err:
+        raise AgentError(
+            f"{err} ({kept + finished} of {planned} episodes are in {writer.path}; rerun the same command to resume)"
+        ) from err.__cause__

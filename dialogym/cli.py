@@ -64,9 +64,9 @@ def serve_command(
     from dialogym.agents.server import serve
     from dialogym.agents.specs import load_agent, parse_spec
 
-    parse_spec(model)  # a bad spec, then a busy port: each one line, before the model loads
+    spec = parse_spec(model)  # a bad spec, then a busy port: each one line, before the model loads
     check_listen(host, port)
-    serve(load_agent(model), host=host, port=port, max_batch=max_batch, max_messages=max_messages,
+    serve(load_agent(spec), host=host, port=port, max_batch=max_batch, max_messages=max_messages,
           max_prompt_chars=max_prompt_chars, max_context_tokens=max_context_tokens or None, max_stop=max_stop,
           max_stop_chars=max_stop_chars, max_body_bytes=max_body_bytes)
 

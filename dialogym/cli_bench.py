@@ -74,7 +74,7 @@ def play_config(settings: Settings, game: str, model: str, opponent: str, seat: 
         )
     (game_id,) = game_ids
     roles = spec(game_id).game_cls.roles
-    parse_spec(model)
+    parse_spec(model)  # a bad spec is refused in the words of --model and --opponent (the config's are 'models')
     if opponent:
         parse_spec(opponent)
     if seat and seat not in roles:
@@ -138,7 +138,7 @@ def is_demo_config(stored: BenchConfig, demo: BenchConfig) -> bool:
     (games get added) may differ."""
     fixed = {"name", "mode", "seat", "split", "level", "seed", "temperature", "max_new_tokens"}
     *models, last = stored.models
-    one_model = bool(models) and models in ([models[0]], [models[0], guided_spec(models[0])])
+    one_model = bool(models) and models in ([models[0]], [models[0], stored.specs[models[0]].as_guided().raw])
     return stored.model_dump(include=fixed) == demo.model_dump(include=fixed) and one_model and last == "scripted"
 
 

@@ -14,8 +14,9 @@ import warnings
 
 from . import games  # noqa: E402,F401  (registers the built-in games)
 from .core import Game, Instance, InvalidMove, Message, MissingMetric, Move, Outcome, RuleViolation, quote
-from .episode import Episode, EpisodeWriter, Turn, atomic_write_text, read_episodes
+from .episode import Episode, EpisodeWriter, Turn, read_episodes
 from .factory import new_match
+from .files import atomic_write_text
 from .instances import (
     InstanceSet,
     derive_seed,

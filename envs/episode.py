@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .core import Message
+from .files import truncate_torn_tail
 from .text import storable_data
 
 
@@ -78,36 +77,6 @@ class Episode(BaseModel):
 
 
 # --------------------------------------------------------------------------- writing
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write a whole file so readers see the old file or the new one, never half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read and served
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete the ``.<name>.*.tmp`` files an atomic write of ``path`` leaves when it is killed
-    before its rename (the one writer of a file calls this before writing it again)."""
-    for stale in Path(path).parent.glob(f".{glob.escape(Path(path).name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
 class EpisodeWriter:
     """Appends episodes as JSON lines, one ``write`` + ``fsync`` per episode.
 
@@ -156,19 +125,6 @@ def storable_json(episode: Episode) -> str:
         data, replaced = storable_data(episode.model_dump(mode="python"))
         data["tags"] = {**data.get("tags", {}), "repaired": f"unpaired surrogates replaced by U+FFFD: {replaced}"}
         return Episode.model_validate(data).model_dump_json()
-
-
-def truncate_torn_tail(path: Path) -> None:
-    """Cut a JSON-lines file back to its last complete line (what a crashed writer left)."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with path.open("rb+") as handle:
-        data = handle.read()
-        if data.endswith(b"\n"):
-            return
-        keep = data.rfind(b"\n") + 1
-        warnings.warn(f"{path}: cut a torn last line of {len(data) - keep} bytes left by a crash", stacklevel=3)
-        handle.truncate(keep)
 
 
 def read_episodes(path: str | Path) -> Iterator[Episode]:

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .core import Game, Instance
+from .files import atomic_write_text
 
 Split = Literal["train", "test", "any"]
 SPLITS: tuple[str, ...] = ("train", "test", "any")
@@ -116,8 +117,6 @@ class InstanceSet(BaseModel):
         return [game.instance_cls.model_validate(item) for item in self.instances]
 
     def save(self, path: str | Path) -> Path:
-        from .episode import atomic_write_text
-
         return atomic_write_text(Path(path), self.model_dump_json(indent=1))
 
     @classmethod

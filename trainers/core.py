@@ -13,8 +13,8 @@ fine-tuning) and does everything around an objective's loss:
   before every optimizer step, and rank 0's weights are broadcast at the start, so every
   rank holds the same weights; only rank 0 writes;
 - **checkpoints**: written to a temporary folder and swapped into place
-  (:func:`_fs.atomic_replace_dir`), read back after finishing or undoing a swap a crash
-  interrupted (:func:`_fs.recover_dir`);
+  (:func:`~dialogym.envs.files.atomic_replace_dir`), read back after finishing or undoing a
+  swap a crash interrupted (:func:`~dialogym.envs.files.recover_dir`);
 - **logs**: ``metrics.jsonl``, TensorBoard (``tensorboard=True``) and the terminal;
 - **guided moves** (``guided=True``, or a ``+guided`` model spec): the learner's replies are
   decoded under the seat's move grammar, and :func:`~logprobs.token_logprobs` scores them
@@ -43,10 +43,10 @@ import numpy as np
 from dialogym.agents.base import Sampling
 from dialogym.agents.hf import TransformersAgent, cpu_supports_bf16
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
-from dialogym.agents.specs import load_agent
+from dialogym.agents.specs import ModelSpec, load_agent
 from dialogym.envs import Episode, derive_seed, spec
+from dialogym.envs.files import atomic_replace_dir, recover_dir
 
-from ._fs import atomic_replace_dir, recover_dir
 from .config import TrainerConfig
 from .logprobs import token_logprobs
 from .samples import Sample, collate, guided_masks
@@ -81,8 +81,11 @@ def _distributed() -> tuple[int, int]:
 
 
 class TrainerCore:
-    """Trains ``model`` (a model spec, or the agent ``learner``) on ``game`` against
-    ``opponent`` (a model spec; None: no other seats are played by this trainer).
+    """Trains ``model`` (a model spec, a string or parsed; or the model of the agent
+    ``learner``) on ``game`` against ``opponent`` (a model spec; None: no other seats are
+    played by this trainer). The agent that plays, :attr:`agent`, is built from it
+    (:meth:`~dialogym.agents.hf.TransformersAgent.with_`), on the same model: ``learner`` keeps
+    its name and settings, while its model is the one trained.
 
     ``tensorboard=True`` also logs the metrics under ``out/tensorboard`` (needs the
     ``tensorboard`` package). Subclasses write :meth:`update`.
@@ -93,7 +96,7 @@ class TrainerCore:
     config_cls: type[TrainerConfig] = TrainerConfig
     config_file = "trainer_config.json"
 
-    def __init__(self, game: str, model: str = "tiny", opponent: str | None = "scripted", config: TrainerConfig | None = None,
+    def __init__(self, game: str, model: str | ModelSpec = "tiny", opponent: str | None = "scripted", config: TrainerConfig | None = None,
                  out: str | Path | None = None, learner: TransformersAgent | None = None, tensorboard: bool = False) -> None:
         import torch
 
@@ -108,18 +111,15 @@ class TrainerCore:
             raise ValueError(f"instances_per_step={self.cfg.instances_per_step} is fewer than the {self.world_size} "
                              "processes: each process plays whole instances; raise instances_per_step")
         on_rank_gpu = {"device": f"cuda:{torch.cuda.current_device()}"} if self.world_size > 1 and torch.cuda.is_available() else {}
-        self.agent = learner or load_agent(model, dtype="float32", **on_rank_gpu)
-        if self.cfg.lora_rank > 0 and not hasattr(self.agent.model, "disable_adapter"):
+        base = learner or load_agent(model, dtype="float32", **on_rank_gpu)
+        self.model = base.model
+        if self.cfg.lora_rank > 0 and not hasattr(self.model, "disable_adapter"):
             from peft import LoraConfig, get_peft_model
 
             with torch.random.fork_rng():
                 torch.manual_seed(self.cfg.seed)
                 lora = LoraConfig(r=self.cfg.lora_rank, lora_alpha=2 * self.cfg.lora_rank, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
-                self.agent.model = get_peft_model(self.agent.model, lora)
-        self.agent.name = LEARNER
-        if self.cfg.guided:  # the engine sends a guided agent's requests with the seat's move grammar
-            self.agent.guided = True
-        self.model = self.agent.model
+                self.model = get_peft_model(self.model, lora)
         self.device = next(self.model.parameters()).device
         if self.world_size > 1:
             self.broadcast_parameters(self.model)
@@ -132,7 +132,11 @@ class TrainerCore:
         self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, fused=True)
         self.device_type = "cuda" if self.device.type == "cuda" else "cpu"
         self.bf16 = self.cfg.bf16 if self.cfg.bf16 is not None else (self.device_type == "cuda" or cpu_supports_bf16())
-        self.agent.autocast = torch.bfloat16 if self.bf16 else None
+        # the learner as it plays: the model trained (the optimizer updates it in place), named
+        # in the seatings, guided as the config or a +guided spec says (the engine then sends
+        # it the seat's move grammar), and sampling in bf16 where the forward pass computes in it
+        self.agent = base.with_(model=self.model, name=LEARNER, guided=self.cfg.guided or base.guided,
+                                autocast=torch.bfloat16 if self.bf16 else None)
         self.out = Path(out) if out else None
         self.writer = None
         if tensorboard:
@@ -230,9 +234,9 @@ class TrainerCore:
             return None
         with torch.no_grad():
             if self.reference is not None:
-                return token_logprobs(self.reference, part)
+                return token_logprobs(self.reference, part, temperature=self.cfg.temperature)
             with self.model.disable_adapter():
-                return token_logprobs(self.model, part)
+                return token_logprobs(self.model, part, temperature=self.cfg.temperature)
 
     # -- several processes ---------------------------------------------------------------
     def gather_samples(self, samples: list[Sample]) -> list[list[Sample]]:
@@ -242,7 +246,7 @@ class TrainerCore:
             return [samples] if samples else []
         import torch.distributed as dist
 
-        light = [Sample([], [], [], s.reward, s.episode_id, s.instance_id, s.seat) for s in samples]
+        light = [Sample([], [], [], s.reward, s.episode_id, s.instance_id, s.seat, opponents=s.opponents) for s in samples]
         parts: list[Any] = [None] * self.world_size
         dist.all_gather_object(parts, light)
         return parts if any(parts) else []
@@ -318,7 +322,7 @@ class TrainerCore:
     def save(self, path: str | Path, *, optimizer: bool = False) -> Path:
         """Weights (the adapter, for LoRA), the tokenizer and the config, and with
         ``optimizer=True`` the optimizer's state (to resume training exactly), written to a
-        temporary folder and swapped into place (:func:`_fs.atomic_replace_dir`): a crash at
+        temporary folder and swapped into place (:func:`~dialogym.envs.files.atomic_replace_dir`): a crash at
         any moment leaves a complete checkpoint. Only rank 0 writes."""
         path = Path(path)
         if self.rank != 0:

@@ -4,9 +4,10 @@ A step: play ``instances_per_step`` instances ``group_size`` times each with the
 its seat (the rollout engine batches them all), turn every episode into token-level samples
 of the learner's seat (:mod:`samples`), and take a clipped policy-gradient step:
 
-    A_i      = (r_i - mean(r_group)) / (std(r_group) + eps)       group = same instance and seat
+    A_i      = (r_i - mean(r_group)) / (std(r_group) + eps)       group = same instance, seat and opponents
                                                                    (no division if scale_rewards=False;
-                                                                    baseline="role": group = same seat)
+                                                                    baseline="role": same seat and opponents;
+                                                                    an episode counts once however it is split)
     ratio_t  = exp(logp_t - logp_old_t)
     loss_t   = -min(ratio_t * A, clip(ratio_t, 1 - eps_low, 1 + eps_high) * A)  + beta * KL_t
     KL_t     = exp(ref_t - logp_t) - (ref_t - logp_t) - 1          (k3 estimator, reference = adapter off)
@@ -41,17 +42,32 @@ from .logprobs import token_logprobs
 from .samples import Sample, episode_samples
 
 
+def group_key(sample: Sample, baseline: str = "group") -> tuple:
+    """The group whose rewards make ``sample``'s baseline: one instance, seat and set of
+    opponents (``group``), or one seat and set of opponents (``role``). Conditioning on the
+    opponents keeps a weak partner's gift from counting as the learner's merit when the
+    episodes of a step face different opponents (a league); with one opponent it changes
+    nothing."""
+    if baseline == "group":
+        return sample.instance_id, sample.seat, sample.opponents
+    return sample.seat, sample.opponents
+
+
 def advantages(samples: Sequence[Sample], scale: bool = True, baseline: str = "group") -> np.ndarray:
-    """Group-relative advantages; a group is one instance and seat, or one seat (``role``)."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for i, s in enumerate(samples):
-        groups[(s.instance_id, s.seat) if baseline == "group" else (s.seat,)].append(i)
-    rewards = np.array([s.reward for s in samples], dtype=np.float64)
+    """Group-relative advantages (groups: :func:`group_key`). An episode split into several
+    samples (a chat template that does not extend its earlier turns) counts once in its
+    group's mean and standard deviation, and each of its samples gets its advantage."""
+    groups: dict[tuple, dict[tuple, float]] = defaultdict(dict)
+    for s in samples:
+        groups[group_key(s, baseline)][(s.episode_id, s.seat)] = s.reward
+    stats = {}
+    for key, episodes in groups.items():
+        r = np.array(list(episodes.values()), dtype=np.float64)
+        stats[key] = (r.mean(), r.std() + 1e-4 if scale else 1.0)
     out = np.zeros(len(samples))
-    for members in groups.values():
-        r = rewards[members]
-        centred = r - r.mean()
-        out[members] = centred / (r.std() + 1e-4) if scale else centred
+    for i, s in enumerate(samples):
+        mean, spread = stats[group_key(s, baseline)]
+        out[i] = (s.reward - mean) / spread
     return out
 
 
@@ -59,7 +75,7 @@ def flat_groups(samples: Sequence[Sample], baseline: str = "group") -> float:
     """The share of groups whose rewards are all equal: they give no advantage, so no signal."""
     groups: dict[tuple, list[float]] = defaultdict(list)
     for s in samples:
-        groups[(s.instance_id, s.seat) if baseline == "group" else (s.seat,)].append(s.reward)
+        groups[group_key(s, baseline)].append(s.reward)
     return float(np.mean([max(r) == min(r) for r in groups.values()])) if groups else 0.0
 
 
@@ -121,7 +137,7 @@ class GRPOTrainer(TrainerCore):
 
         def chunk_loss(part: dict, index: Any) -> tuple[Any, dict[str, float]]:
             with self.autocast():
-                logp = token_logprobs(self.model, part)
+                logp = token_logprobs(self.model, part, temperature=cfg.temperature)
                 ref = self.reference_logprobs(part)
             loss, stats = grpo_loss(logp, part, adv[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens)
             share = own_tokens(part) / max(n_tokens, 1.0)  # token-weighted over the whole step

@@ -55,10 +55,10 @@ from pydantic import ValidationError
 from dialogym.agents.adapters import AdapterAgent, AdapterBank
 from dialogym.agents.base import Sampling
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
-from dialogym.agents.specs import load_agent, parse_spec
+from dialogym.agents.specs import ModelSpec, load_agent, parse_spec
 from dialogym.benchmarks.scores import match_score, partner_score
 from dialogym.envs import EpisodeWriter, derive_seed, spec
-from dialogym.envs.episode import atomic_write_text
+from dialogym.envs.files import append_text, atomic_write_bytes, atomic_write_text
 
 from .config import LeagueConfig
 from .core import LEARNER
@@ -68,17 +68,18 @@ from .pool import CheckpointPool, MatchResult
 from .ppo import PPOTrainer
 
 
-def league_learner(config: LeagueConfig) -> GRPOTrainer | PPOTrainer:
-    """The learner of a league: a trainer of a LoRA adapter on the base model with the
-    league's learner config (a GRPO, or for ``algo="ppo"`` a PPO one), whose update runs on
-    each iteration's episodes, gradient accumulation included. A league step is an
-    iteration, every episode its own instance: ``instances_per_step`` is ``episodes``."""
+def league_learner(config: LeagueConfig, model: ModelSpec | None = None) -> GRPOTrainer | PPOTrainer:
+    """The learner of a league: a trainer of a LoRA adapter on the base model (``model``, the
+    league's ``config.model`` parsed; parsed here when not given) with the league's learner
+    config (a GRPO, or for ``algo="ppo"`` a PPO one), whose update runs on each iteration's
+    episodes, gradient accumulation included. A league step is an iteration, every episode
+    its own instance: ``instances_per_step`` is ``episodes``."""
     trainer_cls = PPOTrainer if config.algo == "ppo" else GRPOTrainer
     if type(config.learner) is not trainer_cls.config_cls:
         raise ValueError(f"league: algo {config.algo!r} trains with a {trainer_cls.config_cls.__name__}, but the learner's "
                          f"settings are a {type(config.learner).__name__}; validate the config again after changing algo")
     settings = config.learner.model_copy(update={"instances_per_step": config.episodes})
-    return trainer_cls(config.game, config.model, opponent=None, config=settings)
+    return trainer_cls(config.game, model or config.model, opponent=None, config=settings)
 
 
 class League:
@@ -110,16 +111,16 @@ class League:
         sampler = make_sampler(config.sampler, self.roles)
         self.samplers = {role: sampler.for_role(role) if isinstance(sampler, PerRole) else sampler for role in self.roles}
         self.fixed = {name: s for f in self.samplers.values() if isinstance(f, Fixed) for name, s in f.entries.items()}
-        _check_learner_model(config.model)
-        self.vllm_base = _vllm_base(config.model) if config.opponents_on == "vllm" else None
+        base = parse_spec(config.model)  # the league's one parse of its base model
+        _check_learner_model(base)
+        self.vllm_base = _vllm_base(base) if config.opponents_on == "vllm" else None
         config_text = self._check_config()
-        self.learner = learner or league_learner(config)  # joins the process group under a launcher
+        self.learner = learner or league_learner(config, base)  # joins the process group under a launcher
         self.rank, self.world_size = self.learner.rank, self.learner.world_size
         # the pool's checkpoints play as adapters on the learner's own model; the learner plays
         # through the same bank, whose lock keeps their adapter swaps out of its generation
         self.bank = AdapterBank(self.learner.agent)
-        self.player = AdapterAgent(self.bank, "default")
-        self.player.guided = config.learner.guided
+        self.player = AdapterAgent(self.bank, "default", guided=config.learner.guided)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "league_config.json", config_text)
@@ -226,16 +227,17 @@ class League:
     # -- playing ---------------------------------------------------------------------
     def _agents(self, names: Iterable[str]) -> dict[str, Any]:
         agents: dict[str, Any] = {LEARNER: self.player}
+        guided = self.config.learner.guided  # the pool's checkpoints play as the learner does
         for name in names:
             entry = self.pool.get(name)
             if entry.kind == "lora" and self.vllm_base is not None:
-                agents[name] = load_agent(f"vllm:{self.vllm_base}+lora:{self.pool.path_of(name)}")
+                adapter = self.pool.path_of(name)
+                agents[name] = load_agent(ModelSpec("vllm", self.vllm_base, lora=str(adapter),
+                                                    raw=f"vllm:{self.vllm_base}+lora:{adapter}", guided=guided))
             elif entry.kind == "lora":
-                agents[name] = self.bank.agent(name, str(self.pool.path_of(name)))
+                agents[name] = self.bank.agent(name, str(self.pool.path_of(name)), guided=guided)
             else:
                 agents[name] = load_agent(entry.spec)
-            if self.config.learner.guided and entry.kind == "lora":  # the pool's checkpoints play as the learner does
-                agents[name].guided = True
         return agents
 
     def _specs(self, seeds: Sequence[int], split: str, tag: str, opponent: Callable[[str], str]) -> list[EpisodeSpec]:
@@ -347,7 +349,7 @@ class League:
                 self.pool.record(results)
                 self.pool.update_ratings()
             line = summary()
-            _append_line(self.out / "league.jsonl", json.dumps(line))
+            append_text(self.out / "league.jsonl", json.dumps(line) + "\n")
             self._commit(iteration)
         self._barrier()
         if self.rank != 0:  # the pool as rank 0 committed it, for the next iteration's draws
@@ -386,35 +388,26 @@ def choose_eval_opponents(
     return [c for c in dict.fromkeys([*head, *ranked]) if c in candidates][:n], best
 
 
-def _check_learner_model(model: str) -> None:
-    parsed = parse_spec(model)
-    if parsed.kind not in ("smollm2", "tiny", "hf") or parsed.lora:
+def _check_learner_model(model: ModelSpec) -> None:
+    if model.kind not in ("smollm2", "tiny", "hf") or model.lora:
         raise ValueError(
-            f"league model {model!r}: the learner is a LoRA adapter trained with transformers, so the base model "
+            f"league model {model.raw!r}: the learner is a LoRA adapter trained with transformers, so the base model "
             "must be smollm2, tiny or hf:<folder>; to play the pool's checkpoints on vLLM, add --opponents-on vllm"
         )
 
 
-def _vllm_base(model: str) -> str:
+def _vllm_base(model: ModelSpec) -> str:
     """The folder vLLM loads for the league's base model; clear errors where there is none."""
     from dialogym.agents.models import smollm2_path
     from dialogym.agents.vllm_backend import import_vllm
 
-    parsed = parse_spec(model)
-    if parsed.kind == "tiny":
+    if model.kind == "tiny":
         raise ValueError("opponents on vllm need a model folder; the tiny model is built in code (use smollm2 or hf:<folder>)")
     try:
         import_vllm()
     except ImportError as err:
         raise ValueError(f"opponents on vllm: {err}") from None
-    return str(smollm2_path()) if parsed.kind == "smollm2" else parsed.target
-
-
-def _append_line(path: Path, text: str) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    return str(smollm2_path()) if model.kind == "smollm2" else model.target
 
 
 def _truncate(path: Path, size: int | None) -> None:
@@ -437,7 +430,7 @@ def write_league_report(out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dialogym.benchmarks.report import atomic_png, plot_win_matrix, win_rates
+    from dialogym.benchmarks.report import plot_win_matrix, win_rates
 
     lines = [json.loads(x) for x in (out / "league.jsonl").read_text().splitlines() if x.strip()]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -460,11 +453,11 @@ def write_league_report(out: Path) -> Path:
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    atomic_png(report / "ratings.png", buffer.getvalue())
+    atomic_write_bytes(report / "ratings.png", buffer.getvalue())
     pool = CheckpointPool(out / "pool")
     matches = [(r.a, r.b, r.score) for r in pool.results()]
     if matches:
-        atomic_png(report / "winrates.png", plot_win_matrix(win_rates(matches)))
+        atomic_write_bytes(report / "winrates.png", plot_win_matrix(win_rates(matches)))
     rows = "".join(
         f"<tr><td>{html.escape(e.name)}</td><td>{e.iteration}</td><td>{'' if e.rating is None else f'{e.rating:.0f} [{e.rating_lo:.0f}, {e.rating_hi:.0f}]'}</td><td>{e.matches}</td></tr>"
         for e in pool.entries

@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def token_logprobs(model: Any, batch: dict, *, return_hidden: bool = False, share_prefixes: bool = True) -> Any:
+def token_logprobs(model: Any, batch: dict, *, temperature: float = 1.0, return_hidden: bool = False,
+                   share_prefixes: bool = True) -> Any:
     """log pi(token_t | tokens_<t) for t >= 1, shape (batch, length - 1), computed only where
     ``loss_mask`` is 1 (0 elsewhere): the vocabulary projection, the costliest part of a
     small model's forward pass, runs on the seat's own tokens alone, not on the context.
@@ -27,6 +28,11 @@ def token_logprobs(model: Any, batch: dict, *, return_hidden: bool = False, shar
     softmax, so a guided token's log-prob is the one under the masked, renormalised
     distribution it was sampled from (a token with one legal choice: 0, and no gradient).
     ``return_hidden=True`` also returns the last hidden states (for a value head).
+
+    ``temperature`` is the one the tokens were sampled at: the logits are divided by it, so
+    the log-probs are under the distribution the behaviour policy drew from (the backend
+    records them the same way) and a ratio of new to old is 1 before any update, whatever
+    the temperature. 0 (greedy replies) scores under the raw distribution.
 
     Rows that share their context up to their first own token (the plays of one GRPO group:
     the same prompt, different replies) have that prefix encoded once (:func:`_own_hidden`),
@@ -41,6 +47,8 @@ def token_logprobs(model: Any, batch: dict, *, return_hidden: bool = False, shar
         hidden = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         own_hidden = hidden[:, :-1][own]
     logits = lm.get_output_embeddings()(own_hidden).float()
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
     if "allowed" in batch:
         logits = logits.masked_fill(~_own_masks(batch["allowed"], own, logits.shape[-1]), float("-inf"))
     targets = batch["input_ids"][:, 1:][own]

@@ -28,7 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from dialogym.benchmarks.ratings import fit_ratings
-from dialogym.envs.episode import atomic_write_text, truncate_torn_tail
+from dialogym.envs.files import append_text, atomic_replace_dir, atomic_write_text, truncate_torn_tail
 
 
 class PoolEntry(BaseModel):
@@ -139,7 +139,7 @@ class CheckpointPool:
             tmp = self.dir / f".tmp-{name}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(source, tmp)
-            os.replace(tmp, final)
+            atomic_replace_dir(tmp, final)
             if spec is None:
                 if kind == "lora":
                     if base_spec is None:
@@ -162,10 +162,7 @@ class CheckpointPool:
         if not lines:
             return
         truncate_torn_tail(self.matches_path)
-        with self.matches_path.open("a", encoding="utf-8") as handle:
-            handle.write(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_text(self.matches_path, lines)
 
     def results(self) -> list[MatchResult]:
         if not self.matches_path.exists():

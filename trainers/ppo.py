@@ -69,7 +69,7 @@ class PPOTrainer(TrainerCore):
         """log pi of the seat's own tokens, and V at every position: V at position t estimates
         the return of generating token t + 1 (read from the state before it)."""
         with self.autocast():
-            logp, hidden = token_logprobs(self.model, batch, return_hidden=True)
+            logp, hidden = token_logprobs(self.model, batch, temperature=self.cfg.temperature, return_hidden=True)
         return logp, self.value_head(hidden[:, :-1].float())[..., 0]
 
     def update(self, episodes: Sequence[Episode]) -> dict[str, float]:

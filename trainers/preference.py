@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from dialogym.agents.defuse import defuse_messages
 from dialogym.envs import Episode
-from dialogym.envs.episode import atomic_write_text
+from dialogym.envs.files import atomic_write_text
 
 if TYPE_CHECKING:
     from .core import TrainerCore

@@ -53,6 +53,8 @@ class Sample:
     #: the replayed grammar masks (see :func:`guided_masks`), kept so epochs and chunks
     #: do not replay them again
     allowed: Any = field(default=None, repr=False, compare=False)
+    #: the agents in the episode's other seats (sorted): baselines are conditioned on them
+    opponents: tuple[str, ...] = ()
 
     @property
     def guided(self) -> bool:
@@ -66,6 +68,7 @@ def seat_samples(episode: Episode, seat: str) -> list[Sample]:
     if not turns:
         return []
     reward = float(episode.rewards.get(seat, 0.0))
+    opponents = tuple(sorted(agent for other, agent in episode.seats.items() if other != seat))
     samples: list[Sample] = []
     ids: list[int] = []
     mask: list[int] = []
@@ -76,7 +79,7 @@ def seat_samples(episode: Episode, seat: str) -> list[Sample]:
     def flush() -> None:
         if ids:
             samples.append(Sample(list(ids), list(mask), list(logprobs), reward, episode.id, episode.instance_id, seat,
-                                  list(ends), list(spans)))
+                                  list(ends), list(spans), opponents=opponents))
             ids.clear(), mask.clear(), logprobs.clear(), ends.clear(), spans.clear()
 
     for turn in turns:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import time
 from collections import defaultdict
@@ -25,7 +26,7 @@ class TransformersAgent(KVReuse):
     chunks of ``batch_size``), whatever their token caps and guidance: each row ends at its
     own ``max_new_tokens``, and only the rows that ask for guided moves decode under their
     grammar, so a batch of several games costs its longest reply. Each reply carries the generated token ids and their
-    log-probabilities under the model's raw distribution (temperature 1, no top-p), which is
+    log-probabilities under the distribution it was sampled from (tempered, top-p filtered), which is
     what policy-gradient trainers need, and the prompt's token ids.
 
     Seeding: each request samples from its own seed (see :class:`~.decoder.Decoder`), so its
@@ -54,6 +55,11 @@ class TransformersAgent(KVReuse):
     On CPU (``skinny_linears``, on by default) the model's linear layers compute decoding
     steps' few-row products as ``(W @ x.T).T`` where that measures faster on the machine
     (:mod:`~dialogym.agents.hf.cpu_kernels`); the values agree up to float rounding.
+
+    ``guided``: the rollout engine sends this agent's requests with the seat's move grammar
+    (a ``+guided`` spec). ``autocast``: a torch dtype to generate under autocast (trainers
+    keep float32 weights and sample in bf16). :meth:`with_` builds an agent that differs in
+    these, its name or its model (a trainer's learner: this model with a LoRA adapter on).
     """
 
     def __init__(
@@ -62,6 +68,7 @@ class TransformersAgent(KVReuse):
         tokenizer: Any,
         *,
         name: str = "hf",
+        guided: bool = False,
         device: str | None = None,
         batch_size: int = 32,
         return_logprobs: bool = True,
@@ -72,6 +79,7 @@ class TransformersAgent(KVReuse):
         skinny_linears: bool = True,
     ) -> None:
         self.name = name
+        self.guided = guided
         self.device = pick_device(device)
         self.model = model.to(self.device)
         self.model.eval()
@@ -87,12 +95,15 @@ class TransformersAgent(KVReuse):
         tokenizer.padding_side = "left"
         self.batch_size = batch_size
         self.return_logprobs = return_logprobs
-        #: a torch dtype to generate under autocast (trainers keep float32 weights, sample in bf16)
         self.autocast = autocast
         self.share_prefix = share_prefix
         #: keep key/value caches across calls (needs ``share_prefix``): see :class:`KVStore`
         self.reuse_kv = reuse_kv
-        self.store = KVStore(kv_store_mb * 2**20)
+        self._start(KVStore(kv_store_mb * 2**20))
+
+    def _start(self, store: KVStore) -> None:
+        """The state an agent gathers while it plays, empty: its key/value ``store`` and counters."""
+        self.store = store
         #: (start, end) prompt positions run by the model in the last ``act``, per row and
         #: per shared prefix (what FLOP counts need)
         self.last_prefill: list[tuple[int, int]] = []
@@ -102,6 +113,32 @@ class TransformersAgent(KVReuse):
         self.generated_tokens = 0
         #: prompt tokens whose keys and values came from a shared prefix or the store instead of a prefill
         self.reused_prompt_tokens = 0
+
+    def with_(self, **changes: Any) -> TransformersAgent:
+        """A new agent like this one but for ``changes`` to ``model``, ``name``, ``guided`` or
+        ``autocast``. It shares this agent's tokenizer, device and settings (and its model,
+        unless ``model`` is given: this model wrapped, say with a LoRA adapter, on the same
+        device); its key/value store and counters start empty. A trainer builds its learner
+        so: its model with the adapter it trains, named for the seatings, guided, in bf16."""
+        unknown = sorted(set(changes) - {"model", "name", "guided", "autocast"})
+        if unknown:
+            raise TypeError(f"TransformersAgent.with_: cannot change {', '.join(unknown)}; only model, name, guided and autocast")
+        agent = copy.copy(self)
+        vars(agent).update(changes)
+        agent._start(KVStore(self.store.budget_bytes, self.store.idle_calls))
+        return agent
+
+    def load_adapter(self, name: str, path: str) -> None:
+        """Load the LoRA adapter at ``path`` onto this agent's model as ``name``, inactive
+        unless it is the model's first (which makes the model a PEFT model). In place: the
+        agents of an :class:`~dialogym.agents.adapters.AdapterBank` all play on this model."""
+        from peft import PeftModel
+
+        if isinstance(self.model, PeftModel):
+            self.model.load_adapter(path, adapter_name=name, is_trainable=False)
+        else:
+            self.model = PeftModel.from_pretrained(self.model, path, adapter_name=name, is_trainable=False)
+            self.model.eval()
 
     # -- generation --------------------------------------------------------------------
     def act(self, requests: Sequence[Request]) -> list[Reply]:

@@ -15,9 +15,11 @@ from ..base import Request, Sampling
 class Decoder:
     """Chooses each row's next token and records its log-prob, one step at a time.
 
-    Under a grammar (guided rows) the forbidden tokens' logits are set to -inf first, so the
-    recorded log-prob is the one under the masked, renormalised distribution the token was
-    drawn from. Greedy rows take the arg-max; sampled rows draw from their own request's
+    Under a grammar (guided rows) the forbidden tokens' logits are set to -inf first, and a
+    sampled row's logits are then tempered and top-p filtered: the recorded log-prob is the
+    one under the distribution the token was drawn from (masked, tempered, truncated and
+    renormalised), which is what an on-policy trainer's ratio needs. Greedy rows record the
+    raw distribution's (masked) log-prob. Greedy rows take the arg-max; sampled rows draw from their own request's
     seed (inverse CDF of the tempered, top-p filtered distribution), so a reply is the same
     whichever requests share its batch. Each row draws its uniforms up front from a
     generator seeded with its request's seed (unseeded requests: from the batch's seeds and
@@ -74,6 +76,7 @@ class Decoder:
             warped = scores
             for warper in self.warpers:
                 warped = warper(input_ids, warped)
+            scores = warped  # the log-prob is recorded under the distribution the token is drawn from
             cdf = torch.softmax(warped.double(), dim=-1).cumsum(dim=-1)
             drawn = self.uniforms[:, step : step + 1] * cdf[:, -1:]
             token = torch.searchsorted(cdf, drawn, right=True).clamp(max=scores.shape[-1] - 1)

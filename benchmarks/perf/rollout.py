@@ -51,6 +51,7 @@ from dialogym.agents.models import random_model
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine, request_for
 from dialogym.agents.specs import load_agent
 from dialogym.envs import new_match, resolve_ids, spec
+from dialogym.envs.files import atomic_write_json
 from dialogym.envs.grammar import grammar, text
 
 GAME = "dialogym/Reference-v0"
@@ -210,7 +211,7 @@ def raw_generate_seconds(agent, batches) -> float:
     return total
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2", help="a model spec, or random:NAME (smollm2, qwen2-0.5b, tiny)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda where there is one)")
@@ -223,43 +224,36 @@ def main() -> None:
                         help="every reply takes --max-new-tokens tokens (the game's cap at most): end-of-sequence is masked until then")
     parser.add_argument("--guided", action="store_true", help="also time guided replies against free ones of the same lengths, per seat")
     parser.add_argument("--out", type=Path, help="also write the result to this JSON file")
-    args = parser.parse_args()
+    return parser
 
-    game = resolve_ids(args.game)[0]
-    agent = build_agent(args.model, args.device)
-    sampling = Sampling(temperature=0.0, max_new_tokens=args.max_new_tokens)
-    game_cls = spec(game).game_cls
-    forced = min(args.max_new_tokens, game_cls.max_reply_tokens) if args.force_length else None
-    specs = [
-        EpisodeSpec(game=game, seed=i, seats=dict.fromkeys(game_cls.roles, "m"), split="test")
-        for i in range(args.episodes)
-    ]
-    agent.act([Request(messages=[{"role": "user", "content": "warm up"}], sampling=sampling)])
 
+def timed_run(engine: RolloutEngine, agent, specs: list[EpisodeSpec], forced: int | None) -> float:
+    """Seconds ``engine`` takes to play ``specs`` from an empty key/value store, every reply
+    forced to ``forced`` tokens (None: free)."""
+    agent.clear_kv_store()  # every timed run starts from nothing kept
+    with forced_length(agent, forced):
+        started = time.perf_counter()
+        engine.run(specs)
+        synchronize(agent)
+        return time.perf_counter() - started
+
+
+def engine_vs_raw(agent, specs: list[EpisodeSpec], sampling: Sampling, forced: int | None, reps: int) -> tuple[dict, float]:
+    """The engine playing ``specs`` against raw batched ``generate`` on the batches it asked
+    for, medians of ``reps`` runs each: the result's fields (tokens, times,
+    ``rollout_efficiency`` and MFU) and the engine's median seconds, unrounded."""
     # Engine and raw runs alternate, so load from other processes hits both alike.
     engine_times, raw_times, flops = [], [], 0.0
-    for _ in range(args.reps):
+    for _ in range(reps):
         capture = Capture(agent)
         engine = RolloutEngine({"m": capture}, sampling=sampling)
-        agent.clear_kv_store()  # every timed run starts from nothing kept
-        with forced_length(agent, forced):
-            started = time.perf_counter()
-            engine.run(specs)
-            synchronize(agent)
-            engine_times.append(time.perf_counter() - started)
+        engine_times.append(timed_run(engine, agent, specs, forced))
         raw_times.append(raw_generate_seconds(agent, capture.batches))
         flops = model_flops(agent.model, capture.shapes)
     peak = matmul_peak(agent.device, agent.model.dtype)
     engine_s, raw_s = statistics.median(engine_times), statistics.median(raw_times)
     tokens = engine.stats.generated_tokens
-    result = {
-        "model": args.model,
-        "game": game,
-        "device": torch.cuda.get_device_name(agent.device) if str(agent.device).startswith("cuda") else str(agent.device),
-        "dtype": str(agent.model.dtype),
-        "episodes": args.episodes,
-        "forced_reply_tokens": forced,
-        "threads": torch.get_num_threads(),
+    fields = {
         "generated_tokens": tokens,
         "prompt_tokens": sum(sum(lengths) for _, lengths, _ in capture.shapes),
         "prompt_tokens_run": sum(end - start for spans, _, _ in capture.shapes for start, end in spans),
@@ -273,29 +267,53 @@ def main() -> None:
         "matmul_peak_flops_per_s": round(peak),
         "rollout_mfu": round(flops / engine_s / peak, 4),
     }
+    return fields, engine_s
+
+
+def guided_timings(agent, game: str, episodes: int, max_new_tokens: int, reps: int) -> dict:
+    """The grammar tokenizer's build time, and per seat with a move grammar, guided against free replies."""
+    started = time.perf_counter()
+    agent.grammar_tokenizer()  # built once per tokenizer; not part of a batch's time
+    result = {"grammar_tokenizer_s": round(time.perf_counter() - started, 2), "guided": {}}
+    for seat in guided_seats(game):
+        requests = seat_requests(seat, episodes, max_new_tokens, game)
+        if all(r.grammar for r in requests):  # a seat without a grammar has nothing to time
+            result["guided"][seat] = guided_vs_free(agent, requests, reps)
+    return result
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    game = resolve_ids(args.game)[0]
+    agent = build_agent(args.model, args.device)
+    sampling = Sampling(temperature=0.0, max_new_tokens=args.max_new_tokens)
+    game_cls = spec(game).game_cls
+    forced = min(args.max_new_tokens, game_cls.max_reply_tokens) if args.force_length else None
+    specs = [
+        EpisodeSpec(game=game, seed=i, seats=dict.fromkeys(game_cls.roles, "m"), split="test")
+        for i in range(args.episodes)
+    ]
+    agent.act([Request(messages=[{"role": "user", "content": "warm up"}], sampling=sampling)])
+    timings, engine_s = engine_vs_raw(agent, specs, sampling, forced, args.reps)
+    result = {
+        "model": args.model,
+        "game": game,
+        "device": torch.cuda.get_device_name(agent.device) if str(agent.device).startswith("cuda") else str(agent.device),
+        "dtype": str(agent.model.dtype),
+        "episodes": args.episodes,
+        "forced_reply_tokens": forced,
+        "threads": torch.get_num_threads(),
+        **timings,
+    }
     if not args.skip_sequential:
-        sequential = RolloutEngine({"m": agent}, sampling=sampling, max_concurrent=1)
-        agent.clear_kv_store()
-        with forced_length(agent, forced):
-            started = time.perf_counter()
-            sequential.run(specs)
-            synchronize(agent)
-            sequential_s = time.perf_counter() - started
+        sequential_s = timed_run(RolloutEngine({"m": agent}, sampling=sampling, max_concurrent=1), agent, specs, forced)
         result["sequential_s"] = round(sequential_s, 2)
         result["concurrency_speedup"] = round(sequential_s / engine_s, 2)
     if args.guided:
-        started = time.perf_counter()
-        agent.grammar_tokenizer()  # built once per tokenizer; not part of a batch's time
-        result["grammar_tokenizer_s"] = round(time.perf_counter() - started, 2)
-        result["guided"] = {}
-        for seat in guided_seats(game):
-            requests = seat_requests(seat, args.episodes, args.max_new_tokens, game)
-            if all(r.grammar for r in requests):  # a seat without a grammar has nothing to time
-                result["guided"][seat] = guided_vs_free(agent, requests, args.reps)
+        result.update(guided_timings(agent, game, args.episodes, args.max_new_tokens, args.reps))
     print(json.dumps(result, indent=1))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        atomic_write_json(args.out, result)
 
 
 if __name__ == "__main__":

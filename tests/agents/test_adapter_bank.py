@@ -36,3 +36,10 @@ def test_each_adapter_agent_generates_like_a_model_loaded_with_that_adapter_alon
     assert replies["base"] == TransformersAgent(plain_model, tok).act(greedy)[0].token_ids
     assert len({tuple(ids) for ids in replies.values()}) == 3  # the adapters really differ
     assert sorted(bank.loaded) == ["a", "b"]  # each adapter was loaded once
+
+
+def test_an_adapter_agent_is_built_guided_or_not(tmp_path):
+    model, tokenizer = tiny_model(seed=0)
+    bank = AdapterBank(TransformersAgent(model, tokenizer, name="base"))
+    assert bank.agent("a", save_adapter(tmp_path / "a", 1), guided=True).guided
+    assert not bank.agent("base").guided

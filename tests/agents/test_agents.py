@@ -100,10 +100,11 @@ def test_replies_carry_token_ids_logprobs_and_the_prompt_ids(tiny):
 def test_logprobs_match_a_forward_pass_over_the_full_sequence(tiny):
     import torch
 
-    reply = tiny.act([Request(messages=chat("score me"), sampling=Sampling(max_new_tokens=6), seed=4)])[0]
+    sampling = Sampling(max_new_tokens=6)
+    reply = tiny.act([Request(messages=chat("score me"), sampling=sampling, seed=4)])[0]
     ids = torch.tensor([reply.prompt_token_ids + reply.token_ids], device=tiny.device)
-    with torch.no_grad():
-        logits = tiny.model(ids).logits[0, len(reply.prompt_token_ids) - 1 : -1]
+    with torch.no_grad():  # under the tempered distribution the tokens were drawn from
+        logits = tiny.model(ids).logits[0, len(reply.prompt_token_ids) - 1 : -1] / sampling.temperature
     expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(reply.token_ids, device=ids.device)[:, None])[:, 0].cpu()
     assert torch.allclose(expected, torch.tensor(reply.logprobs), atol=1e-4)
 
@@ -220,3 +221,40 @@ def test_sampling_draws_tokens_with_the_model_s_tempered_probabilities(tiny):
     assert abs(draws.count([top]) / n - p) < 4 * (p * (1 - p) / n) ** 0.5
     nucleus = tiny.act([Request(messages=chat("pick"), sampling=sampling.with_(top_p=1e-6), seed=s) for s in range(20)])
     assert all(r.token_ids == [top] for r in nucleus)  # top-p this small leaves the most likely token only
+
+
+def test_every_backend_is_built_guided_or_not_and_players_that_ignore_grammars_never_are():
+    from dialogym.agents.openai_http import OpenAIAgent
+    from dialogym.agents.scripted import ScriptedAgent
+
+    assert load_agent("tiny+guided").guided and not load_agent("tiny").guided
+    assert load_agent("openai:http://h/v1#m+guided").guided and not OpenAIAgent("http://h/v1", "m").guided
+    assert load_agent("tiny", guided=True).guided  # the spec's +guided, or the caller's keyword
+    with pytest.raises(SpecError, match="sets guided, which the caller passes too"):
+        load_agent("tiny+guided", guided=False)
+    scripted = load_agent("scripted+guided")
+    assert isinstance(scripted, ScriptedAgent) and not scripted.guided and scripted.name == "scripted+guided"
+    assert not HumanAgent().guided
+
+
+def test_load_agent_takes_a_parsed_spec_as_well_as_a_string():
+    spec = parse_spec("tiny+guided")
+    agent = load_agent(spec)
+    assert (agent.name, agent.guided) == ("tiny+guided", True)
+    assert spec.as_guided() is spec and parse_spec("scripted").as_guided() == parse_spec("scripted")
+    assert parse_spec("hf:/m+lora:/a").as_guided() == parse_spec("hf:/m+lora:/a+guided")
+
+
+def test_with_builds_a_renamed_guided_agent_on_the_same_tokenizer_and_model_with_an_empty_store(tiny):
+    import torch
+
+    tiny.act([Request(messages=chat("warm the store"), sampling=Sampling(temperature=0.0, max_new_tokens=4))])
+    learner = tiny.with_(name="learner", guided=True, autocast=torch.bfloat16)
+    assert (learner.name, learner.guided, learner.autocast) == ("learner", True, torch.bfloat16)
+    assert (tiny.name, tiny.guided, tiny.autocast) == ("tiny", False, None)  # the original is left as it was
+    assert learner.tokenizer is tiny.tokenizer and learner.model is tiny.model and learner.batch_size == tiny.batch_size
+    assert learner.store is not tiny.store and learner.generated_tokens == 0 < tiny.generated_tokens
+    other, _ = tiny_model(seed=1)
+    assert tiny.with_(model=other).model is other
+    with pytest.raises(TypeError, match="cannot change device"):
+        tiny.with_(device="cpu")

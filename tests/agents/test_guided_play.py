@@ -4,76 +4,16 @@ grammar, turns record the grammar, and an unguided agent of the same model is le
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import pytest
 
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import load_agent, parse_spec
-from dialogym.envs import Game, Instance, InvalidMove, Move, Outcome, register, registered
-from dialogym.envs.grammar import grammar, int_range, lit
-
-GAME = "dialogym-test/Pick-v0"
-
-
-class Target(Instance):
-    target: int = 1
-    #: varies the content, so that both the train and the test split have instances
-    nonce: int = 0
-
-
-class Pick(Move):
-    number: int
-
-
-@dataclass
-class State:
-    target: int
-    picked: int | None = None
-
-
-class PickGame(Game):
-    """One seat names one of four numbers; it scores 1 for the instance's target."""
-
-    roles, instance_cls, max_reply_tokens, max_retries = ("picker",), Target, 24, 0
-
-    def generate_instance(self, rng, level):
-        return Target(level=level, target=int(rng.integers(1, 5)), nonce=int(rng.integers(1_000_000)))
-
-    def initial_state(self, instance):
-        return State(target=instance.target)
-
-    def to_move(self, state):
-        return [] if state.picked is not None else ["picker"]
-
-    def prompt(self, state, seat):
-        return "Reply PICK: <1-4>."
-
-    def parse_move(self, state, seat, text):
-        found = re.fullmatch(r"PICK: ([1-4])", text.strip())
-        if not found:
-            raise InvalidMove(f"reply e.g. 'PICK: 2', not {text[:30]!r}")
-        return Pick(number=int(found.group(1)))
-
-    def move_grammar(self, state, seat):
-        return grammar(f"{lit('PICK: ')} {int_range(1, 4)}")
-
-    def apply(self, state, moves):
-        state.picked = moves["picker"].number
-
-    def is_terminal(self, state):
-        return state.picked is not None
-
-    def score(self, state):
-        return Outcome(rewards={"picker": float(state.picked == state.target)})
-
-
-if GAME not in registered():  # a scripted player too: tests that bench "all" games play it
-    register(GAME, PickGame, players={"scripted": {"picker": lambda view, rng: "PICK: 1"}})
+from dialogym.trainers.toy import CHOICE_ID as GAME  # one seat replies CHOICE: <1-4> under a move grammar
 
 
 def specs(n, agent):
-    return [EpisodeSpec(GAME, seed=i, seats={"picker": agent}) for i in range(n)]
+    return [EpisodeSpec(GAME, seed=i, seats={"chooser": agent}) for i in range(n)]
 
 
 def test_a_plus_guided_spec_is_a_distinct_guided_agent():
@@ -88,8 +28,8 @@ def test_a_guided_agent_plays_every_episode_and_its_turns_record_the_grammar():
     guided = engine.run(specs(12, "g"))
     free = engine.run(specs(12, "f"))
     assert all(e.status == "completed" for e in guided)
-    assert all(e.turns[0].grammar and "PICK" in e.turns[0].grammar for e in guided)
-    assert all(re.fullmatch(r"PICK: [1-4]", e.turns[0].raw) for e in guided)
+    assert all(e.turns[0].grammar and "CHOICE" in e.turns[0].grammar for e in guided)
+    assert all(re.fullmatch(r"CHOICE: [1-4]", e.turns[0].raw) for e in guided)
     # the same random model, unguided, never writes the move format
     assert all(e.status == "aborted" for e in free) and all(t.grammar is None for e in free for t in e.turns)
 

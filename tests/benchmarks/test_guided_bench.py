@@ -79,6 +79,15 @@ def test_guided_plays_every_model_guided_and_leaves_scripted_and_human_players_a
     assert guided_spec("tiny+guided") == "tiny+guided" and guided_spec("scripted") == "scripted"
 
 
+def test_a_bench_config_keeps_its_models_parsed_as_the_specs_they_play_as():
+    from dialogym.agents.specs import parse_spec
+
+    config = BenchConfig(models=["tiny", "scripted:default"], guided=True)
+    assert config.specs == {"tiny+guided": parse_spec("tiny+guided"), "scripted:default": parse_spec("scripted:default")}
+    assert BenchConfig.model_validate_json(config.model_dump_json()).specs == config.specs  # a stored run's too
+    assert config.model_copy(update={"models": ["human"]}).specs == {"human": parse_spec("human")}
+
+
 def test_guided_with_a_model_named_both_ways_is_refused_with_the_way_out():
     with pytest.raises(ValueError, match="'tiny\\+guided' would play twice; name it once, or leave guided off"):
         BenchConfig(models=["tiny", "tiny+guided"], guided=True)

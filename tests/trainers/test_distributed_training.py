@@ -134,7 +134,7 @@ def test_trainer_on_two_gloo_ranks_takes_the_whole_batch_gradient_and_ranks_stay
 LEAGUE = LeagueConfig(game="dialogym/Reference-v0", model="tiny", iterations=2, episodes=4, eval_episodes=3,
                       learner={"max_new_tokens": 4})
 #: every way a league writes to its folder, counted on each rank (only rank 0's counts may be non-zero)
-WRITES = [(league_module, "atomic_write_text"), (league_module, "_append_line"), (league_module, "EpisodeWriter"),
+WRITES = [(league_module, "atomic_write_text"), (league_module, "append_text"), (league_module, "EpisodeWriter"),
           (CheckpointPool, "_save"), (CheckpointPool, "add"), (CheckpointPool, "record"), (CheckpointPool, "_recover"),
           (League, "_commit"), (League, "_staged_adapter"), (TrainerCore, "_write_checkpoint")]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}

@@ -76,6 +76,15 @@ def test_a_failing_or_overlong_step_is_recorded_and_the_later_steps_still_run(tm
     assert records["late"]["error"].startswith("not run")
 
 
+def test_the_gpu_tests_are_found_from_the_current_folder_and_outside_a_checkout_not_run_with_a_reason(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT / "docs")
+    inside = {s.name: s for s in gpu_check.plan(gpu_check.DRY_RUN, tmp_path)}["pytest-gpu"]
+    assert inside.skip is None and "tests/agents/test_agents_cuda.py" in inside.command
+    monkeypatch.chdir(tmp_path)
+    outside = {s.name: s for s in gpu_check.plan(gpu_check.DRY_RUN, tmp_path)}["pytest-gpu"]
+    assert "not in one" in outside.skip and "\n" not in outside.skip
+
+
 def test_random_models_take_the_shapes_of_their_config_and_a_tokenizer_of_the_same_vocabulary():
     model, tokenizer = random_model("qwen2-0.5b", device="meta")
     shape = RANDOM_CONFIGS["qwen2-0.5b"][1]

@@ -98,7 +98,7 @@ KILL_POINTS = {
     "pool.add": lambda k: (CheckpointPool, "add", lambda self, name, **kw: name == f"it-{k}"),
     # the commit of setup saves the learner first, then every iteration's commit
     "learner.save": lambda k: (TrainerCore, "save", nth_call(k + 1)),
-    "league.jsonl": lambda k: (league_module, "_append_line", lambda path, text: json.loads(text)["iteration"] == k),
+    "league.jsonl": lambda k: (league_module, "append_text", lambda path, text: json.loads(text)["iteration"] == k),
 }
 
 
@@ -139,7 +139,7 @@ def test_learner_checkpoints_survive_a_kill_between_the_renames_of_a_save(tmp_pa
 
     import torch
 
-    import dialogym.trainers._fs as fs
+    import dialogym.envs.files as fs
 
     learner = league_learner(SMALL)
     path = tmp_path / "learner"

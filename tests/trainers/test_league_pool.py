@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from dialogym.trainers._fs import atomic_replace_dir, recover_dir
+from dialogym.envs.files import atomic_replace_dir, recover_dir
 from dialogym.trainers.opponents import PFSP, Fixed, Latest, PerRole, Recency, Uniform, make_sampler
 from dialogym.trainers.pool import CheckpointPool, MatchResult
 
@@ -232,7 +232,7 @@ def test_a_crash_at_any_step_of_a_replace_leaves_one_complete_folder(tmp_path, m
     import os
     import shutil
 
-    import dialogym.trainers._fs as fs
+    import dialogym.envs.files as fs
 
     final = folder(tmp_path / "ckpt", "old")
     tmp = folder(tmp_path / ".tmp", "new")

@@ -6,6 +6,8 @@ docs/results/.)"""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -56,6 +58,36 @@ def test_the_reserve_grows_when_held_out_episodes_grow_slower():
     history, _ = common.train(trainer, common.Clock(5 / 60), 5, evaluate, curve_every=1, curve_episodes=1, reserve=0.0,
                               final_episodes=200)
     assert len(history) == 1  # a 5 s budget cannot hold the 10 s final evaluation the first curve point foretells
+
+
+
+def git(*args, cwd):
+    config = ["-c", "user.name=x", "-c", "user.email=x", "-c", "commit.gpgsign=false"]
+    return subprocess.run(["git", *config, *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_commit_is_unknown_outside_a_git_repository(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # git looks no higher than tmp_path
+    monkeypatch.chdir(tmp_path)
+    assert common.commit() == "unknown"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_commit_is_the_head_of_the_repository_holding_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git("init", "-q", cwd=repo)
+    (repo / "notes.txt").write_text("one")
+    git("add", "notes.txt", cwd=repo)
+    git("commit", "-q", "-m", "first", cwd=repo)
+    head = git("rev-parse", "HEAD", cwd=repo)
+    (repo / "sub").mkdir()
+    monkeypatch.chdir(repo / "sub")
+    assert common.commit() == head
+    (repo / "notes.txt").write_text("two")  # a tracked file changed
+    assert common.commit() == f"{head}+dirty"
 
 
 @pytest.mark.slow

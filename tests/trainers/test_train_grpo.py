@@ -19,8 +19,8 @@ def turn(i, seat, prompt, generated, logprob=-1.0):
     return Turn(index=i, seat=seat, messages=[], raw="x", prompt_token_ids=prompt, token_ids=generated, logprobs=[logprob] * len(generated))
 
 
-def episode(turns, rewards, seats=None):
-    return Episode(id="e", game="g", instance_id="i", instance_version="v0", instance={}, level="easy", seed=0,
+def episode(turns, rewards, seats=None, id="e"):
+    return Episode(id=id, game="g", instance_id="i", instance_version="v0", instance={}, level="easy", seed=0,
                    seats=seats or {"a": "learner", "b": "opponent"}, turns=turns, rewards=rewards)
 
 
@@ -62,9 +62,9 @@ def test_only_the_trained_agents_seats_give_samples():
 
 
 def test_group_relative_advantages_with_and_without_std_scaling_and_per_role():
-    e1 = episode([turn(0, "a", [1], [2])], {"a": 1.0, "b": 0.0})
-    e0 = episode([turn(0, "a", [1], [2])], {"a": 0.0, "b": 0.0})
-    samples = episode_samples([e1, e0, e0, e0], "learner")
+    e1 = episode([turn(0, "a", [1], [2])], {"a": 1.0, "b": 0.0}, id="e1")
+    e0 = [episode([turn(0, "a", [1], [2])], {"a": 0.0, "b": 0.0}, id=f"e0-{play}") for play in range(3)]
+    samples = episode_samples([e1, *e0], "learner")
     scaled = advantages(samples)
     assert scaled[0] > 0 > scaled[1] and scaled.mean() == pytest.approx(0.0, abs=1e-6)
     assert advantages(samples, scale=False).tolist() == pytest.approx([0.75, -0.25, -0.25, -0.25])
@@ -213,8 +213,8 @@ def test_training_raises_the_mean_reward_and_a_flipped_sign_lowers_it(monkeypatc
 def synthetic_episodes():
     """Four plays of one instance by the learner, with replies of 1, 2, 5 and 7 tokens."""
     lengths, rewards = [1, 2, 5, 7], [1.0, 0.0, 0.5, 0.25]
-    return [episode([turn(0, "a", [5, 6, 9], list(range(20, 20 + n)), logprob=-3.0)], {"a": r}, seats={"a": "learner"})
-            for n, r in zip(lengths, rewards, strict=True)]
+    return [episode([turn(0, "a", [5, 6, 9], list(range(20, 20 + n)), logprob=-3.0)], {"a": r}, seats={"a": "learner"},
+                    id=f"play-{play}") for play, (n, r) in enumerate(zip(lengths, rewards, strict=True))]
 
 
 def captured_gradient(trainer_cls, config):
@@ -259,7 +259,7 @@ def lora_weights(trainer):
 
 
 def test_a_crash_between_moving_the_old_checkpoint_aside_and_renaming_the_new_one_in_loses_nothing(tmp_path, monkeypatch):
-    from dialogym.trainers import _fs
+    from dialogym.envs import files
 
     cfg = GRPOConfig(group_size=2, instances_per_step=1, max_new_tokens=4, lora_rank=4)
     trainer = GRPOTrainer(GAME_ID, "tiny", config=cfg)
@@ -274,14 +274,14 @@ def test_a_crash_between_moving_the_old_checkpoint_aside_and_renaming_the_new_on
         for p in trainer.model.parameters():
             if p.requires_grad:
                 p.add_(1.0)
-    real_replace = _fs.os.replace
+    real_replace = files.os.replace
 
     def crash_when_the_new_one_moves_in(src, dst):
         if Path(src).name.startswith(".checkpoint-"):
             raise OSError("simulated crash")
         real_replace(src, dst)
 
-    monkeypatch.setattr(_fs.os, "replace", crash_when_the_new_one_moves_in)
+    monkeypatch.setattr(files.os, "replace", crash_when_the_new_one_moves_in)
     with pytest.raises(OSError, match="simulated crash"):
         trainer.save(path)
     monkeypatch.undo()
@@ -424,3 +424,37 @@ def test_flat_groups_is_the_share_of_groups_without_reward_variance():
     samples = [sample("a", 1.0), sample("a", 1.0), sample("b", 0.0), sample("b", 1.0), sample("c", 0.0), sample("c", 0.0)]
     assert flat_groups(samples) == 2 / 3
     assert flat_groups(samples, baseline="role") == 0.0  # one group per seat, with both rewards
+
+
+def test_an_episode_split_into_several_samples_counts_once_in_its_groups_statistics():
+    from dialogym.trainers.samples import Sample
+
+    def sample(episode_id, reward):
+        return Sample([1, 2], [0, 1], [0.0, 0.0], reward, episode_id, "i", "a")
+
+    # episode "x" (reward 1) was split into three samples; "y" and "z" scored 0
+    split = [sample("x", 1.0), sample("x", 1.0), sample("x", 1.0), sample("y", 0.0), sample("z", 0.0)]
+    whole = [sample("x", 1.0), sample("y", 0.0), sample("z", 0.0)]
+    assert advantages(split, scale=False).tolist() == pytest.approx([2 / 3] * 3 + [-1 / 3] * 2)
+    assert advantages(split).tolist() == pytest.approx([advantages(whole)[0]] * 3 + [advantages(whole)[1]] * 2)
+
+
+def test_baselines_are_conditioned_on_the_opponent_when_opponents_differ():
+    from dialogym.trainers.samples import Sample
+
+    def sample(episode_id, reward, opponent):
+        return Sample([1, 2], [0, 1], [0.0, 0.0], reward, episode_id, "i", "a", opponents=(opponent,))
+
+    # against the weak partner every play scores 1, against the strong one 0: no play was
+    # better than another against the same opponent, so no advantage
+    samples = [sample("w1", 1.0, "weak"), sample("w2", 1.0, "weak"), sample("s1", 0.0, "strong"), sample("s2", 0.0, "strong")]
+    for baseline in ("group", "role"):
+        assert advantages(samples, baseline=baseline).tolist() == pytest.approx([0.0] * 4)
+    mixed = [sample("w1", 1.0, "weak"), sample("w2", 0.0, "weak")]
+    assert advantages(mixed, scale=False).tolist() == pytest.approx([0.5, -0.5])
+
+
+def test_samples_name_the_agents_in_the_other_seats():
+    e = episode([turn(0, "a", [1], [2])], {"a": 1.0, "b": 0.0}, seats={"a": "learner", "b": "it-3"})
+    (sample,) = episode_samples([e], "learner")
+    assert sample.opponents == ("it-3",)

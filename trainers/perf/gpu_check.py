@@ -39,7 +39,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 #: modules every step needs (the carried wheels among them), and ones only some paths need
 REQUIRED = ("torch", "transformers", "peft", "numpy", "pydantic", "gymnasium", "pettingzoo", "llguidance", "dialogym.trainers.grpo")
 OPTIONAL = ("trl", "datasets", "accelerate", "vllm")
@@ -76,17 +75,41 @@ class Step:
     budget_s: float
     #: the JSON file the step writes its result to (None: the result is pytest's summary line)
     result: Path | None
+    #: why the step cannot run here (None: it can)
+    skip: str | None = None
+
+
+def checkout(start: Path | None = None) -> Path | None:
+    """The dialogym checkout holding ``start`` (default: the current folder), found by its
+    ``pyproject.toml`` and ``tests/``; None outside one (dialogym installed from a wheel and
+    run elsewhere: every step but ``pytest-gpu`` runs from any folder)."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        pyproject = folder / "pyproject.toml"
+        if (folder / "tests").is_dir() and pyproject.is_file() and 'name = "dialogym"' in pyproject.read_text():
+            return folder
+    return None
+
+
+def pytest_step(sizes: Sizes) -> Step:
+    """``pytest -m gpu`` on the test files that hold GPU tests, in the checkout holding the
+    current folder; outside one, a step that says in one line why it is not run."""
+    root = checkout()
+    if root is None:
+        skip = f"the GPU tests live in a dialogym checkout, and {Path.cwd()} is not in one; run gpu_check from its folder"
+        return Step("pytest-gpu", [], sizes.budgets["pytest-gpu"], None, skip=skip)
+    gpu_tests = sorted(str(p.relative_to(root)) for p in (root / "tests").rglob("test_*.py") if "pytest.mark.gpu" in p.read_text())
+    return Step("pytest-gpu", [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", *gpu_tests],
+                sizes.budgets["pytest-gpu"], None)
 
 
 def plan(sizes: Sizes, work: Path) -> list[Step]:
     """The steps, most important first, so an overall budget cut short loses the least."""
     py = [sys.executable]
-    gpu_tests = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py") if "pytest.mark.gpu" in p.read_text())
     steps = [
         Step("env", [*py, "-m", "dialogym.trainers.perf.gpu_check", "env", "--out", str(work / "env.json")],
              sizes.budgets["env"], work / "env.json"),
-        Step("pytest-gpu", [*py, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", *gpu_tests],
-             sizes.budgets["pytest-gpu"], None),
+        pytest_step(sizes),
     ]
     for name in sizes.models:
         out = work / f"rollout-{name}.json"
@@ -110,7 +133,8 @@ def run_step(step: Step, budget_s: float, log) -> dict:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     record: dict = {"name": step.name, "budget_s": round(budget_s), "command": shlex.join(step.command)}
     started = time.monotonic()
-    proc = subprocess.Popen(step.command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    # from the checkout, where there is one: the GPU tests' paths are relative to it
+    proc = subprocess.Popen(step.command, cwd=checkout(), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=budget_s)
@@ -171,7 +195,9 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="gpu_check-") as work, (out / "gpu_check.log").open("w") as log:
         for step in plan(sizes, Path(work)):
             left = deadline - time.monotonic()
-            if left < MIN_STEP_S:
+            if step.skip:
+                records.append({"name": step.name, "ok": False, "error": f"not run: {step.skip}"})
+            elif left < MIN_STEP_S:
                 records.append({"name": step.name, "ok": False, "error": f"not run: {left:.0f} s of the {args.budget:.0f} s budget left"})
             else:
                 records.append(run_step(step, min(step.budget_s, left), log))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import shlex
@@ -27,7 +26,7 @@ from dialogym.agents.base import Sampling
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.benchmarks.scores import Estimate, bootstrap
 from dialogym.envs import Episode
-from dialogym.envs.episode import atomic_write_bytes, atomic_write_text
+from dialogym.envs.files import atomic_write_bytes, atomic_write_json
 
 #: seeds of the held-out test instances every recipe evaluates on (disjoint from training's
 #: derived seeds, and drawn from the test split)
@@ -126,11 +125,12 @@ def machine() -> dict[str, Any]:
 
 
 def commit() -> str:
-    """The git commit of the working tree (with ``+dirty`` when it has changes), or "unknown"."""
-    root = Path(__file__).resolve().parents[2]
+    """The git commit of the repository holding the current directory (with ``+dirty`` when
+    its tracked files have changes), or "unknown" outside one. Recipes are run from a
+    dialogym checkout; the installed package's own folder says nothing (a wheel has no git)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                                text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -265,7 +265,7 @@ def write_results(path: Path, recipe: str, clock: Clock, **fields: Any) -> Path:
         "wall_seconds": round(clock.seconds, 1),
         **{k: plain(v) for k, v in fields.items()},
     }
-    return atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    return atomic_write_json(path, record)
 
 
 def fmt(e: Estimate, digits: int = 3) -> str:

@@ -52,6 +52,7 @@ class FullClue:
     """A speaker whose clue names all four attributes of the target."""
 
     name = "full-clue"
+    guided = False
 
     def act(self, requests: list[Any]) -> list[Reply]:
         return [Reply(text="CLUE: the " + " ".join(r.view["target"][a] for a in ATTRIBUTE_ORDER)) for r in requests]
