@@ -20,6 +20,11 @@ class Sampling:
     #: Constrain the reply to the request's ``grammar`` (the seat's legal moves) where the
     #: backend can; requests without a grammar, and backends that cannot, play unconstrained.
     guided: bool = False
+    #: A guided reply's cap is the smaller of ``max_new_tokens`` and its game's
+    #: ``max_reply_tokens``, as a free reply's is, unless this is set: then it gets the game's
+    #: whole cap (benchmarks, where ``max_new_tokens`` caps free replies and a guided move
+    #: must never be cut; trainers leave it unset, so their cap is the one applied).
+    guided_game_cap: bool = False
 
     @property
     def greedy(self) -> bool:

@@ -26,7 +26,7 @@ from dialogym.envs.spaces import (
     to_observation,
 )
 
-from .base import Agent
+from .base import Agent, Sampling
 from .rollout import RolloutEngine
 
 
@@ -75,7 +75,9 @@ class DialogueGymEnv(gym.Env):
         names: dict[int, str] = {}
         for other, agent in self.opponents.items():
             names.setdefault(id(agent), other)
-        self.engine = RolloutEngine({names[id(agent)]: agent for agent in self.opponents.values()})
+        # opponents play as in a benchmark: a guided opponent's move gets its game's whole cap
+        self.engine = RolloutEngine({names[id(agent)]: agent for agent in self.opponents.values()},
+                                    sampling=Sampling(guided_game_cap=True))
         self._seating = {other: names[id(agent)] for other, agent in self.opponents.items()}
         self.render_mode = self.factory.render_mode
         self.observation_space = observation_space()

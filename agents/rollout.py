@@ -64,12 +64,14 @@ def request_for(match: Match, seat: str, sampling: Sampling | None = None) -> Re
     from the instance seed, the play, the number of replies so far and the seat."""
     sampling = sampling or Sampling()
     grammar = match.move_grammar(seat) if sampling.guided else None
-    # A free reply is capped at the smaller of the two limits. A guided reply ends when its
-    # grammar is complete, and each game bounds its grammar to fit its own cap, so it gets
-    # that cap: a smaller one would cut legal moves short (a therapist's DIAGNOSIS and PLAN
-    # need more than the 64 tokens a benchmark gives a free reply).
+    # Every reply is capped at the smaller of the run's and the game's limits, guided ones too
+    # (a trainer's cap is the one applied, and the one its loss normalises by). Each game
+    # bounds its grammar to fit its own cap, so a benchmark, whose cap is for free replies
+    # (a therapist's DIAGNOSIS and PLAN need more than its 64 tokens), asks with
+    # ``guided_game_cap`` for the game's whole cap on guided ones.
     cap = match.game.max_reply_tokens
-    sampling = sampling.with_(max_new_tokens=cap if grammar is not None else min(sampling.max_new_tokens, cap))
+    whole = grammar is not None and sampling.guided_game_cap
+    sampling = sampling.with_(max_new_tokens=cap if whole else min(sampling.max_new_tokens, cap), guided_game_cap=False)
     return Request(
         messages=match.messages(seat),
         sampling=sampling,

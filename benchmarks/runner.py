@@ -379,7 +379,8 @@ def run_bench(
     engine_agents = _build_agents(config, agents) if todo else {}
     prepare_folder(config, out)
     if todo:
-        sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
+        # max_new_tokens caps free replies; a guided move gets its game's whole cap
+        sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens, guided_game_cap=True)
         with EpisodeWriter(path) as writer:
             if config.ray:
                 played = _play_on_ray(config, todo, agents, writer, sampling, progress=progress, on_episode=on_episode)

@@ -102,6 +102,9 @@ class TrainerCore:
 
         self.game, self.cfg = game, config or self.config_cls()
         self.roles = spec(game).game_cls.roles
+        #: the longest reply the learner is allowed: the run's cap within the game's, guided
+        #: replies included (the one dr_grpo's normaliser divides by)
+        self.reply_cap = min(self.cfg.max_new_tokens, spec(game).game_cls.max_reply_tokens)
         try:  # a bad game option fails here, in one line, before any model loads
             spec(game).game(**self.cfg.options())
         except TypeError as err:

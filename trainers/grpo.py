@@ -80,12 +80,15 @@ def flat_groups(samples: Sequence[Sample], baseline: str = "group") -> float:
 
 
 def grpo_loss(logp: Any, batch: dict, adv: Any, cfg: GRPOConfig, ref_logp: Any = None, *,
-              sequences: int | None = None, tokens: float | None = None) -> tuple[Any, dict[str, float]]:
+              sequences: int | None = None, tokens: float | None = None,
+              reply_cap: int | None = None) -> tuple[Any, dict[str, float]]:
     """The clipped surrogate (plus KL) of ``batch``, normalised as ``cfg.loss_type`` says.
 
     ``sequences`` and ``tokens`` are the number of sequences and of own tokens of the whole
     batch that ``batch`` is a part of (gradient-accumulation chunks, other ranks); by default
     this batch's own. With them, the losses of the parts add up to the loss of the whole.
+    ``reply_cap`` is the token cap the replies were generated under (dr_grpo divides by it;
+    default ``cfg.max_new_tokens``).
     """
     import torch
 
@@ -104,7 +107,7 @@ def grpo_loss(logp: Any, batch: dict, adv: Any, cfg: GRPOConfig, ref_logp: Any =
     if cfg.loss_type == "grpo":
         loss = ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).sum() / max(n_sequences, 1)
     elif cfg.loss_type == "dr_grpo":
-        loss = (per_token * mask).sum() / (max(n_sequences, 1) * cfg.max_new_tokens)
+        loss = (per_token * mask).sum() / (max(n_sequences, 1) * (reply_cap or cfg.max_new_tokens))
     else:
         loss = (per_token * mask).sum() / n_tokens
     own = mask.sum().clamp(min=1)
@@ -139,7 +142,8 @@ class GRPOTrainer(TrainerCore):
             with self.autocast():
                 logp = token_logprobs(self.model, part, temperature=cfg.temperature)
                 ref = self.reference_logprobs(part)
-            loss, stats = grpo_loss(logp, part, adv[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens)
+            loss, stats = grpo_loss(logp, part, adv[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens,
+                                    reply_cap=self.reply_cap)
             share = own_tokens(part) / max(n_tokens, 1.0)  # token-weighted over the whole step
             return loss, {k: v * share for k, v in stats.items()}
 

@@ -108,7 +108,8 @@ class PPOTrainer(TrainerCore):
             logp, values = self.logprobs_and_values(part)
             with self.autocast():  # as the policy's: a KL of precision alone would be no KL
                 ref = self.reference_logprobs(part)
-            policy_loss, stats = grpo_loss(logp, part, adv_t[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens)
+            policy_loss, stats = grpo_loss(logp, part, adv_t[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens,
+                                           reply_cap=self.reply_cap)
             mask = part["loss_mask"][:, 1:]
             clipped = old_v[index] + torch.clamp(values - old_v[index], -cfg.vf_clip, cfg.vf_clip)
             vf = torch.max((values - ret_t[index]) ** 2, (clipped - ret_t[index]) ** 2)

@@ -19,7 +19,7 @@
   lengths; ``guided_overhead`` 1.0 means grammar masks cost nothing.
 
 ``--game`` picks the game (default the one-exchange reference game; e.g.
-``--game Negotiation`` for ten turns of item division, whose later prompts carry the
+``--game dialogym/Negotiation-v0`` for ten turns of item division, whose later prompts carry the
 whole conversation).
 
 ``--model random:NAME`` times a random-weight model of a real architecture
@@ -28,7 +28,7 @@ that holds no weights; with ``--force-length`` every reply takes the same number
 so the timings do not depend on the weights.
 
     python -m dialogym.benchmarks.perf.rollout --model smollm2 --episodes 32
-    python -m dialogym.benchmarks.perf.rollout --model smollm2 --episodes 32 --game Negotiation
+    python -m dialogym.benchmarks.perf.rollout --model smollm2 --episodes 32 --game dialogym/Negotiation-v0
     python -m dialogym.benchmarks.perf.rollout --model random:qwen2-0.5b --device cuda --force-length --guided
 """
 

@@ -51,9 +51,11 @@ def test_guided_episodes_replay_exactly(seed):
     assert [e.turns[0].token_ids for e in first] == [e.turns[0].token_ids for e in again]
 
 
-def test_a_guided_request_gets_the_games_reply_cap_and_a_free_one_the_smaller():
-    """The grammar bounds a guided reply to fit the game's ``max_reply_tokens``; a smaller
-    cap from the caller would cut legal moves short (a therapist's DIAGNOSIS and PLAN)."""
+def test_a_benchmarks_guided_request_gets_the_games_reply_cap_and_a_free_one_the_smaller():
+    """The grammar bounds a guided reply to fit the game's ``max_reply_tokens``; a benchmark's
+    cap is for free replies and would cut legal moves short (a therapist's DIAGNOSIS and PLAN),
+    so it asks for the game's cap on guided ones (``guided_game_cap``). A trainer's cap
+    applies to guided replies too (tests/agents/test_rollout.py)."""
     from dialogym.agents.base import Sampling
     from dialogym.agents.rollout import build_match, request_for
 
@@ -61,8 +63,8 @@ def test_a_guided_request_gets_the_games_reply_cap_and_a_free_one_the_smaller():
                                     seats={"patient": "s", "therapist": "m"}))
     seat = match.to_act()[0]
     cap = match.game.max_reply_tokens
-    guided = request_for(match, seat, Sampling(max_new_tokens=64, guided=True))
-    free = request_for(match, seat, Sampling(max_new_tokens=64))
+    guided = request_for(match, seat, Sampling(max_new_tokens=64, guided=True, guided_game_cap=True))
+    free = request_for(match, seat, Sampling(max_new_tokens=64, guided_game_cap=True))
     assert guided.grammar and guided.sampling.max_new_tokens == cap > 64
     assert free.grammar is None and free.sampling.max_new_tokens == 64
     assert request_for(match, seat, Sampling(max_new_tokens=10_000)).sampling.max_new_tokens == cap

@@ -387,3 +387,18 @@ def test_advance_rejects_unknown_agents_unknown_seats_and_a_match_given_twice():
         engine.advance([(match, {"judge": "s"})])
     with pytest.raises(ValueError, match="the same match is given twice"):
         engine.advance([(match, {"speaker": "s"}), (match, {"speaker": "s"})])
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_a_runs_token_cap_applies_to_guided_replies_as_to_free_ones(guided):
+    from dialogym.agents.rollout import request_for
+    from dialogym.envs import new_match
+
+    match = new_match("dialogym/Negotiation-v0", seed=0)
+    (seat,) = match.to_act()
+    game_cap = match.game.max_reply_tokens
+    assert request_for(match, seat, Sampling(max_new_tokens=24, guided=guided)).sampling.max_new_tokens == 24
+    assert request_for(match, seat, Sampling(max_new_tokens=10_000, guided=guided)).sampling.max_new_tokens == game_cap
+    # a benchmark's cap is for free replies: guided moves ask for the game's whole cap
+    whole = request_for(match, seat, Sampling(max_new_tokens=24, guided=guided, guided_game_cap=True)).sampling
+    assert whole.max_new_tokens == (game_cap if guided else 24) and not whole.guided_game_cap

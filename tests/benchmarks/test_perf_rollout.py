@@ -20,7 +20,7 @@ def test_the_rollout_benchmark_prints_efficiency_and_speedup_ratios(monkeypatch,
 
 
 def test_the_rollout_benchmark_reports_mfu_against_a_matmul_peak_measured_in_the_run(monkeypatch, capsys):
-    argv = ["rollout", "--model", "tiny", "--game", "Negotiation", "--episodes", "2", "--max-new-tokens", "3",
+    argv = ["rollout", "--model", "tiny", "--game", "dialogym/Negotiation-v0", "--episodes", "2", "--max-new-tokens", "3",
             "--reps", "1", "--skip-sequential"]
     monkeypatch.setattr(sys, "argv", argv)
     rollout.main()

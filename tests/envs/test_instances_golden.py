@@ -15,6 +15,8 @@ from dialogym.envs import generate_instance_set, spec
 PINS: dict[tuple[str, str], tuple[str, str]] = {
     ("dialogym/Bargaining-v0", "easy"): ("v0", "951cdf377b87"),
     ("dialogym/Bargaining-v0", "hard"): ("v0", "5d7b4946d091"),
+    ("dialogym/Bargaining-v1", "easy"): ("v1", "cf9bc4bee877"),
+    ("dialogym/Bargaining-v1", "hard"): ("v1", "6dc2fe9c8576"),
     ("dialogym/BargainingCritic-v0", "easy"): ("v0", "951cdf377b87"),
     ("dialogym/BargainingCritic-v0", "hard"): ("v0", "5d7b4946d091"),
     ("dialogym/ConjectureProver-v0", "easy"): ("v0", "22c024118a1d"),
@@ -28,6 +30,8 @@ PINS: dict[tuple[str, str], tuple[str, str]] = {
     ("dialogym/Debate-v0", "hard"): ("v1", "0b2345072a02"),
     ("dialogym/Negotiation-v0", "easy"): ("v0", "f121c450913f"),
     ("dialogym/Negotiation-v0", "hard"): ("v0", "497613924e31"),
+    ("dialogym/Negotiation-v1", "easy"): ("v1", "4bf35df909c2"),
+    ("dialogym/Negotiation-v1", "hard"): ("v1", "a6795dd58e43"),
     ("dialogym/PatientTherapist-v0", "easy"): ("v1", "b8f7d9835aca"),
     ("dialogym/PatientTherapist-v0", "hard"): ("v1", "bdab9baf6a97"),
     ("dialogym/PatientTherapistJudged-v0", "easy"): ("v1", "b8f7d9835aca"),

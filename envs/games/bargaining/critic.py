@@ -29,9 +29,10 @@ class BargainingWithCriticGame(BargainingGame):
 
     roles = (*SIDES, "critic")
 
-    def __init__(self, coached: str = "seller") -> None:
+    def __init__(self, coached: str = "seller", reward_view: str = "general") -> None:
         if coached not in SIDES:
             raise TypeError(f"coached must be one of {list(SIDES)}, got {coached!r}")
+        super().__init__(reward_view=reward_view)
         self.coached = coached
 
     def coached_feedback(self, state: BargainState, seat: str) -> str | None:

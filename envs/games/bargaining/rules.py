@@ -31,6 +31,10 @@ line is ``OFFER: <price>`` within the side's own limit, ``ACCEPT`` when the othe
 offer stands and is within it, or ``WALK AWAY``; a message is at most 240 characters and
 never reads as a control line. The critic writes ``FEEDBACK: <advice>``, one line of at most
 240 characters. So the longest guided reply fits ``max_reply_tokens`` at 3 characters a token.
+
+The game option ``reward_view="zero_sum"`` rewards each side its share minus the other's
+(:mod:`dialogym.envs.games.negotiation.zero_sum`). The buyer always has the known last turn;
+``Bargaining-v1`` (:mod:`.hidden_horizon`) hides it.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from ...core import (
     unify_line_breaks,
 )
 from ...grammar import grammar, int_range, text
+from ..negotiation.zero_sum import check_reward_view, in_reward_view
 
 ITEMS = ("a used bicycle", "a vintage camera", "an oak bookshelf", "a road atlas collection", "a ceramic teapot set",
          "a second-hand guitar", "a leather armchair", "a mountain tent", "a sewing machine", "a set of garden tools")
@@ -164,14 +169,15 @@ RULES = {
     "seller": "You are the SELLER of {item} (list price ${list_price}). It cost you ${cost}: you may not sell below that. Sell for as much as you can.",
     "buyer": "You are the BUYER of {item} (list price ${list_price}). Your budget is ${budget}: you may not pay more. Pay as little as you can.",
 }
-FORMAT = """The seller and the buyer take turns, {limit} turns in all. Without a deal by then, neither of you gains anything.
-Each turn, write a short message and exactly ONE control line:
+#: The moves, shown at a side's first turn after how the game ends (:data:`FORMAT`).
+MOVES = """Each turn, write a short message and exactly ONE control line:
   OFFER: <price in whole dollars>
   ACCEPT      (accept the {other}'s standing offer; this ends the game with a deal)
   WALK AWAY   (end the game with no deal)
 Example reply:
   {example_message}
   OFFER: {example}"""
+FORMAT = "The seller and the buyer take turns, {limit} turns in all. Without a deal by then, neither of you gains anything.\n" + MOVES
 
 
 class BargainingGame(Game[BargainInstance, BargainState]):
@@ -186,6 +192,12 @@ class BargainingGame(Game[BargainInstance, BargainState]):
     def selfplay_score(self, outcome: Outcome) -> float:
         right = (outcome.metric("agreed") > 0) == (outcome.metric("zone_exists") > 0)
         return 100.0 if right else 0.0
+
+    def __init__(self, reward_view: str = "general") -> None:
+        """``reward_view="zero_sum"`` rewards each side its share of the surplus minus the
+        other side's (:mod:`dialogym.envs.games.negotiation.zero_sum`); the shares stay in the
+        ``score_<side>`` metrics."""
+        self.reward_view = check_reward_view(reward_view)
 
     # -- instances ---------------------------------------------------------------------
     def generate_instance(self, rng: np.random.Generator, level: str) -> BargainInstance:
@@ -230,8 +242,7 @@ class BargainingGame(Game[BargainInstance, BargainState]):
         parts = []
         if state.turn < 2:  # this side's first turn
             parts.append(RULES[seat].format(item=inst.item, list_price=inst.list_price, cost=inst.cost, budget=inst.budget))
-            message = "It is in great condition." if seat == "seller" else "I like it, but it is a bit pricey."
-            parts.append(FORMAT.format(limit=inst.turn_limit, other=other, example=self.example_price(inst, seat), example_message=message))
+            parts.append(self.format_text(inst, seat))
         if state.log and state.log[-1].seat == other:
             parts.append(f"The {other} says:\n{quote(render(state.log[-1]))}")
         feedback = self.coached_feedback(state, seat)
@@ -239,10 +250,22 @@ class BargainingGame(Game[BargainInstance, BargainState]):
             parts.append(f"Feedback from your coach:\n{quote(feedback)}")
         if state.offer is not None and state.offerer == other:
             parts.append(f"Standing offer by the {other}: ${state.offer}.")
-        left = inst.turn_limit - state.turn
-        last = " This is the last turn: ACCEPT now or there is no deal." if left == 1 else ""
-        parts.append(f"Turn {state.turn + 1} of {inst.turn_limit}.{last} Your reply:")
+        parts.append(self.turn_line(state))
         return "\n\n".join(parts)
+
+    def format_text(self, inst: BargainInstance, seat: str) -> str:
+        """How turns go, how the game ends and the moves, shown at a side's first turn."""
+        return FORMAT.format(limit=inst.turn_limit, **self.format_fields(inst, seat))
+
+    def format_fields(self, inst: BargainInstance, seat: str) -> dict[str, Any]:
+        message = "It is in great condition." if seat == "seller" else "I like it, but it is a bit pricey."
+        return {"other": self.other(seat), "example": self.example_price(inst, seat), "example_message": message}
+
+    def turn_line(self, state: BargainState) -> str:
+        """The prompt's last line: the turn count, and a warning on the last turn."""
+        limit = state.instance.turn_limit
+        last = " This is the last turn: ACCEPT now or there is no deal." if limit - state.turn == 1 else ""
+        return f"Turn {state.turn + 1} of {limit}.{last} Your reply:"
 
     def parse_move(self, state: BargainState, seat: str, text: str) -> Move:
         inst = state.instance
@@ -333,7 +356,7 @@ class BargainingGame(Game[BargainInstance, BargainState]):
         if state.price is not None:
             metrics["price"] = float(state.price)
             metrics["price_over_list"] = state.price / inst.list_price
-        return Outcome(rewards=dict(rewards), metrics=metrics)
+        return in_reward_view(Outcome(rewards=dict(rewards), metrics=metrics), self.reward_view, SIDES)
 
     def view(self, state: BargainState, seat: str) -> dict[str, Any]:
         """Public facts, the history, the standing offer, and only this side's own limit."""

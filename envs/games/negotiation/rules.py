@@ -21,6 +21,10 @@ Move grammar (guided play, :meth:`NegotiationGame.move_grammar`): the control li
 the other side's proposal stands, then optionally one message line; or one message line,
 then optionally the control line. A message is at most 240 characters and never reads as
 a control line, so the longest guided reply fits ``max_reply_tokens`` at 3 characters a token.
+
+The game option ``reward_view="zero_sum"`` rewards each player its score minus the other's
+(:mod:`.zero_sum`). The known turn limit makes this version an ultimatum game for the last
+mover; ``Negotiation-v1`` (:mod:`.outside_options`) is the version without it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import model_validator
@@ -47,6 +51,7 @@ from ...core import (
     unify_line_breaks,
 )
 from ...grammar import grammar, int_range, text
+from .zero_sum import check_reward_view, in_reward_view
 
 ITEMS = ("book", "hat", "ball")
 SEATS = ("alice", "bob")
@@ -62,15 +67,15 @@ _PAIR_RE = re.compile(r"^([A-Za-z]+)=(\S*)$")
 #: A guided message's length: with its newline and the control line (28 characters for a
 #: pool of at most 9 of each kind) it is at most 269 characters, within 96 tokens at 3 a token.
 GUIDED_MESSAGE_CHARS = 240
-# Whitespace as Python's re and str.strip see it: the grammar regex \s plus \x1c-\x1f.
-_WS = r"[\s\x1c-\x1f]"
+#: Whitespace as Python's re and str.strip see it: the grammar regex \s plus \x1c-\x1f.
+WS = r"[\s\x1c-\x1f]"
 #: One message line of a guided reply: free text that never matches _PROPOSE_RE or _ACCEPT_RE,
 #: and without \x1c-\x1f, which Python strips but regex \s does not (a message of them alone
 #: would leave the reply empty).
-_GUIDED_MESSAGE = " & ".join([
+GUIDED_MESSAGE = " & ".join([
     text(GUIDED_MESSAGE_CHARS, exclude=r"\x1c-\x1f"),
-    f"~/{_WS}*(?i:propose){_WS}*:.*/",
-    f"~/{_WS}*(?i:accept){_WS}*[.!]?{_WS}*/",
+    f"~/{WS}*(?i:propose){WS}*:.*/",
+    f"~/{WS}*(?i:accept){WS}*[.!]?{WS}*/",
 ])
 
 Share = dict[str, int]
@@ -114,6 +119,7 @@ class Said:
     message: str
     take: Share | None
     accept: bool
+    walk_away: bool = False  # only in games with a walk-away move (Negotiation-v1)
 
 
 @dataclass
@@ -164,18 +170,24 @@ def _plural(n: int, item: str) -> str:
 
 
 # -- parsing ---------------------------------------------------------------------------------
+def is_control_line(line: str) -> bool:
+    """Whether ``line`` is a ``PROPOSE`` or ``ACCEPT`` line (as the parser reads them)."""
+    return bool(_PROPOSE_RE.match(line) or _ACCEPT_RE.match(line))
+
+
 def _example_take(counts: Mapping[str, int]) -> str:
     """A proposal that is valid for this pool (half of each kind), for examples."""
     return show({item: counts[item] // 2 for item in ITEMS})
 
 
-def _example(counts: Mapping[str, int]) -> str:
+def example_proposal(counts: Mapping[str, int]) -> str:
+    """A valid ``PROPOSE`` line for this pool, quoted, for error messages."""
     return f'"PROPOSE: {_example_take(counts)}"'
 
 
 def parse_take(spec: str, counts: Mapping[str, int]) -> Share:
     """Read ``book=1 hat=2 ball=0`` (what the proposer takes), checked against the pool."""
-    example = _example(counts)
+    example = example_proposal(counts)
     take: Share = {}
     for part in re.sub(r"\s*=\s*", "=", spec).replace(",", " ").split():
         match = _PAIR_RE.match(part)
@@ -238,14 +250,20 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
     def selfplay_score(self, outcome: Outcome) -> float:
         return 100.0 * outcome.metric("joint_score") / 20.0
 
-    def __init__(self, no_deal_reward: float = 0.0, messages: bool = True) -> None:
+    #: One message line of a guided reply (never a control line of this game).
+    guided_message: ClassVar[str] = GUIDED_MESSAGE
+
+    def __init__(self, no_deal_reward: float = 0.0, messages: bool = True, reward_view: str = "general") -> None:
         """``no_deal_reward``: what both get without a deal. ``messages=False`` plays the
         game on moves alone: every reply is one control line (a message-only reply is an
-        invalid move, and text beside the control line is dropped unread)."""
+        invalid move, and text beside the control line is dropped unread).
+        ``reward_view="zero_sum"`` rewards each seat its score minus the other's
+        (:mod:`.zero_sum`); the scores stay in the ``score_<seat>`` metrics."""
         if not isinstance(messages, bool):
             raise ValueError(f"messages must be true or false, got {messages!r}")
         self.no_deal_reward = float(no_deal_reward)
         self.messages = messages
+        self.reward_view = check_reward_view(reward_view)
 
     # -- instances ---------------------------------------------------------------------
     def generate_instance(self, rng: np.random.Generator, level: str) -> DivisionInstance:
@@ -275,20 +293,33 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
     def other(seat: str) -> str:
         return SEATS[1 - SEATS.index(seat)]
 
+    def rules_fields(self, state: DivisionState, seat: str) -> dict[str, str]:
+        """The fields of :data:`RULES` (and of a later version's rules) for ``seat``."""
+        inst = state.instance
+        return {
+            "seat": seat, "other": self.other(seat),
+            "moves": _WITH_MESSAGES if self.messages else _MOVES_ONLY,
+            "example_reply": ("  How about this split?\n" if self.messages else "") + f"  PROPOSE: {_example_take(inst.counts)}",
+            "pool": ", ".join(_plural(inst.counts[i], i) for i in ITEMS),
+            "values": ", ".join(f"{i}={inst.values[seat][i]}" for i in ITEMS),
+        }
+
+    def rules(self, state: DivisionState, seat: str) -> str:
+        """The rules and ``seat``'s private facts, shown at its first turn."""
+        no_deal = "both of you get nothing" if self.no_deal_reward == 0 else f"both of you get {self.no_deal_reward:g}"
+        return RULES.format(limit=state.instance.turn_limit, no_deal=no_deal, **self.rules_fields(state, seat))
+
+    def turn_line(self, state: DivisionState) -> str:
+        """The prompt's last line: the turn count, and a warning on the last turn."""
+        limit = state.instance.turn_limit
+        last = " This is the last turn: ACCEPT now or there is no deal." if limit - state.turn == 1 else ""
+        return f"Turn {state.turn + 1} of {limit}.{last} Your reply:"
+
     def prompt(self, state: DivisionState, seat: str) -> str:
         inst, other = state.instance, self.other(seat)
         parts = []
         if state.turn < 2:  # a seat's first turn
-            no_deal = "both of you get nothing" if self.no_deal_reward == 0 else f"both of you get {self.no_deal_reward:g}"
-            parts.append(
-                RULES.format(
-                    seat=seat, other=other, limit=inst.turn_limit, no_deal=no_deal,
-                    moves=_WITH_MESSAGES if self.messages else _MOVES_ONLY,
-                    example_reply=("  How about this split?\n" if self.messages else "") + f"  PROPOSE: {_example_take(inst.counts)}",
-                    pool=", ".join(_plural(inst.counts[i], i) for i in ITEMS),
-                    values=", ".join(f"{i}={inst.values[seat][i]}" for i in ITEMS),
-                )
-            )
+            parts.append(self.rules(state, seat))
         if state.log and state.log[-1].seat == other:
             parts.append(f"{other} says:\n{quote(render(state.log[-1]))}")
         if state.proposal is not None and state.proposer == other:
@@ -296,36 +327,34 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
             parts.append(
                 f"Standing proposal by {other}: you get {show(yours)} (worth {value_of(inst.values[seat], yours)} to you)."
             )
-        left = inst.turn_limit - state.turn
-        last = " This is the last turn: ACCEPT now or there is no deal." if left == 1 else ""
-        parts.append(f"Turn {state.turn + 1} of {inst.turn_limit}.{last} Your reply:")
+        parts.append(self.turn_line(state))
         return "\n\n".join(parts)
 
     def parse_move(self, state: DivisionState, seat: str, text: str) -> Negotiate:
         counts = state.instance.counts
         text = unify_line_breaks(text)  # "\r", "\u2028", ... end a line as "\n" does
         if not text.strip():
-            raise InvalidMove(f"negotiation: the reply is empty; write a short message, optionally with {_example(counts)} or ACCEPT")
+            raise InvalidMove(f"negotiation: the reply is empty; write a short message, optionally with {example_proposal(counts)} or ACCEPT")
         lines = text.strip().split("\n")
-        control = [line for line in lines if _PROPOSE_RE.match(line) or _ACCEPT_RE.match(line)]
+        control = [line for line in lines if is_control_line(line)]
         if len(control) > 1:
-            raise InvalidMove(f"negotiation: use at most one control line (one PROPOSE or one ACCEPT) per reply, e.g. {_example(counts)}")
+            raise InvalidMove(f"negotiation: use at most one control line (one PROPOSE or one ACCEPT) per reply, e.g. {example_proposal(counts)}")
         message = "\n".join(line for line in lines if line not in control).strip()[:MAX_MESSAGE_CHARS]
         if not self.messages:
             if not control:
                 raise InvalidMove(
-                    f"negotiation: this game is played on moves alone; reply with one control line, {_example(counts)} or ACCEPT"
+                    f"negotiation: this game is played on moves alone; reply with one control line, {example_proposal(counts)} or ACCEPT"
                 )
             message = ""
         if not control:
             return Negotiate(message=message)
         if _ACCEPT_RE.match(control[0]):
             if state.proposal is None:
-                raise InvalidMove(f"negotiation: there is no proposal to accept yet; make one, e.g. {_example(counts)}")
+                raise InvalidMove(f"negotiation: there is no proposal to accept yet; make one, e.g. {example_proposal(counts)}")
             if state.proposer == seat:
                 raise InvalidMove(
                     "negotiation: the standing proposal is your own, so there is nothing to accept; "
-                    f"wait for the other side, or propose again, e.g. {_example(counts)}"
+                    f"wait for the other side, or propose again, e.g. {example_proposal(counts)}"
                 )
             return Negotiate(message=message, accept=True)
         spec = _PROPOSE_RE.match(control[0]).group(1)  # type: ignore[union-attr]
@@ -336,15 +365,20 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
         first: a guided reply cut at its token budget still holds its move). The control line is ``PROPOSE: book=<n> hat=<n> ball=<n>`` (each count
         from 0 to the pool's), or ``ACCEPT`` when the other side's proposal stands. With
         ``messages=False`` the control line alone."""
+        controls = self.controls(state, seat)
+        if not self.messages:  # moves alone: the control line is the whole reply
+            return grammar("control", control=" | ".join(controls))
+        return grammar(
+            'control ("\\n" MESSAGE)? | MESSAGE', control=" | ".join(controls), MESSAGE=self.guided_message
+        )
+
+    def controls(self, state: DivisionState, seat: str) -> list[str]:
+        """The control lines ``seat`` may write now, as grammar alternatives."""
         counts = state.instance.counts
         controls = ['"PROPOSE: " ' + ' " " '.join(f'"{item}=" {int_range(0, counts[item])}' for item in ITEMS)]
         if state.proposal is not None and state.proposer != seat:
             controls.append('"ACCEPT"')
-        if not self.messages:  # moves alone: the control line is the whole reply
-            return grammar("control", control=" | ".join(controls))
-        return grammar(
-            'control ("\\n" MESSAGE)? | MESSAGE', control=" | ".join(controls), MESSAGE=_GUIDED_MESSAGE
-        )
+        return controls
 
     def apply(self, state: DivisionState, moves: Mapping[str, Move]) -> None:
         ((seat, move),) = moves.items()
@@ -363,7 +397,10 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
     def score(self, state: DivisionState) -> Outcome:
         inst = state.instance
         metrics: dict[str, float] = {"agreed": float(state.deal is not None), "turns": float(state.turn)}
-        scores = {seat: float(value_of(inst.values[seat], state.deal[seat])) if state.deal else 0.0 for seat in SEATS}
+        if state.deal is not None:
+            scores = {seat: float(value_of(inst.values[seat], state.deal[seat])) for seat in SEATS}
+        else:
+            scores = self.no_deal_scores(state)
         for seat in SEATS:
             metrics[f"score_{seat}"] = scores[seat]
         metrics["joint_score"] = sum(scores.values())
@@ -371,8 +408,16 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
             metrics["pareto_optimal"] = float(is_pareto_optimal(inst, state.deal["alice"]))
             rewards = scores
         else:
-            rewards = {seat: self.no_deal_reward for seat in SEATS}
-        return Outcome(rewards=rewards, metrics=metrics)
+            rewards = self.no_deal_rewards(state)
+        return in_reward_view(Outcome(rewards=rewards, metrics=metrics), self.reward_view, SEATS)
+
+    def no_deal_scores(self, state: DivisionState) -> dict[str, float]:
+        """Each seat's score (metric ``score_<seat>``) without a deal: 0, whatever ``no_deal_reward`` is."""
+        return {seat: 0.0 for seat in SEATS}
+
+    def no_deal_rewards(self, state: DivisionState) -> dict[str, float]:
+        """Each seat's reward without a deal (in the general view): ``no_deal_reward``."""
+        return {seat: self.no_deal_reward for seat in SEATS}
 
     def view(self, state: DivisionState, seat: str) -> dict[str, Any]:
         """The pool, this seat's own values, the standing proposal and the public history."""
@@ -399,6 +444,8 @@ def render(said: Said) -> str:
     lines = [said.message] if said.message else []
     if said.accept:
         lines.append("ACCEPT")
+    elif said.walk_away:
+        lines.append("WALK AWAY")
     elif said.take is not None:
         lines.append(f"PROPOSE: {show(said.take)}")
     return "\n".join(lines) or "(no message)"
