@@ -122,11 +122,11 @@ def play_command(
 # --------------------------------------------------------------------------- demo
 def demo_config(episodes: int, model: str) -> BenchConfig:
     """What ``dialogym demo`` runs: ``model`` free and guided (``model+guided``) and the scripted
-    players, each in self-play on every game. Guided replies keep to each move's format (in the
+    players, each in self-play on the newest version of every game. Guided replies keep to each move's format (in the
     games that write a move grammar), so beside the free run they tell format-following and
     decision quality apart."""
     return BenchConfig(
-        name="demo", games=["all"], models=list(dict.fromkeys([model, guided_spec(model), "scripted"])), mode="selfplay",
+        name="demo", games=["latest"], models=list(dict.fromkeys([model, guided_spec(model), "scripted"])), mode="selfplay",
         episodes=episodes, split="test", temperature=0.0, max_new_tokens=48,
     )
 

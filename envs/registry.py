@@ -187,7 +187,8 @@ def spec(id: str) -> GameSpec:
 
 
 def resolve_ids(games: str | list[str]) -> list[str]:
-    """Expand ``"all"``, comma lists and short names (``"Reference"``) to registered ids."""
+    """Expand ``"all"`` (every registered id), ``"latest"`` (the newest version of each game),
+    comma lists and short names (``"Reference"``: its newest version) to registered ids."""
     names = games.split(",") if isinstance(games, str) else list(games)
     ids: list[str] = []
     for name in (n.strip() for n in names):
@@ -196,6 +197,9 @@ def resolve_ids(games: str | list[str]) -> list[str]:
         if name == "all":
             ids.extend(registered())
             continue
+        if name == "latest":
+            ids.extend(latest_versions(registered()))
+            continue
         candidates = [i for i in registered() if i == name or short_name(i) == name.lower()]
         if not candidates and name not in _REGISTRY:
             close = difflib.get_close_matches(name.lower(), sorted({short_name(i) for i in registered()}), n=1)
@@ -203,6 +207,19 @@ def resolve_ids(games: str | list[str]) -> list[str]:
                 raise KeyError(f"no game registered as {name!r}; did you mean {close[0]!r}?")
         ids.append(candidates[-1] if candidates else spec(name).id)
     return list(dict.fromkeys(ids))
+
+
+def latest_versions(ids: list[str]) -> list[str]:
+    """The newest version of each game among ``ids`` (``ns/Name-vN``: the largest N), in the
+    order of their first versions."""
+    newest: dict[str, tuple[int, str]] = {}
+    for game_id in ids:
+        base, _, version = game_id.rpartition("-v")
+        number = int(version) if base and version.isdigit() else -1
+        key = base if number >= 0 else game_id
+        if key not in newest or number > newest[key][0]:
+            newest[key] = (number, game_id)
+    return [game_id for _, game_id in newest.values()]
 
 
 def short_name(game_id: str) -> str:

@@ -80,3 +80,13 @@ def test_a_broken_plugin_warns_and_leaves_the_builtin_games(tmp_path, monkeypatc
     with pytest.warns(UserWarning, match="could not load games from 'no_such_module:register'"):
         ids = dialogym.registered()
     assert "dialogym/Reference-v0" in ids
+
+
+def test_latest_keeps_the_newest_version_of_each_game():
+    from dialogym.envs.registry import latest_versions
+
+    ids = ["x/A-v0", "x/B-v0", "x/A-v2", "x/A-v1", "x/Odd"]
+    assert latest_versions(ids) == ["x/A-v2", "x/B-v0", "x/Odd"]
+    latest = registry.resolve_ids("latest")
+    assert "dialogym/Negotiation-v1" in latest and "dialogym/Negotiation-v0" not in latest
+    assert "dialogym/Reference-v0" in latest and len(latest) < len(registry.resolve_ids("all"))
