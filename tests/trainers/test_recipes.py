@@ -127,16 +127,51 @@ def test_the_listener_recipe_reports_its_sft_warm_start_apart_from_grpo(tmp_path
 
 
 @pytest.mark.slow
-def test_the_negotiation_recipe_reports_score_and_agreement_before_and_after(tmp_path):
-    result = negotiation.main(["--model", "tiny", "--steps", "1", "--group-size", "2", "--instances-per-step", "2",
-                               "--eval-episodes", "4", "--curve-episodes", "2", "--curve-every", "1",
-                               "--out", str(tmp_path / "run"), "--results", str(tmp_path / "res")])
-    record = json.loads((tmp_path / "res" / "negotiation.json").read_text())
-    assert record["seat"] == "alice" and record["opponent"] == "scripted:fair" and record["config"]["game_options"] == ["messages=false"]
-    for key in ("before", "after", "agreement_before", "agreement_after"):
-        assert record[key]["n"] == 4 and record[key]["lo"] <= record[key]["value"] <= record[key]["hi"]
-    assert 0.0 <= result["agreement_after"].value <= 1.0 and [p["step"] for p in record["curve"]] == [0, 1]
-    assert (tmp_path / "res" / "negotiation.png").read_bytes()[:4] == b"\x89PNG"
+@pytest.mark.parametrize("seat", ["alice", "bob"])
+def test_the_negotiation_recipe_reports_paired_gains_against_its_opponent_and_the_held_out_panel(tmp_path, seat):
+    result = negotiation.main(["--model", "tiny", "--seat", seat, "--steps", "1", "--group-size", "2",
+                               "--instances-per-step", "2", "--eval-episodes", "4", "--curve-episodes", "2",
+                               "--curve-every", "1", "--out", str(tmp_path / "run"), "--results", str(tmp_path / "res")])
+    record = json.loads((tmp_path / "res" / f"negotiation_{seat}.json").read_text())
+    assert record["game"] == "dialogym/Negotiation-v1" and record["seat"] == seat and record["opponent"] == "scripted:fair"
+    assert record["config"]["game_options"] == ["messages=false"] and isinstance(record["clean"], bool)
+    assert "recipes.negotiation" in record["command"] and record["reached"] == result["reached"]
+    table = record["evaluation"]
+    panel = ["scripted:panel:firm", "scripted:panel:slow", "scripted:panel:tit"]
+    assert list(table) == ["scripted:fair", *panel, "panel"]
+    assert table["scripted:fair"]["score_gain"]["n"] == 4 == table["panel"]["score_gain"]["n"]
+    assert [table[p]["score_gain"]["n"] for p in panel] == [2, 1, 1]  # the 4 test instances dealt out
+    for entry in table.values():
+        for key in ("score_before", "score_after", "score_gain", "agreement_before", "agreement_after", "agreement_gain"):
+            assert entry[key]["lo"] <= entry[key]["value"] <= entry[key]["hi"]
+    assert [p["step"] for p in record["curve"]] == [0, 1]
+    assert (tmp_path / "res" / f"negotiation_{seat}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_negotiation_recipe_refuses_to_train_against_the_held_out_panel(capsys):
+    with pytest.raises(SystemExit):
+        negotiation.main(["--model", "tiny", "--opponent", "scripted:panel:firm"])
+    assert "held-out panel" in capsys.readouterr().err
+
+
+def test_a_paired_gain_is_the_mean_difference_with_an_interval_over_instances():
+    gain = common.paired_gain([1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 5.0, 4.0])
+    assert gain.value == pytest.approx(0.75) and gain.n == 4 and gain.lo <= gain.value <= gain.hi
+    same = common.paired_gain([3.0, 7.0, 1.0], [3.0, 7.0, 1.0])
+    assert (same.value, same.lo, same.hi) == (0.0, 0.0, 0.0)
+    # the same shift on every instance is certain however much the instances differ
+    shifted = common.paired_gain([0.0, 9.0, 2.0, 5.0], [1.0, 10.0, 3.0, 6.0])
+    assert shifted.lo == shifted.hi == 1.0 and common.above_zero(shifted)
+    with pytest.raises(ValueError, match="same instances"):
+        common.paired_gain([1.0], [1.0, 2.0])
+
+
+def test_a_results_file_says_whether_its_commit_was_clean(tmp_path):
+    clock = common.Clock(1.0)
+    record = json.loads(common.write_results(tmp_path / "r.json", "negotiation_bob", clock, module="negotiation").read_text())
+    assert record["clean"] == common.is_clean(clock.commit) and record["recipe"] == "negotiation_bob"
+    assert "dialogym.trainers.recipes.negotiation" in record["command"]
+    assert not common.is_clean("abc+dirty") and not common.is_clean("unknown") and common.is_clean("abc")
 
 
 def test_the_league_bound_reports_what_the_base_leaves_to_win(tmp_path):

@@ -31,6 +31,11 @@ from dialogym.envs.files import atomic_write_bytes, atomic_write_json
 #: seeds of the held-out test instances every recipe evaluates on (disjoint from training's
 #: derived seeds, and drawn from the test split)
 TEST_SEED = 10_000
+#: seeds of the validation instances a recipe's learning curve is measured on (``split="train"``,
+#: so never a test instance; training draws its seeds with ``derive_seed(seed, step, i)``, a
+#: hash that lands on one of these few thousand seeds about once in a million runs). Settings
+#: are chosen on these, never on the test instances.
+VALIDATION_SEED = 20_000
 #: steps in a row with only zero-variance groups after which training stops (no gradient)
 CONVERGED_STEPS = 3
 
@@ -63,6 +68,23 @@ def estimate(values: Sequence[float], seed: int = 0) -> Estimate:
     return bootstrap([np.asarray(values, dtype=float)], lambda g: float(np.mean(g[0])), seed=seed)
 
 
+def paired_gain(before: Sequence[float], after: Sequence[float], seed: int = 0) -> Estimate:
+    """The mean of ``after[i] - before[i]`` over instances ``i`` (the same instances, in the
+    same order, played before and after training) with a 95% percentile bootstrap interval
+    that resamples the pairs: far tighter than two intervals compared side by side, since
+    what an instance makes easy or hard cancels out of its difference."""
+    if len(before) != len(after):
+        raise ValueError(f"paired_gain: {len(before)} values before but {len(after)} after; "
+                         "play both evaluations on the same instances")
+    gains = np.asarray(after, dtype=float) - np.asarray(before, dtype=float)
+    return bootstrap([gains], lambda g: float(np.mean(g[0])), seed=seed)
+
+
+def above_zero(gain: Estimate) -> bool:
+    """True when ``gain``'s 95% interval lies wholly above 0."""
+    return gain.lo > 0.0
+
+
 def apart(before: Estimate, after: Estimate) -> bool:
     """True when ``after``'s interval lies wholly above ``before``'s."""
     return after.lo > before.hi
@@ -73,12 +95,15 @@ LIVE = 32
 
 
 def play_test(agents: dict[str, Any], seats: dict[str, str], game: str, n: int, *, level: str | None = None,
-              seed: int = TEST_SEED, max_new_tokens: int = 64, game_options: dict[str, Any] | None = None) -> list[Episode]:
-    """``n`` greedy episodes of ``game`` on held-out test instances ``seed, seed + 1, ...``,
+              seed: int = TEST_SEED, max_new_tokens: int = 64, game_options: dict[str, Any] | None = None,
+              split: str = "test") -> list[Episode]:
+    """``n`` greedy episodes of ``game`` on held-out test instances ``seed, seed + 1, ...``
+    (the same seeds always draw the same instances, so two calls pair up episode by episode),
     at most :data:`LIVE` at once: one batch of the transformers backend, which goes as fast
     as more live episodes in several batches, and whose chats then fit the backend's store
-    of keys and values (a seat's later turns run only their new tokens)."""
-    specs = [EpisodeSpec(game, seed=seed + i, seats=seats, split="test", level=level, game_options=dict(game_options or {}))
+    of keys and values (a seat's later turns run only their new tokens). ``split="train"``
+    with ``seed=VALIDATION_SEED`` plays validation instances instead."""
+    specs = [EpisodeSpec(game, seed=seed + i, seats=seats, split=split, level=level, game_options=dict(game_options or {}))
              for i in range(n)]
     engine = RolloutEngine(agents, sampling=Sampling(temperature=0.0, max_new_tokens=max_new_tokens), max_concurrent=LIVE)
     return engine.run(specs)
@@ -145,13 +170,23 @@ def _load() -> float | None:
         return None
 
 
+def is_clean(commit_id: str) -> bool:
+    """True for a known commit with no uncommitted changes to tracked files."""
+    return commit_id != "unknown" and not commit_id.endswith("+dirty")
+
+
 class Clock:
-    """Wall time since the recipe started, and whether a budget in minutes is spent."""
+    """Wall time since the recipe started, and whether a budget in minutes is spent. Made at
+    the start of a run, it warns at once when the tree has uncommitted changes (the results
+    file then records ``"clean": false``)."""
 
     def __init__(self, budget_minutes: float) -> None:
         self.started, self.budget = time.perf_counter(), 60.0 * budget_minutes
         #: the commit the run started from, and the machine's load then (other jobs slow it)
         self.commit, self.load_at_start = commit(), _load()
+        if self.commit.endswith("+dirty"):
+            print("warning: this tree has uncommitted changes: the results file will say so; "
+                  "commit first for results you publish", flush=True)
 
     @property
     def seconds(self) -> float:
@@ -163,8 +198,9 @@ class Clock:
 
 def train(trainer: Any, clock: Clock, steps: int, evaluate: Callable[[int], Sequence[float]], *, curve_every: int,
           curve_episodes: int, reserve: float, final_episodes: int = 0) -> tuple[list[dict[str, float]], list[tuple[int, Estimate]]]:
-    """Up to ``steps`` training steps of ``trainer``, with the held-out score
-    (``evaluate(n)``: per-episode values on ``n`` test instances) at step 0 and every
+    """Up to ``steps`` training steps of ``trainer``, with the curve's score
+    (``evaluate(n)``: per-episode values on ``n`` held-out instances, validation ones where a
+    recipe chooses settings by the curve) at step 0 and every
     ``curve_every`` steps. It stops early when the next step would eat into ``reserve``
     seconds (what the final evaluation needs) of the budget, or when ``CONVERGED_STEPS``
     steps in a row had only flat groups (every play of each instance scored alike: the
@@ -183,7 +219,7 @@ def train(trainer: Any, clock: Clock, steps: int, evaluate: Callable[[int], Sequ
         if curve_every and (step + 1) % curve_every == 0:
             started = clock.seconds
             curve.append((step + 1, estimate(evaluate(curve_episodes))))
-            print(f"  held-out score at step {step + 1}: {fmt(curve[-1][1])}", flush=True)
+            print(f"  curve score at step {step + 1}: {fmt(curve[-1][1])}", flush=True)
             reserve = max(reserve, (clock.seconds - started) * final_episodes / max(curve_episodes, 1))
         if clock.left() < reserve + 1.5 * h["seconds"]:
             print(f"stopping after {step + 1} steps: the time budget is spent", flush=True)
@@ -242,9 +278,11 @@ def save_png(fig, path: Path) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def write_results(path: Path, recipe: str, clock: Clock, **fields: Any) -> Path:
-    """``docs/results/<recipe>.json``: the command, commit, machine and wall time, then
-    ``fields`` (Estimates written as value/lo/hi/n)."""
+def write_results(path: Path, recipe: str, clock: Clock, *, module: str | None = None, **fields: Any) -> Path:
+    """``docs/results/<recipe>.json``: the command (of ``dialogym.trainers.recipes.<module>``,
+    by default ``<recipe>``), the commit and whether it was clean (no uncommitted changes:
+    published results must be), the machine and wall time, then ``fields`` (Estimates
+    written as value/lo/hi/n)."""
 
     def plain(value: Any) -> Any:
         if isinstance(value, Estimate):
@@ -257,8 +295,10 @@ def write_results(path: Path, recipe: str, clock: Clock, **fields: Any) -> Path:
 
     record = {
         "recipe": recipe,
-        "command": " ".join(shlex.quote(a) for a in ["python", "-m", f"dialogym.trainers.recipes.{recipe}", *sys.argv[1:]]),
+        "command": " ".join(shlex.quote(a) for a in ["python", "-m", f"dialogym.trainers.recipes.{module or recipe}",
+                                                      *sys.argv[1:]]),
         "commit": clock.commit,
+        "clean": is_clean(clock.commit),
         "load_average": {"start": clock.load_at_start, "end": _load()},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
@@ -279,5 +319,6 @@ def report(label: str, before: Estimate, after: Estimate) -> str:
     return f"{label}: before {fmt(before)} -> after {fmt(after)} (n={after.n}; {gap})"
 
 
-__all__ = ["TEST_SEED", "Clock", "apart", "commit", "estimate", "fmt", "grpo_parser", "machine", "play_test", "plot_curves", "save_png",
-           "report", "train", "warm_start", "write_results"]
+__all__ = ["TEST_SEED", "VALIDATION_SEED", "Clock", "above_zero", "apart", "commit", "estimate", "fmt", "grpo_parser",
+           "is_clean", "machine", "paired_gain", "play_test", "plot_curves", "save_png", "report", "train", "warm_start",
+           "write_results"]
