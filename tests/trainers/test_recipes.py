@@ -100,6 +100,20 @@ def test_the_listener_recipe_writes_results_and_curves(tmp_path):
     assert record["machine"]["cores"] >= 1 and record["commit"] and "recipes.listener" in record["command"]
     assert [p["step"] for p in record["curve"]] == [0, 1, 2]
     assert (tmp_path / "res" / "listener.png").read_bytes()[:4] == b"\x89PNG"
+    assert record["gain"]["lo"] <= record["gain"]["value"] <= record["gain"]["hi"]  # paired, per instance
+    assert record["curve_instances"].startswith("validation") and "clean" in record
+
+
+def test_the_listener_recipes_defaults_are_the_settings_of_its_recorded_run():
+    import shlex
+    from pathlib import Path
+
+    recorded = json.loads((Path(__file__).parents[2] / "docs/results/listener.json").read_text())
+    words = shlex.split(recorded["command"])[3:]  # after "python -m <module>"
+    given = vars(listener.parser().parse_args(words))
+    defaults = vars(listener.parser().parse_args([]))
+    for key in ("steps", "sft_instances", "sft_steps", "sft_lr", "lr", "instances_per_step", "group_size", "curve_every"):
+        assert defaults[key] == given[key], key
 
 
 @pytest.mark.slow

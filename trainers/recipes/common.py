@@ -41,13 +41,13 @@ CONVERGED_STEPS = 3
 
 
 def grpo_parser(doc: str | None, recipe: str, *, group_size: int, instances_per_step: int, lr: float,
-                curve_episodes: int, curve_every: int) -> argparse.ArgumentParser:
+                curve_episodes: int, curve_every: int, steps: int = 40) -> argparse.ArgumentParser:
     """The command line the GRPO recipes share, with each recipe's own defaults; a recipe
     adds its own options to it."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2", help="model spec of the base model")
     parser.add_argument("--level", default=None, help="instance level (default: the game's default, easy)")
-    parser.add_argument("--steps", type=int, default=40, help="GRPO steps at most (the time budget may stop it first)")
+    parser.add_argument("--steps", type=int, default=steps, help="GRPO steps at most (the time budget may stop it first)")
     parser.add_argument("--minutes", type=float, default=28.0, help="wall-time budget of the whole recipe")
     parser.add_argument("--group-size", type=int, default=group_size)
     parser.add_argument("--instances-per-step", type=int, default=instances_per_step)
