@@ -15,7 +15,8 @@ from rich.table import Table
 from dialogym.envs import Episode
 from dialogym.envs.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 
-from .ratings import Pairing, Rating, fit_ratings, openskill_ratings, win_matrix, win_matrix_intervals
+from .metagame import MetaGame, PayoffTable, metagame, payoff_table, write_metagame
+from .ratings import Pairing, Rating, fit_ratings, openskill_ratings
 from .runner import BenchConfig, moves_of
 from .scores import (
     BOOTSTRAP_SAMPLES,
@@ -46,6 +47,8 @@ class Summary:
     openskill: dict[str, dict[str, Rating]] = field(default_factory=dict)
     #: game id (or "all") -> model -> opponent -> mean score with its bootstrap interval
     win_rates: dict[str, dict[str, dict[str, Estimate]]] = field(default_factory=dict)
+    #: game id (or "all") -> the empirical meta-game of its matches: payoff table, Nash mixture, exploitability
+    metagames: dict[str, MetaGame] = field(default_factory=dict)
 
     def score(self, game: str, model: str) -> GameScores | None:
         return next((s for s in self.scores if s.game == game and s.model == model), None)
@@ -66,6 +69,7 @@ class Summary:
                 game: {a: {b: e.as_dict() for b, e in row.items()} for a, row in rates.items()}
                 for game, rates in self.win_rates.items()
             },
+            "metagame": {game: m.as_dict() for game, m in self.metagames.items()},
         }
 
 
@@ -97,6 +101,8 @@ def cross_matches(episodes: list[Episode]) -> dict[str, list[Pairing]]:
 def summarise(config: BenchConfig, episodes: list[Episode], *, samples: int = BOOTSTRAP_SAMPLES) -> Summary:
     rows = score_rows(episodes)
     matches = dict(sorted(cross_matches(episodes).items()))
+    # One bootstrap per pair gives both the win rates and the meta-game's payoff table.
+    metagames = {game: metagame(items, samples=samples, seed=config.seed) for game, items in matches.items()}
     return Summary(
         config=config,
         rows=rows,
@@ -104,23 +110,26 @@ def summarise(config: BenchConfig, episodes: list[Episode], *, samples: int = BO
         matches=matches,
         ratings={game: fit_ratings(items) for game, items in matches.items()},
         openskill={game: openskill_ratings(items, seed=config.seed) for game, items in matches.items()},
-        win_rates={game: win_rates(items, samples=samples, seed=config.seed) for game, items in matches.items()},
+        win_rates={game: table_rates(m.table) for game, m in metagames.items()},
+        metagames=metagames,
     )
 
 
 def win_rates(matches: list[Pairing], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict[str, dict[str, Estimate]]:
     """model -> opponent -> the model's mean score against it (ties half), 95% bootstrap interval, n."""
-    names, rate, n = win_matrix(matches)
-    _, lo, hi = win_matrix_intervals(matches, samples=samples, seed=seed)
-    return {
-        a: {b: Estimate(float(rate[i, j]), float(lo[i, j]), float(hi[i, j]), int(n[i, j])) for j, b in enumerate(names) if n[i, j]}
-        for i, a in enumerate(names)
-    }
+    return table_rates(payoff_table(matches, samples=samples, seed=seed))
+
+
+def table_rates(table: PayoffTable) -> dict[str, dict[str, Estimate]]:
+    """The cells of ``table`` as :func:`win_rates` gives them: only pairs that played, no diagonal."""
+    names = table.players
+    return {a: {b: table.cell(a, b) for j, b in enumerate(names) if table.n[i, j]} for i, a in enumerate(names)}
 
 
 # --------------------------------------------------------------------------- files
 def write_tables(summary: Summary, out: Path) -> list[Path]:
-    """``scores.csv`` (and ``scores.parquet`` when pyarrow is there) and ``summary.json``, atomically."""
+    """``scores.csv`` (and ``scores.parquet`` when pyarrow is there) and ``summary.json``, and in
+    cross-play the meta-game over all games (``metagame.json``, ``payoff.csv``), atomically."""
     import pandas as pd
 
     frame = pd.DataFrame(summary.rows)
@@ -132,6 +141,8 @@ def write_tables(summary: Summary, out: Path) -> list[Path]:
     else:
         written.append(atomic_write_bytes(out / "scores.parquet", frame.to_parquet(index=False)))
     written.append(atomic_write_json(out / "summary.json", _no_nan(summary.as_dict()), allow_nan=False))
+    if ALL in summary.metagames:
+        written += write_metagame(out, summary.metagames[ALL])
     return written
 
 
@@ -191,6 +202,47 @@ def games_table(summary: Summary) -> Table:
             rating = summary.ratings.get(s.game, {}).get(s.model)
             cells.append(str(rating) if rating else "-")
         table.add_row(*cells)
+    return table
+
+
+#: What the meta-game's numbers mean, under its terminal table and its table in the report.
+#: (No square brackets: rich would read them as markup.)
+METAGAME_CAPTION = (
+    "M = row's mean score against column - 0.5 (win 1, tie 0.5, loss 0); Nash: the most even maximin mixture "
+    "of M (a linear program); a member's exploitability: max over j of M(j, member), how much its strongest "
+    "opponent (beaten most by) beats it, 0 if nobody does, 0.5 if beaten in every game"
+)
+
+
+def metagame_rows(game: MetaGame) -> list[tuple[str, float, float, str]]:
+    """``(member, Nash weight, exploitability, beaten most by or "-")``, highest weight first, of a solved meta-game."""
+    if game.mixture is None or game.member_exploitability is None or game.beaten_most_by is None:
+        return []
+    rows = [
+        (name, float(game.mixture[i]), float(game.member_exploitability[i]), game.beaten_most_by[i] or "-")
+        for i, name in enumerate(game.table.players)
+    ]
+    return sorted(rows, key=lambda row: (-round(row[1], 6), row[2], row[0]))
+
+
+def metagame_table(summary: Summary) -> Table | None:
+    """The Nash mixture and each member's exploitability over all games' cross-play matches;
+    None outside cross-play or with fewer than two players."""
+    game = summary.metagames.get(ALL)
+    if summary.config.mode != "crossplay" or game is None or len(game.table.players) < 2:
+        return None
+    table = Table(title="meta-game across games: Nash mixture and exploitability")
+    for column in ("member", "Nash weight", "exploitability", "beaten most by"):
+        table.add_column(column, justify="right" if column in ("Nash weight", "exploitability") else "left")
+    if not game.solved:
+        for name in game.table.players:
+            table.add_row(name, "-", "-", "-")
+        pairs = ", ".join(f"{a} vs {b}" for a, b in game.table.missing())
+        table.caption = f"not solved: these pairs never played each other: {pairs}"
+        return table
+    for name, weight, exploit, by in metagame_rows(game):
+        table.add_row(name, f"{weight:.3f}", f"{exploit:.3f}", by)
+    table.caption = f"{METAGAME_CAPTION}; value {game.value:+.3f}, Nash exploitability {game.nash_exploitability:.3f}"
     return table
 
 
@@ -290,31 +342,59 @@ def plot_ratings(ratings: dict[str, Rating], openskill: dict[str, Rating] | None
     return _png(fig)
 
 
-def plot_win_matrix(rates: dict[str, dict[str, Estimate]]) -> bytes:
-    """Heat map of each row's mean score against each column, with the bootstrap intervals
-    and counts of :func:`win_rates` (the numbers of ``summary.json``, not a second bootstrap)."""
+def _cell(e: Estimate) -> str:
+    return f"{e.value:.2f}\n[{e.lo:.2f}, {e.hi:.2f}]\nn={e.n}"
+
+
+def _heat_map(rate: Any, text: list[list[str]], names: list[str], rows: list[str], *, ylabel: str, title: str) -> bytes:
+    """A square heat map of ``rate`` (0 red to 1 green) with ``text`` in each cell; ``rows``
+    label the rows of the players ``names``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(names), 1.0 + 1.0 * len(names)))
+    image = ax.imshow(rate, vmin=0, vmax=1, cmap="RdYlGn")
+    for i, line in enumerate(text):
+        for j, cell in enumerate(line):
+            ax.text(j, i, cell, ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), rows)
+    ax.set_xlabel("opponent")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    return _png(fig)
+
+
+def plot_win_matrix(rates: dict[str, dict[str, Estimate]]) -> bytes:
+    """Heat map of each row's mean score against each column, with the bootstrap intervals
+    and counts of :func:`win_rates` (the numbers of ``summary.json``, not a second bootstrap)."""
     import numpy as np
 
     names = list(rates)
     rate = np.array([[rates[a][b].value if b in rates[a] else np.nan for b in names] for a in names])
-    fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(names), 1.0 + 1.0 * len(names)))
-    image = ax.imshow(rate, vmin=0, vmax=1, cmap="RdYlGn")
-    for i, a in enumerate(names):
-        for j, b in enumerate(names):
-            if b in rates[a]:
-                e = rates[a][b]
-                ax.text(j, i, f"{e.value:.2f}\n[{e.lo:.2f}, {e.hi:.2f}]\nn={e.n}", ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("opponent")
-    ax.set_ylabel("model (row's win rate, ties half)")
-    ax.set_title("win rate [95% bootstrap interval], n matches", fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    return _png(fig)
+    text = [[_cell(rates[a][b]) if b in rates[a] else "" for b in names] for a in names]
+    return _heat_map(
+        rate, text, names, names, ylabel="model (row's win rate, ties half)", title="win rate [95% bootstrap interval], n matches"
+    )
+
+
+def plot_payoff(game: MetaGame) -> bytes:
+    """Heat map of the meta-game's payoff table (each cell's mean score, interval and count; the
+    diagonal 0.5 by definition) with each member's Nash weight under its name when solved."""
+    table = game.table
+    names = table.players
+    text = [
+        ["0.5" if a == b else _cell(table.cell(a, b)) if table.n[i, j] else "no games" for j, b in enumerate(names)]
+        for i, a in enumerate(names)
+    ]
+    rows = names if game.mixture is None else [f"{name}\nNash {w:.2f}" for name, w in zip(names, game.mixture, strict=True)]
+    return _heat_map(
+        table.mean, text, names, rows, ylabel="member (row's mean score, ties half)",
+        title="mean score [95% bootstrap interval], n games; Nash weight under each member",
+    )
 
 
 # --------------------------------------------------------------------------- HTML
@@ -332,10 +412,8 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
     add_plot("scores", "Overall score per game", plot_scores(summary))
     if summary.ratings.get(ALL):
         add_plot("ratings", "Ratings across games (cross-play)", plot_ratings(summary.ratings[ALL], summary.openskill[ALL]))
-        add_plot(
-            "win_matrix", "Win rates across games (cross-play)",
-            plot_win_matrix(summary.win_rates[ALL]),
-        )
+    if ALL in summary.metagames:
+        add_plot("payoff", "Payoff table of the meta-game across games (cross-play)", plot_payoff(summary.metagames[ALL]))
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -354,6 +432,9 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
         ratings=summary.ratings,
         openskill=summary.openskill,
         win_rates=summary.win_rates,
+        metagame=summary.metagames.get(ALL),
+        metagame_rows=metagame_rows,
+        metagame_caption=METAGAME_CAPTION,
         per_game=[s for s in summary.scores if s.game != ALL],
         plots=plots,
         games=games,

@@ -144,10 +144,11 @@ def partner_score(episode: Episode, alone: Episode, a: str) -> float:
     ``episode`` seats ``a`` beside the opponent, ``alone`` is the opponent's self-play on the
     same instance. 1 if ``a``'s team did better (a higher normalised reward in ``a``'s
     seats), 0.5 on a tie, 0 if worse: ``a`` wins by being the better partner. An episode
-    ``a`` aborted is lost."""
-    if episode.aborted_by is not None and episode.seats.get(episode.aborted_by) == a:
-        return 0.0
+    ``a`` aborted is lost, unless the opponent's own team was aborted from ``a``'s seat too:
+    the same failure on both sides ties, so a player beside itself scores 0.5."""
     seats = model_seats(episode, a)
+    if episode.aborted_by is not None and episode.seats.get(episode.aborted_by) == a and alone.aborted_by not in seats:
+        return 0.0
     mine = np.mean([normalised_reward(episode, s) for s in seats])
     theirs = np.mean([normalised_reward(alone, s) for s in seats])
     if math.isclose(mine, theirs, abs_tol=1e-9):
@@ -240,6 +241,27 @@ def bootstrap(
         return Estimate(value, math.nan, math.nan, n)
     lo, hi = np.percentile(draws, [2.5, 97.5])
     return Estimate(float(value), float(lo), float(hi), n)
+
+
+def paired_win_rate(pairs: Sequence[Sequence[float]], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> Estimate:
+    """The mean match score (1 win, 0.5 tie, 0 loss) of matches played in pairs, with a 95%
+    bootstrap interval that resamples instances, not matches.
+
+    Each item of ``pairs`` is one instance: a player's scores on it in every seat order (both
+    orders of a two-seat game). The matches of an instance share its difficulty, and together
+    cancel the seat's advantage, so they are drawn together; ``n`` is the number of instances.
+    """
+    try:
+        rows = np.asarray(pairs, dtype=float)
+    except ValueError:
+        raise ValueError("paired_win_rate: every instance needs one score per seat order, and the same number of "
+                         f"orders; got {[len(p) for p in pairs]} scores") from None
+    if rows.size == 0:
+        return NAN_ESTIMATE
+    if rows.ndim != 2:
+        raise ValueError(f"paired_win_rate: give one row of scores per instance (one per seat order), got an array "
+                         f"of shape {rows.shape}")
+    return bootstrap([rows], lambda groups: float(groups[0].mean()), samples=samples, seed=seed)
 
 
 def _played_pct(groups: Sequence[np.ndarray]) -> float:

@@ -23,6 +23,7 @@ def bench(config: BenchConfig, out: Path, *, progress: bool | None = None, agent
     from dialogym.benchmarks.report import (
         games_table,
         leaderboard_table,
+        metagame_table,
         summarise,
         write_report,
         write_tables,
@@ -37,6 +38,9 @@ def bench(config: BenchConfig, out: Path, *, progress: bool | None = None, agent
     report = write_report(summary, episodes, out / "report")
     console.print(games_table(summary))
     console.print(leaderboard_table(summary))
+    meta = metagame_table(summary)
+    if meta is not None:
+        console.print(meta)
     console.print(f"episodes: {out / 'episodes.jsonl'}; scores: {out / 'scores.csv'}; report: {report}")
     return report
 

@@ -9,8 +9,9 @@ Each iteration:
 3. update the learner (a LoRA adapter) on its own turns: the update of a GRPO or PPO
    trainer (:func:`league_learner`) with the league's ``learner`` settings (a ``GRPOConfig``
    or ``PPOConfig``), so every setting works as in ``dialogym train``;
-4. evaluate it against up to ``eval_opponents`` pool members (greedy, test split, seats
-   swapped; the best rated among them, and always it when a gate is set);
+4. evaluate it against up to ``eval_opponents`` pool members (greedy, test split, paired:
+   every instance played once with the learner in each seat, see :func:`play_paired`; the
+   best rated among them, and always it when a gate is set);
 5. admit it to the pool as ``it-<i>`` (optionally gated: its mean score against the
    current best-rated member must reach ``gate``), record the results, refit the
    Bradley-Terry ratings and win rates, and append the iteration's line to ``league.jsonl``;
@@ -25,7 +26,7 @@ iteration, so a resumed league draws what an uninterrupted one would.
 
 Several processes (``torchrun --nproc_per_node N``, as for ``dialogym train``): every rank
 draws the whole iteration's plan from the same seeded generator and plays its share of it
-(episodes ``rank, rank + N, ...``; evaluation episodes alike, their scores summed across
+(episodes ``rank, rank + N, ...``; evaluation instances alike, their scores summed across
 ranks), the learner's update sums the gradients across ranks, and only rank 0 writes — the
 pool, the logs, the learner checkpoints and ``state.json``. The other ranks wait at a
 barrier after each commit and then read the pool's index again, so every rank holds the
@@ -45,7 +46,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,8 @@ from dialogym.agents.adapters import AdapterAgent, AdapterBank
 from dialogym.agents.base import Sampling
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import ModelSpec, load_agent, parse_spec
-from dialogym.benchmarks.scores import match_score, partner_score
-from dialogym.envs import EpisodeWriter, derive_seed, spec
+from dialogym.benchmarks.scores import Estimate, match_score, paired_win_rate, partner_score
+from dialogym.envs import Episode, EpisodeWriter, derive_seed, spec
 from dialogym.envs.files import append_text, atomic_write_bytes, atomic_write_text
 
 from .config import LeagueConfig
@@ -257,44 +258,30 @@ class League:
             return list(sampler.entries)
         return [e.name for e in self.pool.entries if e.kind != "external"]
 
-    def crossplay(self, opponent: str, episodes: int, key: int) -> list[float]:
-        """The learner's scores in ``episodes`` greedy matches against the pool member
-        ``opponent`` on the held-out instances ``eval_seeds(key, episodes)``, seats rotated;
-        recorded nowhere. Pick a ``key`` above ``iterations`` for instances the league's own
-        evaluations never met."""
-        results, _ = self._evaluate("learner", [opponent], key, episodes)
-        return [r.score for r in results]
+    def crossplay(self, opponent: str, episodes: int, key: int) -> PairedMatches:
+        """The learner's greedy matches against the pool member ``opponent``, paired: about
+        ``episodes`` matches, rounded up to whole instances (:func:`eval_instances`), each of
+        the held-out instances ``eval_seeds(key, ...)`` played once with the learner in every
+        seat; recorded nowhere. Pick a ``key`` above ``iterations`` for instances the league's
+        own evaluations never met."""
+        return self._evaluate([opponent], key, episodes)[opponent]
 
-    def _evaluate(self, name: str, opponents: Sequence[str], iteration: int,
-                  episodes: int | None = None) -> tuple[list[MatchResult], dict[str, float]]:
-        """Greedy matches of the learner (as ``name``) against each opponent on test-split
-        instances, seats rotated; returns the results and the mean score per opponent. In a
-        cooperative game (the seats share the reward) the opponent also plays the instance
-        with itself, and the learner wins by lifting the team above that
-        (:func:`~dialogym.benchmarks.scores.partner_score`)."""
+    def _evaluate(self, opponents: Sequence[str], iteration: int, episodes: int | None = None) -> dict[str, PairedMatches]:
+        """Paired greedy matches of the learner against each opponent (:func:`play_paired`) on
+        the test-split instances of ``iteration``: ``episodes`` (default ``eval_episodes``)
+        matches each, rounded up to whole instances. Every rank plays its share of the
+        instances and the scores are summed across ranks, so every rank returns all of them."""
         c = self.config
         engine = RolloutEngine(self._agents(opponents), sampling=Sampling(temperature=0.0, max_new_tokens=c.learner.max_new_tokens))
-        n = episodes or c.eval_episodes
-        mine = range(self.rank, n, self.world_size)  # this rank's share
-        local = [0.0] * (n * len(opponents))  # the others' scores are 0 here and come in the sum
-        cooperative = spec(c.game).game_cls.cooperative
+        seeds = eval_seeds(iteration, eval_instances(episodes or c.eval_episodes, len(self.roles)))
+        local = np.zeros((len(opponents), len(seeds), len(self.roles)))  # the others' scores are 0 here and come in the sum
         for k, opponent in enumerate(opponents):
-            specs = self._specs(eval_seeds(iteration, n), "test", f"eval-{iteration}", lambda role, o=opponent: o)
-            played = engine.run([specs[i] for i in mine])
-            if cooperative:  # the seats share the reward: compare with the opponent's own team
-                alone = engine.run([replace(specs[i], seats=dict.fromkeys(self.roles, opponent)) for i in mine])
-                points = [partner_score(e, a, LEARNER) for e, a in zip(played, alone, strict=True)]
-            else:
-                points = [match_score(e, LEARNER, opponent) for e in played]
-            for i, score in zip(mine, points, strict=True):
-                local[k * n + i] = score
-        every = self.learner.sum_across_ranks(local)
-        results, scores = [], {}
-        for k, opponent in enumerate(opponents):
-            match = every[k * n:(k + 1) * n]
-            scores[opponent] = float(np.mean(match))
-            results += [MatchResult(a=name, b=opponent, score=s, game=c.game, iteration=iteration) for s in match]
-        return results, scores
+            share, _ = play_paired(engine, c.game, LEARNER, opponent, seeds[self.rank::self.world_size],
+                                   level=c.learner.level, tag=f"eval-{iteration}")
+            local[k, self.rank::self.world_size] = np.reshape(share.scores, (-1, len(self.roles)))
+        every = np.reshape(self.learner.sum_across_ranks(local.ravel().tolist()), local.shape)
+        return {opponent: PairedMatches(opponent, tuple(self.roles), tuple(seeds), tuple(map(tuple, every[k].tolist())))
+                for k, opponent in enumerate(opponents)}
 
     def run(self, progress: bool = False, stop: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
         """Start or resume the league and play its remaining iterations; ``stop`` (called
@@ -335,12 +322,16 @@ class League:
         ratings = {e.name: e.rating for e in self.pool.entries}
         opponents, best = choose_eval_opponents(candidates, ratings, latest, c.eval_opponents, gated=c.gate is not None)
         name = f"it-{iteration}"
-        results, scores = self._evaluate(name, opponents, iteration)
+        matches = self._evaluate(opponents, iteration)
+        results = [r for m in matches.values() for r in m.results(name, c.game, iteration)]
+        scores = {opponent: m.mean for opponent, m in matches.items()}
         admitted = c.gate is None or scores[best] >= c.gate
+        evaluation = {opponent: m.summary() for opponent, m in matches.items()}
 
         def summary() -> dict[str, Any]:
             ratings = {e.name: e.rating for e in self.pool.entries}
-            return {"iteration": iteration, **metrics, "admitted": admitted, "eval": scores, "ratings": ratings}
+            return {"iteration": iteration, **metrics, "admitted": admitted, "eval": scores, "evaluation": evaluation,
+                    "ratings": ratings}
 
         if self.rank == 0:
             if admitted:
@@ -371,9 +362,89 @@ def train_seeds(seed: int, iteration: int, n: int) -> list[int]:
 
 
 def eval_seeds(iteration: int, n: int) -> list[int]:
-    """The instance seeds of an iteration's evaluation episodes (against each opponent):
-    the same in every league, whatever its seed, so that leagues meet the same test instances."""
+    """The seeds of an iteration's ``n`` evaluation instances (against each opponent): the
+    same in every league, whatever its seed, so that leagues meet the same test instances."""
     return [derive_seed(_EVAL, iteration, i) for i in range(n)]
+
+
+def eval_instances(episodes: int, seats: int) -> int:
+    """The instances that ``episodes`` paired matches in a game of ``seats`` seats take:
+    ``episodes / seats`` rounded up, since every instance is played once with the learner in
+    each seat (8 matches of a two-seat game: 4 instances)."""
+    return -(-episodes // seats)
+
+
+@dataclass(frozen=True)
+class PairedMatches:
+    """A player's matches against one opponent, every instance played once with the player in
+    each seat: ``scores[i][j]`` is its score (1 win, 0.5 tie, 0 loss) on the instance drawn
+    from ``seeds[i]`` with the player in ``seats[j]`` and the opponent in every other seat.
+
+    An instance's row holds both sides of it, so what the instance or a seat gives away
+    cancels within the row: in a two-seat game a player against itself scores exactly 0.5 on
+    every instance. Intervals resample rows (instances), not matches."""
+
+    opponent: str
+    seats: tuple[str, ...]
+    seeds: tuple[int, ...]
+    scores: tuple[tuple[float, ...], ...]
+
+    @property
+    def mean(self) -> float:
+        """The mean score over every match (and so over instances)."""
+        return float(np.mean(self.scores)) if self.scores else float("nan")
+
+    def win_rate(self, seed: int = 0) -> Estimate:
+        """The mean score with its 95% bootstrap interval over instances; ``n`` is the number of instances."""
+        return paired_win_rate(self.scores, seed=seed)
+
+    def seat_scores(self) -> dict[str, list[float]]:
+        """The player's score on every instance in each seat."""
+        return {seat: [row[j] for row in self.scores] for j, seat in enumerate(self.seats)}
+
+    def by_seat(self) -> dict[str, dict[str, int]]:
+        """The player's wins, losses and ties in each seat (a score above 0.5 wins, below loses)."""
+        return {seat: {"wins": sum(x > 0.5 for x in column), "losses": sum(x < 0.5 for x in column),
+                       "ties": sum(x == 0.5 for x in column)} for seat, column in self.seat_scores().items()}
+
+    def results(self, name: str, game: str, iteration: int) -> list[MatchResult]:
+        """One pool result per match, the player named ``name``, with its seat and the instance's seed."""
+        return [MatchResult(a=name, b=self.opponent, score=score, game=game, iteration=iteration, seat=seat, seed=seed)
+                for seed, row in zip(self.seeds, self.scores, strict=True) for seat, score in zip(self.seats, row, strict=True)]
+
+    def summary(self) -> dict[str, Any]:
+        """What ``league.jsonl`` keeps of the matches: the win rate with its interval over
+        instances (``n`` instances, ``matches`` matches) and the outcomes in each seat."""
+        return {"win_rate": self.win_rate().as_dict(), "matches": len(self.seeds) * len(self.seats), "by_seat": self.by_seat()}
+
+
+def play_paired(engine: RolloutEngine, game: str, player: str, opponent: str, seeds: Sequence[int], *,
+                level: str | None = None, tag: str = "") -> tuple[PairedMatches, list[Episode]]:
+    """``player`` against ``opponent`` (names of ``engine``'s agents) on the test-split
+    instances drawn from ``seeds``, each instance played once with ``player`` in every seat
+    and ``opponent`` in all the others: both seat orders of a two-seat game; in a game with
+    more seats the player rotates through each of them. Returns the matches and the episodes,
+    instance-major (instance ``i`` with the player in seat ``j`` is episode ``i * seats + j``).
+
+    A match is scored by :func:`~dialogym.benchmarks.scores.match_score`, or in a cooperative
+    game, where the seats share the reward, by
+    :func:`~dialogym.benchmarks.scores.partner_score` against the opponent's own team on the
+    instance (played once per instance, for every seat order)."""
+    game_cls = spec(game).game_cls
+    roles = tuple(game_cls.roles)
+
+    def specs(seats_of: Callable[[str], dict[str, str]], orders: Sequence[str]) -> list[EpisodeSpec]:
+        return [EpisodeSpec(game=game, seed=seed, seats=seats_of(seat), level=level, split="test", tags={"league": tag})
+                for seed in seeds for seat in orders]
+
+    played = engine.run(specs(lambda mine: {role: player if role == mine else opponent for role in roles}, roles))
+    if game_cls.cooperative:
+        alone = engine.run(specs(lambda _: dict.fromkeys(roles, opponent), roles[:1]))
+        points = [partner_score(e, alone[k // len(roles)], player) for k, e in enumerate(played)]
+    else:
+        points = [match_score(e, player, opponent) for e in played]
+    rows = tuple(tuple(points[i * len(roles):(i + 1) * len(roles)]) for i in range(len(seeds)))
+    return PairedMatches(opponent, roles, tuple(seeds), rows), played
 
 
 def choose_eval_opponents(

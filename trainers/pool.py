@@ -3,7 +3,8 @@
 Layout of a pool folder::
 
     pool.json            the index (entries and their metadata), replaced atomically
-    matches.jsonl        one evaluation result per line: {"a", "b", "score", "game", "iteration"}
+    matches.jsonl        one evaluation result per line: {"a", "b", "score", "game", "iteration",
+                         "seat", "seed", "outcome"} (a's seat, the instance's seed, a's win/loss/tie)
     checkpoints/<name>/  a LoRA adapter or full weights (absent for external entries)
 
 The index is the source of truth. Adding a checkpoint copies its files into a hidden
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from dialogym.benchmarks.ratings import fit_ratings
 from dialogym.envs.files import append_text, atomic_replace_dir, atomic_write_text, truncate_torn_tail
@@ -56,6 +57,16 @@ class MatchResult(BaseModel):
     score: float
     game: str = ""
     iteration: int = 0
+    #: the seat a played (None in results recorded before seats were)
+    seat: str | None = None
+    #: the seed of the instance: the matches of one instance, a in each seat, share it
+    seed: int | None = None
+
+    @computed_field  # written with the result, so a reader of matches.jsonl need not know the scale
+    @property
+    def outcome(self) -> Literal["win", "loss", "tie"]:
+        """a's outcome: a score above 0.5 wins, below loses, 0.5 ties."""
+        return "win" if self.score > 0.5 else "loss" if self.score < 0.5 else "tie"
 
 
 class PoolIndex(BaseModel):

@@ -86,8 +86,8 @@ def test_the_report_says_how_many_episodes_each_number_rests_on(report):
     assert "n=4" in html  # quality rests on the 4 played ones
 
 
-def test_the_report_has_score_rating_and_win_rate_plots(report):
-    assert {p.name for p in report.parent.glob("*.png")} == {"scores.png", "ratings.png", "win_matrix.png"}
+def test_the_report_has_score_rating_and_payoff_table_plots(report):
+    assert {p.name for p in report.parent.glob("*.png")} == {"scores.png", "ratings.png", "payoff.png"}
 
 
 def test_leaderboard_ranks_by_overall_and_shows_ratings(report):

@@ -130,8 +130,8 @@ def test_trainer_on_two_gloo_ranks_takes_the_whole_batch_gradient_and_ranks_stay
 
 
 # -- a league on two ranks ----------------------------------------------------------------
-#: 3 evaluation episodes: an uneven split (2 + 1) of every opponent's evaluation
-LEAGUE = LeagueConfig(game="dialogym/Reference-v0", model="tiny", iterations=2, episodes=4, eval_episodes=3,
+#: 6 evaluation episodes, 3 instances in both seats: an uneven split (2 + 1) of every opponent's instances
+LEAGUE = LeagueConfig(game="dialogym/Reference-v0", model="tiny", iterations=2, episodes=4, eval_episodes=6,
                       learner={"max_new_tokens": 4})
 #: every way a league writes to its folder, counted on each rank (only rank 0's counts may be non-zero)
 WRITES = [(league_module, "atomic_write_text"), (league_module, "append_text"), (league_module, "EpisodeWriter"),

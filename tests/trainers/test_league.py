@@ -12,6 +12,7 @@ from dialogym.trainers.core import TrainerCore
 from dialogym.trainers.league import (
     League,
     LeagueConfig,
+    PairedMatches,
     choose_eval_opponents,
     league_learner,
     write_league_report,
@@ -264,14 +265,19 @@ def test_a_cooperative_games_league_scores_the_learner_against_the_opponents_own
     config = changed(SMALL, iterations=1, eval_episodes=6, sampler="fixed:scripted", guided=True)
     League(config, tmp_path).run()
     scores = [r.score for r in CheckpointPool(tmp_path / "pool").results()]
-    assert len(scores) == 6 and set(scores) <= {0.0, 0.5} and 0.0 in scores
+    assert len(scores) == 6 and set(scores) <= {0.0, 0.5} and 0.0 in scores  # 3 instances, each in both seats
+
+
+def scoring(score):
+    """An evaluation that stands in for ``League._evaluate``: ``score`` in both seats of one instance."""
+    def evaluate(self, opponents, iteration, episodes=None):
+        return {o: PairedMatches(o, ("speaker", "listener"), (0,), ((score, score),)) for o in opponents}
+
+    return evaluate
 
 
 def test_pfsp_in_the_league_weighs_opponents_by_the_newest_checkpoints_win_rates(tmp_path, monkeypatch):
-    def always_wins(self, name, opponents, iteration):
-        return [MatchResult(a=name, b=o, score=1.0, iteration=iteration) for o in opponents], dict.fromkeys(opponents, 1.0)
-
-    monkeypatch.setattr(League, "_evaluate", always_wins)
+    monkeypatch.setattr(League, "_evaluate", scoring(1.0))
     League(SMALL.model_copy(update={"episodes": 8, "sampler": "pfsp:squared"}), tmp_path).run()
     # it-1 beat it-0 every time: weight (1 - 1)^2 = 0, so iteration 2 only meets it-1 (unmet: w = 0.5)
     episodes = [e for e in read_episodes(tmp_path / "episodes.jsonl") if e.tags["league"] == "train-2"]
@@ -310,10 +316,7 @@ def test_an_ungated_evaluation_plays_the_newest_then_the_best_rated():
 
 @pytest.mark.parametrize(("score", "admitted"), [(0.25, False), (0.75, True)])
 def test_the_gate_admits_on_the_score_against_the_best(tmp_path, monkeypatch, score, admitted):
-    def evaluate(self, name, opponents, iteration):
-        return [MatchResult(a=name, b=o, score=score, iteration=iteration) for o in opponents], dict.fromkeys(opponents, score)
-
-    monkeypatch.setattr(League, "_evaluate", evaluate)
+    monkeypatch.setattr(League, "_evaluate", scoring(score))
     log = League(SMALL.model_copy(update={"iterations": 1, "gate": 0.5, "eval_opponents": 1}), tmp_path).run()
     assert log[0]["admitted"] is admitted and log[0]["eval"] == {"it-0": score}
     assert CheckpointPool(tmp_path / "pool").names == (["it-0", "it-1"] if admitted else ["it-0"])

@@ -123,8 +123,10 @@ def test_the_league_recipe_plays_the_final_checkpoint_against_the_base(tmp_path)
                                     "--eval-opponents", "1", "--final-episodes", "4", "--out", str(tmp_path / "league"),
                                     "--results", str(tmp_path / "res")])
     record = json.loads((tmp_path / "res" / "league_reference.json").read_text())
-    assert record["final"] == "it-1" and record["win_rate_vs_base"]["n"] == 4 == result["win_rate_vs_base"].n
+    # 4 matches: 2 instances, each in both seats; the interval resamples the instances
+    assert record["final"] == "it-1" and record["win_rate_vs_base"]["n"] == 2 == result["win_rate_vs_base"].n
     assert set(record["win_rate_by_learner_seat"]) == {"speaker", "listener"}
+    assert all(sum(counts.values()) == 2 for counts in record["outcomes_by_learner_seat"].values())
     assert record["sft_warm_start"]["rows"] == 8  # both seats of 4 instances
     assert "it-0" in record["ratings"] and (tmp_path / "res" / "league_reference.png").stat().st_size > 1000
 
@@ -191,9 +193,9 @@ def test_a_results_file_says_whether_its_commit_was_clean(tmp_path):
 def test_the_league_bound_reports_what_the_base_leaves_to_win(tmp_path):
     from dialogym.trainers.recipes import league_bound
 
-    result = league_bound.main(["--model", "tiny", "--final-episodes", "6", "--results", str(tmp_path)])
+    result = league_bound.main(["--model", "tiny", "--final-episodes", "6", "--results", str(tmp_path)])  # 3 instances, both seats
     record = json.loads((tmp_path / "league_bound.json").read_text())
-    assert record["instances"] == 6 and record["command"].startswith("python -m dialogym.trainers.recipes.league_bound")
+    assert record["instances"] == 3 and record["command"].startswith("python -m dialogym.trainers.recipes.league_bound")
     # a listener right on every informative clue and at chance on the others never loses on average
     assert 0.5 <= result["listener_seat_bound"] <= 1.0
     assert set(result["speaker_seat_measured"]) == {"scripted", "full"}

@@ -1,6 +1,8 @@
 """What the base model leaves to win in the league recipe's final cross-play: bounds on the
 win rate any final checkpoint can reach against the base (``it-0``) under partner scoring
-(:func:`~dialogym.benchmarks.scores.partner_score`), on the same held-out instances.
+(:func:`~dialogym.benchmarks.scores.partner_score`), on the same held-out instances. The
+final cross-play plays each of its instances once with the learner in either seat, so its
+win rate is the mean of the two seats' on those instances, and so is the bound.
 
 A cross-play match puts the learner in one seat and the base in the other, and compares
 that team with the base's own team on the instance: 1 when only the mixed team finds the
@@ -38,7 +40,7 @@ from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import load_agent
 from dialogym.benchmarks.scores import partner_score
 from dialogym.envs.games.reference import ATTRIBUTE_ORDER, ATTRIBUTES
-from dialogym.trainers.league import eval_seeds
+from dialogym.trainers.league import eval_instances, eval_seeds
 
 from .common import LIVE, Clock, write_results
 from .league_reference import FINAL_KEY, GAME
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--results", default="docs/results")
     args = parser.parse_args(argv)
     clock = Clock(60.0)
-    seeds = eval_seeds(FINAL_KEY, args.final_episodes)  # the final cross-play's instances
+    # the final cross-play's instances: it plays each in both seats
+    seeds = eval_seeds(FINAL_KEY, eval_instances(args.final_episodes, 2))
     agents = {"base": load_agent(f"{args.model}+guided"), "scripted": load_agent("scripted"), "full": FullClue()}
     engine = RolloutEngine(agents, sampling=Sampling(temperature=0.0, max_new_tokens=48), max_concurrent=LIVE)
 

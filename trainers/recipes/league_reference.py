@@ -7,9 +7,10 @@ trainers.league`). The seats share the reward, so a cross-play match is won by t
 partner: the learner's team (the learner beside the opponent) against the opponent's own
 team on the same instance (:func:`~dialogym.benchmarks.scores.partner_score`). After the
 league, the final checkpoint meets the base model (``it-0``, the adapter at its zero start)
-on held-out test instances the league never saw, seats rotated; the win rate and its 95%
-bootstrap interval, the ratings per iteration (PNG) and a results file go to
-``docs/results/``.
+on held-out test instances the league never saw, each played once with the learner in either
+seat (:func:`~dialogym.trainers.league.play_paired`); the win rate with its 95% bootstrap
+interval over instances (pairs), the wins, losses and ties in each seat, the ratings per
+iteration (PNG) and a results file go to ``docs/results/``.
 
     python -m dialogym.trainers.recipes.league_reference          # about 30 minutes on 2 cores
     python -m dialogym.trainers.recipes.league_reference --model tiny --iterations 1 --episodes 4 --final-episodes 8
@@ -67,7 +68,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--episodes", type=int, default=32, help="training episodes per iteration")
     parser.add_argument("--eval-episodes", type=int, default=8, help="in-league evaluation episodes per opponent")
     parser.add_argument("--eval-opponents", type=int, default=2)
-    parser.add_argument("--final-episodes", type=int, default=200, help="held-out matches of the final checkpoint against the base")
+    parser.add_argument("--final-episodes", type=int, default=200,
+                        help="held-out matches of the final checkpoint against the base: half as many instances, "
+                        "each played in both seats")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--sft-instances", type=int, default=160,
@@ -101,8 +104,9 @@ def main(argv: list[str] | None = None) -> dict:
         done = line["iteration"]
         print(f"iteration {done}: training success {line['mean_reward']:.3f}, eval {json.dumps(line['eval'])} "
               f"({clock.seconds / 60:.1f} min)", flush=True)
-        # the final cross-play (200 matches and the base's own 200) took over a quarter of the
-        # budget on a loaded machine (2026-12-01): keep a third of it. An iteration's cost is
+        # the final cross-play (200 matches and the base's own 200, before it was paired and the
+        # base's team played once per instance) took over a quarter of the budget on a loaded
+        # machine (2026-12-01): keep a third of it. An iteration's cost is
         # the mean since the warm start (which took a third of the budget itself).
         per_iteration = (clock.seconds - iterations_from[0]) / done
         if clock.left() < per_iteration + FINAL_SHARE * clock.budget:
@@ -112,11 +116,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     lines = league.run(stop=stop)
     final = f"it-{len(lines)}"
-    scores = league.crossplay("it-0", args.final_episodes, FINAL_KEY)
-    win = estimate(scores)
-    by_seat = {seat: estimate(scores[i::2]) for i, seat in enumerate(league.roles)}
-    print(f"{final} against the base (it-0), {len(scores)} held-out matches: win rate {fmt(win)}; "
-          + ", ".join(f"as {seat} {fmt(e)}" for seat, e in by_seat.items()), flush=True)
+    matches = league.crossplay("it-0", args.final_episodes, FINAL_KEY)
+    win = matches.win_rate()  # the interval resamples instances, each with its matches in both seats
+    by_seat = {seat: estimate(scores) for seat, scores in matches.seat_scores().items()}
+    outcomes = matches.by_seat()
+    print(f"{final} against the base (it-0), {len(matches.seeds)} held-out instances in both seats: win rate {fmt(win)}; "
+          + ", ".join(f"as {seat} {fmt(e)} ({outcomes[seat]})" for seat, e in by_seat.items()), flush=True)
     pool = CheckpointPool(args.out / "pool")
     ratings = {e.name: e.rating for e in pool.entries}
     args.results.mkdir(parents=True, exist_ok=True)
@@ -125,7 +130,8 @@ def main(argv: list[str] | None = None) -> dict:
               "sft_warm_start": {"instances": args.sft_instances, "steps": args.sft_steps, "lr": args.sft_lr,
                                  "rows": fitted[0] if fitted else 0} if args.sft_instances else None,
               "iterations": len(lines),
-              "final": final, "win_rate_vs_base": win, "win_rate_by_learner_seat": by_seat,
+              "final": final, "final_instances": len(matches.seeds), "final_matches": len(matches.seeds) * len(matches.seats),
+              "win_rate_vs_base": win, "win_rate_by_learner_seat": by_seat, "outcomes_by_learner_seat": outcomes,
               "target": "win rate >= 0.65 against the base, interval excluding 0.5; ratings rising",
               "reached": win.value >= 0.65 and win.lo > 0.5, "ratings": ratings, "league": lines, "plot": png.name}
     path = write_results(args.results / f"{RECIPE}.json", RECIPE, clock, **result)
