@@ -96,7 +96,7 @@ LIVE = 32
 
 def play_test(agents: dict[str, Any], seats: dict[str, str], game: str, n: int, *, level: str | None = None,
               seed: int = TEST_SEED, max_new_tokens: int = 64, game_options: dict[str, Any] | None = None,
-              split: str = "test") -> list[Episode]:
+              split: str = "test", live: int = LIVE) -> list[Episode]:
     """``n`` greedy episodes of ``game`` on held-out test instances ``seed, seed + 1, ...``
     (the same seeds always draw the same instances, so two calls pair up episode by episode),
     at most :data:`LIVE` at once: one batch of the transformers backend, which goes as fast
@@ -105,7 +105,7 @@ def play_test(agents: dict[str, Any], seats: dict[str, str], game: str, n: int, 
     with ``seed=VALIDATION_SEED`` plays validation instances instead."""
     specs = [EpisodeSpec(game, seed=seed + i, seats=seats, split=split, level=level, game_options=dict(game_options or {}))
              for i in range(n)]
-    engine = RolloutEngine(agents, sampling=Sampling(temperature=0.0, max_new_tokens=max_new_tokens), max_concurrent=LIVE)
+    engine = RolloutEngine(agents, sampling=Sampling(temperature=0.0, max_new_tokens=max_new_tokens), max_concurrent=live)
     return engine.run(specs)
 
 

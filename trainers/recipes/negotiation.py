@@ -65,6 +65,9 @@ from .common import (
 )
 
 GAME = "dialogym/Negotiation-v1"
+#: episodes played at once in an evaluation: talks run to the hidden horizon (up to 24 turns),
+#: so 32 live chats of a trained learner held over 20 GB of keys, values and caches on a CPU
+NEGOTIATION_LIVE = 12
 RECIPE = "negotiation"
 SEATS = ("alice", "bob")
 #: the held-out panel: evaluated against, never trained against
@@ -82,7 +85,7 @@ def play(trainer: GRPOTrainer, opponent, seat: str, n: int, level: str | None, *
     other = next(s for s in SEATS if s != seat)
     episodes = play_test({"bot": opponent, LEARNER: trainer.agent}, {other: "bot", seat: LEARNER}, GAME, n, level=level,
                          seed=seed, split=split, max_new_tokens=trainer.cfg.max_new_tokens,
-                         game_options=trainer.cfg.options())
+                         game_options=trainer.cfg.options(), live=NEGOTIATION_LIVE)
     trainer.model.eval()
     return [e.rewards.get(seat, 0.0) for e in episodes], [e.metrics.get("agreed", 0.0) for e in episodes]
 
