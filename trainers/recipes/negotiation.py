@@ -139,6 +139,9 @@ def parse(argv: Sequence[str] | None):
     parser.add_argument("--seat", choices=SEATS, default="alice", help="the learner's seat")
     parser.add_argument("--opponent", default="scripted:fair", help="the training opponent (scripted:fair or scripted:greedy)")
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply (a control line is about 12 tokens)")
+    parser.add_argument("--grad-accum", type=int, default=4,
+                        help="chunks of each step's batch (the same gradient; v1's talks run to 24 turns, and one "
+                             "chunk of 16 such samples took 12-13 GB on a CPU)")
     args = parser.parse_args(argv)
     if args.opponent in PANEL or args.opponent.startswith("scripted:panel:"):
         parser.error(f"--opponent {args.opponent} is in the held-out panel, which is for evaluation only; "
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = GRPOConfig(group_size=args.group_size, instances_per_step=args.instances_per_step, lr=args.lr,
                         lora_rank=args.lora_rank, temperature=args.temperature, seat=args.seat, guided=True,
                         max_new_tokens=args.max_new_tokens, game_options=["messages=false"], level=args.level, seed=args.seed,
-                        loss_type="dapo")
+                        loss_type="dapo", grad_accum=args.grad_accum)
     trainer = GRPOTrainer(GAME, args.model, args.opponent, config, out=args.out)
     opponents = {args.opponent: load_agent(args.opponent), **{p: load_agent(p) for p in PANEL}}
 
