@@ -277,7 +277,9 @@ def test_a_demo_folder_is_known_by_one_model_free_and_guided_then_scripted(model
     assert is_demo_config(stored, demo_config(1, "tiny")) is made_by_demo
 
 
-def test_demo_plays_every_registered_game_in_self_play_and_replaces_a_stale_demo_folder(tmp_path):
+def test_demo_plays_the_newest_version_of_every_game_in_self_play_and_replaces_a_stale_demo_folder(tmp_path):
+    from dialogym.envs import resolve_ids
+
     out = tmp_path / "demo"
     out.mkdir()
     # what a demo with 2 episodes left before the other games were added
@@ -287,8 +289,9 @@ def test_demo_plays_every_registered_game_in_self_play_and_replaces_a_stale_demo
     assert result.exit_code == 0, result.output
     assert "holds a demo run of other settings; starting afresh" in result.output
     episodes = list(read_episodes(out / "episodes.jsonl"))
-    assert {e.game for e in episodes} == set(registered())
-    n = len(registered())
+    latest = resolve_ids("latest")
+    assert {e.game for e in episodes} == set(latest) and "dialogym/Negotiation-v1" in latest
+    n = len(latest)
     assert Counter(e.tags["pairing"] for e in episodes) == {"tiny": n, "tiny+guided": n, "scripted": n}
     assert all(len(set(e.seats.values())) == 1 for e in episodes)
     assert "report:" in result.output and (out / "report" / "index.html").exists()
