@@ -18,7 +18,8 @@ _ESCAPE_SEQUENCE_RE = re.compile(
 )
 # What is left: C0 controls but tab and newline, DEL, C1 controls (0x9b is a one-byte CSI),
 # and the bidirectional overrides that make text display in another order than it reads.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+CONTROL_CHARS = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_CONTROL_RE = re.compile(f"[{CONTROL_CHARS}]")
 
 
 def terminal_text(text: str) -> str:

@@ -58,13 +58,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dialogym.envs.text import SURROGATE
+
 from .base import Agent, Reply, Request, Sampling
 
 log = logging.getLogger(__name__)
 
-#: A UTF-16 surrogate code point left in a decoded string: JSON's ``\\ud800`` without its
-#: pair (a pair decodes to one code point, so every surrogate left is unpaired).
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ChatMessage(BaseModel):
@@ -204,7 +203,7 @@ class _BodyCap:
 def _unpaired_surrogate(value: Any, path: tuple[str, ...] = ()) -> str | None:
     """Where (``messages.0.content``) and what the first unpaired surrogate in ``value`` is."""
     if isinstance(value, str):
-        found = _SURROGATE.search(value)
+        found = SURROGATE.search(value)
         if found:
             return f"{'.'.join(path) or 'body'}: an unpaired UTF-16 surrogate (\\u{ord(found.group()):04x} at " \
                    f"character {found.start()}) is not valid Unicode; send each surrogate with its pair"

@@ -12,8 +12,10 @@ from typing import Any
 
 from rich.table import Table
 
+from dialogym.agents.human import CONTROL_CHARS
 from dialogym.envs import Episode
 from dialogym.envs.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from dialogym.envs.text import SURROGATE_RANGE
 
 from .metagame import MetaGame, PayoffTable, metagame, payoff_table, write_metagame
 from .ratings import Pairing, Rating, fit_ratings, openskill_ratings
@@ -457,7 +459,7 @@ def write_report(summary: Summary, episodes: list[Episode], folder: Path) -> Pat
 #: and isolates that show text in another order than it reads (U+202A-U+202E,
 #: U+2066-U+2069), and unpaired surrogates, which no UTF-8 file can hold. The same set as the
 #: terminal's :func:`dialogym.agents.human.terminal_text`, plus the surrogates.
-_INVISIBLE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_INVISIBLE_RE = re.compile(f"[{CONTROL_CHARS}{SURROGATE_RANGE}]")
 
 
 def _shown(char: str) -> str:

@@ -16,7 +16,10 @@ from typing import Any
 
 #: What an unpaired surrogate becomes (U+FFFD REPLACEMENT CHARACTER, as UTF-8 decoders do).
 REPLACEMENT = "\ufffd"
-_SURROGATE = re.compile("[\ud800-\udfff]")
+#: The UTF-16 surrogate code points, as a regex character-class range.
+SURROGATE_RANGE = "\ud800-\udfff"
+#: One surrogate code point (in a decoded JSON string every one left is unpaired).
+SURROGATE = re.compile(f"[{SURROGATE_RANGE}]")
 
 
 def storable(text: str) -> tuple[str, int]:
@@ -25,7 +28,7 @@ def storable(text: str) -> tuple[str, int]:
     A high surrogate followed by a low one is the character they encode (how UTF-16 writes
     it); every other surrogate becomes :data:`REPLACEMENT`.
     """
-    if not _SURROGATE.search(text):
+    if not SURROGATE.search(text):
         return text, 0
     fixed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return fixed, fixed.count(REPLACEMENT) - text.count(REPLACEMENT)
