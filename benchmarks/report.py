@@ -233,7 +233,13 @@ def metagame_table(summary: Summary) -> Table | None:
     game = summary.metagames.get(ALL)
     if summary.config.mode != "crossplay" or game is None or len(game.table.players) < 2:
         return None
-    table = Table(title="meta-game across games: Nash mixture and exploitability")
+    return nash_table(game, "meta-game across games: Nash mixture and exploitability")
+
+
+def nash_table(game: MetaGame, title: str) -> Table:
+    """The meta-game's Nash mixture and each member's exploitability, highest weight first; an
+    unsolved one lists its members and, in the caption, the pairs that never met."""
+    table = Table(title=title)
     for column in ("member", "Nash weight", "exploitability", "beaten most by"):
         table.add_column(column, justify="right" if column in ("Nash weight", "exploitability") else "left")
     if not game.solved:
@@ -357,17 +363,22 @@ def _heat_map(rate: Any, text: list[list[str]], names: list[str], rows: list[str
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(names), 1.0 + 1.0 * len(names)))
+    _draw_heat_map(ax, rate, text, names, rows, ylabel=ylabel, title=title)
+    return _png(fig)
+
+
+def _draw_heat_map(ax: Any, rate: Any, text: list[list[str]], names: list[str], rows: list[str], *, ylabel: str,
+                   title: str) -> None:
     image = ax.imshow(rate, vmin=0, vmax=1, cmap="RdYlGn")
     for i, line in enumerate(text):
         for j, cell in enumerate(line):
-            ax.text(j, i, cell, ha="center", va="center", fontsize=8)
+            ax.text(j, i, cell, ha="center", va="center", fontsize=8 if len(names) < 8 else 6)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), rows)
     ax.set_xlabel("opponent")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    return _png(fig)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046)
 
 
 def plot_win_matrix(rates: dict[str, dict[str, Estimate]]) -> bytes:
@@ -386,6 +397,19 @@ def plot_win_matrix(rates: dict[str, dict[str, Estimate]]) -> bytes:
 def plot_payoff(game: MetaGame) -> bytes:
     """Heat map of the meta-game's payoff table (each cell's mean score, interval and count; the
     diagonal 0.5 by definition) with each member's Nash weight under its name when solved."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(game.table.players)
+    fig, ax = plt.subplots(figsize=(1.5 + 1.4 * k, 1.0 + 1.0 * k))
+    draw_payoff(ax, game)
+    return _png(fig)
+
+
+def draw_payoff(ax: Any, game: MetaGame) -> None:
+    """:func:`plot_payoff`'s heat map drawn on the matplotlib axes ``ax`` (a panel of a larger figure)."""
     table = game.table
     names = table.players
     text = [
@@ -393,8 +417,8 @@ def plot_payoff(game: MetaGame) -> bytes:
         for i, a in enumerate(names)
     ]
     rows = names if game.mixture is None else [f"{name}\nNash {w:.2f}" for name, w in zip(names, game.mixture, strict=True)]
-    return _heat_map(
-        table.mean, text, names, rows, ylabel="member (row's mean score, ties half)",
+    _draw_heat_map(
+        ax, table.mean, text, names, rows, ylabel="member (row's mean score, ties half)",
         title="mean score [95% bootstrap interval], n games; Nash weight under each member",
     )
 

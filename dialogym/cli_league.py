@@ -32,6 +32,7 @@ def league_command(
     out: Path = typer.Option(Path("runs/league"), parser=out_folder, help="league folder; rerun the same command to resume"),
 ) -> None:
     """Train a LoRA learner against its own past checkpoints; resumable."""
+    from dialogym.benchmarks.report import nash_table
     from dialogym.envs import resolve_ids
     from dialogym.trainers.config import LeagueConfig
     from dialogym.trainers.league import League, write_league_report
@@ -46,6 +47,7 @@ def league_command(
     config = settings.build(LeagueConfig, game=ids[0])
     league = League(config, out)  # checks every option before it writes anything
     lines = league.run(progress=league.rank == 0)
+    game = league.payoff(config.payoff_episodes) if config.payoff_episodes else None
     report = write_league_report(out)
     if league.rank != 0:  # under torchrun every rank holds the same lines; rank 0 speaks
         return
@@ -54,4 +56,6 @@ def league_command(
             f"iteration {line['iteration']}: mean reward {line['mean_reward']:+.3f}, loss {line['loss']:.4f}, "
             f"admitted {line['admitted']}, eval {line['eval']}"
         )
+    if game is not None:
+        console.print(nash_table(game, "the pool's meta-game: Nash mixture and exploitability"))
     console.print(f"report: {report}")

@@ -114,7 +114,6 @@ LEAGUE_DECIDES = {
     "group_size": "a league plays each instance once",
     "instances_per_step": "a league's step is an iteration of `episodes` instances; set episodes instead",
     "seat": "a league seats the learner in every role in turn",
-    "game_options": "a league plays the game with its registered options",
     "baseline": "a league plays each instance once, so GRPO's baseline is per role (as in SPIRAL)",
 }
 
@@ -142,6 +141,11 @@ class LeagueConfig(BaseModel):
     eval_episodes: int = Field(8, ge=1, description="evaluation episodes against each opponent")
     eval_opponents: int = Field(3, ge=1, description="pool members each new checkpoint is evaluated against (newest, best rated, ...)")
     sampler: str = Field("pfsp", description=f"opponent sampler: {SAMPLER_HELP}")
+    payoff_episodes: int = Field(
+        8, ge=0, description="after the last iteration, every pair of pool members that met fewer times plays this many "
+        "matches (paired, held-out instances) for the payoff table and its Nash mixture (0: the table of the league's own "
+        "evaluations only)"
+    )
     gate: float | None = Field(
         None, ge=0.0, le=1.0, description="admit a checkpoint only if it scores at least this against the best rated member; unset: always"
     )

@@ -45,6 +45,7 @@ import contextlib
 import json
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ from dialogym.agents.adapters import AdapterAgent, AdapterBank
 from dialogym.agents.base import Sampling
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.agents.specs import ModelSpec, load_agent, parse_spec
+from dialogym.benchmarks.metagame import MetaGame, metagame
 from dialogym.benchmarks.scores import Estimate, match_score, paired_win_rate, partner_score
 from dialogym.envs import Episode, EpisodeWriter, derive_seed, spec
 from dialogym.envs.files import append_text, atomic_write_bytes, atomic_write_text
@@ -68,13 +70,19 @@ from .opponents import Fixed, PerRole, Sampler, make_sampler
 from .pool import CheckpointPool, MatchResult
 from .ppo import PPOTrainer
 
+#: the key of the payoff table's instances (:meth:`League.payoff`): above any league's
+#: iterations, so the league's own evaluations never met them
+PAYOFF_KEY = 2_000_000
+
 
 def league_learner(config: LeagueConfig, model: ModelSpec | None = None) -> GRPOTrainer | PPOTrainer:
     """The learner of a league: a trainer of a LoRA adapter on the base model (``model``, the
     league's ``config.model`` parsed; parsed here when not given) with the league's learner
     config (a GRPO, or for ``algo="ppo"`` a PPO one), whose update runs on each iteration's
     episodes, gradient accumulation included. A league step is an iteration, every episode
-    its own instance: ``instances_per_step`` is ``episodes``."""
+    its own instance: ``instances_per_step`` is ``episodes``. The learner's ``game_options``
+    (a zero-sum reward view, say) hold for every episode of the league: training, evaluation
+    and cross-play."""
     trainer_cls = PPOTrainer if config.algo == "ppo" else GRPOTrainer
     if type(config.learner) is not trainer_cls.config_cls:
         raise ValueError(f"league: algo {config.algo!r} trains with a {trainer_cls.config_cls.__name__}, but the learner's "
@@ -230,6 +238,9 @@ class League:
         agents: dict[str, Any] = {LEARNER: self.player}
         guided = self.config.learner.guided  # the pool's checkpoints play as the learner does
         for name in names:
+            if name not in self.pool:  # a player outside the pool: a scripted player or another model's spec
+                agents[name] = load_agent(name)
+                continue
             entry = self.pool.get(name)
             if entry.kind == "lora" and self.vllm_base is not None:
                 adapter = self.pool.path_of(name)
@@ -250,7 +261,7 @@ class League:
             learner_seat = self.roles[i % len(self.roles)]
             seats = {role: LEARNER if role == learner_seat else opponent(role) for role in self.roles}
             specs.append(EpisodeSpec(game=self.config.game, seed=seed, seats=seats, level=self.config.learner.level, split=split,
-                                     tags={"league": tag}))
+                                     game_options=self.config.learner.options(), tags={"league": tag}))
         return specs
 
     def _candidates(self, sampler: Sampler) -> list[str]:
@@ -269,19 +280,66 @@ class League:
     def _evaluate(self, opponents: Sequence[str], iteration: int, episodes: int | None = None) -> dict[str, PairedMatches]:
         """Paired greedy matches of the learner against each opponent (:func:`play_paired`) on
         the test-split instances of ``iteration``: ``episodes`` (default ``eval_episodes``)
-        matches each, rounded up to whole instances. Every rank plays its share of the
-        instances and the scores are summed across ranks, so every rank returns all of them."""
+        matches each, rounded up to whole instances."""
+        seeds = eval_seeds(iteration, eval_instances(episodes or self.config.eval_episodes, len(self.roles)))
+        played = self.paired([(LEARNER, opponent) for opponent in opponents], seeds, f"eval-{iteration}")
+        return {opponent: played[LEARNER, opponent] for opponent in opponents}
+
+    def paired(self, pairs: Sequence[tuple[str, str]], seeds: Sequence[int], tag: str,
+               live: int | None = None) -> dict[tuple[str, str], PairedMatches]:
+        """Paired greedy matches (:func:`play_paired`) of each pair ``(a, b)``, ``a``'s scores,
+        on the test-split instances drawn from ``seeds``. A name is the learner
+        (:data:`~.core.LEARNER`), a pool member, or a model spec outside the pool
+        (``scripted:...``); at most ``live`` episodes at once (default: all). Every rank plays
+        its share of the instances and the scores are summed across ranks, so every rank
+        returns all of them."""
         c = self.config
-        engine = RolloutEngine(self._agents(opponents), sampling=Sampling(temperature=0.0, max_new_tokens=c.learner.max_new_tokens))
-        seeds = eval_seeds(iteration, eval_instances(episodes or c.eval_episodes, len(self.roles)))
-        local = np.zeros((len(opponents), len(seeds), len(self.roles)))  # the others' scores are 0 here and come in the sum
-        for k, opponent in enumerate(opponents):
-            share, _ = play_paired(engine, c.game, LEARNER, opponent, seeds[self.rank::self.world_size],
-                                   level=c.learner.level, tag=f"eval-{iteration}")
+        names = {n for pair in pairs for n in pair if n != LEARNER}
+        engine = RolloutEngine(self._agents(names), sampling=Sampling(temperature=0.0, max_new_tokens=c.learner.max_new_tokens),
+                               max_concurrent=live)
+        local = np.zeros((len(pairs), len(seeds), len(self.roles)))  # the others' scores are 0 here and come in the sum
+        for k, (a, b) in enumerate(pairs):
+            share, _ = play_paired(engine, c.game, a, b, seeds[self.rank::self.world_size], level=c.learner.level,
+                                   game_options=c.learner.options(), tag=tag)
             local[k, self.rank::self.world_size] = np.reshape(share.scores, (-1, len(self.roles)))
         every = np.reshape(self.learner.sum_across_ranks(local.ravel().tolist()), local.shape)
-        return {opponent: PairedMatches(opponent, tuple(self.roles), tuple(seeds), tuple(map(tuple, every[k].tolist())))
-                for k, opponent in enumerate(opponents)}
+        return {(a, b): PairedMatches(b, tuple(self.roles), tuple(seeds), tuple(map(tuple, every[k].tolist())))
+                for k, (a, b) in enumerate(pairs)}
+
+    def payoff(self, episodes: int, key: int = PAYOFF_KEY, *, add: Sequence[str] = (), live: int | None = None,
+               progress: Callable[[str, str, PairedMatches], None] | None = None) -> MetaGame:
+        """The meta-game of the pool (:mod:`~dialogym.benchmarks.metagame`): every pair of its
+        members that met in fewer than ``episodes`` matches plays ``episodes`` more (paired,
+        greedy, rounded up to whole instances) on held-out instances (``eval_seeds(key, ...)``;
+        ``key`` above ``iterations``, so the league's own evaluations never met them); the
+        results are recorded (a rerun plays only what is still missing) and the ratings refit.
+        ``add`` names players that join the pool first as external members (scripted players,
+        say: the league never trains against them). Returns the payoff table of every recorded
+        result, its Nash mixture and each member's exploitability."""
+        completed = (self._state() or {}).get("completed", 0)
+        if self.rank == 0:
+            for name in add:
+                if name not in self.pool:
+                    self.pool.add(name, kind="external", spec=name, iteration=completed)
+        self._barrier()
+        if self.rank != 0:
+            self.pool.reload()
+        members = self.pool.names
+        met = Counter((r.a, r.b) for r in self.pool.results()) + Counter((r.b, r.a) for r in self.pool.results())
+        pairs = [(a, b) for i, a in enumerate(members) for b in members[i + 1:] if met[a, b] < episodes]
+        seeds = eval_seeds(key, eval_instances(episodes, len(self.roles)))
+        for a, b in pairs:  # one pair at a time: each is recorded as it ends, so a kill loses one pair at most
+            matches = self.paired([(a, b)], seeds, f"payoff-{key}", live)[a, b]
+            if self.rank == 0:
+                self.pool.record(matches.results(a, self.config.game, completed))
+            if progress is not None:
+                progress(a, b, matches)
+        if self.rank == 0 and pairs:
+            self.pool.update_ratings()
+        self._barrier()
+        if self.rank != 0:
+            self.pool.reload()
+        return pool_metagame(self.pool)
 
     def run(self, progress: bool = False, stop: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
         """Start or resume the league and play its remaining iterations; ``stop`` (called
@@ -330,8 +388,9 @@ class League:
 
         def summary() -> dict[str, Any]:
             ratings = {e.name: e.rating for e in self.pool.entries}
+            intervals = {e.name: [e.rating_lo, e.rating_hi] for e in self.pool.entries if e.rating is not None}
             return {"iteration": iteration, **metrics, "admitted": admitted, "eval": scores, "evaluation": evaluation,
-                    "ratings": ratings}
+                    "ratings": ratings, "rating_intervals": intervals}
 
         if self.rank == 0:
             if admitted:
@@ -419,7 +478,8 @@ class PairedMatches:
 
 
 def play_paired(engine: RolloutEngine, game: str, player: str, opponent: str, seeds: Sequence[int], *,
-                level: str | None = None, tag: str = "") -> tuple[PairedMatches, list[Episode]]:
+                level: str | None = None, game_options: Mapping[str, Any] | None = None,
+                tag: str = "") -> tuple[PairedMatches, list[Episode]]:
     """``player`` against ``opponent`` (names of ``engine``'s agents) on the test-split
     instances drawn from ``seeds``, each instance played once with ``player`` in every seat
     and ``opponent`` in all the others: both seat orders of a two-seat game; in a game with
@@ -434,8 +494,8 @@ def play_paired(engine: RolloutEngine, game: str, player: str, opponent: str, se
     roles = tuple(game_cls.roles)
 
     def specs(seats_of: Callable[[str], dict[str, str]], orders: Sequence[str]) -> list[EpisodeSpec]:
-        return [EpisodeSpec(game=game, seed=seed, seats=seats_of(seat), level=level, split="test", tags={"league": tag})
-                for seed in seeds for seat in orders]
+        return [EpisodeSpec(game=game, seed=seed, seats=seats_of(seat), level=level, split="test",
+                            game_options=dict(game_options or {}), tags={"league": tag}) for seed in seeds for seat in orders]
 
     played = engine.run(specs(lambda mine: {role: player if role == mine else opponent for role in roles}, roles))
     if game_cls.cooperative:
@@ -488,10 +548,37 @@ def _truncate(path: Path, size: int | None) -> None:
             handle.truncate(size)
 
 
+def draw_ratings(ax: Any, lines: Sequence[Mapping[str, Any]]) -> None:
+    """Each checkpoint's Bradley-Terry rating after every iteration of ``lines`` (the league's
+    ``league.jsonl``), with its 95% interval as a band where the line records one."""
+    from matplotlib.ticker import MaxNLocator
+
+    names = list(dict.fromkeys(n for line in lines for n in line["ratings"]))
+    for name in names:
+        rated = [line for line in lines if line["ratings"].get(name) is not None]
+        xs = [line["iteration"] for line in rated]
+        (curve,) = ax.plot(xs, [line["ratings"][name] for line in rated], marker="o", markersize=3, label=name)
+        bands = [(line["iteration"], *line["rating_intervals"][name]) for line in rated if name in line.get("rating_intervals", {})]
+        if bands:
+            x, lo, hi = zip(*bands, strict=True)
+            ax.fill_between(x, lo, hi, color=curve.get_color(), alpha=0.15, linewidth=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="league iteration", ylabel="Bradley-Terry rating (Elo scale)", title="ratings of the pool [95% interval]")
+    ax.legend(fontsize=7, ncol=2)
+
+
+def pool_metagame(pool: CheckpointPool) -> MetaGame:
+    """The payoff table of every result the pool recorded, and its Nash mixture where every pair met."""
+    return metagame([(r.a, r.b, r.score) for r in pool.results()], players=pool.names)
+
+
 def write_league_report(out: Path) -> Path:
-    """ratings.png (rating of each checkpoint over iterations), winrates.png and index.html.
+    """The league's report in ``out/report``: ratings.png (every checkpoint's rating over the
+    iterations, with intervals), payoff.png (the payoff table, with the Nash weights where every
+    pair met) and index.html; the meta-game also as ``out/metagame.json`` and ``out/payoff.csv``.
     Under a multi-process launcher only rank 0 writes them; the other ranks return the path."""
     import html
+    import io
 
     if int(os.environ.get("RANK", "0")) != 0:
         return out / "report" / "index.html"
@@ -501,34 +588,24 @@ def write_league_report(out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dialogym.benchmarks.report import plot_win_matrix, win_rates
+    from dialogym.benchmarks.metagame import write_metagame
+    from dialogym.benchmarks.report import plot_payoff
 
     lines = [json.loads(x) for x in (out / "league.jsonl").read_text().splitlines() if x.strip()]
     fig, ax = plt.subplots(figsize=(7, 4))
-    names = sorted({n for line in lines for n in line["ratings"]}, key=lambda n: int(n.split("-")[-1]) if n.split("-")[-1].isdigit() else 0)
-    for name in names:
-        xs = [line["iteration"] for line in lines if line["ratings"].get(name) is not None]
-        ys = [line["ratings"][name] for line in lines if line["ratings"].get(name) is not None]
-        ax.plot(xs, ys, marker="o", label=name)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("league iteration")
-    ax.set_ylabel("Bradley-Terry rating (Elo scale)")
-    ax.legend(fontsize=7)
+    draw_ratings(ax, lines)
     report = out / "report"
     report.mkdir(exist_ok=True)
-    import io
-
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(report / "ratings.png", buffer.getvalue())
     pool = CheckpointPool(out / "pool")
-    matches = [(r.a, r.b, r.score) for r in pool.results()]
-    if matches:
-        atomic_write_bytes(report / "winrates.png", plot_win_matrix(win_rates(matches)))
+    game = pool_metagame(pool) if pool.results() else None
+    if game is not None:
+        write_metagame(out, game)
+        atomic_write_bytes(report / "payoff.png", plot_payoff(game))
     rows = "".join(
         f"<tr><td>{html.escape(e.name)}</td><td>{e.iteration}</td><td>{'' if e.rating is None else f'{e.rating:.0f} [{e.rating_lo:.0f}, {e.rating_hi:.0f}]'}</td><td>{e.matches}</td></tr>"
         for e in pool.entries
@@ -536,7 +613,7 @@ def write_league_report(out: Path) -> Path:
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>dialogym league</title></head><body>"
         "<h1>League</h1><h2>Ratings over iterations</h2><img src='ratings.png' alt='ratings'>"
-        + ("<h2>Win rates</h2><img src='winrates.png' alt='win rates'>" if matches else "")
+        + ("<h2>Payoff table and Nash weights</h2><img src='payoff.png' alt='payoff table'>" if game else "")
         + "<h2>Checkpoints</h2><table><tr><th>checkpoint</th><th>iteration</th><th>rating [95% CI]</th><th>matches</th></tr>"
         + rows + "</table></body></html>"
     )

@@ -3,6 +3,7 @@
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -369,7 +370,7 @@ def test_the_league_holds_its_learners_config_with_the_leagues_defaults():
 
 
 @pytest.mark.parametrize(("key", "value"), [("baseline", "group"), ("seat", "speaker"), ("group_size", 8),
-                                            ("instances_per_step", 2), ("game_options", ["a=1"]), ("lora_rank", 0)])
+                                            ("instances_per_step", 2), ("lora_rank", 0)])
 def test_a_learner_setting_the_league_decides_itself_is_refused_naming_it(key, value):
     with pytest.raises(ValueError, match=rf"learner\.{key}\n"):
         LeagueConfig(game="dialogym/Reference-v0", learner={key: value})
@@ -440,3 +441,63 @@ def test_a_warm_start_runs_once_after_the_base_joins_the_pool_and_the_learner_st
     assert max(float(v.abs().max()) for v in lora_b("it-1")) > 0.4  # the learner trained on from the warm start
     League(config, tmp_path, warm_start=warm).run()  # resumed: no second warm start
     assert len(calls) == 1 and CheckpointPool(tmp_path / "pool").names[-1] == "it-2"
+
+
+# -- a competitive game: its options, the payoff table and the ratings' intervals --------------
+NEGOTIATION = changed(SMALL, game="dialogym/Negotiation-v1", iterations=1, eval_episodes=2, max_new_tokens=12, guided=True,
+                      game_options=["messages=false", "reward_view=zero_sum"])
+
+
+def test_the_learners_game_options_hold_for_every_episode_of_the_league(tmp_path):
+    """The zero-sum view rewards each seat its margin over the other: every training episode's
+    rewards add up to 0, which the general view's (each side's own score) do not."""
+    League(NEGOTIATION, tmp_path).run()
+    played = list(read_episodes(tmp_path / "episodes.jsonl"))
+    assert played and all(abs(sum(e.rewards.values())) < 1e-9 for e in played)
+    assert any(e.rewards["alice"] != 0 for e in played)
+    assert all(e.metrics.get("score_alice") is not None for e in played)  # the scores stay in the metrics
+
+
+def test_the_payoff_table_plays_the_pairs_that_never_met_records_them_and_solves_the_metagame(tmp_path, monkeypatch):
+    league = League(NEGOTIATION, tmp_path)
+    league.run()
+    calls = []
+    paired = League.paired
+
+    def counted(self, pairs, *args, **kwargs):
+        calls.extend(pairs)
+        return paired(self, pairs, *args, **kwargs)
+
+    monkeypatch.setattr(League, "paired", counted)
+    game = league.payoff(4, add=["scripted:fair"])
+    assert game.table.players == ["it-0", "it-1", "scripted:fair"] and game.solved
+    # it-1 met it-0 in its own evaluation (2 matches, fewer than 4): every pair plays 4 more
+    assert sorted(calls) == [("it-0", "it-1"), ("it-0", "scripted:fair"), ("it-1", "scripted:fair")]
+    assert game.table.n[0, 2] == 4 and game.table.n[0, 1] == 6 and abs(game.mixture.sum() - 1) < 1e-9
+    pool = CheckpointPool(tmp_path / "pool")
+    assert pool.get("scripted:fair").kind == "external" and pool.get("scripted:fair").rating is not None
+    calls.clear()
+    again = League(NEGOTIATION, tmp_path).payoff(4, add=["scripted:fair"])  # a rerun: nothing left to play
+    assert calls == [] and np.array_equal(again.table.mean, game.table.mean, equal_nan=True)
+    write_league_report(tmp_path)
+    assert (tmp_path / "report" / "payoff.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "metagame.json").read_text())["nash"]["mixture"].keys() == {"it-0", "it-1", "scripted:fair"}
+    assert (tmp_path / "payoff.csv").read_text().startswith("player,it-0,it-1,scripted:fair\n")
+
+
+def test_each_iteration_records_the_ratings_intervals_and_the_plot_draws_them(tmp_path):
+    lines = League(changed(SMALL, iterations=2), tmp_path).run()
+    for line in lines:
+        assert line["rating_intervals"].keys() == {n for n, r in line["ratings"].items() if r is not None}
+        assert all(lo <= line["ratings"][n] <= hi for n, (lo, hi) in line["rating_intervals"].items())
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dialogym.trainers.league import draw_ratings
+
+    fig, ax = plt.subplots()
+    draw_ratings(ax, lines)
+    assert len(ax.collections) == len(lines[-1]["rating_intervals"])  # one band per rated checkpoint
+    plt.close(fig)

@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from dialogym.trainers.recipes import common, league_reference, listener, negotiation
+from dialogym.trainers.recipes import common, league_negotiation, league_reference, listener, negotiation
 from dialogym.trainers.recipes.common import apart, estimate
 
 
@@ -129,6 +129,34 @@ def test_the_league_recipe_plays_the_final_checkpoint_against_the_base(tmp_path)
     assert all(sum(counts.values()) == 2 for counts in record["outcomes_by_learner_seat"].values())
     assert record["sft_warm_start"]["rows"] == 8  # both seats of 4 instances
     assert "it-0" in record["ratings"] and (tmp_path / "res" / "league_reference.png").stat().st_size > 1000
+
+
+def test_the_competitive_league_recipe_evaluates_the_final_checkpoint_and_solves_the_pools_metagame(tmp_path):
+    result = league_negotiation.main(["--model", "tiny", "--iterations", "2", "--episodes", "2", "--eval-episodes", "2",
+                                      "--final-episodes", "4", "--panel-episodes", "6", "--payoff-episodes", "2",
+                                      "--out", str(tmp_path / "league"), "--results", str(tmp_path / "res")])
+    record = json.loads((tmp_path / "res" / "league_negotiation.json").read_text())
+    assert (record["final"], record["middle"]) == ("it-2", "it-1") and record["game_options"] == league_negotiation.OPTIONS
+    assert record["vs_base"]["matches"] == 4 == 2 * result["vs_base"]["win_rate"].n  # 2 instances, each in both seats
+    assert record["vs_middle"]["opponent"] == "it-1" and record["vs_panel"]["matches"] == 6
+    members = record["metagame"]["players"]
+    assert members == ["it-0", "it-1", "it-2", *league_negotiation.PANEL] and record["metagame"]["missing"] == []
+    assert abs(sum(record["metagame"]["nash"]["mixture"].values()) - 1) < 1e-6
+    assert set(record["targets"]) == {"1_vs_base", "2_vs_middle", "3_ratings", "4_vs_panel", "5_nash"}
+    assert (tmp_path / "res" / "league_negotiation.png").stat().st_size > 1000
+
+
+def test_the_league_recipe_names_its_middle_checkpoint_and_weighs_the_last_third():
+    from dialogym.benchmarks.metagame import metagame
+
+    assert [league_negotiation.middle(n) for n in (2, 7, 8)] == ["it-1", "it-4", "it-4"]
+    # it-2 beats everyone, so the Nash mixture is all on it: the last third of it-0..it-2
+    game = metagame([("it-2", "it-0", 1.0), ("it-2", "it-1", 1.0), ("it-1", "it-0", 0.5), ("it-2", "bot", 1.0),
+                     ("it-0", "bot", 0.5), ("it-1", "bot", 0.5)])
+    assert league_negotiation.last_third_weight(game, ["it-0", "it-1", "it-2"]) == pytest.approx(1.0)
+    assert np.isnan(league_negotiation.last_third_weight(game, ["it-0", "it-1"]))  # no weight on any of them
+    with pytest.raises(SystemExit):
+        league_negotiation.parse(["--iterations", "1"])
 
 
 @pytest.mark.slow
