@@ -167,7 +167,7 @@ class _Option:
     decls: tuple[str, ...]
     default: Any
     help: str
-    listed: bool = False  # list[...] field: the flag takes commas
+    listed: bool = False  # list[...] field: the flag takes commas and may be repeated
     optional: bool = False  # ``X | None`` field: an empty value means None
     owners: list[str] = field(default_factory=list)
 
@@ -181,8 +181,9 @@ class _Option:
         """A value from the command line or a file, as the config class takes it."""
         if isinstance(value, enum.Enum):
             value = value.value
-        if self.listed and isinstance(value, str):
-            value = [item.strip() for item in value.split(",") if item.strip()]
+        if self.listed and isinstance(value, (str, list, tuple)):  # a repeated flag gives a list, each maybe with commas
+            given = [value] if isinstance(value, str) else value
+            value = [item.strip() for text in given for item in str(text).split(",") if item.strip()]
         if self.optional and value == "":
             value = None
         return value
@@ -214,7 +215,7 @@ def _cli_type(name: str, annotation: Any) -> tuple[Any, bool, bool]:
         choices = [str(value) for value in get_args(inner)]
         return enum.Enum(f"{name}_choices", {value: value for value in choices}, type=str), False, optional
     if get_origin(inner) in (list, tuple, set, frozenset) or inner in (list, tuple):
-        return str, True, optional
+        return list[str], True, optional
     if inner in (int, float, str, bool, Path):
         return inner, False, optional
     raise TypeError(f"config field {name!r}: no command-line option for type {annotation!r}")
@@ -244,9 +245,9 @@ def _default(info: FieldInfo) -> Any:
 
 
 def _shown(value: Any) -> Any:
-    """A default as the option shows and takes it (a list as commas)."""
+    """A default as the option shows and takes it (a list as its items, strings)."""
     if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
+        return [str(v) for v in value]
     return value
 
 

@@ -57,12 +57,21 @@ def test_generated_options_carry_the_class_defaults_help_and_ranges():
     toy, _ = recording_app(Toy)
     rounds = option(toy, "run", "rounds")
     assert rounds.default == 3 and "how many rounds" in rounds.help and "x>=1" in rounds.help
-    assert option(toy, "run", "tags").default == "a,b"
+    assert option(toy, "run", "tags").default == ["a", "b"]
     assert option(toy, "run", "style").default == "calm"
     shout = option(toy, "run", "shout")
     assert shout.default is False and "--no-shout" in shout.secondary_opts
     help_text = cli.invoke(toy, ["run", "--help"], env={"COLUMNS": "200"}).output
     assert "calm|loud" in help_text and "--config" in help_text
+
+
+def test_a_list_option_takes_commas_and_repeats_and_a_repeated_flag_keeps_every_value():
+    toy, built = recording_app(Toy)
+    for args in (["--tags", "x,y", "--tags", "z"], ["--tags", "x", "--tags", "y,z"], ["--tags", "x, y,z"]):
+        result = cli.invoke(toy, ["run", *args])
+        assert result.exit_code == 0, result.output
+        assert built[-1].tags == ["x", "y", "z"]
+    assert cli.invoke(toy, ["run"]).exit_code == 0 and built[-1].tags == ["a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -78,7 +87,7 @@ def test_every_field_of_a_commands_config_class_is_an_option_with_its_default(co
         if command == "train" and name == "epochs":  # grpo and ppo differ: the help says both
             assert param.default is None and "grpo 1, ppo 2" in param.help
             continue
-        expected = ",".join(default) if isinstance(default, list) else default
+        expected = [str(v) for v in default] if isinstance(default, list) else default
         assert param.default == expected, name
         assert (info.description or "") in param.help, name
 

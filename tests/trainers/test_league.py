@@ -501,3 +501,19 @@ def test_each_iteration_records_the_ratings_intervals_and_the_plot_draws_them(tm
     draw_ratings(ax, lines)
     assert len(ax.collections) == len(lines[-1]["rating_intervals"])  # one band per rated checkpoint
     plt.close(fig)
+
+
+def test_the_cli_plays_a_zero_sum_league_and_prints_and_writes_the_pools_metagame(tmp_path):
+    from dialogym.cli import app
+
+    out = tmp_path / "league"
+    result = CliRunner().invoke(app, ["league", "negotiation", "--model", "tiny", "--iterations", "1", "--episodes", "2",
+                                      "--eval-episodes", "2", "--guided", "--max-new-tokens", "12", "--payoff-episodes", "2",
+                                      "--game-options", "messages=false", "--game-options", "reward_view=zero_sum",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Nash weight" in result.output and "it-1" in result.output
+    config = json.loads((out / "league_config.json").read_text())
+    assert config["learner"]["game_options"] == ["messages=false", "reward_view=zero_sum"] and config["payoff_episodes"] == 2
+    assert json.loads((out / "metagame.json").read_text())["players"] == ["it-0", "it-1"]
+    assert (out / "report" / "payoff.png").exists() and "payoff.png" in (out / "report" / "index.html").read_text()
