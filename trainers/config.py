@@ -141,6 +141,11 @@ class LeagueConfig(BaseModel):
     eval_episodes: int = Field(8, ge=1, description="evaluation episodes against each opponent")
     eval_opponents: int = Field(3, ge=1, description="pool members each new checkpoint is evaluated against (newest, best rated, ...)")
     sampler: str = Field("pfsp", description=f"opponent sampler: {SAMPLER_HELP}")
+    eval_temperature: float = Field(
+        0.0, ge=0.0, description="sampling temperature of every evaluation (in-league, the payoff table, cross-play); 0: "
+        "greedy. A greedy policy can collapse onto one move that ties everything (always walking away, in a zero-sum "
+        "negotiation); a sampled evaluation measures the policy that trains"
+    )
     payoff_episodes: int = Field(
         8, ge=0, description="after the last iteration, every pair of pool members that met fewer times plays this many "
         "matches (paired, held-out instances) for the payoff table and its Nash mixture (0: the table of the league's own "

@@ -9,7 +9,7 @@ Each iteration:
 3. update the learner (a LoRA adapter) on its own turns: the update of a GRPO or PPO
    trainer (:func:`league_learner`) with the league's ``learner`` settings (a ``GRPOConfig``
    or ``PPOConfig``), so every setting works as in ``dialogym train``;
-4. evaluate it against up to ``eval_opponents`` pool members (greedy, test split, paired:
+4. evaluate it against up to ``eval_opponents`` pool members (greedy unless ``eval_temperature`` is set, test split, paired:
    every instance played once with the learner in each seat, see :func:`play_paired`; the
    best rated among them, and always it when a gate is set);
 5. admit it to the pool as ``it-<i>`` (optionally gated: its mean score against the
@@ -270,7 +270,7 @@ class League:
         return [e.name for e in self.pool.entries if e.kind != "external"]
 
     def crossplay(self, opponent: str, episodes: int, key: int) -> PairedMatches:
-        """The learner's greedy matches against the pool member ``opponent``, paired: about
+        """The learner's matches (at ``eval_temperature``) against the pool member ``opponent``, paired: about
         ``episodes`` matches, rounded up to whole instances (:func:`eval_instances`), each of
         the held-out instances ``eval_seeds(key, ...)`` played once with the learner in every
         seat; recorded nowhere. Pick a ``key`` above ``iterations`` for instances the league's
@@ -278,25 +278,27 @@ class League:
         return self._evaluate([opponent], key, episodes)[opponent]
 
     def _evaluate(self, opponents: Sequence[str], iteration: int, episodes: int | None = None) -> dict[str, PairedMatches]:
-        """Paired greedy matches of the learner against each opponent (:func:`play_paired`) on
+        """Paired matches (at ``eval_temperature``) of the learner against each opponent (:func:`play_paired`) on
         the test-split instances of ``iteration``: ``episodes`` (default ``eval_episodes``)
         matches each, rounded up to whole instances."""
         seeds = eval_seeds(iteration, eval_instances(episodes or self.config.eval_episodes, len(self.roles)))
         played = self.paired([(LEARNER, opponent) for opponent in opponents], seeds, f"eval-{iteration}")
         return {opponent: played[LEARNER, opponent] for opponent in opponents}
 
-    def paired(self, pairs: Sequence[tuple[str, str]], seeds: Sequence[int], tag: str,
-               live: int | None = None) -> dict[tuple[str, str], PairedMatches]:
-        """Paired greedy matches (:func:`play_paired`) of each pair ``(a, b)``, ``a``'s scores,
-        on the test-split instances drawn from ``seeds``. A name is the learner
-        (:data:`~.core.LEARNER`), a pool member, or a model spec outside the pool
-        (``scripted:...``); at most ``live`` episodes at once (default: all). Every rank plays
-        its share of the instances and the scores are summed across ranks, so every rank
-        returns all of them."""
+    def paired(self, pairs: Sequence[tuple[str, str]], seeds: Sequence[int], tag: str, live: int | None = None,
+               temperature: float | None = None) -> dict[tuple[str, str], PairedMatches]:
+        """Paired matches (:func:`play_paired`) of each pair ``(a, b)``, ``a``'s scores, on the
+        test-split instances drawn from ``seeds``, at ``temperature`` (default: the league's
+        ``eval_temperature``; sampled replies are seeded per instance, so a rerun replays them).
+        A name is the learner (:data:`~.core.LEARNER`), a pool member, or a model spec outside
+        the pool (``scripted:...``); at most ``live`` episodes at once (default: all). Every
+        rank plays its share of the instances and the scores are summed across ranks, so every
+        rank returns all of them."""
         c = self.config
         names = {n for pair in pairs for n in pair if n != LEARNER}
-        engine = RolloutEngine(self._agents(names), sampling=Sampling(temperature=0.0, max_new_tokens=c.learner.max_new_tokens),
-                               max_concurrent=live)
+        sampling = Sampling(temperature=c.eval_temperature if temperature is None else temperature,
+                            max_new_tokens=c.learner.max_new_tokens)
+        engine = RolloutEngine(self._agents(names), sampling=sampling, max_concurrent=live)
         local = np.zeros((len(pairs), len(seeds), len(self.roles)))  # the others' scores are 0 here and come in the sum
         for k, (a, b) in enumerate(pairs):
             share, _ = play_paired(engine, c.game, a, b, seeds[self.rank::self.world_size], level=c.learner.level,
@@ -309,8 +311,8 @@ class League:
     def payoff(self, episodes: int, key: int = PAYOFF_KEY, *, add: Sequence[str] = (), live: int | None = None,
                progress: Callable[[str, str, PairedMatches], None] | None = None) -> MetaGame:
         """The meta-game of the pool (:mod:`~dialogym.benchmarks.metagame`): every pair of its
-        members that met in fewer than ``episodes`` matches plays ``episodes`` more (paired,
-        greedy, rounded up to whole instances) on held-out instances (``eval_seeds(key, ...)``;
+        members that met in fewer than ``episodes`` matches plays ``episodes`` more (paired, at
+        the league's ``eval_temperature``, rounded up to whole instances) on held-out instances (``eval_seeds(key, ...)``;
         ``key`` above ``iterations``, so the league's own evaluations never met them); the
         results are recorded (a rerun plays only what is still missing) and the ratings refit.
         ``add`` names players that join the pool first as external members (scripted players,

@@ -130,3 +130,23 @@ def test_a_league_against_a_scripted_pool_records_wins_losses_and_ties_per_seat(
     assert line["eval"]["scripted"] == pytest.approx(np.mean([r.score for r in results]))
     written = json.loads((tmp_path / "league.jsonl").read_text().splitlines()[0])
     assert written["evaluation"] == line["evaluation"]
+
+
+class Walker(ScriptedAgent):
+    """Walks away at its first turn, whatever the instance."""
+
+    def _reply(self, request) -> str:
+        return "WALK AWAY"
+
+
+@pytest.mark.parametrize("opponent", ["fair", "greedy", "panel:firm", "panel:tit"])
+def test_against_a_player_that_walks_away_at_once_every_player_scores_exactly_one_half_in_the_zero_sum_view(opponent):
+    """Why the league recipe reads its targets from a sampled evaluation: the greedy base walks
+    away at once in either seat, and then the instance's outside options decide both of its
+    matches, once in each seat, so they cancel, whatever the other player does."""
+    engine = RolloutEngine({"walker": Walker(), "other": ScriptedAgent(opponent)})
+    matches, episodes = play_paired(engine, "dialogym/Negotiation-v1", "other", "walker", eval_seeds(3, 40),
+                                    game_options={"messages": False, "reward_view": "zero_sum"})
+    assert all(sum(row) == 1.0 for row in matches.scores) and matches.mean == 0.5
+    assert {score for row in matches.scores for score in row} == {0.0, 0.5, 1.0}  # not every match a tie
+    assert all(abs(sum(e.rewards.values())) < 1e-9 for e in episodes)

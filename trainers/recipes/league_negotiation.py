@@ -14,7 +14,9 @@ why v1 and not v0: v0's known last turn makes "propose the whole pool" win outri
 The learner (the embedded model with a LoRA adapter, guided moves) takes both seats in turn
 against opponents drawn by PFSP from its pool (the base ``it-0`` and every past checkpoint),
 with GRPO baselines per (seat, opponent). After the league, on held-out test instances the
-league never met, every instance played once with the learner in each seat (greedy):
+league never met, every instance played once with the learner in each seat, both greedy and
+sampled at ``--eval-temperature`` (default 1, the temperature the league trains and
+evaluates at):
 
 1. the final checkpoint against the base (``it-0``): win rate (ties half) with its 95%
    bootstrap interval over instances; target >= 0.65, interval above 0.55;
@@ -28,6 +30,14 @@ league never met, every instance played once with the learner in each seat (gree
 5. the payoff table of the whole pool with the panel (every pair met in at least
    ``--payoff-episodes`` paired matches), its Nash mixture and each member's
    exploitability; target: most of the checkpoints' Nash weight on their last third.
+
+Why sampled: the greedy base walks away at its first turn in either seat, on every instance
+(measured on 20 test instances, against its past selves and the scripted players). Against
+a player that always walks away at once, a paired zero-sum evaluation gives **exactly 0.5**
+to anyone: the instance's outside options decide both matches, once in each seat, and they
+cancel (``tests/trainers/test_league_paired.py``). So no learner can beat the greedy base:
+the greedy figures are reported, and the targets are read from the sampled evaluation, where
+the base's policy is the distribution it samples from, not its single most likely move.
 
 It writes ``docs/results/league_negotiation.json`` (command, commit, machine, wall time and
 every number with its interval), the rating curves and the payoff heat map as PNG files.
@@ -86,15 +96,16 @@ def last_third_weight(game: MetaGame, checkpoints: Sequence[str]) -> float:
     return sum(weight.get(c, 0.0) for c in late) / total if total > 0 else float("nan")
 
 
-def panel_outcomes(league: League, players: Sequence[str], instances: int) -> dict[str, dict[str, list[float]]]:
-    """Each of ``players`` (pool members) against the panel, greedy, on ``instances`` held-out
+def panel_outcomes(league: League, players: Sequence[str], instances: int,
+                   temperature: float) -> dict[str, dict[str, list[float]]]:
+    """Each of ``players`` (pool members) against the panel, at ``temperature``, on ``instances`` held-out
     instances dealt out to the panel's players in turn, each played once in both seats: the
     player's own score (the general view, 0-10) and 1.0/0.0 for a deal, per episode, in the
     same order for every player (so two players' lists pair up)."""
     c = league.config
     seeds = eval_seeds(PANEL_KEY, instances)
     engine = RolloutEngine(league._agents([*players, *PANEL]), max_concurrent=LIVE,
-                           sampling=Sampling(temperature=0.0, max_new_tokens=c.learner.max_new_tokens))
+                           sampling=Sampling(temperature=temperature, max_new_tokens=c.learner.max_new_tokens))
     out: dict[str, dict[str, list[float]]] = {}
     for player in players:
         specs = [EpisodeSpec(game=c.game, seed=seed, split="test", level=c.learner.level, game_options=c.learner.options(),
@@ -110,7 +121,7 @@ def panel_outcomes(league: League, players: Sequence[str], instances: int) -> di
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--iterations", type=int, default=8, help="league iterations (the middle checkpoint is it-ceil(N/2))")
+    parser.add_argument("--iterations", type=int, default=6, help="league iterations (the middle checkpoint is it-ceil(N/2))")
     parser.add_argument("--minutes", type=float, default=30.0, help="wall-time budget of the whole recipe (a guide: "
                         "the iterations are fixed, so that the middle checkpoint is named before the run)")
     parser.add_argument("--episodes", type=int, default=32, help="training episodes per iteration")
@@ -122,6 +133,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--panel-episodes", type=int, default=120,
                         help="held-out matches of the final checkpoint, and of the base, against the panel")
     parser.add_argument("--payoff-episodes", type=int, default=8, help="matches of every pair of the payoff table at least")
+    parser.add_argument("--eval-temperature", type=float, default=1.0,
+                        help="temperature of the league's evaluations, the payoff table and the targets' final evaluation "
+                        "(which is also played greedy): the greedy base walks away at once in either seat, and against "
+                        "that every player scores exactly 0.5 in a paired zero-sum evaluation")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -139,7 +154,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def config_of(args: argparse.Namespace) -> LeagueConfig:
     return LeagueConfig(game=GAME, model=args.model, iterations=args.iterations, episodes=args.episodes,
                         eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler="pfsp",
-                        payoff_episodes=args.payoff_episodes,
+                        payoff_episodes=args.payoff_episodes, eval_temperature=args.eval_temperature,
                         learner={"lr": args.lr, "lora_rank": args.lora_rank, "guided": True, "temperature": args.temperature,
                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed, "loss_type": "dapo",
                                  "grad_accum": args.grad_accum, "game_options": OPTIONS})
@@ -161,28 +176,30 @@ def plot(path: Path, lines: list[dict], game: MetaGame) -> Path:
     return save_png(fig, path)
 
 
-def evaluate(league: League, final: str, mid: str, args: argparse.Namespace, clock: Clock) -> dict[str, Any]:
-    """The held-out evaluations of the final checkpoint (targets 1, 2 and 4)."""
+def evaluate(league: League, final: str, mid: str, args: argparse.Namespace, clock: Clock,
+             temperature: float) -> dict[str, Any]:
+    """The held-out evaluations of the final checkpoint at ``temperature`` (targets 1, 2 and 4)."""
+    label = "greedy" if temperature == 0 else f"T={temperature:g}"
     seeds = eval_seeds(FINAL_KEY, eval_instances(args.final_episodes, len(SEATS)))
-    versus = league.paired([(final, "it-0"), (final, mid)], seeds, "final", live=LIVE)
-    out: dict[str, Any] = {}
+    versus = league.paired([(final, "it-0"), (final, mid)], seeds, "final", live=LIVE, temperature=temperature)
+    out: dict[str, Any] = {"temperature": temperature}
     for (_, opponent), matches in versus.items():
         win = matches.win_rate()
         out[f"vs_{'base' if opponent == 'it-0' else 'middle'}"] = {
             "opponent": opponent, "win_rate": win, "instances": len(matches.seeds), "matches": len(matches.seeds) * len(SEATS),
             "win_rate_by_seat": {seat: estimate(s) for seat, s in matches.seat_scores().items()},
             "outcomes_by_seat": matches.by_seat()}
-        print(f"{final} against {opponent}: win rate {fmt(win)} on {len(matches.seeds)} instances in both seats; "
+        print(f"{label}: {final} against {opponent}: win rate {fmt(win)} on {len(matches.seeds)} instances in both seats; "
               f"{matches.by_seat()} ({clock.seconds / 60:.1f} min)", flush=True)
-    panel = panel_outcomes(league, [final, "it-0"], eval_instances(args.panel_episodes, len(SEATS)))
+    panel = panel_outcomes(league, [final, "it-0"], eval_instances(args.panel_episodes, len(SEATS)), temperature)
     out["vs_panel"] = {
         "score_base": estimate(panel["it-0"]["score"]), "score_final": estimate(panel[final]["score"]),
         "score_gain": paired_gain(panel["it-0"]["score"], panel[final]["score"]),
         "agreement_base": estimate(panel["it-0"]["agreement"]), "agreement_final": estimate(panel[final]["agreement"]),
         "matches": len(panel[final]["score"])}
     p = out["vs_panel"]
-    print(f"against the panel: score {fmt(p['score_base'])} (base) -> {fmt(p['score_final'])} ({final}), paired gain "
-          f"{fmt(p['score_gain'])}; agreement {fmt(p['agreement_base'])} -> {fmt(p['agreement_final'])} "
+    print(f"{label}: against the panel: score {fmt(p['score_base'])} (base) -> {fmt(p['score_final'])} ({final}), paired "
+          f"gain {fmt(p['score_gain'])}; agreement {fmt(p['agreement_base'])} -> {fmt(p['agreement_final'])} "
           f"({clock.seconds / 60:.1f} min)", flush=True)
     return out
 
@@ -220,7 +237,8 @@ def main(argv: list[str] | None = None) -> dict:
         return False
 
     lines = league.run(stop=stop)
-    results = evaluate(league, final, mid, args, clock)
+    greedy = evaluate(league, final, mid, args, clock, 0.0)
+    results = evaluate(league, final, mid, args, clock, args.eval_temperature) if args.eval_temperature else greedy
     game = league.payoff(args.payoff_episodes, add=PANEL, live=LIVE,
                          progress=lambda a, b, m: print(f"payoff: {a} vs {b} {m.mean:.2f} ({clock.seconds / 60:.1f} min)", flush=True))
     pool = CheckpointPool(args.out / "pool")
@@ -232,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
     verdicts = ", ".join(f"{key} {'met' if v['met'] else 'missed'}" for key, v in reached.items())
     print(f"Nash mixture: {mixture}; targets: {verdicts}", flush=True)
     result = {"game": GAME, "game_options": OPTIONS, "model": args.model, "config": config.model_dump(), "iterations": len(lines),
-              "final": final, "middle": mid, "panel": list(PANEL), **results, "targets": reached,
+              "final": final, "middle": mid, "panel": list(PANEL), **results, "greedy": greedy, "targets": reached,
               "ratings": {e.name: [e.rating_lo, e.rating, e.rating_hi] for e in pool.entries},
               "metagame": game.as_dict(), "league": lines, "plot": png.name}
     path = write_results(args.results / f"{RECIPE}.json", RECIPE, clock, **result)
