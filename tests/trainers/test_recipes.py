@@ -143,6 +143,7 @@ def test_the_competitive_league_recipe_evaluates_the_final_checkpoint_and_solves
     assert members == ["it-0", "it-1", "it-2", *league_negotiation.PANEL] and record["metagame"]["missing"] == []
     assert abs(sum(record["metagame"]["nash"]["mixture"].values()) - 1) < 1e-6
     assert set(record["targets"]) == {"1_vs_base", "2_vs_middle", "3_ratings", "4_vs_panel", "5_nash"}
+    assert "NaN" not in (tmp_path / "res" / "league_negotiation.json").read_text()  # strict JSON: null where undefined
     assert (tmp_path / "res" / "league_negotiation.png").stat().st_size > 1000
 
 

@@ -217,7 +217,7 @@ def targets(results: dict[str, Any], pool: CheckpointPool, final: str, game: Met
         "4_vs_panel": {"met": panel["score_final"].value >= panel["score_base"].value and panel["agreement_final"].value >= 0.5,
                        "target": "score against the panel no lower than the base's, agreement >= 0.5"},
         "5_nash": {"met": late > 0.5, "target": "most of the checkpoints' Nash weight on their last third",
-                   "last_third_weight": late},
+                   "last_third_weight": None if math.isnan(late) else late},  # NaN: no checkpoint has weight
     }
 
 
