@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -86,3 +87,20 @@ class Agent(Protocol):
 
     def act(self, requests: Sequence[Request]) -> list[Reply]: ...
 
+
+
+@runtime_checkable
+class RemoteAgent(Agent, Protocol):
+    """An agent behind an API, whose requests are answered one by one: ``send`` puts one
+    request out at once and returns a future that holds its reply (or error) as soon as the
+    server answers, and cancelling the future abandons the request. The rollout engine sends
+    such an agent's requests as they arrive, keeps up to its bound out (the agent's
+    ``concurrency`` where set, else the engine's ``max_concurrent``) and routes each reply to
+    its episode as it comes, so one slow request never holds up another episode. ``act``
+    answers a batch in order, for callers that want one.
+    """
+
+    #: The most requests out at once (None: as many as the caller sends).
+    concurrency: int | None
+
+    def send(self, request: Request) -> Future[Reply]: ...

@@ -1,9 +1,18 @@
 """OpenAI-compatible chat-completions backend (any server: vLLM, llama.cpp, TGI, ours...).
 
-Requests of a batch go out concurrently (bounded by ``concurrency``), each with retries and
-exponential back-off on connection errors, timeouts, 429 and 5xx. Other 4xx answers and
-malformed JSON raise :class:`BackendError` with the status and the server's message, so a
-bad model name or URL fails loudly instead of becoming an invalid move.
+Each request goes out on its own (:meth:`OpenAIAgent.send`) and its reply comes back as soon
+as the server answers, so the rollout engine routes it to its episode while slower requests
+are still out. All of an agent's requests share one connection pool, on one event loop per
+process (a thread of its own). At most ``concurrency`` requests are out at once; unset, the
+caller's bound applies (the rollout engine sends at most its ``max_concurrent``, the run's
+``--concurrency``). A 429 lowers the bound (:class:`InFlightBound`) and the request is sent
+again, without using up a retry, so a server's rate limit slows a run instead of failing
+it; only a 429 to a request sent when the bound was already 1 counts as a failed try.
+
+Every request is retried with exponential back-off on connection errors, timeouts, 408,
+409, 429 and 5xx. Other 4xx answers and malformed JSON raise :class:`BackendError` with
+the status and the server's message, so a bad model name or URL fails loudly instead of
+becoming an invalid move.
 
 A misbehaving server cannot stall a run or fill the client's memory: each attempt has
 ``timeout_s`` from request to last byte, each request ``deadline_s`` over all its attempts
@@ -26,13 +35,20 @@ of recording free replies as guided.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import json
 import math
 import os
 import random
+import ssl
 import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -59,13 +75,156 @@ class GrammarIgnored(BackendError):
     """A guided reply broke its move grammar: the server does not honour grammars."""
 
 
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+
+
+def client_loop() -> asyncio.AbstractEventLoop:
+    """The event loop every HTTP agent of this process sends on, running in a daemon thread
+    of its own (started at the first request; a forked child starts its own)."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():
+            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
+            threading.Thread(target=_loop.run_forever, name="dialogym-http", daemon=True).start()
+        return _loop
+
+
+class InFlightBound:
+    """How many of an agent's requests may be out at once, lowered when the server says 429.
+
+    At most ``ceiling`` (None: no bound until a 429). A 429 halves the bound to half the
+    requests then out (never below 1), once per round: 429s to requests sent before the
+    last cut do not cut again. Every reply after raises it by ``1 / bound``, about one per
+    round of replies, back up to ``ceiling`` (additive increase, multiplicative decrease, as
+    TCP does). Used on :func:`client_loop` only, so it needs no lock.
+    """
+
+    def __init__(self, ceiling: int | None) -> None:
+        self.ceiling = ceiling
+        self._limit: float | None = ceiling
+        self.out = 0
+        self._sent = self._cut_at = 0
+        self._freed: asyncio.Condition | None = None
+
+    @property
+    def limit(self) -> int | None:
+        return None if self._limit is None else int(self._limit)
+
+    @asynccontextmanager
+    async def place(self) -> AsyncIterator[_Place]:
+        """Wait for a place, hold it while the request is out."""
+        self._freed = self._freed or asyncio.Condition()
+        async with self._freed:
+            await self._freed.wait_for(lambda: self._limit is None or self.out < int(self._limit))
+            self.out += 1
+            self._sent += 1
+        place = _Place(self, self._sent, self.limit)
+        try:
+            yield place
+        finally:
+            self.out -= 1
+            if not place.was_throttled and self._limit is not None:
+                self._limit = min(self._limit + 1 / self._limit, self.ceiling or math.inf)
+            async with self._freed:
+                self._freed.notify_all()
+
+    def _cut(self, number: int) -> None:
+        if number > self._cut_at:
+            self._limit = max(1.0, self.out // 2)
+            self._cut_at = self._sent
+
+
+@dataclass
+class _Place:
+    bound: InFlightBound
+    number: int
+    #: the bound when the request was sent
+    limit: int | None
+    was_throttled: bool = False
+
+    def throttled(self) -> bool:
+        """The server said 429: lower the bound. True when the bound takes it (the request is
+        sent again without using up a retry), False when it was 1 already."""
+        self.was_throttled = True
+        self.bound._cut(self.number)
+        return self.limit is None or self.limit > 1
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    seconds: float
+    #: a 429 that lowered the in-flight bound (its retry is free)
+    throttled: bool
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings of every client of this process (as httpx builds them for one client:
+    certifi's certificates, ``SSL_CERT_FILE``); building them takes 20 to 50 ms, so once."""
+    return httpx.create_ssl_context()
+
+
+#: Connections of one lane of an agent's pool (:class:`_Pool`).
+LANE_CONNECTIONS = 8
+
+
+@dataclass
+class _Lane:
+    client: httpx.AsyncClient
+    out: int = 0
+
+
+class _Pool:
+    """An agent's connections, opened on :func:`client_loop` as needed and kept open between
+    requests, in lanes of :data:`LANE_CONNECTIONS`: a request takes the first lane with a free
+    connection. One httpx pool of 64 connections would do, but httpcore's pool checks every
+    connection against every queued request at each request's start and end, which costs the
+    client about 3 ms of CPU a request at 64 connections and a few microseconds in lanes of 8.
+    """
+
+    def __init__(self, base_url: str, timeout_s: float, headers: dict[str, str]) -> None:
+        self.options: dict[str, Any] = {
+            "base_url": base_url, "timeout": timeout_s, "headers": headers,
+            # every connection of a lane stays open between requests
+            "limits": httpx.Limits(max_connections=LANE_CONNECTIONS, max_keepalive_connections=LANE_CONNECTIONS),
+        }
+        self.lanes: list[_Lane] = []
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A client with a free connection, for one request."""
+        lane = next((lane for lane in self.lanes if lane.out < LANE_CONNECTIONS), None)
+        if lane is None:
+            lane = _Lane(httpx.AsyncClient(**self.options, verify=_tls_context()))
+            self.lanes.append(lane)
+        lane.out += 1
+        try:
+            yield lane.client
+        finally:
+            lane.out -= 1
+
+    def close(self) -> None:
+        lanes, self.lanes = self.lanes, []
+        loop = _loop
+        if lanes and loop is not None and loop.is_running() and _loop_pid == os.getpid():
+            for lane in lanes:
+                asyncio.run_coroutine_threadsafe(lane.client.aclose(), loop)
+
+
 class OpenAIAgent:
     """A client of one model on one OpenAI-compatible server.
 
     ``api_key`` defaults to the environment variable ``api_key_env`` names; with neither
     given, ``OPENAI_API_KEY`` is used where set and no key is sent otherwise (local servers).
     ``guided``: the rollout engine sends this agent's requests with the seat's move grammar,
-    which goes to the server as ``structured_outputs`` (a ``+guided`` spec).
+    which goes to the server as ``structured_outputs`` (a ``+guided`` spec). ``concurrency``:
+    the most requests out at once (``?concurrency=`` in a spec); None leaves the bound to the
+    caller (the rollout engine's ``max_concurrent``, the run's ``--concurrency``).
     """
 
     def __init__(
@@ -77,7 +236,7 @@ class OpenAIAgent:
         guided: bool = False,
         api_key: str | None = None,
         api_key_env: str | None = None,
-        concurrency: int = 16,
+        concurrency: int | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 3,
         deadline_s: float = 180.0,
@@ -92,7 +251,7 @@ class OpenAIAgent:
         for label, value in (("timeout_s", timeout_s), ("deadline_s", deadline_s)):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
-        if max_retries < 0 or max_retry_after_s < 0 or max_reply_bytes < 1 or concurrency < 1:
+        if max_retries < 0 or max_retry_after_s < 0 or max_reply_bytes < 1 or (concurrency is not None and concurrency < 1):
             raise ValueError(
                 f"need max_retries >= 0, max_retry_after_s >= 0, max_reply_bytes >= 1 and concurrency >= 1; got "
                 f"{max_retries}, {max_retry_after_s}, {max_reply_bytes} and {concurrency}"
@@ -105,6 +264,7 @@ class OpenAIAgent:
             if not api_key:
                 raise ValueError(f"{self.name}: the API key variable {api_key_env!r} (api_key_env) is not set; export it")
         self.api_key = api_key if api_key is not None else os.environ.get(DEFAULT_API_KEY_ENV) or None
+        #: The most requests out at once (None: as many as the caller sends).
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -113,39 +273,38 @@ class OpenAIAgent:
         self.max_retry_after_s = max_retry_after_s
         self.max_reply_bytes = max_reply_bytes
         self.logprobs = logprobs
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        self._pool = _Pool(self.base_url, timeout_s, headers)
+        self._bound = InFlightBound(concurrency)
+        weakref.finalize(self, self._pool.close)
+
+    @property
+    def in_flight_bound(self) -> int | None:
+        """How many requests may be out now: ``concurrency``, or lower after a 429 (None: no bound)."""
+        return self._bound.limit
+
+    def close(self) -> None:
+        """Close the connection pool (a later request opens a new one)."""
+        self._pool.close()
 
     def act(self, requests: Sequence[Request]) -> list[Reply]:
+        """Send every request and return the replies in order (after an error, the rest are cancelled)."""
+        futures = [self.send(request) for request in requests]
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.act_async(requests))
-        # Called from inside an event loop (a notebook, say): run in a thread of our own.
-        result: list[Reply] = []
-        error: list[BaseException] = []
-
-        def target() -> None:
-            try:
-                result.extend(asyncio.run(self.act_async(requests)))
-            except BaseException as err:  # re-raised in the caller's thread
-                error.append(err)
-
-        thread = threading.Thread(target=target)
-        thread.start()
-        thread.join()
-        if error:
-            raise error[0]
-        return result
+            wait(futures, return_when=FIRST_EXCEPTION)
+            return [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()
 
     async def act_async(self, requests: Sequence[Request]) -> list[Reply]:
-        limit = asyncio.Semaphore(self.concurrency)
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout_s, headers=headers) as client:
+        """:meth:`act` for a caller on an event loop of its own."""
+        return list(await asyncio.gather(*(asyncio.wrap_future(self.send(request)) for request in requests)))
 
-            async def one(request: Request) -> Reply:
-                async with limit:
-                    return await self._complete(client, request)
-
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+    def send(self, request: Request) -> Future[Reply]:
+        """Send one request now; its reply (or error) comes on the future as soon as the server
+        answers. Thread-safe; cancelling the future abandons the request."""
+        return asyncio.run_coroutine_threadsafe(self._complete(request), client_loop())
 
     def _payload(self, request: Request) -> dict[str, Any]:
         s = request.sampling
@@ -168,53 +327,79 @@ class OpenAIAgent:
             payload["logprobs"] = True
         return payload
 
-    async def _complete(self, client: httpx.AsyncClient, request: Request) -> Reply:
+    async def _complete(self, request: Request) -> Reply:
         payload = self._payload(request)
         url = f"{self.base_url}/chat/completions"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.deadline_s
-        for attempt in range(self.max_retries + 1):
+        failures = throttles = 0  # failed tries that count against max_retries; 429s the bound took
+        for tries in itertools.count(1):
+            answer, deadline = await self._try(url, payload, deadline, tries)
+            remaining = deadline - loop.time()
+            if isinstance(answer, Exception):
+                if remaining <= 0:
+                    raise BackendError(self._past_deadline(url, tries)) from answer
+                if failures == self.max_retries:
+                    why = f"no complete reply within timeout_s={self.timeout_s:g} s" if isinstance(answer, TimeoutError) else repr(answer)
+                    raise BackendError(f"{url}: no answer after {_tries(tries)}: {why}") from answer
+                wait_s = self._delay(failures)
+                failures += 1
+            elif answer.status in RETRY_STATUSES and (answer.throttled or failures < self.max_retries):
+                wait_s = self._retry_wait(url, answer, throttles if answer.throttled else failures, remaining)
+                throttles, failures = (throttles + 1, failures) if answer.throttled else (throttles, failures + 1)
+            else:
+                return self._reply(url, request, payload, answer)
+            await asyncio.sleep(max(0.0, min(wait_s, deadline - loop.time())))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _try(self, url: str, payload: dict[str, Any], deadline: float, tries: int) -> tuple[_Answer | Exception, float]:
+        """One POST, holding a place of the in-flight bound while it is out: the answer (or the
+        connection error or timeout), and the deadline, moved on by the wait for a place (the
+        queue is ours, not the server's)."""
+        loop = asyncio.get_running_loop()
+        queued = loop.time()
+        async with self._bound.place() as place:
+            deadline += loop.time() - queued
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise BackendError(self._past_deadline(url, attempt))
+                raise BackendError(self._past_deadline(url, tries - 1))
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(min(self.timeout_s, remaining)):
-                    status, headers, body = await self._post(client, url, payload)
+                    status, headers, body = await self._post(url, payload)
             except (httpx.TransportError, TimeoutError) as err:
-                if deadline - loop.time() <= 0:
-                    raise BackendError(self._past_deadline(url, attempt + 1)) from err
-                if attempt == self.max_retries:
-                    why = f"no complete reply within timeout_s={self.timeout_s:g} s" if isinstance(err, TimeoutError) else repr(err)
-                    raise BackendError(f"{url}: no answer after {_tries(attempt + 1)}: {why}") from err
-                await asyncio.sleep(min(self._delay(attempt), deadline - loop.time()))
-                continue
-            if status in RETRY_STATUSES and attempt < self.max_retries:
-                retry_after = headers.get("retry-after")
-                wait = self._delay(attempt, retry_after)
-                if retry_after and wait >= deadline - loop.time():
-                    raise BackendError(
-                        f"{url}: HTTP {status}: {_server_message(body)}; the server asks to retry after {retry_after} s "
-                        f"(waits are capped at {self.max_retry_after_s:g} s), past this request's {self.deadline_s:g} s deadline"
-                    )
-                await asyncio.sleep(min(wait, deadline - loop.time()))
-                continue
-            if status >= 400:
-                raise BackendError(f"{url}: HTTP {status}: {_server_message(body)}")
-            reply, finish = _parse_completion(url, body, time.perf_counter() - started, request.sampling.max_new_tokens)
-            if "structured_outputs" in payload:
-                reply.guided = self._kept_grammar(request, reply.text, finish)
-            return reply
-        raise BackendError(f"{url}: gave up after {_tries(self.max_retries + 1)}")  # pragma: no cover
+                return err, deadline
+            throttled = status == 429 and place.throttled()
+            return _Answer(status, headers, body, time.perf_counter() - started, throttled), deadline
 
-    async def _post(self, client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> tuple[int, httpx.Headers, bytes]:
+    def _retry_wait(self, url: str, answer: _Answer, attempt: int, remaining: float) -> float:
+        """Seconds to wait before sending again after a retryable status; a ``Retry-After``
+        past the deadline fails the request at once, with the server's message."""
+        retry_after = answer.headers.get("retry-after")
+        wait_s = self._delay(attempt, retry_after)
+        if retry_after and wait_s >= remaining:
+            raise BackendError(
+                f"{url}: HTTP {answer.status}: {_server_message(answer.body)}; the server asks to retry after {retry_after} s "
+                f"(waits are capped at {self.max_retry_after_s:g} s), past this request's {self.deadline_s:g} s deadline"
+            )
+        return wait_s
+
+    def _reply(self, url: str, request: Request, payload: dict[str, Any], answer: _Answer) -> Reply:
+        if answer.status >= 400:
+            raise BackendError(f"{url}: HTTP {answer.status}: {_server_message(answer.body)}")
+        reply, finish = _parse_completion(url, answer.body, answer.seconds, request.sampling.max_new_tokens)
+        if "structured_outputs" in payload:
+            reply.guided = self._kept_grammar(request, reply.text, finish)
+        return reply
+
+    async def _post(self, url: str, payload: dict[str, Any]) -> tuple[int, httpx.Headers, bytes]:
         """POST and read the reply body, refusing it past ``max_reply_bytes``."""
         cap = self.max_reply_bytes
         too_large = (
             f"{url}: the reply is larger than the {_size(cap)} cap (max_reply_bytes={cap}); a chat completion is far "
             "smaller, so this is not a completion server or it is misbehaving"
         )
-        async with client.stream("POST", "/chat/completions", json=payload) as response:
+        async with self._pool.client() as client, client.stream("POST", "/chat/completions", json=payload) as response:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > cap:
                 raise BackendError(f"{too_large} (it announced {_size(int(declared))})")

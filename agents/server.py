@@ -169,7 +169,7 @@ def _error(status: int, message: str, kind: str = "invalid_request_error", **ext
     return JSONResponse({"error": {"message": message, "type": kind}, **extra}, status_code=status)
 
 
-class _BodyCap:
+class BodyCap:
     """ASGI middleware refusing a request body over ``limit`` bytes (413) as it is read,
     so a huge body is neither buffered nor parsed."""
 
@@ -285,7 +285,7 @@ def create_app(
     limits = _Limits(max_messages, max_prompt_chars, max_stop, max_stop_chars)
     app = FastAPI(title="dialogym model server")
     app.state.batcher = batcher
-    app.add_middleware(_BodyCap, limit=max_body_bytes)
+    app.add_middleware(BodyCap, limit=max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Any, exc: RequestValidationError) -> Any:

@@ -20,8 +20,10 @@ HTTP backends honour; scripted players and humans ignore it.
 Options of ``openai:`` specs follow the model name as a query, e.g.
 ``openai:http://127.0.0.1:8000/v1#smol?timeout=20&retries=2&deadline=60&api_key_env=MY_KEY``:
 ``timeout`` (seconds one attempt may take, request to last byte), ``retries`` (tries after
-the first), ``deadline`` (seconds a request may take over all its tries and waits) and
-``api_key_env`` (the environment variable holding the API key; ``OPENAI_API_KEY`` by default).
+the first), ``deadline`` (seconds a request may take over all its tries and waits),
+``concurrency`` (the most requests out at once; by default the run's: ``--concurrency``, the
+rollout engine's ``max_concurrent``) and ``api_key_env`` (the environment variable holding the
+API key; ``OPENAI_API_KEY`` by default).
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ OPENAI_OPTIONS: dict[str, tuple[str, type]] = {
     "retries": ("max_retries", int),
     "deadline": ("deadline_s", float),
     "api_key_env": ("api_key_env", str),
+    "concurrency": ("concurrency", int),
 }
+#: The least value of each whole-number option.
+_LEAST = {"max_retries": 0, "concurrency": 1}
 
 
 class SpecError(ValueError):
@@ -111,7 +116,7 @@ def parse_spec(text: str) -> ModelSpec:
 
 
 def _openai_options(raw: str, query: str) -> tuple[tuple[str, Any], ...]:
-    example = "e.g. '#model?timeout=20&retries=2&deadline=60&api_key_env=MY_KEY'"
+    example = "e.g. '#model?timeout=20&retries=2&deadline=60&concurrency=32&api_key_env=MY_KEY'"
     options: dict[str, Any] = {}
     for item in filter(None, query.split("&")):
         key, sep, text = (part.strip() for part in item.partition("="))
@@ -124,8 +129,10 @@ def _openai_options(raw: str, query: str) -> tuple[tuple[str, Any], ...]:
             value = kind(text)
         except ValueError:
             raise SpecError(f"model spec {raw!r}: option {key}={text!r} is not {'a whole number' if kind is int else 'a number'}") from None
-        if (kind is float and not (math.isfinite(value) and value > 0)) or (kind is int and value < 0):
-            raise SpecError(f"model spec {raw!r}: option {key}={text} must be {'positive' if kind is float else 'zero or more'}")
+        least = _LEAST.get(argument, 0)
+        if (kind is float and not (math.isfinite(value) and value > 0)) or (kind is int and value < least):
+            must = "positive" if kind is float else "zero or more" if least == 0 else f"{least} or more"
+            raise SpecError(f"model spec {raw!r}: option {key}={text} must be {must}")
         options[argument] = value
     return tuple(options.items())
 

@@ -17,8 +17,10 @@ and :class:`AgentError` says so in one line.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -281,14 +283,37 @@ class _Named:
     def __init__(self, name: str, agent: Any) -> None:
         self._name, self._agent = name, agent
 
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self._agent, attribute)
-
     def act(self, requests: Sequence[Any]) -> list[Any]:
         try:
             return self._agent.act(requests)
         except RuntimeError as err:
             raise AgentError(f"model {self._name!r} failed: {err}") from err
+
+    def __getattr__(self, attribute: str) -> Any:
+        found = getattr(self._agent, attribute)
+        return self._send if attribute == "send" else found
+
+    def _send(self, request: Any) -> Future[Any]:
+        """A remote agent's ``send``, its failure an :class:`AgentError` naming it."""
+        named: Future[Any] = Future()
+
+        def settle(sent: Future[Any]) -> None:
+            error = None if sent.cancelled() else sent.exception()
+            if isinstance(error, RuntimeError):
+                error = AgentError(f"model {self._name!r} failed: {error}")
+                error.__cause__ = sent.exception()
+            with contextlib.suppress(InvalidStateError):  # the engine gave up on it first
+                if sent.cancelled():
+                    named.cancel()
+                elif error is not None:
+                    named.set_exception(error)
+                else:
+                    named.set_result(sent.result())
+
+        sent = self._agent.send(request)
+        sent.add_done_callback(settle)
+        named.add_done_callback(lambda f: sent.cancel() if f.cancelled() else None)
+        return named
 
 
 def check_out_folder(out: Path) -> None:

@@ -71,6 +71,30 @@ def serve_command(
           max_stop_chars=max_stop_chars, max_body_bytes=max_body_bytes)
 
 
+@app.command("env-serve")
+@user_errors
+def env_serve_command(
+    games: str = typer.Argument(..., help="game id(s) to serve, comma-separated ('all', 'latest' and short names work)"),
+    seat: str = typer.Option(None, help="the seat clients play (default: each game's first seat)"),
+    opponents: str = typer.Option("scripted", help="model spec playing every other seat, server-side"),
+    host: str = typer.Option("127.0.0.1", help="address to bind (loopback by default)"),
+    port: int = typer.Option(8000, min=1, max=65535),
+    max_sessions: int = typer.Option(256, min=1, help="most concurrent WebSocket sessions"),
+    max_episodes: int = typer.Option(4096, min=1, help="most episodes kept for HTTP clients (the oldest dropped)"),
+) -> None:
+    """Serve games as an OpenEnv environment server (openenv-core's own; see docs/reach.md)."""
+    from dialogym.agents.specs import parse_spec
+    from dialogym.envs import resolve_ids
+
+    ids = resolve_ids(games)  # an unknown game, a bad spec, a busy port: one line each, before a model loads
+    parse_spec(opponents)
+    check_listen(host, port)
+    from dialogym.adapters.openenv.server import serve
+
+    serve(ids, host=host, port=port, seat=seat, opponents=opponents, max_sessions=max_sessions,
+          max_episodes=max_episodes)
+
+
 def check_listen(host: str, port: int) -> None:
     """Refuse (one line) a ``host:port`` the server could not listen on: bind a socket to each
     address it resolves to, as the server will, and close it again."""

@@ -126,13 +126,21 @@ def play_command(
 # --------------------------------------------------------------------------- demo
 def demo_config(episodes: int, model: str) -> BenchConfig:
     """What ``dialogym demo`` runs: ``model`` free and guided (``model+guided``) and the scripted
-    players, each in self-play on the newest version of every game. Guided replies keep to each move's format (in the
+    players, each in self-play on the newest version of every built-in game (``dialogym/``; games
+    of other packages, TextArena's among them, are left to ``dialogym bench``). Guided replies keep to each move's format (in the
     games that write a move grammar), so beside the free run they tell format-following and
     decision quality apart."""
     return BenchConfig(
-        name="demo", games=["latest"], models=list(dict.fromkeys([model, guided_spec(model), "scripted"])), mode="selfplay",
+        name="demo", games=builtin_latest(), models=list(dict.fromkeys([model, guided_spec(model), "scripted"])), mode="selfplay",
         episodes=episodes, split="test", temperature=0.0, max_new_tokens=48,
     )
+
+
+def builtin_latest() -> list[str]:
+    """The newest version of every built-in game (the ``dialogym/`` namespace)."""
+    from dialogym.envs.registry import latest_versions, registered
+
+    return latest_versions([game_id for game_id in registered() if game_id.startswith("dialogym/")])
 
 
 def is_demo_config(stored: BenchConfig, demo: BenchConfig) -> bool:

@@ -78,7 +78,8 @@ class Episode(BaseModel):
 
 # --------------------------------------------------------------------------- writing
 class EpisodeWriter:
-    """Appends episodes as JSON lines, one ``write`` + ``fsync`` per episode.
+    """Appends episodes as JSON lines, one ``write`` per episode and an ``fsync`` per call
+    (:meth:`write_many` flushes its episodes to disk together, as databases commit a group).
 
     A crash can at worst leave a torn last line; opening the file again cuts it off, and
     :func:`read_episodes` skips it, so every earlier episode stays readable.
@@ -91,16 +92,16 @@ class EpisodeWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, episode: Episode) -> None:
-        line = (storable_json(episode) + "\n").encode("utf-8")
-        view = memoryview(line)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        os.fsync(self._fd)
+        self.write_many([episode])
 
     def write_many(self, episodes: Iterable[Episode]) -> None:
+        """Append each episode (a line, in one ``write``), then flush them to disk at once."""
         for episode in episodes:
-            self.write(episode)
+            view = memoryview((storable_json(episode) + "\n").encode("utf-8"))
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -94,6 +94,8 @@ class Match:
         self._unrecorded: dict[str, list[Message]] = {seat: [] for seat in game.roles}
         self._pending_moves: dict[str, Move] = {}
         self._retries: dict[str, int] = {seat: 0 for seat in game.roles}
+        #: the seats to act, kept from one change of the state (a move, the end) to the next
+        self._to_act: list[str] | None = None
         self._outcome: Outcome | None = None
         self.abort_reason: str | None = None
         self.aborted_by: str | None = None
@@ -122,13 +124,18 @@ class Match:
 
     def to_act(self) -> list[str]:
         """Seats whose reply is awaited now (several for a simultaneous turn)."""
-        if self.done:
-            return []
-        return [seat for seat in self.game.to_move(self.state) if seat not in self._pending_moves]
+        return list(self._awaited())
+
+    def _awaited(self) -> list[str]:
+        # Asked several times a step by every front end; the state changes only in submit.
+        if self._to_act is None:
+            moving = [] if self.done else self.game.to_move(self.state)
+            self._to_act = [seat for seat in moving if seat not in self._pending_moves]
+        return self._to_act
 
     def messages(self, seat: str) -> list[Message]:
         """The full chat ``seat`` sees, ending with the message it must answer if it is to act."""
-        if seat in self.to_act():
+        if seat in self._awaited():
             self._ensure_prompt(seat)
         return list(self.chats[seat])
 
@@ -160,7 +167,7 @@ class Match:
         """
         if self.done:
             raise RuntimeError(f"{self.game_id}: the episode is over; {seat!r} cannot move")
-        if seat not in self.to_act():
+        if seat not in self._awaited():
             raise RuntimeError(f"{self.game_id}: it is not {seat!r}'s turn (waiting for {self.to_act()})")
         self._ensure_prompt(seat)
         if not isinstance(text, str):
@@ -199,9 +206,11 @@ class Match:
             return self._reject(seat, error or "")
         self._retries[seat] = 0
         self._pending_moves[seat] = move
-        if not self.to_act():
+        self._to_act = None
+        if not self._awaited():
             moves, self._pending_moves = self._pending_moves, {}
             self.game.apply(self.state, moves)
+            self._to_act = None
             self._check_over()
         if len(self.turns) >= MAX_REPLIES and not self.done:
             self._abort(seat, f"the episode exceeded {MAX_REPLIES} replies")
@@ -241,6 +250,7 @@ class Match:
         outcome.metrics["replies"] = float(len(self.turns))
         outcome.metrics["invalid_replies"] = float(sum(turn.error is not None for turn in self.turns))
         self._outcome = outcome
+        self._to_act = None
         self._ended_at = time.time()
 
     def _ensure_prompt(self, seat: str) -> None:

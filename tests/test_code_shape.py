@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOMS = ("envs", "agents", "benchmarks", "trainers", "dialogym")
+ROOMS = ("envs", "agents", "adapters", "benchmarks", "trainers", "dialogym")
 MAX_LINES = 80
 
 

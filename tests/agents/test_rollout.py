@@ -147,6 +147,44 @@ def test_episodes_are_written_as_they_finish(tmp_path):
     assert sorted(e.id for e in seen) == sorted(e.id for e in episodes)
 
 
+def test_a_failed_write_ends_the_run_with_the_writers_error():
+    class FullDisk:
+        def write_many(self, episodes):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left on device"):
+        RolloutEngine({"s": ScriptedAgent()}).run(reference_specs(3, {"speaker": "s", "listener": "s"}), writer=FullDisk())
+
+
+def test_every_finished_episode_is_written_before_an_agent_error_leaves_run(tmp_path):
+    from dialogym.envs import EpisodeWriter
+
+    four_ended = threading.Event()
+
+    class BreaksOnListeners:
+        name = "breaks"
+
+        def act(self, requests):
+            if requests[0].seat == "listener":
+                four_ended.wait(10)  # fails once the other agent's four episodes are over
+                raise RuntimeError("backend down")
+            return ScriptedAgent().act(requests)
+
+    ended = []
+
+    def count(episode):
+        ended.append(episode)
+        if len(ended) == 4:
+            four_ended.set()
+
+    seats = [{"speaker": "s", "listener": "s"}] * 4 + [{"speaker": "b", "listener": "b"}]
+    specs = [EpisodeSpec(game="dialogym/Reference-v0", seed=i, seats=seat) for i, seat in enumerate(seats)]
+    engine = RolloutEngine({"s": ScriptedAgent(), "b": BreaksOnListeners()})
+    with EpisodeWriter(tmp_path / "e.jsonl") as writer, pytest.raises(RuntimeError, match="backend down"):
+        engine.run(specs, writer=writer, on_episode=count)
+    assert sorted(e.seed for e in read_episodes(tmp_path / "e.jsonl")) == [0, 1, 2, 3]
+
+
 def test_given_instances_are_played_as_given():
     from dialogym.envs import draw_instance
     from dialogym.envs.games.reference import ReferenceGame

@@ -278,7 +278,7 @@ def test_a_demo_folder_is_known_by_one_model_free_and_guided_then_scripted(model
 
 
 def test_demo_plays_the_newest_version_of_every_game_in_self_play_and_replaces_a_stale_demo_folder(tmp_path):
-    from dialogym.envs import resolve_ids
+    from dialogym.cli_bench import builtin_latest
 
     out = tmp_path / "demo"
     out.mkdir()
@@ -289,8 +289,9 @@ def test_demo_plays_the_newest_version_of_every_game_in_self_play_and_replaces_a
     assert result.exit_code == 0, result.output
     assert "holds a demo run of other settings; starting afresh" in result.output
     episodes = list(read_episodes(out / "episodes.jsonl"))
-    latest = resolve_ids("latest")
+    latest = builtin_latest()
     assert {e.game for e in episodes} == set(latest) and "dialogym/Negotiation-v1" in latest
+    assert all(game.startswith("dialogym/") for game in latest)  # plug-in games (TextArena's) are not the demo's
     n = len(latest)
     assert Counter(e.tags["pairing"] for e in episodes) == {"tiny": n, "tiny+guided": n, "scripted": n}
     assert all(len(set(e.seats.values())) == 1 for e in episodes)

@@ -209,8 +209,11 @@ def test_a_missing_self_play_metric_is_a_clear_error():
 
 def test_every_registered_game_gives_its_scripted_self_play_a_score_in_0_100(tmp_path):
     from dialogym.benchmarks.runner import BenchConfig, run_bench
+    from dialogym.envs import registered, spec
 
-    _, episodes, _ = run_bench(BenchConfig(games=["all"], models=["scripted"], episodes=2), tmp_path)
+    # a game whose only baseline is a random player (most of TextArena's) may forfeit: not a baseline to score
+    baselines = [game for game in registered() if next(iter(spec(game).players), None) != "random"]
+    _, episodes, _ = run_bench(BenchConfig(games=baselines, models=["scripted"], episodes=2), tmp_path)
     for row in score_rows(episodes):
         assert row["played"] and 0.0 <= row["quality"] <= 100.0, row
 

@@ -28,6 +28,21 @@ def test_written_episodes_read_back_equal(tmp_path):
     assert list(read_episodes(path)) == episodes
 
 
+def test_write_many_appends_a_line_per_episode_and_flushes_them_to_disk_at_once(tmp_path, monkeypatch):
+    import dialogym.envs.episode as store
+
+    writes, flushes = [], []
+    real_write = os.write
+    monkeypatch.setattr(store.os, "write", lambda fd, data: writes.append(bytes(data)) or real_write(fd, data))
+    monkeypatch.setattr(store.os, "fsync", flushes.append)
+    with EpisodeWriter(tmp_path / "episodes.jsonl") as writer:
+        writer.write_many([finished_episode(s) for s in range(3)])
+        assert len(flushes) == 1
+        writer.write(finished_episode(3))
+    assert len(flushes) == 2 and [w.count(b"\n") for w in writes] == [1, 1, 1, 1]  # each line in one write
+    assert [e.seed for e in read_episodes(tmp_path / "episodes.jsonl")] == [0, 1, 2, 3]
+
+
 def test_a_torn_last_line_is_skipped_and_cut_before_the_next_append(tmp_path):
     path = tmp_path / "episodes.jsonl"
     with EpisodeWriter(path) as writer:
