@@ -517,3 +517,19 @@ def test_the_cli_plays_a_zero_sum_league_and_prints_and_writes_the_pools_metagam
     assert config["learner"]["game_options"] == ["messages=false", "reward_view=zero_sum"] and config["payoff_episodes"] == 2
     assert json.loads((out / "metagame.json").read_text())["players"] == ["it-0", "it-1"]
     assert (out / "report" / "payoff.png").exists() and "payoff.png" in (out / "report" / "index.html").read_text()
+
+
+def test_a_league_plays_a_textarena_zero_sum_game_with_guided_moves(tmp_path):
+    """Kuhn Poker (SPIRAL's game, through the TextArena adapter) has no move that forces a
+    tie: every episode is won or lost, so a league there has something to learn."""
+    pytest.importorskip("textarena")
+    config = changed(SMALL, game="textarena/KuhnPoker-v0", iterations=1, episodes=4, eval_episodes=2, guided=True,
+                     max_new_tokens=12, payoff_episodes=2)
+    league = League(config, tmp_path)
+    lines = league.run()
+    played = list(read_episodes(tmp_path / "episodes.jsonl"))
+    assert len(played) == 4 and all(e.status == "completed" for e in played)
+    assert all(abs(sum(e.rewards.values())) < 1e-9 for e in played)  # zero-sum: what one seat wins, the other loses
+    assert any(e.rewards != dict.fromkeys(e.rewards, 0.0) for e in played)
+    assert lines[0]["evaluation"]["it-0"]["matches"] == 2
+    assert league.payoff(2).solved
