@@ -326,8 +326,8 @@ class League:
         self._barrier()
         if self.rank != 0:
             self.pool.reload()
-        members = self.pool.names
-        met = Counter((r.a, r.b) for r in self.pool.results()) + Counter((r.b, r.a) for r in self.pool.results())
+        members, recorded = self.pool.names, self.pool.results()
+        met = Counter((r.a, r.b) for r in recorded) + Counter((r.b, r.a) for r in recorded)
         pairs = [(a, b) for i, a in enumerate(members) for b in members[i + 1:] if met[a, b] < episodes]
         seeds = eval_seeds(key, eval_instances(episodes, len(self.roles)))
         for a, b in pairs:  # one pair at a time: each is recorded as it ends, so a kill loses one pair at most

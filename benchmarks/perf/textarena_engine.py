@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dialogym.envs.files import atomic_write_json
+
 GAMES = ("TicTacToe-v0", "KuhnPoker-v0", "SimpleNegotiation-v0")
 
 
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     print_rows(result["games"])
     print(json.dumps(result))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        atomic_write_json(Path(args.out), result)  # never a half-written results file
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 from dialogym.trainers.config import LeagueConfig
-from dialogym.trainers.league import League
+from dialogym.trainers.league import League, draw_ratings
 from dialogym.trainers.pool import CheckpointPool
 
 from .common import Clock, estimate, fmt, save_png, warm_start, write_results
@@ -39,22 +39,16 @@ FINAL_SHARE = 0.35
 
 
 def plot_ratings(path: Path, lines: list[dict]) -> Path:
-    """Each checkpoint's rating as the league went on (with its interval at the end)."""
+    """Each checkpoint's rating as the league went on (:func:`~dialogym.trainers.league.draw_ratings`,
+    with its interval where the league recorded one) beside the training reward."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    iterations = [line["iteration"] for line in lines]
-    names = list(dict.fromkeys(n for line in lines for n in line["ratings"]))
-    for name in names:
-        xs = [line["iteration"] for line in lines if line["ratings"].get(name) is not None]
-        ys = [line["ratings"][name] for line in lines if line["ratings"].get(name) is not None]
-        left.plot(xs, ys, marker="o", label=name)
-    left.set(xlabel="iteration", ylabel="Bradley-Terry rating", title="ratings of the pool")
-    left.legend(fontsize=7, ncol=2)
-    right.plot(iterations, [line["mean_reward"] for line in lines], marker="o")
+    draw_ratings(left, lines)
+    right.plot([line["iteration"] for line in lines], [line["mean_reward"] for line in lines], marker="o")
     right.set(xlabel="iteration", ylabel="training reward (success)", title="training episodes")
     fig.suptitle("league on the referential game (guided, PFSP)")
     return save_png(fig, path)
