@@ -28,6 +28,7 @@ PINS: dict[tuple[str, str], tuple[str, str]] = {
     ("dialogym/Debate-v0", "easy"): ("v1", "31d38a7d9aba"),
     ("dialogym/Debate-v0", "medium"): ("v1", "0ffd232ca8f3"),
     ("dialogym/Debate-v0", "hard"): ("v1", "0b2345072a02"),
+    ("dialogym/KuhnPoker-v0", "default"): ("v0", "fcc334319b3a"),
     ("dialogym/Negotiation-v0", "easy"): ("v0", "f121c450913f"),
     ("dialogym/Negotiation-v0", "hard"): ("v0", "497613924e31"),
     ("dialogym/Negotiation-v1", "easy"): ("v1", "4bf35df909c2"),

@@ -12,7 +12,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from dialogym.trainers.recipes import common, league_negotiation, league_reference, listener, negotiation
+from dialogym.trainers.recipes import (
+    common,
+    league_kuhn,
+    league_negotiation,
+    league_reference,
+    listener,
+    negotiation,
+)
 from dialogym.trainers.recipes.common import apart, estimate
 
 
@@ -136,15 +143,33 @@ def test_the_competitive_league_recipe_evaluates_the_final_checkpoint_and_solves
                                       "--final-episodes", "4", "--panel-episodes", "6", "--payoff-episodes", "2",
                                       "--out", str(tmp_path / "league"), "--results", str(tmp_path / "res")])
     record = json.loads((tmp_path / "res" / "league_negotiation.json").read_text())
-    assert (record["final"], record["middle"]) == ("it-2", "it-1") and record["game_options"] == league_negotiation.OPTIONS
+    assert (record["final"], record["middle"]) == ("it-2", "it-1") and record["game_options"] == list(league_negotiation.OPTIONS)
     assert record["vs_base"]["matches"] == 4 == 2 * result["vs_base"]["win_rate"].n  # 2 instances, each in both seats
     assert record["vs_middle"]["opponent"] == "it-1" and record["vs_panel"]["matches"] == 6
     members = record["metagame"]["players"]
     assert members == ["it-0", "it-1", "it-2", *league_negotiation.PANEL] and record["metagame"]["missing"] == []
     assert abs(sum(record["metagame"]["nash"]["mixture"].values()) - 1) < 1e-6
-    assert set(record["targets"]) == {"1_vs_base", "2_vs_middle", "3_ratings", "4_vs_panel", "5_nash"}
+    assert set(record["targets"]) == {"read_from", "1_vs_base", "2_vs_middle", "3_ratings", "4_vs_panel", "5_nash"}
+    assert record["targets"]["read_from"] == "sampled" and record["sampled"]["temperature"] == 1.0
+    assert set(record["vs_panel"]["by_opponent"]) == set(league_negotiation.PANEL)
     assert "NaN" not in (tmp_path / "res" / "league_negotiation.json").read_text()  # strict JSON: null where undefined
     assert (tmp_path / "res" / "league_negotiation.png").stat().st_size > 1000
+
+
+def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_against_the_nash_panel(tmp_path):
+    result = league_kuhn.main(["--model", "tiny", "--iterations", "2", "--episodes", "2", "--eval-episodes", "2",
+                               "--final-episodes", "4", "--panel-episodes", "6", "--payoff-episodes", "1",
+                               "--out", str(tmp_path / "league"), "--results", str(tmp_path / "res"), "--tag", "_seed0"])
+    record = json.loads((tmp_path / "res" / "league_kuhn_seed0.json").read_text())
+    assert record["game"] == "dialogym/KuhnPoker-v0" and record["targets"]["read_from"] == "greedy"
+    assert record["vs_base"] == record["greedy"]["vs_base"] and record["greedy"]["temperature"] == 0.0
+    panel = record["vs_panel"]
+    assert panel["matches"] == 6 and {"chips_base", "chips_final", "chips_gain", "win_base", "win_final"} <= set(panel)
+    # two instances per panel member (6 matches, each instance in both seats): the per-member estimates count them
+    assert {member: stats["chips_final"]["n"] for member, stats in panel["by_opponent"].items()} == dict.fromkeys(league_kuhn.PANEL, 2)
+    assert -1.0 <= panel["chips_final"]["value"] <= 2.0 and 0.0 <= panel["win_final"]["value"] <= 1.0
+    assert record["metagame"]["players"] == ["it-0", "it-1", "it-2", *sorted(league_kuhn.PANEL)]
+    assert result["vs_middle"]["win_rate"].n == 2 and (tmp_path / "res" / "league_kuhn_seed0.png").stat().st_size > 1000
 
 
 def test_the_league_recipe_names_its_middle_checkpoint_and_weighs_the_last_third():

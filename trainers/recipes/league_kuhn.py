@@ -1,0 +1,73 @@
+"""CPU recipe: a self-play league on Kuhn Poker, then the final checkpoint against its own
+past, the base model and a held-out scripted panel that holds the game's Nash equilibrium,
+with the pool's payoff table and the meta-game's Nash mixture.
+
+The game is ``dialogym/KuhnPoker-v0`` (docs/games/kuhn_poker.md): four hands of the
+three-card poker game theory studies, bets that move chips, the first move alternating by
+hand, each seat rewarded its chips won over the most it could win (zero-sum). Why this game
+for a league: it is zero-sum with no move that forces a tie (the negotiation league's greedy
+base walked away at once, and against that every player scores exactly 0.5 in a paired
+evaluation: docs/league.md), its best replies are known (so what the learner found can be
+read off its moves), and its equilibrium is a scripted player that no trick beats: a learner
+that wins chips from the ``nash`` panel member has found a bug, not a strategy.
+
+What the base plays (SmolLM2-135M-Instruct, guided moves, measured at T=1 on 32 hands
+against a random player): it checks about 88% of the time and calls a bet about 75% of
+the time, whatever its card, so greedy it always checks and always calls. The best reply to
+that bets a King and checks otherwise; it wins 2/3 of the paired 4-hand matches (computed
+over every deal), so target 1 (0.65) asks for nearly the whole best reply.
+
+The learner (the embedded model with a LoRA adapter, guided moves) takes both seats in turn
+against opponents drawn by PFSP from its pool (the base ``it-0`` and every past checkpoint),
+with GRPO baselines per (seat, opponent). The targets are read from the greedy evaluation on
+held-out test instances (each played once with the learner in each seat), as issue 28 asks;
+the sampled one is reported beside it. The panel: ``nash`` (the equilibrium), ``simple`` (bet
+a King, fold a Jack) and ``aggressive`` (bet and call everything), never trained against;
+its metrics: chips won a hand and the win rate (ties half), per panel member too.
+
+It writes ``docs/results/league_kuhn.json`` (command, commit, machine, wall time and every
+number with its interval) and the rating curves with the payoff heat map as a PNG file.
+
+    python -m dialogym.trainers.recipes.league_kuhn          # about 30 minutes on 2 cores
+    python -m dialogym.trainers.recipes.league_kuhn --model tiny --iterations 2 --episodes 4 --final-episodes 8 --panel-episodes 6 --payoff-episodes 2
+"""
+
+from __future__ import annotations
+
+from dialogym.envs import Episode
+
+from . import league_zero_sum
+from .league_zero_sum import Setup
+
+GAME = "dialogym/KuhnPoker-v0"
+HANDS = 4
+OPTIONS = (f"hands={HANDS}",)
+RECIPE = "league_kuhn"
+PANEL = ("scripted:nash", "scripted:simple", "scripted:aggressive")
+
+
+def chips_a_hand(episode: Episode, seat: str) -> float:
+    return episode.metrics.get(f"chips_{seat}", 0.0) / HANDS
+
+
+def won(episode: Episode, seat: str) -> float:
+    """1 for a win, 0.5 for a tie (equal chips), 0 for a loss."""
+    return episode.metrics.get(f"win_{seat}", 0.0) + 0.5 * episode.metrics.get("draw", 0.0)
+
+
+SETUP = Setup(
+    recipe=RECIPE, game=GAME, options=OPTIONS, seats=("player_0", "player_1"), panel=PANEL,
+    panel_metrics={"chips": chips_a_hand, "win": won}, panel_floor=None, targets_from="greedy",
+    title=f"league on {GAME} ({HANDS} hands, guided, PFSP)", live=32,
+    defaults={"max_new_tokens": 8},
+)
+
+__all__ = ["GAME", "OPTIONS", "PANEL", "RECIPE", "SETUP", "main"]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return league_zero_sum.main(SETUP, argv, __doc__, module=__name__)
+
+
+if __name__ == "__main__":
+    main()
