@@ -168,8 +168,30 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
     # two instances per panel member (6 matches, each instance in both seats): the per-member estimates count them
     assert {member: stats["chips_final"]["n"] for member, stats in panel["by_opponent"].items()} == dict.fromkeys(league_kuhn.PANEL, 2)
     assert -1.0 <= panel["chips_final"]["value"] <= 2.0 and 0.0 <= panel["win_final"]["value"] <= 1.0
+    # how each played with each card: every model turn is counted once, as a bet-or-check or a call-or-fold choice
+    for player in ("it-0", "it-2"):
+        play = panel["play"][player]
+        assert set(play) == {"J", "Q", "K"} and sum(row["open"] + row["facing"] for row in play.values()) > 0
+        assert all(row["bet"] is None or 0.0 <= row["bet"] <= 1.0 for row in play.values())
     assert record["metagame"]["players"] == ["it-0", "it-1", "it-2", *sorted(league_kuhn.PANEL)]
     assert result["vs_middle"]["win_rate"].n == 2 and (tmp_path / "res" / "league_kuhn_seed0.png").stat().st_size > 1000
+
+
+def test_the_kuhn_play_summary_reads_each_cards_bets_and_calls_off_the_prompts():
+    from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
+    from dialogym.agents.specs import load_agent
+
+    engine = RolloutEngine({name: load_agent(f"scripted:{name}") for name in ("aggressive", "passive", "simple")})
+    played = engine.run([EpisodeSpec(game=league_kuhn.GAME, seed=seed, seats=dict(zip(("player_0", "player_1"), order, strict=True)))
+                         for seed in range(12) for order in (("aggressive", "passive"), ("passive", "simple"))])
+    aggressive = league_kuhn.play_summary(played[::2], "aggressive")
+    passive = league_kuhn.play_summary(played, "passive")
+    simple = league_kuhn.play_summary(played[1::2], "simple")
+    assert all(row["bet"] in (1.0, None) and row["call"] in (1.0, None) for row in aggressive.values())
+    assert all(row["bet"] == 0.0 for row in passive.values()) and passive["J"]["call"] == 1.0  # the aggressive one bets into it
+    assert simple["K"]["bet"] == 1.0 and simple["J"]["bet"] == simple["Q"]["bet"] == 0.0
+    assert sum(row["open"] + row["facing"] for row in aggressive.values()) == sum(
+        sum(1 for t in e.turns if e.seats[t.seat] == "aggressive") for e in played[::2])
 
 
 def test_the_league_recipe_names_its_middle_checkpoint_and_weighs_the_last_third():

@@ -34,7 +34,11 @@ number with its interval) and the rating curves with the payoff heat map as a PN
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from dialogym.envs import Episode
+from dialogym.envs.games.kuhn import CARDS
 
 from . import league_zero_sum
 from .league_zero_sum import Setup
@@ -55,11 +59,38 @@ def won(episode: Episode, seat: str) -> float:
     return episode.metrics.get(f"win_{seat}", 0.0) + 0.5 * episode.metrics.get("draw", 0.0)
 
 
+def play_summary(episodes: Sequence[Episode], player: str) -> dict[str, dict[str, float | None]]:
+    """How ``player`` played with each card: ``bet``, the share of its turns with ``[bet]``
+    open that it bet; ``call``, the share of its turns facing a bet that it called (None
+    where it never had the choice), with the counts. The best reply to a calling station bets
+    a King and checks otherwise; the equilibrium bluffs a Jack now and then."""
+    seen = {card: {"bet": 0, "open": 0, "call": 0, "facing": 0} for card in CARDS}
+    for episode in episodes:
+        seat = next(s for s, who in episode.seats.items() if who == player)
+        for turn in episode.turns:
+            if turn.seat != seat or turn.error is not None:
+                continue
+            text = turn.messages[-1]["content"]
+            card, action = re.search(r"Your card: ([JQK])\.", text), re.match(r"\s*\[?(\w+)", turn.raw.lower())
+            if card is None or action is None:
+                continue
+            row = seen[card.group(1)]
+            if "[bet]" in text.rsplit("Your moves:", 1)[-1]:
+                row["open"] += 1
+                row["bet"] += action.group(1) == "bet"
+            else:
+                row["facing"] += 1
+                row["call"] += action.group(1) == "call"
+    return {card: {"bet": row["bet"] / row["open"] if row["open"] else None, "open": row["open"],
+                   "call": row["call"] / row["facing"] if row["facing"] else None, "facing": row["facing"]}
+            for card, row in seen.items()}
+
+
 SETUP = Setup(
     recipe=RECIPE, game=GAME, options=OPTIONS, seats=("player_0", "player_1"), panel=PANEL,
     panel_metrics={"chips": chips_a_hand, "win": won}, panel_floor=None, targets_from="greedy",
     title=f"league on {GAME} ({HANDS} hands, guided, PFSP)", live=32,
-    defaults={"max_new_tokens": 8},
+    defaults={"max_new_tokens": 8}, play_summary=play_summary,
 )
 
 __all__ = ["GAME", "OPTIONS", "PANEL", "RECIPE", "SETUP", "main"]

@@ -67,6 +67,9 @@ class Setup:
     title: str
     #: live episodes of an evaluation at once (its caches)
     live: int = 16
+    #: how a player played its panel matches (``(episodes, player) -> summary``), where the
+    #: game can say it briefly (Kuhn Poker: how often it bets and calls with each card)
+    play_summary: Callable[[Sequence[Episode], str], dict[str, Any]] | None = None
     #: the recipe's defaults beside :func:`parse`'s own
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -88,7 +91,7 @@ def last_third_weight(game: MetaGame, checkpoints: Sequence[str]) -> float:
 
 
 def panel_outcomes(setup: Setup, league: League, players: Sequence[str], instances: int,
-                   temperature: float) -> dict[str, dict[str, list[float]]]:
+                   temperature: float) -> dict[str, dict[str, Any]]:
     """Each of ``players`` (pool members) against the panel, at ``temperature``, on ``instances`` held-out
     instances dealt out to the panel's players in turn, each played once in both seats: every
     panel metric, and ``opponent`` (the panel member's index), per episode, in the same order
@@ -97,7 +100,7 @@ def panel_outcomes(setup: Setup, league: League, players: Sequence[str], instanc
     seeds = eval_seeds(PANEL_KEY, instances)
     engine = RolloutEngine(league._agents([*players, *setup.panel]), max_concurrent=setup.live,
                            sampling=Sampling(temperature=temperature, max_new_tokens=c.learner.max_new_tokens))
-    out: dict[str, dict[str, list[float]]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for player in players:
         specs = [EpisodeSpec(game=c.game, seed=seed, split="test", level=c.learner.level, game_options=c.learner.options(),
                              seats={s: player if s == seat else setup.panel[i % len(setup.panel)] for s in setup.seats},
@@ -108,6 +111,8 @@ def panel_outcomes(setup: Setup, league: League, players: Sequence[str], instanc
         out[player] = {name: [metric(e, s) for e, s in zip(played, seat_of, strict=True)]
                        for name, metric in setup.panel_metrics.items()}
         out[player]["opponent"] = [float(i % len(setup.panel)) for i in range(len(seeds)) for _ in setup.seats]
+        if setup.play_summary is not None:
+            out.setdefault("play", {})[player] = setup.play_summary(played, player)
     return out
 
 
@@ -197,6 +202,9 @@ def evaluate(setup: Setup, league: League, final: str, mid: str, args: argparse.
     p["by_opponent"] = {member: {f"{name}_{who}": estimate(np.array(panel[player][name])[opponent == i])
                                  for name in setup.panel_metrics for who, player in (("base", "it-0"), ("final", final))}
                         for i, member in enumerate(setup.panel)}
+    if "play" in panel:
+        p["play"] = panel["play"]
+        print(f"{label}: how they played against the panel: {panel['play']}", flush=True)
     out["vs_panel"] = p
     return out
 
