@@ -105,16 +105,17 @@ class PPOConfig(GRPOConfig):
 LEARNER_CONFIGS: dict[str, type[GRPOConfig]] = {"grpo": GRPOConfig, "ppo": PPOConfig}
 
 #: A league learner's defaults where they differ from a lone trainer's (``dialogym train``'s):
-#: ``dialogym league`` with no options trains with these (baseline: see LEAGUE_DECIDES).
+#: ``dialogym league`` with no options trains with these. Its baseline: ``role`` plays each
+#: training instance once, one baseline per (seat, opponents) (SPIRAL's); ``group`` plays
+#: each ``group_size`` times, the same opponent in the same seat, one baseline per group
+#: (GRPO's: the deal and the instance's luck cancel, only the moves differ).
 LEAGUE_LEARNER_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "max_new_tokens": 32, "baseline": "role"}
 
 #: The learner settings a league decides itself, and why; a league's learner config leaves
 #: each at its default (baseline: at "role"), and the league's command has no option for it.
 LEAGUE_DECIDES = {
-    "group_size": "a league plays each instance once",
-    "instances_per_step": "a league's step is an iteration of `episodes` instances; set episodes instead",
+    "instances_per_step": "a league's step is an iteration of `episodes` episodes; set episodes instead",
     "seat": "a league seats the learner in every role in turn",
-    "baseline": "a league plays each instance once, so GRPO's baseline is per role (as in SPIRAL)",
 }
 
 
@@ -188,6 +189,9 @@ class LeagueConfig(BaseModel):
             decided = LEAGUE_LEARNER_DEFAULTS.get(key, config_cls.model_fields[key].get_default(call_default_factory=True))
             if getattr(learner, key) != decided:
                 raise _setting_error(key, getattr(learner, key), f"{why}; leave learner.{key} unset")
+        if learner.baseline == "group" and info.data.get("episodes", 16) % learner.group_size:
+            raise _setting_error("group_size", learner.group_size, f"with baseline group a league plays each instance "
+                                 f"group_size times: episodes ({info.data.get('episodes', 16)}) must be a multiple of it")
         if learner.lora_rank < 1:
             raise _setting_error("lora_rank", learner.lora_rank, "the league's learner is a LoRA adapter (its pool keeps "
                                                                  "adapters); give a rank of 1 or more")

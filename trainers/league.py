@@ -252,16 +252,18 @@ class League:
                 agents[name] = load_agent(entry.spec)
         return agents
 
-    def _specs(self, seeds: Sequence[int], split: str, tag: str, opponent: Callable[[str], str]) -> list[EpisodeSpec]:
-        """Episode i plays the instance drawn from ``seeds[i]``, seats the learner in role
-        i mod #roles and ``opponent(role)`` in every other seat (called once per seat, in
-        role order)."""
+    def _specs(self, seeds: Sequence[int], split: str, tag: str, opponent: Callable[[str], str],
+               plays: int = 1) -> list[EpisodeSpec]:
+        """The instance drawn from ``seeds[i]``, played ``plays`` times (plays 0, 1, ...: new
+        reply seeds) with the learner in role i mod #roles and ``opponent(role)`` in every
+        other seat (called once per seat and instance, in role order)."""
         specs = []
         for i, seed in enumerate(seeds):
             learner_seat = self.roles[i % len(self.roles)]
             seats = {role: LEARNER if role == learner_seat else opponent(role) for role in self.roles}
-            specs.append(EpisodeSpec(game=self.config.game, seed=seed, seats=seats, level=self.config.learner.level, split=split,
-                                     game_options=self.config.learner.options(), tags={"league": tag}))
+            specs += [EpisodeSpec(game=self.config.game, seed=seed, seats=seats, level=self.config.learner.level, split=split,
+                                  play=play, game_options=self.config.learner.options(), tags={"league": tag})
+                      for play in range(plays)]
         return specs
 
     def _candidates(self, sampler: Sampler) -> list[str]:
@@ -366,8 +368,9 @@ class League:
             return sampler.sample(self._candidates(sampler), rng, rates.get)
 
         # every rank draws the whole plan, so that all agree on it, and plays its share
-        specs = self._specs(train_seeds(cfg.seed, iteration, c.episodes), "train", f"train-{iteration}", draw)
-        mine = specs[self.rank::self.world_size]
+        plays = cfg.group_size if cfg.baseline == "group" else 1  # GRPO groups: plays of one instance and seating
+        specs = self._specs(train_seeds(cfg.seed, iteration, c.episodes // plays), "train", f"train-{iteration}", draw, plays)
+        mine = [s for i, s in enumerate(specs) if (i // plays) % self.world_size == self.rank]  # whole groups per rank
         sampling = Sampling(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
         names = {n for s in mine for n in s.seats.values() if n != LEARNER}
         engine = RolloutEngine(self._agents(names), sampling=sampling, progress=progress and self.rank == 0)

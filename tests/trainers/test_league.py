@@ -285,6 +285,31 @@ def test_pfsp_in_the_league_weighs_opponents_by_the_newest_checkpoints_win_rates
     assert {agent for e in episodes for agent in e.seats.values()} == {"learner", "it-1"}
 
 
+def test_a_group_baseline_league_plays_each_instance_group_size_times_in_one_seating(tmp_path, monkeypatch):
+    """GRPO's own groups in a league: each training instance played group_size times (new
+    reply seeds) against the same opponent in the same seat, the baseline their mean; the
+    iteration's episodes stay ``episodes``."""
+    from dialogym.trainers import grpo
+
+    seen = []
+    monkeypatch.setattr(grpo, "advantages", lambda samples, *a, **k: seen.append((list(samples), k, a)) or
+                        np.zeros(len(samples)))
+    config = changed(SMALL, iterations=1, episodes=8, baseline="group", group_size=4)
+    League(config, tmp_path).run()
+    episodes = [e for e in read_episodes(tmp_path / "episodes.jsonl") if e.tags["league"] == "train-1"]
+    assert len(episodes) == 8
+    groups = Counter((e.instance_id, tuple(sorted(e.seats.items()))) for e in episodes)
+    assert sorted(groups.values()) == [4, 4]  # two instances, four plays each, one seating each
+    assert sorted(e.play for e in episodes) == [0, 0, 1, 1, 2, 2, 3, 3]
+    samples, _, args = seen[0]
+    # a baseline per group: the samples fall in at most the two groups, each of one instance's plays
+    # (the tiny model's episodes that end before the learner's turn give no sample)
+    per_group = Counter(grpo.group_key(s, "group") for s in samples)
+    assert "group" in args and 1 <= len(per_group) <= 2 and {key[0] for key in per_group} <= {e.instance_id for e in episodes}
+    with pytest.raises(ValueError, match=r"learner\.group_size\n.*episodes \(6\) must be a multiple"):
+        changed(CONFIG, baseline="group", group_size=4)
+
+
 def test_a_three_seat_game_league_draws_each_opponent_seat(tmp_path):
     config = LeagueConfig(
         game="dialogym/Debate-v0", model="tiny", iterations=1, episodes=3, eval_episodes=3, learner={"max_new_tokens": 8},
@@ -369,8 +394,7 @@ def test_the_league_holds_its_learners_config_with_the_leagues_defaults():
         LeagueConfig(game="dialogym/Reference-v0", lr=1e-3)
 
 
-@pytest.mark.parametrize(("key", "value"), [("baseline", "group"), ("seat", "speaker"), ("group_size", 8),
-                                            ("instances_per_step", 2), ("lora_rank", 0)])
+@pytest.mark.parametrize(("key", "value"), [("seat", "speaker"), ("instances_per_step", 2), ("lora_rank", 0)])
 def test_a_learner_setting_the_league_decides_itself_is_refused_naming_it(key, value):
     with pytest.raises(ValueError, match=rf"learner\.{key}\n"):
         LeagueConfig(game="dialogym/Reference-v0", learner={key: value})

@@ -135,6 +135,12 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
                         help="temperature of the league's evaluations, the payoff table and the sampled final evaluation "
                         "(the final evaluation is also played greedy)")
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--baseline", choices=("role", "group"), default="role",
+                        help="role: each training instance played once, a baseline per (seat, opponent); group: each "
+                        "played --group-size times in one seating, a baseline per group (the deal's luck cancels)")
+    parser.add_argument("--group-size", type=int, default=4, help="plays of each training instance with --baseline group")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over each iteration's batch (an optimizer step each; "
+                        "the ratio is clipped from the second on)")
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply")
@@ -156,7 +162,9 @@ def config_of(setup: Setup, args: argparse.Namespace) -> LeagueConfig:
                         payoff_episodes=args.payoff_episodes, eval_temperature=args.eval_temperature,
                         learner={"lr": args.lr, "lora_rank": args.lora_rank, "guided": True, "temperature": args.temperature,
                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed, "loss_type": "dapo",
-                                 "grad_accum": args.grad_accum, "game_options": list(setup.options)})
+                                 "grad_accum": args.grad_accum, "epochs": args.epochs,
+                                 "baseline": args.baseline, "group_size": args.group_size,
+                                 "game_options": list(setup.options)})
 
 
 def plot(setup: Setup, path: Path, lines: list[dict], game: MetaGame) -> Path:
