@@ -67,11 +67,11 @@ def test_the_prompt_tells_a_seat_its_card_and_the_other_seats_move_but_never_the
     game = KuhnPokerGame(hands=2)
     state = play(game, [(2, 0), (1, 2)], ["[bet]"])
     prompt = game.prompt(state, "player_1")
-    assert "your card is J" in prompt and "Your opponent: [bet]." in prompt and "Your moves: [call], [fold]." in prompt
+    assert "Your card: J." in prompt and "Opponent: [bet]." in prompt and "Your moves: [call], [fold]." in prompt
     assert "K" not in prompt.split("Rules:")[1].split("(J lowest, K highest)")[1]  # the opponent's King is not told
     game.apply(state, {"player_1": game.parse_move(state, "player_1", "[fold]")})
     after = game.prompt(state, "player_1")  # hand 2: news of the fold, the new card, no rules again
-    assert "Rules:" not in after and "you folded" in after and "your card is K" in after
+    assert "Rules:" not in after and "you folded (-1)" in after and "Your card: K." in after
 
 
 def test_hands_is_checked():

@@ -157,7 +157,7 @@ def test_the_competitive_league_recipe_evaluates_the_final_checkpoint_and_solves
 
 
 def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_against_the_nash_panel(tmp_path):
-    result = league_kuhn.main(["--model", "tiny", "--iterations", "2", "--episodes", "2", "--eval-episodes", "2",
+    result = league_kuhn.main(["--model", "tiny", "--iterations", "2", "--episodes", "2", "--group-size", "2", "--eval-episodes", "2",
                                "--final-episodes", "4", "--panel-episodes", "6", "--payoff-episodes", "1",
                                "--out", str(tmp_path / "league"), "--results", str(tmp_path / "res"), "--tag", "_seed0"])
     record = json.loads((tmp_path / "res" / "league_kuhn_seed0.json").read_text())

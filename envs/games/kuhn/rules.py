@@ -136,9 +136,8 @@ class KuhnPokerGame(Game[KuhnInstance, KuhnState]):
     def _deal(self, state: KuhnState) -> None:
         first = first_to_act(state.hand)
         for seat in SEATS:
-            who = "you act first" if seat == first else "your opponent acts first"
-            state.log[seat].append(f"Hand {state.hand + 1} of {state.hands}: you and your opponent ante 1 chip; "
-                                   f"your card is {self._card(state, seat)}; {who}.")
+            who = "you act first" if seat == first else "opponent acts first"
+            state.log[seat].append(f"Hand {state.hand + 1} of {state.hands}, {who}.")
 
     def to_move(self, state: KuhnState) -> list[str]:
         if state.hand >= state.hands:
@@ -153,8 +152,7 @@ class KuhnPokerGame(Game[KuhnInstance, KuhnState]):
         news = state.log[seat][state.shown[seat]:]
         moves = ", ".join(f"[{a}]" for a in self.legal(state))
         pot = 2 + state.betting.count("b") + state.betting.count("k")
-        now = (f"Your card: {self._card(state, seat)}. Pot: {pot} chips. Your chips so far: {state.chips[seat]:+d}. "
-               f"Your moves: {moves}.")
+        now = f"Your card: {self._card(state, seat)}. Pot: {pot}. Your moves: {moves}."
         head = [RULES.format(seat=seat, hands=state.hands)] if state.shown[seat] == 0 else []
         return "\n\n".join([*head, "\n".join(news), now] if news else [*head, now])
 
@@ -183,27 +181,26 @@ class KuhnPokerGame(Game[KuhnInstance, KuhnState]):
         key = f"{move.action}s_{seat}"
         state.counts[key] = state.counts.get(key, 0) + 1
         state.betting += CODE[move.action]
-        state.log[other(seat)].append(f"Your opponent: [{move.action}].")
+        state.log[other(seat)].append(f"Opponent: [{move.action}].")
         if state.betting in ("cc", "bk", "cbk"):
             self._showdown(state)
         elif state.betting in ("bf", "cbf"):
-            self._settle(state, other(seat), 1, {seat: "you folded; your opponent wins the pot of 3",
-                                                 other(seat): "your opponent folded; you win the pot of 3"})
+            self._settle(state, other(seat), 1, {seat: "you folded", other(seat): "opponent folded"})
 
     def _showdown(self, state: KuhnState) -> None:
         cards = {seat: state.instance.deals[state.hand][SEATS.index(seat)] for seat in SEATS}
         winner = max(SEATS, key=lambda s: cards[s])
         stake = 2 if "k" in state.betting else 1
-        said = {seat: f"showdown, your {CARDS[cards[seat]]} against your opponent's {CARDS[cards[other(seat)]]}; "
-                      f"{'you win' if seat == winner else 'your opponent wins'} the pot of {2 * stake}" for seat in SEATS}
+        said = {seat: f"your {CARDS[cards[seat]]} vs opponent's {CARDS[cards[other(seat)]]}, "
+                      f"{'you win' if seat == winner else 'opponent wins'}" for seat in SEATS}
         self._settle(state, winner, stake, said)
 
     def _settle(self, state: KuhnState, winner: str, stake: int, said: dict[str, str]) -> None:
         state.chips[winner] += stake
         state.chips[other(winner)] -= stake
         for seat in SEATS:
-            state.log[seat].append(f"Hand {state.hand + 1}: {said[seat]} ({stake if seat == winner else -stake:+d} for you). "
-                                   f"Chips: you {state.chips[seat]:+d}, your opponent {state.chips[other(seat)]:+d}.")
+            state.log[seat].append(f"Hand {state.hand + 1}: {said[seat]} ({stake if seat == winner else -stake:+d}); "
+                                   f"chips: you {state.chips[seat]:+d}, opponent {state.chips[other(seat)]:+d}.")
         state.hand += 1
         state.betting = ""
         if state.hand < state.hands:
