@@ -188,7 +188,8 @@ def spec(id: str) -> GameSpec:
 
 def resolve_ids(games: str | list[str]) -> list[str]:
     """Expand ``"all"`` (every registered id), ``"latest"`` (the newest version of each game),
-    comma lists and short names (``"Reference"``: its newest version) to registered ids."""
+    comma lists and short names (``"Reference"``: its newest version; dialogym's own game where
+    another namespace has one of the same name) to registered ids."""
     names = games.split(",") if isinstance(games, str) else list(games)
     ids: list[str] = []
     for name in (n.strip() for n in names):
@@ -205,7 +206,9 @@ def resolve_ids(games: str | list[str]) -> list[str]:
             close = difflib.get_close_matches(name.lower(), sorted({short_name(i) for i in registered()}), n=1)
             if close:
                 raise KeyError(f"no game registered as {name!r}; did you mean {close[0]!r}?")
-        ids.append(candidates[-1] if candidates else spec(name).id)
+        # a short name two namespaces share ("kuhnpoker": dialogym's own and TextArena's) is dialogym's
+        own = [i for i in candidates if i.startswith("dialogym/")] or candidates
+        ids.append(own[-1] if own else spec(name).id)
     return list(dict.fromkeys(ids))
 
 

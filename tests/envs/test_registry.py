@@ -90,3 +90,18 @@ def test_latest_keeps_the_newest_version_of_each_game():
     latest = registry.resolve_ids("latest")
     assert "dialogym/Negotiation-v1" in latest and "dialogym/Negotiation-v0" not in latest
     assert "dialogym/Reference-v0" in latest and len(latest) < len(registry.resolve_ids("all"))
+
+
+def test_a_short_name_two_namespaces_share_is_dialogyms_own_game():
+    class Elsewhere(ReferenceGame):
+        pass
+
+    registry.register("elsewhere/Reference-v0", Elsewhere)
+    try:
+        assert registry.resolve_ids("reference") == ["dialogym/Reference-v0"]
+        assert registry.resolve_ids("elsewhere/Reference-v0") == ["elsewhere/Reference-v0"]
+    finally:
+        registry._REGISTRY.pop("elsewhere/Reference-v0", None)
+        import gymnasium
+
+        gymnasium.registry.pop("elsewhere/Reference-v0", None)
