@@ -162,6 +162,7 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
                                "--out", str(tmp_path / "league"), "--results", str(tmp_path / "res"), "--tag", "_seed0"])
     record = json.loads((tmp_path / "res" / "league_kuhn_seed0.json").read_text())
     assert record["game"] == "dialogym/KuhnPoker-v0" and record["targets"]["read_from"] == "greedy"
+    assert record["command"].split()[:3] == ["python", "-m", "dialogym.trainers.recipes.league_kuhn"]
     assert record["vs_base"] == record["greedy"]["vs_base"] and record["greedy"]["temperature"] == 0.0
     panel = record["vs_panel"]
     assert panel["matches"] == 6 and {"chips_base", "chips_final", "chips_gain", "win_base", "win_final"} <= set(panel)

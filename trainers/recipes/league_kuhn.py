@@ -102,7 +102,7 @@ __all__ = ["GAME", "OPTIONS", "PANEL", "RECIPE", "SETUP", "main"]
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return league_zero_sum.main(SETUP, argv, __doc__, module=__name__)
+    return league_zero_sum.main(SETUP, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def parse(argv: Sequence[str] | None):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return league_zero_sum.main(SETUP, argv, __doc__, module=__name__)
+    return league_zero_sum.main(SETUP, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -242,7 +242,8 @@ def targets(setup: Setup, results: dict[str, Any], pool: CheckpointPool, final: 
     }
 
 
-def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None, module: str | None = None) -> dict:
+def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None) -> dict:
+    """Run the recipe ``setup`` describes (its module is ``dialogym.trainers.recipes.<setup.recipe>``)."""
     args = parse(setup, argv, doc)
     clock = Clock(args.minutes)
     shutil.rmtree(args.out, ignore_errors=True)  # a recipe run starts a new league
@@ -277,6 +278,6 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
               "greedy": greedy, "sampled": sampled, "targets": reached,
               "ratings": {e.name: [e.rating_lo, e.rating, e.rating_hi] for e in pool.entries},
               "metagame": game.as_dict(), "league": lines, "plot": png.name}
-    path = write_results(args.results / f"{name}.json", setup.recipe, clock, module=module, **result)
+    path = write_results(args.results / f"{name}.json", setup.recipe, clock, **result)
     print(f"wrote {path} and {png} in {clock.seconds / 60:.1f} minutes", flush=True)
     return result
