@@ -87,7 +87,8 @@ class GRPOConfig(TrainerConfig):
     )
     scale_rewards: bool = Field(True, description="divide advantages by the group's reward std")
     baseline: Literal["group", "role"] = Field(
-        "group", description="group: one baseline per instance and seat; role: one per seat (asymmetric games)"
+        "group", description="group: one baseline per instance, seat and opponents (a league plays each training instance "
+        "group_size times); role: one per seat and opponents (a league plays each once; asymmetric games)"
     )
 
 
