@@ -113,7 +113,7 @@ LEARNER_CONFIGS: dict[str, type[GRPOConfig]] = {"grpo": GRPOConfig, "ppo": PPOCo
 LEAGUE_LEARNER_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "max_new_tokens": 32, "baseline": "role"}
 
 #: The learner settings a league decides itself, and why; a league's learner config leaves
-#: each at its default (baseline: at "role"), and the league's command has no option for it.
+#: each at its default, and the league's command has no option for it.
 LEAGUE_DECIDES = {
     "instances_per_step": "a league's step is an iteration of `episodes` episodes; set episodes instead",
     "seat": "a league seats the learner in every role in turn",
@@ -190,9 +190,10 @@ class LeagueConfig(BaseModel):
             decided = LEAGUE_LEARNER_DEFAULTS.get(key, config_cls.model_fields[key].get_default(call_default_factory=True))
             if getattr(learner, key) != decided:
                 raise _setting_error(key, getattr(learner, key), f"{why}; leave learner.{key} unset")
-        if learner.baseline == "group" and info.data.get("episodes", 16) % learner.group_size:
+        episodes = info.data.get("episodes", cls.model_fields["episodes"].default)
+        if learner.baseline == "group" and episodes % learner.group_size:
             raise _setting_error("group_size", learner.group_size, f"with baseline group a league plays each instance "
-                                 f"group_size times: episodes ({info.data.get('episodes', 16)}) must be a multiple of it")
+                                 f"group_size times: episodes ({episodes}) must be a multiple of it")
         if learner.lora_rank < 1:
             raise _setting_error("lora_rank", learner.lora_rank, "the league's learner is a LoRA adapter (its pool keeps "
                                                                  "adapters); give a rank of 1 or more")
