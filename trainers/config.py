@@ -28,6 +28,27 @@ from pydantic_core import PydanticCustomError
 from .opponents import SAMPLER_HELP
 
 
+def check_options(items: list[str]) -> list[str]:
+    """``items`` when each is a game option ``key=value``; else one clear error."""
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f"a game option is key=value, got {item!r}")
+    return items
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """Game options ``key=value`` as a dict: each value parsed as JSON, else kept as the string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, _, raw = item.partition("=")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
 class TrainerConfig(BaseModel):
     """What every on-policy trainer (:mod:`core`) shares: how a step plays, the learner's
     adapter and optimizer, the KL to the reference it keeps, and the game it plays."""
@@ -58,22 +79,11 @@ class TrainerConfig(BaseModel):
     @field_validator("game_options")
     @classmethod
     def _key_value(cls, items: list[str]) -> list[str]:
-        for item in items:
-            key, sep, _ = item.partition("=")
-            if not sep or not key.strip().isidentifier():
-                raise ValueError(f"a game option is key=value, got {item!r}")
-        return items
+        return check_options(items)
 
     def options(self) -> dict[str, Any]:
         """``game_options`` as a dict: each value parsed as JSON, else kept as the string."""
-        out: dict[str, Any] = {}
-        for item in self.game_options:
-            key, _, raw = item.partition("=")
-            try:
-                out[key.strip()] = json.loads(raw)
-            except ValueError:
-                out[key.strip()] = raw
-        return out
+        return parse_options(self.game_options)
 
 
 class GRPOConfig(TrainerConfig):
@@ -159,12 +169,27 @@ class LeagueConfig(BaseModel):
     opponents_on: Literal["transformers", "vllm"] = Field(
         "transformers", description="backend of the pool's checkpoints when they play (vllm: per-request LoRA on a GPU)"
     )
+    train_game_options: list[str] = Field(
+        default_factory=list, description="game options of the training episodes only, over the learner's game_options "
+        "(hands=1 in Kuhn Poker: one hand an episode, so each reward is one hand's chips); evaluations, cross-play and "
+        "the payoff table keep the learner's"
+    )
     learner: GRPOConfig | PPOConfig = Field(
         default_factory=lambda: GRPOConfig.model_validate(LEAGUE_LEARNER_DEFAULTS), validate_default=True,
         description="the learner's settings: a GRPOConfig, or a PPOConfig for algo ppo; what it leaves unset takes the "
         "league's defaults (LEAGUE_LEARNER_DEFAULTS); its seed, level, temperature, max_new_tokens and guided are the "
         "league's too (the draws, the instances and how the pool's checkpoints play)",
     )
+
+    @field_validator("train_game_options")
+    @classmethod
+    def _train_key_value(cls, items: list[str]) -> list[str]:
+        return check_options(items)
+
+    def train_options(self) -> dict[str, Any]:
+        """The game options of the league's training episodes: the learner's ``game_options``
+        with ``train_game_options`` over them."""
+        return {**self.learner.options(), **parse_options(self.train_game_options)}
 
     @model_validator(mode="before")
     @classmethod

@@ -82,7 +82,7 @@ def league_learner(config: LeagueConfig, model: ModelSpec | None = None) -> GRPO
     episodes, gradient accumulation included. A league step is an iteration, every episode
     its own instance: ``instances_per_step`` is ``episodes``. The learner's ``game_options``
     (a zero-sum reward view, say) hold for every episode of the league: training, evaluation
-    and cross-play."""
+    and cross-play; ``train_game_options`` override them for the training episodes only."""
     trainer_cls = PPOTrainer if config.algo == "ppo" else GRPOTrainer
     if type(config.learner) is not trainer_cls.config_cls:
         raise ValueError(f"league: algo {config.algo!r} trains with a {trainer_cls.config_cls.__name__}, but the learner's "
@@ -122,6 +122,11 @@ class League:
         self.fixed = {name: s for f in self.samplers.values() if isinstance(f, Fixed) for name, s in f.entries.items()}
         base = parse_spec(config.model)  # the league's one parse of its base model
         _check_learner_model(base)
+        if config.train_game_options:  # a bad training option fails here, in one line, before any model loads
+            try:
+                spec(config.game).game(**config.train_options())
+            except TypeError as err:
+                raise ValueError(f"league: train_game_options: {err}") from err
         self.vllm_base = _vllm_base(base) if config.opponents_on == "vllm" else None
         config_text = self._check_config()
         self.learner = learner or league_learner(config, base)  # joins the process group under a launcher
@@ -256,13 +261,14 @@ class League:
                plays: int = 1) -> list[EpisodeSpec]:
         """The instance drawn from ``seeds[i]``, played ``plays`` times (plays 0, 1, ...: new
         reply seeds) with the learner in role i mod #roles and ``opponent(role)`` in every
-        other seat (called once per seat and instance, in role order)."""
+        other seat (called once per seat and instance, in role order), under the training game
+        options (:meth:`~.config.LeagueConfig.train_options`)."""
         specs = []
         for i, seed in enumerate(seeds):
             learner_seat = self.roles[i % len(self.roles)]
             seats = {role: LEARNER if role == learner_seat else opponent(role) for role in self.roles}
             specs += [EpisodeSpec(game=self.config.game, seed=seed, seats=seats, level=self.config.learner.level, split=split,
-                                  play=play, game_options=self.config.learner.options(), tags={"league": tag})
+                                  play=play, game_options=self.config.train_options(), tags={"league": tag})
                       for play in range(plays)]
         return specs
 

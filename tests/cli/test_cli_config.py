@@ -105,6 +105,7 @@ def sample_value(cls: type[BaseModel], name: str) -> tuple[str, Any] | None:
         "model": ("tiny", "tiny"),
         "sampler": ("uniform", "uniform"),
         "game_options": ("messages=false", ["messages=false"]),
+        "train_game_options": ("hands=1", ["hands=1"]),
         "seat": None if cls is BenchConfig else ("listener", "listener"),  # bench: a crossplay setting
         "learner": None,  # the learner's settings are options of their own names
     }

@@ -557,3 +557,31 @@ def test_a_league_plays_a_textarena_zero_sum_game_with_guided_moves(tmp_path):
     assert any(e.rewards != dict.fromkeys(e.rewards, 0.0) for e in played)
     assert lines[0]["evaluation"]["it-0"]["matches"] == 2
     assert league.payoff(2).solved
+
+
+def test_training_game_options_hold_for_training_episodes_only(tmp_path, monkeypatch):
+    """``train_game_options`` override the learner's game options in the training episodes
+    (Kuhn Poker: one hand an episode); every evaluation keeps the learner's (two hands)."""
+    from dialogym.trainers import league as league_module
+
+    evaluated = []
+    real = league_module.play_paired
+    monkeypatch.setattr(league_module, "play_paired", lambda *a, **k: evaluated.append(k["game_options"]) or real(*a, **k))
+    config = LeagueConfig(game="dialogym/KuhnPoker-v0", model="tiny", iterations=1, episodes=2, eval_episodes=2,
+                          train_game_options=["hands=1"], learner={"max_new_tokens": 4, "guided": True, "game_options": ["hands=2"]})
+    assert config.train_options() == {"hands": 1}
+    League(config, tmp_path).run()
+    trained = [e for e in read_episodes(tmp_path / "episodes.jsonl") if e.tags["league"] == "train-1"]
+    # the rules each seat reads first name the hands the episode plays
+    assert len(trained) == 2 and all("Kuhn Poker, 1 hands against" in e.turns[0].messages[-1]["content"] for e in trained)
+    assert evaluated and all(options == {"hands": 2} for options in evaluated)
+
+
+def test_a_bad_training_game_option_fails_in_one_line_before_the_model_loads(tmp_path):
+    with pytest.raises(ValueError, match="a game option is key=value"):
+        LeagueConfig(game="dialogym/KuhnPoker-v0", train_game_options=["hands"])
+    with pytest.raises(ValueError, match=r"league: train_game_options: .*unexpected keyword argument 'hand'"):
+        League(LeagueConfig(game="dialogym/KuhnPoker-v0", model="tiny", train_game_options=["hand=1"]), tmp_path)
+    with pytest.raises(ValueError, match=r"hands=99: a whole number from 1 to 16"):
+        League(LeagueConfig(game="dialogym/KuhnPoker-v0", model="tiny", train_game_options=["hands=99"]), tmp_path)
+    assert not (tmp_path / "league_config.json").exists()

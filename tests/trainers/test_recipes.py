@@ -164,6 +164,8 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
     assert record["game"] == "dialogym/KuhnPoker-v0" and record["targets"]["read_from"] == "greedy"
     assert record["command"].split()[:3] == ["python", "-m", "dialogym.trainers.recipes.league_kuhn"]
     assert record["vs_base"] == record["greedy"]["vs_base"] and record["greedy"]["temperature"] == 0.0
+    # one hand a training episode, four in every evaluation
+    assert record["config"]["train_game_options"] == ["hands=1"] and record["game_options"] == ["hands=4"]
     panel = record["vs_panel"]
     assert panel["matches"] == 6 and {"chips_base", "chips_final", "chips_gain", "win_base", "win_final"} <= set(panel)
     # two instances per panel member (6 matches, each instance in both seats): the per-member estimates count them
@@ -285,3 +287,12 @@ def test_the_bound_counts_clues_without_object_words_as_chance():
     assert names_an_object("the Small red one") and not names_an_object("<a short description that tells the target apart>")
     # base team right: a mixed team can only tie (0.5) or lose; wrong: tie or win
     assert partner(np.array([1.0, 1 / 3, 1.0]), np.array([1.0, 0.0, 0.0])).tolist() == pytest.approx([0.5, 2 / 3, 1.0])
+
+
+def test_a_recipe_s_training_options_are_its_default_until_given():
+    from dialogym.trainers.recipes import league_zero_sum
+
+    assert league_zero_sum.parse(league_kuhn.SETUP, []).train_options == ["hands=1"]
+    given = league_zero_sum.parse(league_kuhn.SETUP, ["--train-option", "hands=2", "--train-option", "x=1"])
+    assert given.train_options == ["hands=2", "x=1"]
+    assert league_zero_sum.config_of(league_kuhn.SETUP, given).train_options() == {"hands": 2, "x": 1}

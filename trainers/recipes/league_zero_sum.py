@@ -72,6 +72,9 @@ class Setup:
     play_summary: Callable[[Sequence[Episode], str], dict[str, Any]] | None = None
     #: the recipe's defaults beside :func:`parse`'s own
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: game options of the training episodes only, over ``options`` (the default of
+    #: ``--train-option``); every evaluation plays ``options``
+    train_options: tuple[str, ...] = ()
 
 
 def middle(iterations: int) -> str:
@@ -141,6 +144,10 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
     parser.add_argument("--group-size", type=int, default=4, help="plays of each training instance with --baseline group")
     parser.add_argument("--epochs", type=int, default=1, help="passes over each iteration's batch (an optimizer step each; "
                         "the ratio is clipped from the second on)")
+    parser.add_argument("--train-option", action="append", metavar="KEY=VALUE", dest="train_options",
+                        help="a game option of the training episodes only (repeatable; every evaluation plays the "
+                        f"recipe's {' '.join(setup.options) or 'default options'}); default: "
+                        f"{' '.join(setup.train_options) or 'none'}")
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply")
@@ -151,6 +158,8 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
     parser.add_argument("--tag", default="", help="suffix of the results files' names (a second seed: --seed 1 --tag _seed1)")
     parser.set_defaults(**setup.defaults)
     args = parser.parse_args(argv)
+    if args.train_options is None:  # append's default would be extended, not replaced
+        args.train_options = list(setup.train_options)
     if args.iterations < 2:
         parser.error(f"--iterations {args.iterations}: at least 2, so that the middle checkpoint is not the final one")
     return args
@@ -160,6 +169,7 @@ def config_of(setup: Setup, args: argparse.Namespace) -> LeagueConfig:
     return LeagueConfig(game=setup.game, model=args.model, iterations=args.iterations, episodes=args.episodes,
                         eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler="pfsp",
                         payoff_episodes=args.payoff_episodes, eval_temperature=args.eval_temperature,
+                        train_game_options=args.train_options,
                         learner={"lr": args.lr, "lora_rank": args.lora_rank, "guided": True, "temperature": args.temperature,
                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed, "loss_type": "dapo",
                                  "grad_accum": args.grad_accum, "epochs": args.epochs,
