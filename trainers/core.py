@@ -80,10 +80,28 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _opponents(opponent: str | Sequence[str] | None) -> dict[str, Any]:
+    """The training opponents by seat name: ``{"opponent": agent}`` for one spec, ``{spec:
+    agent}`` for several (each loaded once)."""
+    if opponent is None:
+        return {}
+    if isinstance(opponent, str):
+        return {"opponent": load_agent(opponent)}
+    specs = list(dict.fromkeys(opponent))
+    if not specs:
+        raise ValueError("opponent: give a model spec, a list of them, or None (no other seats played)")
+    if len(specs) == 1:
+        return {"opponent": load_agent(specs[0])}
+    if LEARNER in specs:
+        raise ValueError(f"opponent: {LEARNER!r} names the learner's seat; give the opponents' model specs")
+    return {spec: load_agent(spec) for spec in specs}
+
+
 class TrainerCore:
     """Trains ``model`` (a model spec, a string or parsed; or the model of the agent
-    ``learner``) on ``game`` against ``opponent`` (a model spec; None: no other seats are
-    played by this trainer). The agent that plays, :attr:`agent`, is built from it
+    ``learner``) on ``game`` against ``opponent`` (a model spec, or several: each instance of
+    a step then meets one of them in turn, the same one in every play of its group; None: no
+    other seats are played by this trainer). The agent that plays, :attr:`agent`, is built from it
     (:meth:`~dialogym.agents.hf.TransformersAgent.with_`), on the same model: ``learner`` keeps
     its name and settings, while its model is the one trained.
 
@@ -96,7 +114,8 @@ class TrainerCore:
     config_cls: type[TrainerConfig] = TrainerConfig
     config_file = "trainer_config.json"
 
-    def __init__(self, game: str, model: str | ModelSpec = "tiny", opponent: str | None = "scripted", config: TrainerConfig | None = None,
+    def __init__(self, game: str, model: str | ModelSpec = "tiny", opponent: str | Sequence[str] | None = "scripted",
+                 config: TrainerConfig | None = None,
                  out: str | Path | None = None, learner: TransformersAgent | None = None, tensorboard: bool = False) -> None:
         import torch
 
@@ -130,7 +149,10 @@ class TrainerCore:
         self.reference = None
         if self.cfg.beta > 0 and not hasattr(self.model, "disable_adapter"):
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
-        self.opponent = load_agent(opponent) if opponent is not None and len(self.roles) > 1 else None
+        #: the other seats' agents by the name the seatings give them: "opponent" for one, each
+        #: spec for several (so the records, and the baselines per opponent, tell them apart)
+        self.opponents = _opponents(opponent) if len(self.roles) > 1 else {}
+        self.opponent = next(iter(self.opponents.values()), None)  # the first (the only one, mostly)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, fused=True)
         self.device_type = "cuda" if self.device.type == "cuda" else "cpu"
@@ -158,7 +180,9 @@ class TrainerCore:
         cfg, specs = self.cfg, []
         for i in range(self.rank, cfg.instances_per_step, self.world_size):
             seat = cfg.seat or self.roles[(step * cfg.instances_per_step + i) % len(self.roles)]
-            seats = {role: LEARNER if role == seat else "opponent" for role in self.roles}
+            names = list(self.opponents) or ["opponent"]
+            opponent = names[(step * cfg.instances_per_step + i) % len(names)]
+            seats = {role: LEARNER if role == seat else opponent for role in self.roles}
             instance_seed = derive_seed(cfg.seed, step, i)
             specs += [EpisodeSpec(self.game, seed=instance_seed, play=g, seats=seats, level=cfg.level, split="train",
                                   game_options=cfg.options(), tags={"step": str(step)}) for g in range(cfg.group_size)]
@@ -166,9 +190,7 @@ class TrainerCore:
 
     def play(self, step: int) -> list[Episode]:
         """The episodes of step ``step`` (this process's share), in one batched engine run."""
-        agents: dict[str, Any] = {LEARNER: self.agent}
-        if self.opponent is not None:
-            agents["opponent"] = self.opponent
+        agents: dict[str, Any] = {LEARNER: self.agent, **self.opponents}
         sampling = Sampling(temperature=self.cfg.temperature, max_new_tokens=self.cfg.max_new_tokens)
         self.model.eval()
         return RolloutEngine(agents, sampling=sampling).run(self.episode_specs(step))

@@ -247,6 +247,15 @@ def test_the_negotiation_recipe_refuses_to_train_against_the_held_out_panel(caps
     with pytest.raises(SystemExit):
         negotiation.main(["--model", "tiny", "--opponent", "scripted:panel:firm"])
     assert "held-out panel" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the second of several too
+        negotiation.parse(["--opponent", "scripted:fair", "--opponent", "scripted:panel:slow"])
+    assert "--opponent scripted:panel:slow is in the held-out panel" in capsys.readouterr().err
+
+
+def test_the_negotiation_recipe_trains_against_fair_unless_given_opponents():
+    assert negotiation.parse([]).opponents == ["scripted:fair"]
+    given = negotiation.parse(["--opponent", "scripted:greedy", "--opponent", "scripted:fair", "--opponent", "scripted:greedy"])
+    assert given.opponents == ["scripted:greedy", "scripted:fair"]  # in order, once each
 
 
 def test_a_paired_gain_is_the_mean_difference_with_an_interval_over_instances():

@@ -458,3 +458,22 @@ def test_samples_name_the_agents_in_the_other_seats():
     e = episode([turn(0, "a", [1], [2])], {"a": 1.0, "b": 0.0}, seats={"a": "learner", "b": "it-3"})
     (sample,) = episode_samples([e], "learner")
     assert sample.opponents == ("it-3",)
+
+
+def test_several_training_opponents_meet_the_instances_in_turn_one_per_group():
+    """Each instance of a step meets the next opponent, the same in every play of its group;
+    the seatings name each opponent, so the records and the baselines tell them apart."""
+    config = GRPOConfig(group_size=2, instances_per_step=3, seat="bob", max_new_tokens=4, game_options=["messages=false"])
+    trainer = GRPOTrainer("dialogym/Negotiation-v1", "tiny", ["scripted:fair", "scripted:greedy"], config)
+    assert set(trainer.opponents) == {"scripted:fair", "scripted:greedy"}
+    specs = trainer.episode_specs(0)
+    assert [s.seats["alice"] for s in specs] == ["scripted:fair"] * 2 + ["scripted:greedy"] * 2 + ["scripted:fair"] * 2
+    assert {s.seats["bob"] for s in specs} == {"learner"}
+    assert [s.seats["alice"] for s in trainer.episode_specs(1)][::2] == ["scripted:greedy", "scripted:fair", "scripted:greedy"]
+    played = trainer.play(0)
+    assert {e.seats["alice"] for e in played} == {"scripted:fair", "scripted:greedy"}
+    # one spec, or a list of one, keeps the seat name "opponent"
+    single = GRPOTrainer("dialogym/Negotiation-v1", "tiny", ["scripted:fair"], config)
+    assert list(single.opponents) == ["opponent"] and {s.seats["alice"] for s in single.episode_specs(0)} == {"opponent"}
+    with pytest.raises(ValueError, match="give a model spec"):
+        GRPOTrainer("dialogym/Negotiation-v1", "tiny", [], config)

@@ -100,14 +100,14 @@ def shares(n: int, parts: int) -> list[tuple[int, int]]:
     return runs
 
 
-def evaluate(trainer: GRPOTrainer, opponents: dict[str, object], seat: str, n: int, level: str | None) -> dict[str, Outcomes]:
-    """Greedy outcomes on test instances ``0 .. n - 1`` against the training opponent (the
-    first of ``opponents``: every instance) and each panel player (the instances dealt out in
-    consecutive runs), and the panel pooled (its players' runs in order: every instance once)."""
-    (name, bot), *panel = opponents.items()
-    out = {name: play(trainer, bot, seat, n, level)}
+def evaluate(trainer: GRPOTrainer, training: dict[str, object], panel: dict[str, object], seat: str, n: int,
+             level: str | None) -> dict[str, Outcomes]:
+    """Greedy outcomes on test instances ``0 .. n - 1`` against each training opponent (every
+    instance) and each panel player (the instances dealt out in consecutive runs), and the
+    panel pooled (its players' runs in order: every instance once)."""
+    out = {name: play(trainer, bot, seat, n, level) for name, bot in training.items()}
     pooled: Outcomes = ([], [])
-    for (player, agent), (first, count) in zip(panel, shares(n, len(panel)), strict=True):
+    for (player, agent), (first, count) in zip(panel.items(), shares(n, len(panel)), strict=True):
         out[player] = play(trainer, agent, seat, count, level, seed=TEST_SEED + first)
         pooled[0].extend(out[player][0])
         pooled[1].extend(out[player][1])
@@ -137,15 +137,19 @@ def print_table(table: dict[str, dict[str, Estimate]]) -> None:
 def parse(argv: Sequence[str] | None):
     parser = grpo_parser(__doc__, RECIPE, group_size=4, instances_per_step=4, lr=2e-3, curve_episodes=32, curve_every=4)
     parser.add_argument("--seat", choices=SEATS, default="alice", help="the learner's seat")
-    parser.add_argument("--opponent", default="scripted:fair", help="the training opponent (scripted:fair or scripted:greedy)")
+    parser.add_argument("--opponent", action="append", metavar="SPEC", dest="opponents",
+                        help="a training opponent (scripted:fair, scripted:greedy; repeatable: each training instance "
+                        "meets the next in turn); default: scripted:fair")
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply (a control line is about 12 tokens)")
     parser.add_argument("--grad-accum", type=int, default=4,
                         help="chunks of each step's batch (the same gradient; v1's talks run to 24 turns, and one "
                              "chunk of 16 such samples took 12-13 GB on a CPU)")
     args = parser.parse_args(argv)
-    if args.opponent in PANEL or args.opponent.startswith("scripted:panel:"):
-        parser.error(f"--opponent {args.opponent} is in the held-out panel, which is for evaluation only; "
-                     "train against scripted:fair or scripted:greedy")
+    args.opponents = list(dict.fromkeys(args.opponents or ["scripted:fair"]))  # append's default would be extended
+    for opponent in args.opponents:
+        if opponent in PANEL or opponent.startswith("scripted:panel:"):
+            parser.error(f"--opponent {opponent} is in the held-out panel, which is for evaluation only; "
+                         "train against scripted:fair or scripted:greedy")
     if args.eval_episodes < len(PANEL):
         parser.error(f"--eval-episodes {args.eval_episodes}: at least {len(PANEL)}, one for each panel player")
     if args.out == parser.get_default("out"):
@@ -162,15 +166,20 @@ def main(argv: list[str] | None = None) -> dict:
                         lora_rank=args.lora_rank, temperature=args.temperature, seat=args.seat, guided=True,
                         max_new_tokens=args.max_new_tokens, game_options=["messages=false"], level=args.level, seed=args.seed,
                         loss_type="dapo", grad_accum=args.grad_accum)
-    trainer = GRPOTrainer(GAME, args.model, args.opponent, config, out=args.out)
-    opponents = {args.opponent: load_agent(args.opponent), **{p: load_agent(p) for p in PANEL}}
+    trainer = GRPOTrainer(GAME, args.model, args.opponents, config, out=args.out)
+    training = {name: load_agent(name) for name in args.opponents}
+    panel = {p: load_agent(p) for p in PANEL}
 
-    before = evaluate(trainer, opponents, args.seat, args.eval_episodes, args.level)
+    before = evaluate(trainer, training, panel, args.seat, args.eval_episodes, args.level)
     episodes = sum(len(scores) for key, (scores, _) in before.items() if key != POOLED)
     print(f"before: {episodes} test episodes played ({clock.seconds:.0f} s)", flush=True)
 
     def validation(n: int) -> list[float]:
-        return play(trainer, opponents[args.opponent], args.seat, n, args.level, seed=VALIDATION_SEED, split="train")[0]
+        """Scores on validation instances, dealt out among the training opponents in turn."""
+        scores: list[float] = []
+        for bot, (first, count) in zip(training.values(), shares(n, len(training)), strict=True):
+            scores += play(trainer, bot, args.seat, count, args.level, seed=VALIDATION_SEED + first, split="train")[0]
+        return scores
 
     # The curve's pace (validation episodes against the training opponent) foretells the final
     # evaluation's; talks with the panel run longer (firm and tit-for-tat concede little, so many
@@ -179,20 +188,23 @@ def main(argv: list[str] | None = None) -> dict:
     history, curve = train(trainer, clock, args.steps, validation, curve_every=args.curve_every,
                            curve_episodes=args.curve_episodes, reserve=clock.seconds, final_episodes=2 * episodes)
 
-    after = evaluate(trainer, opponents, args.seat, args.eval_episodes, args.level)
+    after = evaluate(trainer, training, panel, args.seat, args.eval_episodes, args.level)
     table = {key: compare(before[key], after[key]) for key in before}
     print_table(table)
     args.results.mkdir(parents=True, exist_ok=True)
-    png = plot_curves(args.results / f"{name}.png", f"GRPO {args.seat} ({args.model}, guided) vs {args.opponent}", history,
+    against = " + ".join(args.opponents)
+    first = args.opponents[0]
+    png = plot_curves(args.results / f"{name}.png", f"GRPO {args.seat} ({args.model}, guided) vs {against}", history,
                       curve, reward_label="training score", score_label=f"validation score ({args.seat}'s, 0-10)",
-                      marks={"base, test vs training opponent": table[args.opponent]["score_before"],
-                             "trained, test vs training opponent": table[args.opponent]["score_after"]})
-    result = {"game": GAME, "seat": args.seat, "opponent": args.opponent, "panel": list(PANEL), "model": args.model,
+                      marks={f"base, test vs {first}": table[first]["score_before"],
+                             f"trained, test vs {first}": table[first]["score_after"]})
+    result = {"game": GAME, "seat": args.seat, "opponent": against, "opponents": args.opponents, "panel": list(PANEL),
+              "model": args.model,
               "level": args.level or "easy", "config": config.model_dump(), "steps": len(history),
               "eval_episodes": args.eval_episodes, "evaluation": table,
               "target": "against the held-out panel (pooled): the paired 95% interval of the score gain above 0, "
                         "and no fall in the agreement rate",
-              "reached": met(table[POOLED]), "reached_vs_training_opponent": met(table[args.opponent]),
+              "reached": met(table[POOLED]), "reached_vs_training_opponent": all(met(table[o]) for o in args.opponents),
               "curve_instances": f"validation: train split, seeds {VALIDATION_SEED}..",
               "curve": [{"step": s, **e.as_dict()} for s, e in curve], "history": history, "plot": png.name}
     path = write_results(args.results / f"{name}.json", name, clock, module=RECIPE, **result)
