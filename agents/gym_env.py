@@ -106,7 +106,7 @@ class DialogueGymEnv(gym.Env):
 
     def _observation(self) -> dict[str, str]:
         match = self.match
-        text = match.messages(self.seat)[-1]["content"] if self.seat in match.to_act() else ""
+        text = match.prompt(self.seat)
         return to_observation(text)
 
     def _info(self, feedback: Feedback | None = None) -> dict[str, Any]:

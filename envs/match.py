@@ -139,6 +139,14 @@ class Match:
             self._ensure_prompt(seat)
         return list(self.chats[seat])
 
+    def prompt(self, seat: str) -> str:
+        """The message ``seat`` must answer now ("" when it is not to act): the last of
+        :meth:`messages`, without copying the chat."""
+        if seat not in self._awaited():
+            return ""
+        self._ensure_prompt(seat)
+        return self.chats[seat][-1]["content"]
+
     def view(self, seat: str) -> dict[str, Any]:
         return self.game.view(self.state, seat)
 

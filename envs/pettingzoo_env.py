@@ -56,9 +56,7 @@ class _Seats:
 
     def _text(self, seat: str) -> str:
         assert self.match is not None
-        if seat not in self.match.to_act():
-            return ""
-        return self.match.messages(seat)[-1]["content"]
+        return self.match.prompt(seat)
 
     def _info(self, seat: str, feedback: Feedback | None = None) -> dict[str, Any]:
         assert self.match is not None

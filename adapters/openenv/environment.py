@@ -91,7 +91,7 @@ class Episode:
         done = match.done
         return DialogueObservation(
             game=match.game_id, seat=seat, episode_id=self.id, instance_id=match.instance.id, seed=self.seed,
-            text=match.messages(seat)[-1]["content"] if to_act else "",
+            text=match.prompt(seat),
             messages=list(info["messages"]), grammar=match.move_grammar(seat) if to_act else None,
             view=dict(info.get("view") or {}), error=info.get("error"), retries_left=match.retries_left(seat),
             status=("aborted" if match.aborted else "completed") if done else "running",

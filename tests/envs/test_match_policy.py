@@ -21,6 +21,16 @@ def test_invalid_move_reprompts_the_same_seat_with_the_error():
     assert match.turns[-1].error and match.turns[-1].move is None
 
 
+def test_the_prompt_is_the_last_message_of_the_seat_to_act_and_empty_for_the_others():
+    match = new_match()
+    assert match.prompt("listener") == "" and match.prompt("speaker") == match.messages("speaker")[-1]["content"]
+    match.submit("speaker", "hello")  # a re-prompt: the error is the message to answer
+    assert match.prompt("speaker").startswith("Invalid move:") and match.prompt("listener") == ""
+    match.submit("speaker", "CLUE: the shape")
+    assert match.prompt("speaker") == "" and "the shape" in match.prompt("listener")
+    assert match.prompt("listener") == match.messages("listener")[-1]["content"]
+
+
 def test_valid_move_after_reprompt_continues_and_resets_the_count():
     match = new_match()
     match.submit("speaker", "hello")
