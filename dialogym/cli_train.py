@@ -25,7 +25,8 @@ def train_command(
     game: str = typer.Argument(..., help="one game id or short name"),
     algo: str = typer.Option("grpo", help="grpo | ppo | dpo | sft (dpo/sft: play, export, then TRL's trainers)"),
     model: str = typer.Option("smollm2", help="model spec of the learner"),
-    opponent: str = typer.Option("scripted", help="model spec of the other seats"),
+    opponent: list[str] = typer.Option(["scripted"], help="model spec of the other seats; repeat it for several (grpo/ppo: "
+                                       "each training instance meets the next in turn, one per group)"),
     steps: int = typer.Option(10, min=1, help="training steps (dpo/sft: batches played before TRL trains)"),
     min_reward: float = typer.Option(1.0, parser=finite_float, help="sft: keep the conversations whose seat earned at least this"),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="grpo/ppo: also log to OUT/tensorboard (needs tensorboard)"),
@@ -56,6 +57,8 @@ def train_command(
         if reason:
             raise ValueError(f"--steps: {reason}")
     trainer_cls = PPOTrainer if algo == "ppo" else GRPOTrainer
+    if len(opponent) > 1 and algo in ("dpo", "sft"):
+        raise ValueError("--opponent once for dpo/sft: their episodes are played against one opponent")
     trainer = trainer_cls(ids[0], model, opponent, config, out=out, tensorboard=tensorboard)
     if algo in ("grpo", "ppo"):
         trainer.train(steps)

@@ -92,3 +92,15 @@ def test_tensorboard_logs_or_says_in_one_line_what_to_install(tmp_path):
     else:
         assert result.exit_code == 0, result.output
         assert list((out / "tensorboard").iterdir())
+
+
+def test_several_opponents_from_repeated_flags_take_the_instances_in_turn(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "dialogym/Negotiation-v1", "--model", "tiny", "--steps", "1", "--group-size", "2",
+                                      "--instances", "2", "--max-new-tokens", "4", "--seat", "bob",
+                                      "--opponent", "scripted:fair", "--opponent", "scripted:greedy", "--game-options",
+                                      "messages=false", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "checkpoint" / "adapter_config.json").exists()
+    result = CliRunner().invoke(app, ["train", GAME_ID, *TINY, "--algo", "sft", "--opponent", "scripted", "--opponent", "scripted:x"])
+    assert result.exit_code == 2 and "--opponent once for dpo/sft" in result.output
