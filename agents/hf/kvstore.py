@@ -40,24 +40,33 @@ class KVStore:
 
     An entry serves any prompt by its longest common prefix with the prompt: the keys and
     values of a causal model at a position depend on the tokens up to it only. Entries are
-    valid for one state of the weights: :meth:`validate` empties the store when the key it
-    is given (the agent's weights fingerprint) changes. An entry whose tokens are a prefix
-    of a newer one is dropped, as the newer one serves all it did.
+    valid for one state of the weights, the key :meth:`validate` is given (the agent's
+    weights fingerprint): the store keeps a shelf of entries per key, for the last ``keys``
+    keys, and serves only the current key's. So agents that take turns on one model (LoRA
+    adapters swapped per call: a league's evaluations, a learner against its past
+    checkpoints) each keep their entries, where one shelf emptied at every swap would serve
+    none. A key whose weights are gone (an optimizer step) is never given again; its shelf
+    goes idle and makes room first. An entry whose tokens are a prefix of a newer one is
+    dropped, as the newer one serves all it did.
 
     When full, the store makes room by dropping entries no call has used for ``idle_calls``
-    calls (:meth:`tick` counts them), least recently used first; if that is not enough, the
-    new entry is not kept. Live episodes are served in cycles (each call of a seat goes
-    through all of them), and a least-recently-used store smaller than their chats would
-    drop every entry just before its next use; this one keeps serving the ones it holds.
+    calls (:meth:`tick` counts them), least recently used first, from any shelf; if that is
+    not enough, the new entry is not kept. Live episodes are served in cycles (each call of a
+    seat goes through all of them), and a least-recently-used store smaller than their chats
+    would drop every entry just before its next use; this one keeps serving the ones it holds.
     """
 
-    def __init__(self, budget_bytes: int, idle_calls: int = 4) -> None:
+    def __init__(self, budget_bytes: int, idle_calls: int = 4, keys: int = 4) -> None:
         self.idle_calls = idle_calls
         self.calls = 0
         self.budget_bytes = budget_bytes
+        self.keys = keys
+        #: the current key's entries (a shelf of :attr:`shelves`)
         self.entries: OrderedDict[int, Entry] = OrderedDict()
-        self.nbytes = 0
         self.key: Any = None
+        #: every key's shelf, the current one last
+        self.shelves: OrderedDict[Any, OrderedDict[int, Entry]] = OrderedDict({None: self.entries})
+        self.nbytes = 0
         self._next = 0
 
     def __len__(self) -> int:
@@ -68,14 +77,24 @@ class KVStore:
         self.calls += 1
 
     def clear(self) -> None:
-        self.entries.clear()
+        """Forget every entry, of every key."""
+        for shelf in self.shelves.values():
+            shelf.clear()
+        self.shelves = OrderedDict({self.key: self.entries})
         self.nbytes = 0
 
     def validate(self, key: Any) -> None:
-        """Empty the store unless ``key`` is the one its entries were computed under."""
-        if key != self.key:
-            self.clear()
-            self.key = key
+        """Serve the entries computed under ``key`` from now on (none the first time; the
+        shelf of the least recently served of more than ``keys`` keys is dropped)."""
+        if key == self.key:
+            return
+        if not self.entries:
+            del self.shelves[self.key]
+        self.key, self.entries = key, self.shelves.pop(key, None) or OrderedDict()
+        self.shelves[key] = self.entries
+        while len(self.shelves) > self.keys:
+            _, shelf = self.shelves.popitem(last=False)
+            self.nbytes -= sum(entry.nbytes for entry in shelf.values())
 
     def best(self, tokens: Sequence[int] | np.ndarray, limit: int) -> tuple[Entry | None, int]:
         """The entry sharing the longest prefix with ``tokens`` and that length (at most
@@ -92,26 +111,29 @@ class KVStore:
         return found, length
 
     def add(self, tokens: Sequence[int] | np.ndarray, layers: list[tuple[Any, Any]]) -> Entry | None:
-        """Store ``layers`` for ``tokens``; None where there is no room (see the class)."""
+        """Store ``layers`` for ``tokens`` under the current key; None where there is no room
+        (see the class)."""
         entry = Entry(np.asarray(tokens, dtype=np.int64), layers, used=self.calls)
         size = entry.nbytes
         if size > self.budget_bytes:
             return None
         for index, old in list(self.entries.items()):
             if len(old.tokens) <= len(entry.tokens) and common_length(old.tokens, entry.tokens) == len(old.tokens):
-                self._drop(index)
+                self._drop(self.entries, index)
         while self.nbytes + size > self.budget_bytes:
-            oldest = next(iter(self.entries), None)
-            if oldest is None or self.entries[oldest].used > self.calls - self.idle_calls:
+            # each shelf's first entry is its least recently used: the oldest of them goes
+            oldest = min(((shelf, next(iter(shelf))) for shelf in self.shelves.values() if shelf),
+                         key=lambda found: found[0][found[1]].used, default=None)
+            if oldest is None or oldest[0][oldest[1]].used > self.calls - self.idle_calls:
                 return None
-            self._drop(oldest)
+            self._drop(*oldest)
         self.entries[self._next] = entry
         self._next += 1
         self.nbytes += size
         return entry
 
-    def _drop(self, index: int) -> None:
-        self.nbytes -= self.entries.pop(index).nbytes
+    def _drop(self, shelf: OrderedDict[int, Entry], index: int) -> None:
+        self.nbytes -= shelf.pop(index).nbytes
 
 
 @cache

@@ -177,7 +177,11 @@ def test_switching_lora_adapters_is_a_change_of_weights(tmp_path):
         assert agent.last_prefill[0][0] == 0
     plain = TransformersAgent(random_model("tiny", seed=1)[0], tokenizer, share_prefix=False).act(requests)
     assert_same_replies(without, plain)
-    assert agent.act(requests)[0].token_ids == with_adapter[0].token_ids
+    again = agent.act(requests)  # the adapter's own entries serve it again after the swap
+    assert again[0].token_ids == with_adapter[0].token_ids and agent.last_prefill[0][0] > 0
+    with lora.disable_adapter():
+        assert_same_replies(agent.act(requests), plain)
+        assert agent.last_prefill[0][0] > 0
     assert torch.is_grad_enabled()
 
 
@@ -191,6 +195,7 @@ def test_the_store_keeps_within_its_budget_and_drops_covered_entries():
     from dialogym.agents.hf.kvstore import KVStore
 
     store = KVStore(2**30)
+    store.validate("weights-a")
     layer = [(torch_zeros(3), torch_zeros(3))]
     store.add([1, 2, 3], layer)
     store.add([1, 2, 3, 4, 5], [(torch_zeros(5), torch_zeros(5))])
@@ -198,8 +203,36 @@ def test_the_store_keeps_within_its_budget_and_drops_covered_entries():
     entry, length = store.best([1, 2, 3, 9], limit=10)
     assert length == 3 and entry.tokens.tolist() == [1, 2, 3, 4, 5]
     assert store.best([1, 2, 3, 9], limit=2)[1] == 2 and store.best([7], limit=5) == (None, 0)
+    kept = store.nbytes
+    store.validate("weights-b")  # other weights: none of a's entries is served
+    assert not len(store) and store.best([1, 2, 3, 9], limit=10) == (None, 0) and store.nbytes == kept
+    store.validate("weights-a")  # back: a's entries are
+    assert store.best([1, 2, 3, 9], limit=10)[1] == 3
+    for key in "cdef":  # past four keys, the least recently served shelf goes (an empty one is not kept)
+        store.validate(key)
+        store.add([ord(key)], [(torch_zeros(1), torch_zeros(1))])
+    one = torch_zeros(1).numel() * 4 * 2
+    assert store.nbytes == 4 * one and list(store.shelves) == ["c", "d", "e", "f"]
     store.validate("weights-a")
+    assert not len(store) and list(store.shelves) == ["d", "e", "f", "weights-a"]
+    store.add([1, 2], [(torch_zeros(2), torch_zeros(2))])
+    store.clear()
     assert not len(store) and store.nbytes == 0
+
+
+def test_a_full_store_makes_room_from_an_idle_shelf_of_other_weights():
+    from dialogym.agents.hf.kvstore import KVStore
+
+    size = torch_zeros(4).numel() * 4 * 2  # bytes of one 4-token entry
+    store = KVStore(2 * size, idle_calls=2)
+    store.validate("old-weights")
+    store.add([1, 0, 0, 0], [(torch_zeros(4), torch_zeros(4))])
+    store.add([2, 0, 0, 0], [(torch_zeros(4), torch_zeros(4))])
+    store.validate("new-weights")
+    assert store.add([3, 0, 0, 0], [(torch_zeros(4), torch_zeros(4))]) is None  # the old ones are still in use
+    store.tick(), store.tick(), store.tick()
+    assert store.add([3, 0, 0, 0], [(torch_zeros(4), torch_zeros(4))]) is not None and store.nbytes == 2 * size
+    assert [e.tokens[0] for e in store.shelves["old-weights"].values()] == [2]  # the least recently used went
 
 
 def test_a_full_store_keeps_serving_what_it_holds_and_lets_idle_entries_go():
