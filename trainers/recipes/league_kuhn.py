@@ -95,10 +95,11 @@ SETUP = Setup(
     title=f"league on {GAME} ({HANDS} hands, guided, PFSP)", live=32,
     # GRPO's own groups (each training deal played 8 times in one seating: the deal's luck
     # cancels, and a rare bet still turns up in most groups), 16 deals an iteration, two passes
-    # over each batch; greedy evaluations throughout (no move here ties a match by itself), and
-    # the panel and payoff sizes that keep the recipe near 30 minutes
-    defaults={"max_new_tokens": 8, "iterations": 8, "episodes": 128, "baseline": "group", "group_size": 8, "epochs": 2,
-              "lr": 2e-3, "eval_temperature": 0.0, "eval_episodes": 4, "panel_episodes": 60, "payoff_episodes": 2},
+    # over each batch, replies sampled at T=1.3 (at lr 2e-3 and T=1 the bets died out after
+    # one iteration: flat groups 0.94); greedy evaluations throughout (no move here ties a
+    # match by itself), and the panel and payoff sizes that keep the recipe near 30 minutes
+    defaults={"max_new_tokens": 8, "iterations": 10, "episodes": 128, "baseline": "group", "group_size": 8, "epochs": 2,
+              "lr": 1e-3, "temperature": 1.3, "eval_temperature": 0.0, "eval_episodes": 4, "panel_episodes": 60, "payoff_episodes": 2},
     play_summary=play_summary,
     # one hand a training episode: each reward is that hand's chips, so a group's plays of one
     # deal say which move paid with that card (a 4-hand reward mixes four hands' moves)
