@@ -109,21 +109,25 @@ def play_test(agents: dict[str, Any], seats: dict[str, str], game: str, n: int, 
     return engine.run(specs)
 
 
-def warm_start(trainer: Any, game: str, seats: Sequence[str], instances: int, steps: int, lr: float, out: Path) -> int:
+def warm_start(trainer: Any, game: str, seats: Sequence[str], instances: int, steps: int, lr: float, out: Path, *,
+               player: str = "scripted", min_reward: float = 1.0, game_options: dict[str, Any] | None = None) -> int:
     """An SFT warm start of ``trainer``'s adapter (TRL's SFTTrainer, 8 rows a step): the
-    scripted players' replies in ``seats`` on train instances ``0 .. instances - 1``, with
-    scripted players in every seat; the loss is on the replies only. Returns the rows fitted."""
+    replies of ``player`` (a scripted player's spec) in ``seats`` on train instances
+    ``0 .. instances - 1``, with ``player`` in every seat, from the episodes where the seat
+    earned at least ``min_reward`` (``-inf``: every reply); the loss is on the replies only.
+    Returns the rows fitted."""
     from dialogym.agents.specs import load_agent
     from dialogym.envs import spec
     from dialogym.trainers.preference import sft_set, train_sft
 
     roles = spec(game).game_cls.roles
-    scripted = load_agent("scripted")
+    scripted = load_agent(player)
     demos = RolloutEngine({f"scripted-{role}": scripted for role in roles}).run(
-        [EpisodeSpec(game, seed=i, seats={role: f"scripted-{role}" for role in roles}, split="train") for i in range(instances)])
-    rows = sft_set(demos, [f"scripted-{seat}" for seat in seats], per_turn=True)
+        [EpisodeSpec(game, seed=i, seats={role: f"scripted-{role}" for role in roles}, split="train",
+                     game_options=dict(game_options or {})) for i in range(instances)])
+    rows = sft_set(demos, [f"scripted-{seat}" for seat in seats], per_turn=True, min_reward=min_reward)
     if not rows:
-        raise ValueError(f"{game}: the scripted players won none of {instances} train instances: no warm-start rows")
+        raise ValueError(f"{game}: {player} earned {min_reward:g} in none of {instances} train instances: no warm-start rows")
     train_sft(trainer.model, trainer.agent.tokenizer, rows, out, max_steps=steps, per_device_train_batch_size=8,
               learning_rate=lr, lr_scheduler_type="constant", use_cpu=True, logging_steps=max(1, steps // 4),
               disable_tqdm=True)

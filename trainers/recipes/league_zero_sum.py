@@ -38,7 +38,7 @@ from dialogym.trainers.config import LeagueConfig
 from dialogym.trainers.league import League, draw_ratings, eval_instances, eval_seeds
 from dialogym.trainers.pool import CheckpointPool
 
-from .common import Clock, estimate, fmt, paired_gain, save_png, write_results
+from .common import Clock, estimate, fmt, paired_gain, save_png, warm_start, write_results
 
 #: the keys of the final evaluations' instances: above any iteration, so the league's own
 #: evaluations never met them, and apart from each other and the payoff table's
@@ -75,6 +75,15 @@ class Setup:
     #: game options of the training episodes only, over ``options`` (the default of
     #: ``--train-option``); every evaluation plays ``options``
     train_options: tuple[str, ...] = ()
+    #: the scripted player whose every reply (won or lost) an SFT warm start fits before the
+    #: first iteration, where the recipe has one (``--sft-instances`` > 0): not a panel member
+    warm_start_player: str | None = None
+
+
+def _check_setup(setup: Setup) -> None:
+    if setup.warm_start_player is not None and setup.warm_start_player in setup.panel:
+        raise ValueError(f"{setup.recipe}: the warm-start player {setup.warm_start_player} is in the held-out panel, "
+                         "which is for evaluation only")
 
 
 def middle(iterations: int) -> str:
@@ -148,6 +157,11 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
                         help="a game option of the training episodes only (repeatable; every evaluation plays the "
                         f"recipe's {' '.join(setup.options) or 'default options'}); default: "
                         f"{' '.join(setup.train_options) or 'none'}")
+    parser.add_argument("--sft-instances", type=int, default=0,
+                        help=f"SFT warm start on every reply of {setup.warm_start_player or 'a scripted player'} in both "
+                        "seats of this many train instances, after the base (it-0) joins the pool (0: none)")
+    parser.add_argument("--sft-steps", type=int, default=20, help="SFT steps of 8 rows")
+    parser.add_argument("--sft-lr", type=float, default=1e-3)
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply")
@@ -162,6 +176,8 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
         args.train_options = list(setup.train_options)
     if args.iterations < 2:
         parser.error(f"--iterations {args.iterations}: at least 2, so that the middle checkpoint is not the final one")
+    if args.sft_instances and setup.warm_start_player is None:
+        parser.error(f"--sft-instances: {setup.recipe} has no warm-start player")
     return args
 
 
@@ -254,6 +270,7 @@ def targets(setup: Setup, results: dict[str, Any], pool: CheckpointPool, final: 
 
 def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None) -> dict:
     """Run the recipe ``setup`` describes (its module is ``dialogym.trainers.recipes.<setup.recipe>``)."""
+    _check_setup(setup)
     args = parse(setup, argv, doc)
     clock = Clock(args.minutes)
     shutil.rmtree(args.out, ignore_errors=True)  # a recipe run starts a new league
@@ -261,7 +278,16 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
     final, mid = f"it-{args.iterations}", middle(args.iterations)
     print(f"league of {args.iterations} iterations on {setup.game}: the final checkpoint {final} will meet the base it-0 "
           f"and the middle checkpoint {mid}", flush=True)
-    league = League(config, args.out)
+    fitted: list[int] = []
+
+    def sft(learner: Any) -> None:
+        assert setup.warm_start_player is not None
+        fitted.append(warm_start(learner, setup.game, setup.seats, args.sft_instances, args.sft_steps, args.sft_lr,
+                                 args.out / "sft", player=setup.warm_start_player, min_reward=-math.inf,
+                                 game_options=config.learner.options()))
+        print(f"SFT warm start on {fitted[-1]} replies of {setup.warm_start_player} ({clock.seconds / 60:.1f} min)", flush=True)
+
+    league = League(config, args.out, warm_start=sft if args.sft_instances else None)
 
     def stop(line: dict) -> bool:
         print(f"iteration {line['iteration']}: training reward {line['mean_reward']:+.3f}, flat groups "
@@ -284,6 +310,8 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
     verdicts = ", ".join(f"{key} {'met' if v['met'] else 'missed'}" for key, v in reached.items() if isinstance(v, dict))
     print(f"Nash mixture: {mixture}; targets ({setup.targets_from}): {verdicts}", flush=True)
     result = {"game": setup.game, "game_options": list(setup.options), "model": args.model, "config": config.model_dump(),
+              "sft_warm_start": {"player": setup.warm_start_player, "instances": args.sft_instances, "steps": args.sft_steps,
+                                 "lr": args.sft_lr, "rows": fitted[0]} if fitted else None,
               "iterations": len(lines), "final": final, "middle": mid, "panel": list(setup.panel), **results,
               "greedy": greedy, "sampled": sampled, "targets": reached,
               "ratings": {e.name: [e.rating_lo, e.rating, e.rating_hi] for e in pool.entries},
