@@ -305,3 +305,20 @@ def test_a_recipe_s_training_options_are_its_default_until_given():
     given = league_zero_sum.parse(league_kuhn.SETUP, ["--train-option", "hands=2", "--train-option", "x=1"])
     assert given.train_options == ["hands=2", "x=1"]
     assert league_zero_sum.config_of(league_kuhn.SETUP, given).train_options() == {"hands": 2, "x": 1}
+
+
+def test_the_kuhn_league_can_warm_start_on_random_moves_and_a_panel_player_is_refused(tmp_path, capsys):
+    import dataclasses
+
+    from dialogym.trainers.recipes import league_zero_sum
+
+    result = league_kuhn.main(["--model", "tiny", "--iterations", "2", "--episodes", "2", "--group-size", "2", "--eval-episodes", "2",
+                               "--final-episodes", "2", "--panel-episodes", "3", "--payoff-episodes", "0", "--sft-instances", "2",
+                               "--sft-steps", "1", "--out", str(tmp_path / "league"), "--results", str(tmp_path / "res")])
+    warm = result["sft_warm_start"]
+    assert warm["player"] == "scripted:random" and warm["steps"] == 1 and warm["rows"] > 0  # every reply, won or lost
+    with pytest.raises(ValueError, match="in the held-out panel"):
+        league_zero_sum.main(dataclasses.replace(league_kuhn.SETUP, warm_start_player="scripted:nash"), ["--model", "tiny"])
+    with pytest.raises(SystemExit):
+        league_negotiation.main(["--model", "tiny", "--sft-instances", "2"])
+    assert "has no warm-start player" in capsys.readouterr().err
