@@ -19,9 +19,11 @@ over every deal), so target 1 (0.65) asks for nearly the whole best reply.
 
 The learner (the embedded model with a LoRA adapter, guided moves) takes both seats in turn
 against opponents drawn by PFSP from its pool (the base ``it-0`` and every past checkpoint),
-with GRPO's own groups by default (``--baseline group --group-size 4``: each training deal
-played 4 times in one seating, one baseline per group, so the deal's luck cancels), 2 epochs,
-lr 1e-3. Every evaluation is greedy by default (``--eval-temperature 0``; given a
+for 10 iterations of 64 training episodes of **one hand each** (``--train-option hands=1``:
+each reward is one hand's chips, where a 4-hand reward mixes four hands' moves), with GRPO's
+own groups by default (``--baseline group --group-size 4``: each training deal played 4 times
+in one seating, one baseline per group, so the deal's luck cancels), 2 epochs, lr 1e-3, T=1.
+Every evaluation plays the full 4-hand match. Every evaluation is greedy by default (``--eval-temperature 0``; given a
 temperature, the final evaluation is also played sampled and reported beside the greedy one),
 and the targets are read from the greedy evaluation on held-out test instances (each played
 once with the learner in each seat), as issue 28 asks. The panel: ``nash`` (the equilibrium), ``simple`` (bet
@@ -31,7 +33,7 @@ its metrics: chips won a hand and the win rate (ties half), per panel member too
 It writes ``docs/results/league_kuhn.json`` (command, commit, machine, wall time and every
 number with its interval) and the rating curves with the payoff heat map as a PNG file.
 
-    python -m dialogym.trainers.recipes.league_kuhn          # 41-43 minutes on 2 cores (docs/training.md)
+    python -m dialogym.trainers.recipes.league_kuhn          # on 2 cores: docs/training.md gives the measured time
     python -m dialogym.trainers.recipes.league_kuhn --model tiny --iterations 2 --episodes 4 --final-episodes 8 --panel-episodes 6 --payoff-episodes 2
 """
 
