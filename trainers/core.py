@@ -34,7 +34,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +80,21 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def check_game_options(game: str, options: Mapping[str, Any], what: str = "") -> None:
+    """Build ``game`` with ``options`` once, so that a bad option fails in one line (a
+    ``ValueError``, its message after ``what``) before any model loads."""
+    try:
+        spec(game).game(**options)
+    except TypeError as err:
+        raise ValueError(f"{what}{err}") from err
+
+
 def _opponents(opponent: str | Sequence[str] | None) -> dict[str, Any]:
     """The training opponents by seat name: ``{"opponent": agent}`` for one spec, ``{spec:
     agent}`` for several (each loaded once)."""
     if opponent is None:
         return {}
-    if isinstance(opponent, str):
-        return {"opponent": load_agent(opponent)}
-    specs = list(dict.fromkeys(opponent))
+    specs = list(dict.fromkeys([opponent] if isinstance(opponent, str) else opponent))
     if not specs:
         raise ValueError("opponent: give a model spec, a list of them, or None (no other seats played)")
     if len(specs) == 1:
@@ -124,10 +131,7 @@ class TrainerCore:
         #: the longest reply the learner is allowed: the run's cap within the game's, guided
         #: replies included (the one dr_grpo's normaliser divides by)
         self.reply_cap = min(self.cfg.max_new_tokens, spec(game).game_cls.max_reply_tokens)
-        try:  # a bad game option fails here, in one line, before any model loads
-            spec(game).game(**self.cfg.options())
-        except TypeError as err:
-            raise ValueError(str(err)) from err
+        check_game_options(game, self.cfg.options())
         self.rank, self.world_size = _distributed()
         if self.cfg.instances_per_step < self.world_size:
             raise ValueError(f"instances_per_step={self.cfg.instances_per_step} is fewer than the {self.world_size} "

@@ -64,7 +64,7 @@ from dialogym.envs import Episode, EpisodeWriter, derive_seed, spec
 from dialogym.envs.files import append_text, atomic_write_bytes, atomic_write_text
 
 from .config import LeagueConfig
-from .core import LEARNER
+from .core import LEARNER, check_game_options
 from .grpo import GRPOTrainer
 from .opponents import Fixed, PerRole, Sampler, make_sampler
 from .pool import CheckpointPool, MatchResult
@@ -122,11 +122,8 @@ class League:
         self.fixed = {name: s for f in self.samplers.values() if isinstance(f, Fixed) for name, s in f.entries.items()}
         base = parse_spec(config.model)  # the league's one parse of its base model
         _check_learner_model(base)
-        if config.train_game_options:  # a bad training option fails here, in one line, before any model loads
-            try:
-                spec(config.game).game(**config.train_options())
-            except TypeError as err:
-                raise ValueError(f"league: train_game_options: {err}") from err
+        if config.train_game_options:
+            check_game_options(config.game, config.train_options(), "league: train_game_options: ")
         self.vllm_base = _vllm_base(base) if config.opponents_on == "vllm" else None
         config_text = self._check_config()
         self.learner = learner or league_learner(config, base)  # joins the process group under a launcher

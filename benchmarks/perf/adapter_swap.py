@@ -28,8 +28,8 @@ SEATS = ("player_0", "player_1")
 
 
 def adapters(model: str, folder: Path) -> Any:
-    """The base agent of ``model`` with two random LoRA adapters ``a`` and ``b`` saved under
-    ``folder``; the agent returned is a fresh copy of the base model (no adapter yet)."""
+    """Save two random LoRA adapters of ``model``, ``a`` and ``b``, under ``folder``, and
+    return a fresh agent of ``model`` with no adapter yet (the bank loads them onto it)."""
     import peft
 
     from dialogym.agents.specs import load_agent
