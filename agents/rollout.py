@@ -125,7 +125,8 @@ class RolloutEngine:
     (neither set: :data:`REMOTE_BOUND`).
     ``lockstep`` waits for every agent's call (every remote request) before routing any
     reply (exact replays of several batch-seeded agents, at the price of the slowest agent
-    setting the pace).
+    setting the pace). ``agent_sampling`` gives named agents their own setting instead of
+    ``sampling`` (a league's opponents playing greedy while the learner samples, say).
     :meth:`run` plays whole episodes from specs; :meth:`advance` plays the engine's seats
     of matches in which the caller plays the others.
     """
@@ -138,22 +139,29 @@ class RolloutEngine:
         max_concurrent: int | None = None,
         progress: bool = False,
         lockstep: bool = False,
+        agent_sampling: Mapping[str, Sampling] | None = None,
     ) -> None:
         self.agents = dict(agents)
         self.lockstep = lockstep
         self.sampling = sampling or Sampling()
+        self.agent_sampling = dict(agent_sampling or {})
+        unknown = sorted(set(self.agent_sampling) - set(self.agents))
+        if unknown:
+            raise ValueError(f"agent_sampling names agents the engine does not have: {', '.join(unknown)}")
         self.max_concurrent = max_concurrent
         self.progress = progress
         self.stats = RolloutStats()
 
     def sampling_for(self, agent: str) -> Sampling:
-        """The sampling of ``agent``'s requests: the engine's, guided for a ``guided`` agent
-        (a ``+guided`` model spec) or when the engine's sampling is guided for everyone."""
+        """The sampling of ``agent``'s requests: its own (``agent_sampling``) or the engine's,
+        guided for a ``guided`` agent (a ``+guided`` model spec) or when that sampling is
+        guided for everyone."""
+        sampling = self.agent_sampling.get(agent, self.sampling)
         # The one read of ``Agent.guided``; an agent written before the protocol declared it
         # has none and plays free, as it always did.
-        if getattr(self.agents[agent], "guided", False) and not self.sampling.guided:
-            return self.sampling.with_(guided=True)
-        return self.sampling
+        if getattr(self.agents[agent], "guided", False) and not sampling.guided:
+            return sampling.with_(guided=True)
+        return sampling
 
     def run(
         self,

@@ -158,6 +158,11 @@ class LeagueConfig(BaseModel):
         "greedy. A greedy policy can collapse onto one move that ties everything (always walking away, in a zero-sum "
         "negotiation); a sampled evaluation measures the policy that trains"
     )
+    opponent_temperature: float | None = Field(
+        None, ge=0.0, description="sampling temperature of the pool's checkpoints in the training episodes (0: greedy); "
+        "unset: the learner's. Greedy opponents make a group's rewards differ by the learner's own moves alone (the "
+        "opponent's dice stop drowning them); the learner keeps its own temperature to explore"
+    )
     payoff_episodes: int = Field(
         8, ge=0, description="after the last iteration, every pair of pool members that met fewer times plays this many "
         "matches (paired, held-out instances) for the payoff table and its Nash mixture (0: the table of the league's own "
@@ -173,6 +178,12 @@ class LeagueConfig(BaseModel):
         default_factory=list, description="game options of the training episodes only, over the learner's game_options "
         "(hands=1 in Kuhn Poker: one hand an episode, so each reward is one hand's chips); evaluations, cross-play and "
         "the payoff table keep the learner's"
+    )
+    paired_training: bool = Field(
+        False, description="play each training instance with the learner in every seat, against the same opponents "
+        "(their seats rotated), as every evaluation is played: each instance's luck (a deal's cards) reaches the learner "
+        "from every side and a seat's advantage cancels within each iteration's batch. episodes must be a multiple of "
+        "the number of seats (times group_size with baseline group)"
     )
     learner: GRPOConfig | PPOConfig = Field(
         default_factory=lambda: GRPOConfig.model_validate(LEAGUE_LEARNER_DEFAULTS), validate_default=True,

@@ -117,6 +117,12 @@ class League:
             raise ValueError(f"league: episodes={config.episodes} is fewer than the {world} processes, and each process "
                              f"plays a share of every iteration's episodes; raise --episodes to at least {world}")
         self.roles = spec(config.game).game_cls.roles
+        if config.paired_training:
+            plays = config.learner.group_size if config.learner.baseline == "group" else 1
+            if config.episodes % (plays * len(self.roles)):
+                raise ValueError(f"league: paired_training plays each training instance in all {len(self.roles)} seatings"
+                                 + (f", {plays} times each" if plays > 1 else "") + f": episodes ({config.episodes}) must "
+                                 f"be a multiple of {plays * len(self.roles)}")
         sampler = make_sampler(config.sampler, self.roles)
         self.samplers = {role: sampler.for_role(role) if isinstance(sampler, PerRole) else sampler for role in self.roles}
         self.fixed = {name: s for f in self.samplers.values() if isinstance(f, Fixed) for name, s in f.entries.items()}
@@ -264,9 +270,13 @@ class League:
         for i, seed in enumerate(seeds):
             learner_seat = self.roles[i % len(self.roles)]
             seats = {role: LEARNER if role == learner_seat else opponent(role) for role in self.roles}
-            specs += [EpisodeSpec(game=self.config.game, seed=seed, seats=seats, level=self.config.learner.level, split=split,
-                                  play=play, game_options=self.config.train_options(), tags={"league": tag})
-                      for play in range(plays)]
+            seatings = [seats]
+            if self.config.paired_training:  # the same players, every seat the learner's once (rotations)
+                order = [seats[role] for role in self.roles]
+                seatings = [dict(zip(self.roles, order[k:] + order[:k], strict=True)) for k in range(len(self.roles))]
+            specs += [EpisodeSpec(game=self.config.game, seed=seed, seats=seating, level=self.config.learner.level,
+                                  split=split, play=play, game_options=self.config.train_options(), tags={"league": tag})
+                      for seating in seatings for play in range(plays)]
         return specs
 
     def _candidates(self, sampler: Sampler) -> list[str]:
@@ -372,11 +382,14 @@ class League:
 
         # every rank draws the whole plan, so that all agree on it, and plays its share
         plays = cfg.group_size if cfg.baseline == "group" else 1  # GRPO groups: plays of one instance and seating
-        specs = self._specs(train_seeds(cfg.seed, iteration, c.episodes // plays), "train", f"train-{iteration}", draw, plays)
+        seatings = len(self.roles) if c.paired_training else 1
+        specs = self._specs(train_seeds(cfg.seed, iteration, c.episodes // (plays * seatings)), "train", f"train-{iteration}",
+                            draw, plays)
         mine = [s for i, s in enumerate(specs) if (i // plays) % self.world_size == self.rank]  # whole groups per rank
         sampling = Sampling(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
         names = {n for s in mine for n in s.seats.values() if n != LEARNER}
-        engine = RolloutEngine(self._agents(names), sampling=sampling, progress=progress and self.rank == 0)
+        own = {} if c.opponent_temperature is None else {n: sampling.with_(temperature=c.opponent_temperature) for n in names}
+        engine = RolloutEngine(self._agents(names), sampling=sampling, agent_sampling=own, progress=progress and self.rank == 0)
         with EpisodeWriter(self.out / "episodes.jsonl") if self.rank == 0 else contextlib.nullcontext() as writer:
             played = engine.run(mine, writer=writer)
             for part in self._gather_on_first(played)[1:]:  # rank 0 records the other ranks' episodes too

@@ -440,3 +440,27 @@ def test_a_runs_token_cap_applies_to_guided_replies_as_to_free_ones(guided):
     # a benchmark's cap is for free replies: guided moves ask for the game's whole cap
     whole = request_for(match, seat, Sampling(max_new_tokens=24, guided=guided, guided_game_cap=True)).sampling
     assert whole.max_new_tokens == (game_cap if guided else 24) and not whole.guided_game_cap
+
+
+def test_agent_sampling_gives_named_agents_their_own_setting():
+    """A league's opponents can play greedy while the learner samples: each request carries
+    the setting of the agent that answers it; the others keep the engine's."""
+
+    class Settings:
+        name = "settings"
+
+        def __init__(self):
+            self.seen, self.scripted = [], ScriptedAgent()
+
+        def act(self, requests):
+            self.seen += [r.sampling.temperature for r in requests]
+            return self.scripted.act(requests)
+
+    sampled, greedy = Settings(), Settings()
+    engine = RolloutEngine({"s": sampled, "l": greedy}, sampling=Sampling(temperature=1.5),
+                           agent_sampling={"l": Sampling(temperature=0.0)})
+    engine.run(reference_specs(4, {"speaker": "s", "listener": "l"}))
+    assert sampled.seen and set(sampled.seen) == {1.5}
+    assert greedy.seen and set(greedy.seen) == {0.0}
+    with pytest.raises(ValueError, match="agent_sampling names agents the engine does not have: x"):
+        RolloutEngine({"s": sampled}, agent_sampling={"x": Sampling()})

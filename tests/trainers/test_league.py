@@ -585,3 +585,50 @@ def test_a_bad_training_game_option_fails_in_one_line_before_the_model_loads(tmp
     with pytest.raises(ValueError, match=r"hands=99: a whole number from 1 to 16"):
         League(LeagueConfig(game="dialogym/KuhnPoker-v0", model="tiny", train_game_options=["hands=99"]), tmp_path)
     assert not (tmp_path / "league_config.json").exists()
+
+
+def test_opponent_temperature_sets_how_the_pools_checkpoints_play_in_training(tmp_path, monkeypatch):
+    """``opponent_temperature=0``: in the training episodes the pool's checkpoints answer greedy
+    while the learner samples at its own temperature."""
+    asked = []
+
+    class Spy(league_module.RolloutEngine):
+        def sampling_for(self, agent):
+            sampling = super().sampling_for(agent)
+            if self.sampling.temperature == 1.7:  # the training episodes' engine (evaluations are greedy)
+                asked.append((agent, sampling.temperature))
+            return sampling
+
+    monkeypatch.setattr(league_module, "RolloutEngine", Spy)
+    config = LeagueConfig(game="dialogym/KuhnPoker-v0", model="tiny", iterations=1, episodes=2, eval_episodes=2,
+                          opponent_temperature=0.0, train_game_options=["hands=1"],
+                          learner={"max_new_tokens": 4, "guided": True, "temperature": 1.7})
+    League(config, tmp_path).run()
+    learner = {t for agent, t in asked if agent == league_module.LEARNER}
+    opponents = {t for agent, t in asked if agent != league_module.LEARNER}
+    assert learner == {1.7} and opponents == {0.0}
+    with pytest.raises(ValueError, match="opponent_temperature"):
+        LeagueConfig(game="dialogym/KuhnPoker-v0", opponent_temperature=-1)
+
+
+def test_paired_training_plays_each_instance_in_every_seating_against_one_opponent(tmp_path):
+    """``paired_training``: every training instance (a Kuhn deal) is played with the learner in
+    both seats against the same opponent, so each card of the deal reaches the learner once
+    per group of plays; an episode count that does not split into seatings is one line."""
+    config = LeagueConfig(game="dialogym/KuhnPoker-v0", model="tiny", iterations=1, episodes=8, eval_episodes=2,
+                          paired_training=True, train_game_options=["hands=1"],
+                          learner={"max_new_tokens": 4, "guided": True, "baseline": "group", "group_size": 2})
+    League(config, tmp_path).run()
+    trained = [e for e in read_episodes(tmp_path / "episodes.jsonl") if e.tags["league"] == "train-1"]
+    by_seed = {}
+    for e in trained:
+        by_seed.setdefault(e.seed, []).append(e)
+    assert len(by_seed) == 2 and all(len(plays) == 4 for plays in by_seed.values())
+    for plays in by_seed.values():
+        learner_seats = Counter(next(s for s, who in e.seats.items() if who == league_module.LEARNER) for e in plays)
+        assert learner_seats == {"player_0": 2, "player_1": 2}
+        assert len({who for e in plays for who in e.seats.values() if who != league_module.LEARNER}) == 1
+        assert len({json.dumps(e.instance, sort_keys=True) for e in plays}) == 1
+    with pytest.raises(ValueError, match=r"paired_training plays each training instance in all 2 seatings, 2 times each: "
+                                         r"episodes \(6\) must be a multiple of 4"):
+        League(changed(config, episodes=6), tmp_path / "odd")

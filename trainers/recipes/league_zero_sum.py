@@ -163,7 +163,12 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
     parser.add_argument("--sft-steps", type=int, default=20, help="SFT steps of 8 rows")
     parser.add_argument("--sft-lr", type=float, default=1e-3)
     parser.add_argument("--lora-rank", type=int, default=16)
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--temperature", type=float, default=1.0, help="the learner's sampling temperature in training")
+    parser.add_argument("--paired-training", action=argparse.BooleanOptionalAction, default=False,
+                        help="play each training instance in both seat orders against the same opponent (a deal's "
+                        "cards reach the learner from both sides)")
+    parser.add_argument("--opponent-temperature", type=float, default=None,
+                        help="the pool's checkpoints' sampling temperature in training (0: greedy); default: the learner's")
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply")
     parser.add_argument("--grad-accum", type=int, default=4, help="chunks of each iteration's batch (the same gradient)")
     parser.add_argument("--seed", type=int, default=0)
@@ -185,7 +190,8 @@ def config_of(setup: Setup, args: argparse.Namespace) -> LeagueConfig:
     return LeagueConfig(game=setup.game, model=args.model, iterations=args.iterations, episodes=args.episodes,
                         eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler="pfsp",
                         payoff_episodes=args.payoff_episodes, eval_temperature=args.eval_temperature,
-                        train_game_options=args.train_options,
+                        train_game_options=args.train_options, opponent_temperature=args.opponent_temperature,
+                        paired_training=args.paired_training,
                         learner={"lr": args.lr, "lora_rank": args.lora_rank, "guided": True, "temperature": args.temperature,
                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed, "loss_type": "dapo",
                                  "grad_accum": args.grad_accum, "epochs": args.epochs,
