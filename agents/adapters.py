@@ -53,6 +53,11 @@ class AdapterAgent:
         with self.bank.lock, self._active():
             return self.bank.base.act(requests)
 
+    def reply_logprobs(self, messages: list[dict[str, str]], replies: Sequence[str]) -> list[float]:
+        """:meth:`TransformersAgent.reply_logprobs` with this agent's adapter active."""
+        with self.bank.lock, self._active():
+            return self.bank.base.reply_logprobs(messages, replies)
+
     @contextlib.contextmanager
     def _active(self) -> Any:
         model = self.bank.base.model

@@ -166,6 +166,21 @@ class TransformersAgent(KVReuse):
         safe = defuse_messages(messages, self.tokenizer)
         return list(self.tokenizer.apply_chat_template(safe, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
 
+    def reply_logprobs(self, messages: list[dict[str, str]], replies: Sequence[str]) -> list[float]:
+        """The log-probability of each of ``replies`` as this model's answer to ``messages``
+        (temperature 1, no grammar, each reply in the tokenizer's own tokenization): how a
+        policy weighs its moves, read exactly instead of sampled."""
+        import torch
+
+        prompt = self.encode(messages)
+        rows = [prompt + list(self.tokenizer(reply, add_special_tokens=False)["input_ids"]) for reply in replies]
+        width = max(map(len, rows))
+        ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], device=self.model.device)
+        mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows], device=self.model.device)
+        with torch.no_grad():
+            logp = self.model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
+        return [float(sum(logp[i, t - 1, row[t]] for t in range(len(prompt), len(row)))) for i, row in enumerate(rows)]
+
     def _generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
         import torch
 

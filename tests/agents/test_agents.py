@@ -258,3 +258,21 @@ def test_with_builds_a_renamed_guided_agent_on_the_same_tokenizer_and_model_with
     assert tiny.with_(model=other).model is other
     with pytest.raises(TypeError, match="cannot change device"):
         tiny.with_(device="cpu")
+
+
+def test_reply_logprobs_score_each_reply_as_the_model_would_generate_it(tiny):
+    """Each reply's log-prob is the sum of its tokens' under one forward pass; scoring several
+    at once (padded) gives what scoring each alone gives."""
+    import torch
+
+    messages = chat("Pick one move.")
+    replies = ["[check]", "[bet] now", "x"]
+    together = tiny.reply_logprobs(messages, replies)
+    alone = [tiny.reply_logprobs(messages, [reply])[0] for reply in replies]
+    assert together == pytest.approx(alone, abs=1e-4)
+    prompt = tiny.encode(messages)
+    ids = prompt + tiny.tokenizer("[bet] now", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logp = tiny.model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)
+    assert together[1] == pytest.approx(sum(logp[t - 1, ids[t]].item() for t in range(len(prompt), len(ids))), abs=1e-4)
+    assert all(value < 0 for value in together)

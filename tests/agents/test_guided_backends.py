@@ -161,3 +161,49 @@ def test_vllm_backend_passes_the_grammar_as_per_request_structured_outputs(monke
     assert seen[0]["structured_outputs"] == ("structured", {"grammar": ANSWER})
     assert "structured_outputs" not in seen[1] and "structured_outputs" not in seen[2]
     release_engines()
+
+
+def merging_tokenizer():
+    """A byte-level BPE tokenizer that also knows "[b", "[be" and "[bet": "[bet]" has several
+    spellings (["[bet", "]"] is the tokenizer's own), "[check]" one (a token a byte)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {char: i for i, char in enumerate(alphabet)}
+    for merged in ("[b", "[be", "[bet"):
+        vocab[merged] = len(vocab)
+    vocab["<eos>"] = len(vocab)
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[("[", "b"), ("[b", "e"), ("[be", "t")]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    core.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>")
+
+
+def test_a_literal_list_of_moves_is_written_in_the_tokenizers_own_spelling_only():
+    from dialogym.agents.guidance import RowMasks, grammar_tokenizer, literal_moves
+
+    assert literal_moves('start: ("[check]" | "[bet]")') == ["[check]", "[bet]"]
+    assert literal_moves('start: "say \\"hi\\""') == ['say "hi"']
+    assert literal_moves(ANSWER) is None and literal_moves(CLUE) is None
+    tokenizer = merging_tokenizer()
+    ids = tokenizer.convert_tokens_to_ids
+    eos = [tokenizer.eos_token_id]
+    lltok = grammar_tokenizer(tokenizer, len(tokenizer), eos)
+    assert tokenizer("[bet]")["input_ids"] == ids(["[bet", "]"])
+    listed = 'start: ("[check]" | "[bet]")'
+    same_language = 'start: MOVE\nMOVE: "[check]" | "[bet]"'
+    spelled, free = RowMasks(lltok, [listed], len(tokenizer), eos), RowMasks(lltok, [same_language], len(tokenizer), eos)
+    first = spelled.allowed()[0].nonzero().flatten().tolist()
+    assert sorted(first) == sorted(ids(["[", "[bet"]))
+    # the grammar mask alone also lets "[bet]" start "[b" or "[be"
+    assert set(ids(["[", "[b", "[be", "[bet"])) <= set(free.allowed()[0].nonzero().flatten().tolist())
+    # after "[", only "[check]"'s next byte: "[" + "b"... is not how the tokenizer writes "[bet]"
+    spelled.advance(ids(["["]), [False])
+    assert spelled.allowed()[0].nonzero().flatten().tolist() == ids(["c"])
+    # a trainer's replay rebuilds the same masks
+    masks = replay_masks(lltok, listed, ids(["[bet", "]"]) + eos, len(tokenizer), eos)
+    assert masks[0].nonzero().flatten().tolist() == sorted(first)
+    assert masks[1].nonzero().flatten().tolist() == ids(["]"]) and masks[2].nonzero().flatten().tolist() == eos
+    with pytest.raises(GrammarError, match="not allowed by the recorded grammar"):
+        replay_masks(lltok, listed, ids(["[b", "e", "t", "]"]) + eos, len(tokenizer), eos)

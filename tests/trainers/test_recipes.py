@@ -6,6 +6,8 @@ docs/results/.)"""
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 import subprocess
 
@@ -178,6 +180,35 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
         assert all(row["bet"] is None or 0.0 <= row["bet"] <= 1.0 for row in play.values())
     assert record["metagame"]["players"] == ["it-0", "it-1", "it-2", *sorted(league_kuhn.PANEL)]
     assert result["vs_middle"]["win_rate"].n == 2 and (tmp_path / "res" / "league_kuhn_seed0.png").stat().st_size > 1000
+    # every checkpoint's exact move probabilities, each spot and card of the first hand
+    assert set(record["policy"]) == {"it-0", "it-1", "it-2"}
+    assert all(set(table) == set(league_kuhn.SPOTS) and all(set(row) == {"J", "Q", "K"} and all(0 <= p <= 1 for p in row.values())
+                                                              for row in table.values()) for table in record["policy"].values())
+
+
+def test_the_kuhn_policy_table_reads_each_spots_move_probabilities_off_the_model():
+    """The table gives P(bet) (or, facing a bet, P(call)) between the two open moves of each
+    spot and card, from the log-probs the model gives the moves' texts; the chats are the
+    first hand's, with the player's card in them."""
+
+    class Weighs:
+        """Log-probs by move: bets 3 times as likely as checks with a King, a third with a Jack."""
+
+        def __init__(self):
+            self.asked = []
+
+        def reply_logprobs(self, messages, replies):
+            card = re.search(r"Your card: ([JQK])", messages[-1]["content"]).group(1)
+            self.asked.append((card, tuple(replies)))
+            ratio = {"K": 3.0, "Q": 1.0, "J": 1 / 3}[card]
+            return [math.log(ratio) if move in ("[bet]", "[call]") else 0.0 for move in replies]
+
+    agent = Weighs()
+    table = league_kuhn.policy(agent, {"hands": 4})
+    for spot in league_kuhn.SPOTS:
+        assert table[spot] == {"K": 0.75, "Q": 0.5, "J": 0.25}
+    assert sorted({moves for _, moves in agent.asked}) == [("[call]", "[fold]"), ("[check]", "[bet]")]
+    assert len(agent.asked) == len(league_kuhn.SPOTS) * 3
 
 
 def test_the_kuhn_play_summary_reads_each_cards_bets_and_calls_off_the_prompts():

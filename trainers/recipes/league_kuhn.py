@@ -39,10 +39,12 @@ number with its interval) and the rating curves with the payoff heat map as a PN
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from dialogym.envs import Episode
+from dialogym.envs import Episode, new_match
 from dialogym.envs.games.kuhn import CARDS
 
 from . import league_zero_sum
@@ -91,6 +93,43 @@ def play_summary(episodes: Sequence[Episode], player: str) -> dict[str, dict[str
             for card, row in seen.items()}
 
 
+#: the spots of a hand a policy table reads, by the moves before the player's turn (the player
+#: acts first in "open" and "check_then_facing_bet"), and the move whose probability it gives
+SPOTS = {"open": ((), "[bet]"), "after_check": (("[check]",), "[bet]"), "facing_bet": (("[bet]",), "[call]"),
+         "check_then_facing_bet": (("[check]", "[bet]"), "[call]")}
+
+
+def spot_chats(game_options: Mapping[str, Any], seeds: int = 200) -> dict[tuple[str, str], tuple[list, list[str]]]:
+    """``(spot, card) -> (the chat of the player to act in the first hand, its open moves)``,
+    from the first test deals that give the player each card in each spot."""
+    found: dict[tuple[str, str], tuple[list, list[str]]] = {}
+    for seed in range(seeds):
+        for spot, (before, _) in SPOTS.items():
+            match = new_match(GAME, seed, split="test", **game_options)
+            for move in before:
+                match.submit(match.to_act()[0], move)
+            seat = match.to_act()[0]
+            grammar = match.move_grammar(seat) or ""
+            found.setdefault((spot, match.view(seat)["card"]), (match.messages(seat), re.findall(r'"(\[\w+\])"', grammar)))
+        if len(found) == len(SPOTS) * len(CARDS):
+            return found
+    raise RuntimeError(f"{GAME}: not every card in every spot in {seeds} deals")
+
+
+def policy(agent: Any, game_options: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """How ``agent`` (a transformers agent, or an adapter of one) plays the first hand, read
+    exactly off the model rather than sampled: for each spot, the probability of betting (or,
+    facing a bet, of calling) with each card, between the two open moves (temperature 1, each
+    move as the tokenizer writes it). Greedy play bets (calls) where it is above 0.5."""
+    table: dict[str, dict[str, float]] = {spot: {} for spot in SPOTS}
+    for (spot, card), (chat, moves) in sorted(spot_chats(game_options).items()):
+        logp = dict(zip(moves, agent.reply_logprobs(chat, moves), strict=True))
+        top = max(logp.values())
+        weights = {move: math.exp(v - top) for move, v in logp.items()}
+        table[spot][card] = round(weights[SPOTS[spot][1]] / sum(weights.values()), 4)
+    return table
+
+
 SETUP = Setup(
     recipe=RECIPE, game=GAME, options=OPTIONS, seats=("player_0", "player_1"), panel=PANEL,
     panel_metrics={"chips": chips_a_hand, "win": won}, panel_floor=None, targets_from="greedy",
@@ -103,6 +142,7 @@ SETUP = Setup(
     defaults={"max_new_tokens": 8, "iterations": 10, "episodes": 64, "baseline": "group", "group_size": 4, "epochs": 2,
               "lr": 1e-3, "eval_temperature": 0.0, "eval_episodes": 4, "panel_episodes": 60, "payoff_episodes": 2},
     play_summary=play_summary,
+    policy=policy,
     # one hand a training episode: each reward is that hand's chips, so a group's plays of one
     # deal say which move paid with that card (a 4-hand reward mixes four hands' moves)
     train_options=("hands=1",),

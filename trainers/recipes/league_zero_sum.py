@@ -70,6 +70,10 @@ class Setup:
     #: how a player played its panel matches (``(episodes, player) -> summary``), where the
     #: game can say it briefly (Kuhn Poker: how often it bets and calls with each card)
     play_summary: Callable[[Sequence[Episode], str], dict[str, Any]] | None = None
+    #: the exact move probabilities of a player (``(agent, game_options) -> table``), read off
+    #: the model instead of sampled, for every checkpoint of the pool (Kuhn Poker: P(bet) and
+    #: P(call) with each card in each spot of the first hand)
+    policy: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | None = None
     #: the recipe's defaults beside :func:`parse`'s own
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: game options of the training episodes only, over ``options`` (the default of
@@ -147,6 +151,7 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
                         help="temperature of the league's evaluations, the payoff table and the sampled final evaluation "
                         "(the final evaluation is also played greedy)")
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--beta", type=float, default=0.0, help="weight of the KL to the base model (the adapter off)")
     parser.add_argument("--baseline", choices=("role", "group"), default="role",
                         help="role: each training instance played once, a baseline per (seat, opponent); group: each "
                         "played --group-size times in one seating, a baseline per group (the deal's luck cancels)")
@@ -192,7 +197,7 @@ def config_of(setup: Setup, args: argparse.Namespace) -> LeagueConfig:
                         payoff_episodes=args.payoff_episodes, eval_temperature=args.eval_temperature,
                         train_game_options=args.train_options, opponent_temperature=args.opponent_temperature,
                         paired_training=args.paired_training,
-                        learner={"lr": args.lr, "lora_rank": args.lora_rank, "guided": True, "temperature": args.temperature,
+                        learner={"lr": args.lr, "beta": args.beta, "lora_rank": args.lora_rank, "guided": True, "temperature": args.temperature,
                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed, "loss_type": "dapo",
                                  "grad_accum": args.grad_accum, "epochs": args.epochs,
                                  "baseline": args.baseline, "group_size": args.group_size,
@@ -309,6 +314,12 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
     pool = CheckpointPool(args.out / "pool")
     checkpoints = [e.name for e in pool.entries if e.kind != "external"]
     reached = targets(setup, results, pool, final, game, checkpoints)
+    policies = None
+    if setup.policy is not None:
+        policies = {name: setup.policy(league.bank.agent(name, str(pool.path_of(name))), config.learner.options())
+                    for name in checkpoints}
+        for name, table in policies.items():
+            print(f"policy of {name}: {table}", flush=True)
     args.results.mkdir(parents=True, exist_ok=True)
     name = f"{setup.recipe}{args.tag}"
     png = plot(setup, args.results / f"{name}.png", lines, game)
@@ -319,7 +330,7 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
               "sft_warm_start": {"player": setup.warm_start_player, "instances": args.sft_instances, "steps": args.sft_steps,
                                  "lr": args.sft_lr, "rows": fitted[0]} if fitted else None,
               "iterations": len(lines), "final": final, "middle": mid, "panel": list(setup.panel), **results,
-              "greedy": greedy, "sampled": sampled, "targets": reached,
+              "greedy": greedy, "sampled": sampled, "targets": reached, "policy": policies,
               "ratings": {e.name: [e.rating_lo, e.rating, e.rating_hi] for e in pool.entries},
               "metagame": game.as_dict(), "league": lines, "plot": png.name}
     path = write_results(args.results / f"{name}.json", setup.recipe, clock, **result)
