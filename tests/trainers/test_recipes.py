@@ -159,7 +159,7 @@ def test_the_competitive_league_recipe_evaluates_the_final_checkpoint_and_solves
 
 
 def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_against_the_nash_panel(tmp_path):
-    result = league_kuhn.main(["--model", "tiny", "--iterations", "2", "--episodes", "2", "--group-size", "2", "--eval-episodes", "2",
+    result = league_kuhn.main(["--model", "tiny", "--iterations", "2", "--episodes", "4", "--group-size", "2", "--eval-episodes", "2",
                                "--final-episodes", "4", "--panel-episodes", "6", "--payoff-episodes", "1",
                                "--out", str(tmp_path / "league"), "--results", str(tmp_path / "res"), "--tag", "_seed0"])
     record = json.loads((tmp_path / "res" / "league_kuhn_seed0.json").read_text())
@@ -168,6 +168,9 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
     assert record["vs_base"] == record["greedy"]["vs_base"] and record["greedy"]["temperature"] == 0.0
     # one hand a training episode, four in every evaluation
     assert record["config"]["train_game_options"] == ["hands=1"] and record["game_options"] == ["hands=4"]
+    # every deal in both seatings, the pool greedy, the learner hot: the recipe's defaults reach the league
+    assert record["config"]["paired_training"] is True and record["config"]["opponent_temperature"] == 0.0
+    assert record["config"]["learner"]["temperature"] == 5.0
     panel = record["vs_panel"]
     assert panel["matches"] == 6 and {"chips_base", "chips_final", "chips_gain", "win_base", "win_final"} <= set(panel)
     # two instances per panel member (6 matches, each instance in both seats): the per-member estimates count them
@@ -343,7 +346,7 @@ def test_the_kuhn_league_can_warm_start_on_random_moves_and_a_panel_player_is_re
 
     from dialogym.trainers.recipes import league_zero_sum
 
-    result = league_kuhn.main(["--model", "tiny", "--iterations", "2", "--episodes", "2", "--group-size", "2", "--eval-episodes", "2",
+    result = league_kuhn.main(["--model", "tiny", "--iterations", "2", "--episodes", "4", "--group-size", "2", "--eval-episodes", "2",
                                "--final-episodes", "2", "--panel-episodes", "3", "--payoff-episodes", "0", "--sft-instances", "2",
                                "--sft-steps", "1", "--out", str(tmp_path / "league"), "--results", str(tmp_path / "res")])
     warm = result["sft_warm_start"]

@@ -21,8 +21,12 @@ The learner (the embedded model with a LoRA adapter, guided moves) takes both se
 against opponents drawn by PFSP from its pool (the base ``it-0`` and every past checkpoint),
 for 10 iterations of 64 training episodes of **one hand each** (``--train-option hands=1``:
 each reward is one hand's chips, where a 4-hand reward mixes four hands' moves), with GRPO's
-own groups by default (``--baseline group --group-size 4``: each training deal played 4 times
-in one seating, one baseline per group, so the deal's luck cancels), 2 epochs, lr 1e-3, T=1.
+own groups (``--baseline group --group-size 16``: each training deal played 16 times in one
+seating, one baseline per group, so the deal's luck cancels), every deal in both seatings
+(``--paired-training``), the pool's checkpoints greedy in training (``--opponent-temperature
+0``) and the learner sampling at T=5 (``--temperature 5``), 2 epochs, lr 1e-3. At the end it
+reads every checkpoint's exact move probabilities off the model (``policy``: P(bet) and
+P(call) with each card in each spot of a first hand).
 Every evaluation plays the full 4-hand match. Every evaluation is greedy by default (``--eval-temperature 0``; given a
 temperature, the final evaluation is also played sampled and reported beside the greedy one),
 and the targets are read from the greedy evaluation on held-out test instances (each played
@@ -134,13 +138,17 @@ SETUP = Setup(
     recipe=RECIPE, game=GAME, options=OPTIONS, seats=("player_0", "player_1"), panel=PANEL,
     panel_metrics={"chips": chips_a_hand, "win": won}, panel_floor=None, targets_from="greedy",
     title=f"league on {GAME} ({HANDS} hands, guided, PFSP)", live=32,
-    # GRPO's own groups (each training deal played 4 times in one seating: the deal's luck
-    # cancels), 16 deals an iteration, two passes over each batch, lr 1e-3 (2e-3 stopped the
-    # bets after one iteration; T=1.3 and groups of 8 did not keep them either: docs/training.md);
-    # greedy evaluations throughout (no move here ties a match by itself), and the panel and
-    # payoff sizes that keep the recipe near 30 minutes
-    defaults={"max_new_tokens": 8, "iterations": 10, "episodes": 64, "baseline": "group", "group_size": 4, "epochs": 2,
-              "lr": 1e-3, "eval_temperature": 0.0, "eval_episodes": 4, "panel_episodes": 60, "payoff_episodes": 2},
+    # GRPO's own groups of 16 plays of a deal, each deal in both seatings (--paired-training:
+    # its two cards reach the learner once each, so what a King's bets gain and a Jack's lose
+    # weigh alike in every batch), the pool's checkpoints greedy in training (a group's rewards
+    # differ by the learner's moves alone) and the learner sampling at T=5 (its moves are a
+    # literal list, so T tempers the choice between [check] and [bet]: about a third bets at
+    # first, where T=1 bets one time in a hundred); two passes over each batch, lr 1e-3.
+    # docs/training.md has the runs that led here. Greedy evaluations throughout (no move here
+    # ties a match by itself), and the panel and payoff sizes that keep the recipe near 30 minutes
+    defaults={"max_new_tokens": 8, "iterations": 10, "episodes": 64, "baseline": "group", "group_size": 16, "epochs": 2,
+              "lr": 1e-3, "temperature": 5.0, "opponent_temperature": 0.0, "paired_training": True,
+              "eval_temperature": 0.0, "eval_episodes": 4, "panel_episodes": 60, "payoff_episodes": 2},
     play_summary=play_summary,
     policy=policy,
     # one hand a training episode: each reward is that hand's chips, so a group's plays of one
