@@ -47,6 +47,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,11 @@ class PayoffTable:
         return {"mean": _lists(self.mean), "lo": _lists(self.lo), "hi": _lists(self.hi), "n": self.n.astype(int).tolist()}
 
 
+def natural_key(name: str) -> list[str | int]:
+    """Sort key that reads the numbers in a name as numbers: ``it-2`` before ``it-10``."""
+    return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", name))]
+
+
 def payoff_table(
     pairings: Sequence[Pairing], *, players: Sequence[str] = (), samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
 ) -> PayoffTable:
@@ -108,7 +114,7 @@ def payoff_table(
     :func:`~.ratings.win_matrix` and :func:`~.ratings.win_matrix_intervals`, the diagonal 0.5."""
     played, rate, n = win_matrix(pairings)
     _, lo, hi = win_matrix_intervals(pairings, samples=samples, seed=seed)
-    names = sorted({*played, *players})
+    names = sorted({*played, *players}, key=natural_key)
     at = [names.index(name) for name in played]
     grid = np.ix_(at, at)
     table = {"mean": rate, "lo": lo, "hi": hi}

@@ -146,3 +146,9 @@ def test_the_terminal_table_of_an_unsolved_metagame_names_the_pairs_that_never_m
     text = " ".join(console.export_text().split())  # the caption wraps at the table's width
     assert "not solved: these pairs never played each other: smollm2 vs tiny" in text
     assert metagame_table(Summary(config=config.model_copy(update={"mode": "selfplay"}), rows=[], scores=[])) is None
+
+
+def test_the_payoff_table_orders_checkpoints_by_their_numbers():
+    """``it-10`` comes after ``it-9``, not after ``it-1``: a league's table reads in iteration order."""
+    pairings = [("it-10", "it-1", 1.0), ("it-2", "it-10", 0.0), ("it-9", "scripted:nash", 0.5), ("it-1", "it-2", 0.5)]
+    assert payoff_table(pairings, samples=20).players == ["it-1", "it-2", "it-9", "it-10", "scripted:nash"]
