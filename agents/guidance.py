@@ -14,7 +14,7 @@ sampled from (a token with one legal choice has log-prob 0 and no gradient).
 A grammar that is a short list of literal moves (``start: ("[check]" | "[bet]")``:
 :func:`literal_moves`) is decoded in the tokenizer's own tokenization of each move only. A
 grammar mask alone lets a move be spelled in any tokens that add up to it (``[b`` ``et]``);
-sampled hot, those spellings take a large share of the replies (a third at temperature 4 in
+sampled hot, those spellings take a large share of the replies (about half at temperature 4 in
 Kuhn Poker), and a trainer then moves the probability of spellings greedy decoding never
 takes. With one spelling per move, the first token where two moves part is the choice, and
 its tempered probabilities are the move's.
