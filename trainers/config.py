@@ -197,6 +197,11 @@ class LeagueConfig(BaseModel):
     def _train_key_value(cls, items: list[str]) -> list[str]:
         return check_options(items)
 
+    def plays(self) -> int:
+        """How many times a training instance is played in one seating: ``group_size`` with
+        GRPO's own groups (``baseline="group"``), else once."""
+        return self.learner.group_size if self.learner.baseline == "group" else 1
+
     def train_options(self) -> dict[str, Any]:
         """The game options of the league's training episodes: the learner's ``game_options``
         with ``train_game_options`` over them."""

@@ -117,12 +117,13 @@ class League:
             raise ValueError(f"league: episodes={config.episodes} is fewer than the {world} processes, and each process "
                              f"plays a share of every iteration's episodes; raise --episodes to at least {world}")
         self.roles = spec(config.game).game_cls.roles
-        if config.paired_training:
-            plays = config.learner.group_size if config.learner.baseline == "group" else 1
-            if config.episodes % (plays * len(self.roles)):
-                raise ValueError(f"league: paired_training plays each training instance in all {len(self.roles)} seatings"
-                                 + (f", {plays} times each" if plays > 1 else "") + f": episodes ({config.episodes}) must "
-                                 f"be a multiple of {plays * len(self.roles)}")
+        #: the seatings each training instance is played in (every seat the learner's, or one)
+        self.seatings = len(self.roles) if config.paired_training else 1
+        plays = config.plays()
+        if config.paired_training and config.episodes % (plays * self.seatings):
+            raise ValueError(f"league: paired_training plays each training instance in all {self.seatings} seatings"
+                             + (f", {plays} times each" if plays > 1 else "") + f": episodes ({config.episodes}) must "
+                             f"be a multiple of {plays * self.seatings}")
         sampler = make_sampler(config.sampler, self.roles)
         self.samplers = {role: sampler.for_role(role) if isinstance(sampler, PerRole) else sampler for role in self.roles}
         self.fixed = {name: s for f in self.samplers.values() if isinstance(f, Fixed) for name, s in f.entries.items()}
@@ -381,10 +382,9 @@ class League:
             return sampler.sample(self._candidates(sampler), rng, rates.get)
 
         # every rank draws the whole plan, so that all agree on it, and plays its share
-        plays = cfg.group_size if cfg.baseline == "group" else 1  # GRPO groups: plays of one instance and seating
-        seatings = len(self.roles) if c.paired_training else 1
-        specs = self._specs(train_seeds(cfg.seed, iteration, c.episodes // (plays * seatings)), "train", f"train-{iteration}",
-                            draw, plays)
+        plays = c.plays()  # GRPO groups: plays of one instance and seating
+        specs = self._specs(train_seeds(cfg.seed, iteration, c.episodes // (plays * self.seatings)), "train",
+                            f"train-{iteration}", draw, plays)
         mine = [s for i, s in enumerate(specs) if (i // plays) % self.world_size == self.rank]  # whole groups per rank
         sampling = Sampling(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
         names = {n for s in mine for n in s.seats.values() if n != LEARNER}

@@ -177,9 +177,11 @@ class TransformersAgent(KVReuse):
         width = max(map(len, rows))
         ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], device=self.model.device)
         mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows], device=self.model.device)
+        start = len(prompt) - 1  # the position that predicts each reply's first token
         with torch.no_grad():
-            logp = self.model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
-        return [float(sum(logp[i, t - 1, row[t]] for t in range(len(prompt), len(row)))) for i, row in enumerate(rows)]
+            logits = self.model(input_ids=ids, attention_mask=mask).logits[:, start:]
+            logp = logits.float().log_softmax(-1)
+        return [float(sum(logp[i, t - 1 - start, row[t]] for t in range(len(prompt), len(row)))) for i, row in enumerate(rows)]
 
     def _generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
         import torch

@@ -48,6 +48,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dialogym.agents.guidance import literal_moves
 from dialogym.envs import Episode, new_match
 from dialogym.envs.games.kuhn import CARDS
 
@@ -113,8 +114,8 @@ def spot_chats(game_options: Mapping[str, Any], seeds: int = 200) -> dict[tuple[
             for move in before:
                 match.submit(match.to_act()[0], move)
             seat = match.to_act()[0]
-            grammar = match.move_grammar(seat) or ""
-            found.setdefault((spot, match.view(seat)["card"]), (match.messages(seat), re.findall(r'"(\[\w+\])"', grammar)))
+            moves = literal_moves(match.move_grammar(seat) or "") or []
+            found.setdefault((spot, match.view(seat)["card"]), (match.messages(seat), moves))
         if len(found) == len(SPOTS) * len(CARDS):
             return found
     raise RuntimeError(f"{GAME}: not every card in every spot in {seeds} deals")
