@@ -5,6 +5,7 @@ from it with the generator it is given. Definitions (``w_i`` = the learner's win
 against candidate ``i``, 0.5 when they never met):
 
 - ``latest``: all mass on the newest checkpoint (plain self-play);
+- ``base``: all mass on the oldest checkpoint, the league's base model (``it-0``);
 - ``uniform``: the same mass on every candidate (fictitious self-play);
 - ``recency``: with probability ``p_latest`` the newest, else geometric weights
   ``decay^age`` over the older ones (AlphaStar-style main-agent mixture);
@@ -12,7 +13,11 @@ against candidate ``i``, 0.5 when they never met):
   ``(1 - w)^2`` (focus on opponents the learner loses to) or ``variance``: ``w (1 - w)``
   (focus on even matches);
 - ``fixed``: uniform over a fixed list of model specs (scripted players, external models),
-  which a league keeps as ``external`` pool entries so that results against them are rated.
+  which a league keeps as ``external`` pool entries so that results against them are rated;
+- a mixture ``a*<sampler>+b*<sampler>``: the samplers' probabilities weighted ``a : b``
+  (AlphaStar's main agents mix self-play and PFSP this way); ``0.5*base+0.5*pfsp`` keeps
+  half of the training games against the base, so a best reply to the newest checkpoints
+  cannot forget how to beat it.
 
 For asymmetric games, :class:`PerRole` gives each opponent role its own sampler
 (``--sampler speaker=pfsp,listener=fixed:scripted``); every opponent seat of a game with
@@ -49,6 +54,15 @@ class Latest(Sampler):
     def probabilities(self, candidates, win_rate=None):
         p = np.zeros(len(candidates))
         p[-1] = 1.0
+        return p
+
+
+class Base(Sampler):
+    name = "base"
+
+    def probabilities(self, candidates, win_rate=None):
+        p = np.zeros(len(candidates))
+        p[0] = 1.0
         return p
 
 
@@ -133,6 +147,26 @@ class Fixed(Sampler):
 
 
 @dataclass
+class Mixture(Sampler):
+    """``weights[k]``-weighted sum of ``parts[k]``'s probabilities over the same candidates
+    (the weights are normalised)."""
+
+    parts: list[Sampler] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    name: str = "mixture"
+
+    def __post_init__(self) -> None:
+        if not self.parts or len(self.parts) != len(self.weights) or any(not w > 0 for w in self.weights):
+            raise ValueError("a mixture needs samplers with positive weights, e.g. 0.5*base+0.5*pfsp")
+        if any(isinstance(p, Fixed | Mixture) for p in self.parts):
+            raise ValueError("a mixture draws from the pool's checkpoints: 'fixed' (or another mixture) cannot be a part of it")
+
+    def probabilities(self, candidates, win_rate=None):
+        w = np.asarray(self.weights, dtype=float) / sum(self.weights)
+        return sum(wk * part.probabilities(candidates, win_rate) for wk, part in zip(w, self.parts, strict=True))
+
+
+@dataclass
 class PerRole:
     """A sampler per role of the opponent seat; roles not named use ``default``."""
 
@@ -144,7 +178,8 @@ class PerRole:
 
 
 SAMPLER_HELP = (
-    "latest | uniform | recency[:p_latest[:decay]] | pfsp[:squared|variance] | fixed:<spec>,<spec> | "
+    "latest | base | uniform | recency[:p_latest[:decay]] | pfsp[:squared|variance] | fixed:<spec>,<spec> | "
+    "a mixture <weight>*<sampler>+<weight>*<sampler> (e.g. 0.5*base+0.5*pfsp) | "
     "per role: <role>=<sampler>,<role>=<sampler>[,*=<default>] (e.g. speaker=pfsp,listener=fixed:scripted)"
 )
 
@@ -174,9 +209,13 @@ def make_sampler(spec: str, roles: Sequence[str] | None = None) -> Sampler | Per
 
 
 def _single(spec: str) -> Sampler:
+    if "+" in spec or "*" in spec:
+        return _mixture(spec)
     kind, _, arg = spec.partition(":")
     if kind == "latest" and not arg:
         return Latest()
+    if kind == "base" and not arg:
+        return Base()
     if kind == "uniform" and not arg:
         return Uniform()
     if kind == "recency":
@@ -192,3 +231,17 @@ def _single(spec: str) -> Sampler:
     if kind == "fixed":
         return Fixed([s for s in arg.split(",") if s])
     raise ValueError(f"unknown opponent sampler {spec!r}; use {SAMPLER_HELP}")
+
+
+def _mixture(spec: str) -> Mixture:
+    parts, weights = [], []
+    for term in spec.split("+"):
+        weight, star, inner = term.partition("*")
+        try:
+            weights.append(float(weight) if star else float("nan"))
+        except ValueError:
+            weights.append(float("nan"))
+        if not star or not weights[-1] > 0:
+            raise ValueError(f"sampler {spec!r}: write a mixture as <weight>*<sampler>+<weight>*<sampler> with positive weights, e.g. 0.5*base+0.5*pfsp")
+        parts.append(_single(inner.strip()))
+    return Mixture(parts, weights)

@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 from dialogym.envs.files import atomic_replace_dir, recover_dir
-from dialogym.trainers.opponents import PFSP, Fixed, Latest, PerRole, Recency, Uniform, make_sampler
+from dialogym.trainers.opponents import (
+    PFSP,
+    Base,
+    Fixed,
+    Latest,
+    Mixture,
+    PerRole,
+    Recency,
+    Uniform,
+    make_sampler,
+)
 from dialogym.trainers.pool import CheckpointPool, MatchResult
 
 
@@ -148,6 +158,21 @@ def test_latest_always_picks_the_newest():
     assert_matches(Latest(), [0, 0, 0, 1])
 
 
+def test_base_always_picks_the_oldest():
+    assert_matches(Base(), [1, 0, 0, 0])
+
+
+def test_a_mixture_weights_its_parts():
+    # 1*base + 3*pfsp:squared: a quarter on the base, three quarters by PFSP (which also counts the base)
+    w = np.array([0.9, 0.5, 0.2, 0.5])
+    pfsp = (1 - w) ** 2 / ((1 - w) ** 2).sum()
+    sampler = make_sampler("1*base+3*pfsp")
+    assert isinstance(sampler, Mixture) and sampler.weights == [1.0, 3.0]
+    assert_matches(sampler, 0.25 * np.array([1, 0, 0, 0]) + 0.75 * pfsp)
+    per_role = make_sampler("speaker=0.5*base+0.5*latest,listener=uniform", ["speaker", "listener"])
+    assert_matches(per_role.for_role("speaker"), [0.5, 0, 0, 0.5])
+
+
 def test_uniform_picks_every_candidate_equally():
     assert_matches(Uniform(), [0.25] * 4)
 
@@ -185,7 +210,9 @@ def test_per_role_sampler_specs_give_each_role_its_own_sampler():
 
 
 @pytest.mark.parametrize(
-    "spec", ["pfsp:sq", "recency:x", "recency:1.5", "recency:0.5:0", "recency:0.5:0.5:1", "latest:1", "fixed:", "fixed:gpt9", "fixed:hf:/a/b,hf:_a_b", "speaker=pfsp:sq"]
+    "spec", ["pfsp:sq", "recency:x", "recency:1.5", "recency:0.5:0", "recency:0.5:0.5:1", "latest:1", "fixed:", "fixed:gpt9", "fixed:hf:/a/b,hf:_a_b", "speaker=pfsp:sq",
+             "base:1", "0.5*base+pfsp", "0*base+1*pfsp", "-1*base+2*pfsp", "x*base+1*pfsp", "0.5*base+0.5*pfsp:sq",
+             "0.5*base+0.5*fixed:scripted"]
 )
 def test_bad_sampler_arguments_fail_when_parsed(spec):
     with pytest.raises(ValueError):

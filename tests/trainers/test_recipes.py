@@ -341,6 +341,17 @@ def test_a_recipe_s_training_options_are_its_default_until_given():
     assert league_zero_sum.config_of(league_kuhn.SETUP, given).train_options() == {"hands": 2, "x": 1}
 
 
+def test_a_recipe_s_sampler_reaches_the_league_and_a_bad_one_is_one_line(capsys):
+    from dialogym.trainers.recipes import league_zero_sum
+
+    assert league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, [])).sampler == "pfsp"
+    given = league_zero_sum.parse(league_kuhn.SETUP, ["--sampler", "0.5*base+0.5*pfsp"])
+    assert league_zero_sum.config_of(league_kuhn.SETUP, given).sampler == "0.5*base+0.5*pfsp"
+    with pytest.raises(SystemExit):
+        league_zero_sum.parse(league_kuhn.SETUP, ["--sampler", "0.5*base+pfsp"])
+    assert "--sampler: sampler '0.5*base+pfsp': write a mixture as" in capsys.readouterr().err
+
+
 def test_the_kuhn_league_can_warm_start_on_random_moves_and_a_panel_player_is_refused(tmp_path, capsys):
     import dataclasses
 

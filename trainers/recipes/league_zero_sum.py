@@ -36,6 +36,7 @@ from dialogym.benchmarks.metagame import MetaGame
 from dialogym.envs import Episode
 from dialogym.trainers.config import LeagueConfig
 from dialogym.trainers.league import League, draw_ratings, eval_instances, eval_seeds
+from dialogym.trainers.opponents import SAMPLER_HELP, make_sampler
 from dialogym.trainers.pool import CheckpointPool
 
 from .common import Clock, estimate, fmt, paired_gain, save_png, warm_start, write_results
@@ -141,6 +142,7 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
     parser.add_argument("--episodes", type=int, default=32, help="training episodes per iteration")
     parser.add_argument("--eval-episodes", type=int, default=8, help="in-league evaluation matches per opponent")
     parser.add_argument("--eval-opponents", type=int, default=2)
+    parser.add_argument("--sampler", default="pfsp", help=f"the training opponents' sampler: {SAMPLER_HELP}")
     parser.add_argument("--final-episodes", type=int, default=200,
                         help="held-out matches of the final checkpoint against the base and against the middle one "
                         "each: half as many instances, each played in both seats")
@@ -186,6 +188,10 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
         args.train_options = list(setup.train_options)
     if args.iterations < 2:
         parser.error(f"--iterations {args.iterations}: at least 2, so that the middle checkpoint is not the final one")
+    try:
+        make_sampler(args.sampler, setup.seats)
+    except ValueError as e:
+        parser.error(f"--sampler: {e}")
     if args.sft_instances and setup.warm_start_player is None:
         parser.error(f"--sft-instances: {setup.recipe} has no warm-start player")
     return args
@@ -193,7 +199,7 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
 
 def config_of(setup: Setup, args: argparse.Namespace) -> LeagueConfig:
     return LeagueConfig(game=setup.game, model=args.model, iterations=args.iterations, episodes=args.episodes,
-                        eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler="pfsp",
+                        eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler=args.sampler,
                         payoff_episodes=args.payoff_episodes, eval_temperature=args.eval_temperature,
                         train_game_options=args.train_options, opponent_temperature=args.opponent_temperature,
                         paired_training=args.paired_training,
