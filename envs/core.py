@@ -92,6 +92,9 @@ class Outcome:
 
     rewards: dict[str, float]
     metrics: dict[str, float] = field(default_factory=dict)
+    #: in a game of rounds (:meth:`Game.round_of`), each finished round's rewards per seat
+    #: (they sum to ``rewards``); empty otherwise
+    round_rewards: list[dict[str, float]] = field(default_factory=list)
 
     def metric(self, name: str) -> float:
         """The metric ``name``, or :class:`MissingMetric` naming the metrics there are."""
@@ -224,6 +227,13 @@ class Game(ABC, Generic[InstanceT, StateT]):
         return sum(self.seat_quality(outcome, seat) for seat in self.roles) / len(self.roles)
 
     # -- optional --------------------------------------------------------------------
+    def round_of(self, state: StateT) -> int | None:
+        """The round (0, 1, ...) the next move belongs to, in a game played in rounds whose
+        rewards :meth:`score` reports one by one (``Outcome.round_rewards``: a hand of poker);
+        None (the default): the game has no such rounds. Each recorded turn keeps it
+        (``Turn.round``), so a trainer can credit a round's moves with its reward alone."""
+        return None
+
     def move_grammar(self, state: StateT, seat: str) -> str | None:
         """The moves ``seat`` may make now, as a grammar in llguidance's Lark dialect (which
         includes regexes), or None to leave the reply free.

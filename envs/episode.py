@@ -37,6 +37,9 @@ class Turn(BaseModel):
     grammar: str | None = None
     #: What was changed in the reply before it was read (e.g. unpaired surrogates replaced).
     note: str | None = None
+    #: The round of the game the reply belongs to (a hand of poker: ``Game.round_of``); None
+    #: in a game without rounds.
+    round: int | None = None
 
 
 class Episode(BaseModel):
@@ -55,6 +58,9 @@ class Episode(BaseModel):
     turns: list[Turn] = Field(default_factory=list)
     rewards: dict[str, float] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
+    #: each finished round's rewards per seat, in a game of rounds (``Outcome.round_rewards``;
+    #: they sum to ``rewards``); empty otherwise
+    round_rewards: list[dict[str, float]] = Field(default_factory=list)
     status: Literal["completed", "aborted"] = "completed"
     abort_reason: str | None = None
     aborted_by: str | None = None

@@ -205,6 +205,7 @@ class Match:
                 latency_s=latency_s,
                 grammar=grammar,
                 note=note,
+                round=self.game.round_of(self.state),
             )
         )
         self._unrecorded[seat] = []
@@ -293,6 +294,7 @@ class Match:
             turns=list(self.turns),
             rewards={seat: float(outcome.rewards.get(seat, 0.0)) for seat in self.roles},
             metrics={name: float(value) for name, value in outcome.metrics.items()},
+            round_rewards=[{seat: float(r.get(seat, 0.0)) for seat in self.roles} for r in outcome.round_rewards],
             status="aborted" if self.aborted else "completed",
             abort_reason=self.abort_reason,
             aborted_by=self.aborted_by,

@@ -100,6 +100,11 @@ class GRPOConfig(TrainerConfig):
         "group", description="group: one baseline per instance, seat and opponents (a league plays each training instance "
         "group_size times); role: one per seat and opponents (a league plays each once; asymmetric games)"
     )
+    credit: Literal["episode", "round"] = Field(
+        "episode", description="what a reply is credited with: episode: the episode's reward; round: in a game played in "
+        "rounds (a hand of Kuhn Poker), the reward of the reply's round alone, each round a sample with its own baseline "
+        "(the same round of the group's plays), so a hand's moves are not credited with the other hands' chips"
+    )
 
 
 class PPOConfig(GRPOConfig):

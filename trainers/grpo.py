@@ -47,10 +47,11 @@ def group_key(sample: Sample, baseline: str = "group") -> tuple:
     opponents (``group``), or one seat and set of opponents (``role``). Conditioning on the
     opponents keeps a weak partner's gift from counting as the learner's merit when the
     episodes of a step face different opponents (a league); with one opponent it changes
-    nothing."""
+    nothing. With credit per round (:func:`~.samples.seat_samples`), each round of the game is
+    a group of its own."""
     if baseline == "group":
-        return sample.instance_id, sample.seat, sample.opponents
-    return sample.seat, sample.opponents
+        return sample.instance_id, sample.seat, sample.opponents, sample.round
+    return sample.seat, sample.opponents, sample.round
 
 
 def advantages(samples: Sequence[Sample], scale: bool = True, baseline: str = "group") -> np.ndarray:
@@ -59,7 +60,7 @@ def advantages(samples: Sequence[Sample], scale: bool = True, baseline: str = "g
     group's mean and standard deviation, and each of its samples gets its advantage."""
     groups: dict[tuple, dict[tuple, float]] = defaultdict(dict)
     for s in samples:
-        groups[group_key(s, baseline)][(s.episode_id, s.seat)] = s.reward
+        groups[group_key(s, baseline)][(s.episode_id, s.seat, s.round)] = s.reward
     stats = {}
     for key, episodes in groups.items():
         r = np.array(list(episodes.values()), dtype=np.float64)
@@ -126,7 +127,7 @@ class GRPOTrainer(TrainerCore):
         import torch
 
         cfg = self.cfg
-        samples = episode_samples(episodes, LEARNER)
+        samples = episode_samples(episodes, LEARNER, cfg.credit)
         everyone = self.gather_samples(samples)  # every rank's samples, for advantages and metrics
         if not everyone:
             return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0}

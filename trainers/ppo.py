@@ -76,7 +76,7 @@ class PPOTrainer(TrainerCore):
         import torch
 
         cfg = self.cfg
-        samples = episode_samples(episodes, LEARNER)
+        samples = episode_samples(episodes, LEARNER, cfg.credit)
         reward_sum, n_sequences = self.sum_across_ranks([float(sum(s.reward for s in samples)), float(len(samples))])
         if not n_sequences:
             return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0}

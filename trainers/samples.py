@@ -7,6 +7,11 @@ the ids are the ones recorded in the episode. When a chat template does not exte
 previous turn's ids (some templates rewrite earlier turns), the seat's turns are split into
 one sample per turn instead, so no token is ever trained in a context the model did not see.
 
+Credit per round (``credit="round"``, a game played in rounds: a hand of poker): each of the
+seat's rounds is a sample of its own, rewarded with that round's reward alone
+(``Episode.round_rewards``), so a hand's moves are not credited with the other hands' chips.
+A round the episode did not finish (an abort) gets what is left of the episode's reward.
+
 ``loss_mask`` is 1 exactly on the tokens the seat generated; opponent, judge and
 game-master text is context. ``attention_mask`` is a different thing — 1 on every real
 token, 0 on padding — and :func:`collate` keeps the two apart.
@@ -55,6 +60,8 @@ class Sample:
     allowed: Any = field(default=None, repr=False, compare=False)
     #: the agents in the episode's other seats (sorted): baselines are conditioned on them
     opponents: tuple[str, ...] = ()
+    #: the round of the game whose reward this is (``credit="round"``); None: the episode's
+    round: int | None = None
 
     @property
     def guided(self) -> bool:
@@ -62,11 +69,28 @@ class Sample:
         return any(span.grammar is not None for span in self.spans)
 
 
-def seat_samples(episode: Episode, seat: str) -> list[Sample]:
-    """The sample(s) of one seat of one episode (empty if it has no recorded token ids)."""
+CREDITS = ("episode", "round")
+
+
+def round_reward(episode: Episode, seat: str, round: int) -> float:
+    """``seat``'s reward for round ``round`` of ``episode``; for a round the episode did not
+    finish, what the finished rounds leave of its reward (the rounds always sum to it)."""
+    if round < len(episode.round_rewards):
+        return float(episode.round_rewards[round].get(seat, 0.0))
+    return float(episode.rewards.get(seat, 0.0)) - sum(float(r.get(seat, 0.0)) for r in episode.round_rewards)
+
+
+def seat_samples(episode: Episode, seat: str, credit: str = "episode") -> list[Sample]:
+    """The sample(s) of one seat of one episode (empty if it has no recorded token ids); with
+    ``credit="round"``, one (or more) per round of the game, each with the round's reward."""
     turns = [t for t in episode.turns if t.seat == seat and t.token_ids is not None and t.prompt_token_ids is not None]
     if not turns:
         return []
+    if credit not in CREDITS:
+        raise ValueError(f"credit={credit!r}: use one of {CREDITS}")
+    if credit == "round" and any(t.round is None for t in turns):
+        raise ValueError(f"credit='round': {episode.game} has no rounds (its turns record none); use credit='episode'")
+    round_now: int | None = None
     reward = float(episode.rewards.get(seat, 0.0))
     opponents = tuple(sorted(agent for other, agent in episode.seats.items() if other != seat))
     samples: list[Sample] = []
@@ -79,10 +103,14 @@ def seat_samples(episode: Episode, seat: str) -> list[Sample]:
     def flush() -> None:
         if ids:
             samples.append(Sample(list(ids), list(mask), list(logprobs), reward, episode.id, episode.instance_id, seat,
-                                  list(ends), list(spans), opponents=opponents))
+                                  list(ends), list(spans), opponents=opponents, round=round_now))
             ids.clear(), mask.clear(), logprobs.clear(), ends.clear(), spans.clear()
 
     for turn in turns:
+        if credit == "round" and turn.round != round_now:  # a new round: a sample of its own
+            flush()
+            round_now = turn.round
+            reward = round_reward(episode, seat, round_now)
         prompt = list(turn.prompt_token_ids or [])
         if ids and prompt[: len(ids)] == ids:
             new_context = prompt[len(ids) :]
@@ -103,14 +131,14 @@ def seat_samples(episode: Episode, seat: str) -> list[Sample]:
     return samples
 
 
-def episode_samples(episodes: Iterable[Episode], trained: str | Sequence[str]) -> list[Sample]:
-    """Samples of every seat filled by the agent(s) named ``trained``."""
+def episode_samples(episodes: Iterable[Episode], trained: str | Sequence[str], credit: str = "episode") -> list[Sample]:
+    """Samples of every seat filled by the agent(s) named ``trained`` (``credit``: see :func:`seat_samples`)."""
     names = {trained} if isinstance(trained, str) else set(trained)
     out: list[Sample] = []
     for episode in episodes:
         for seat, agent in episode.seats.items():
             if agent in names:
-                out.extend(seat_samples(episode, seat))
+                out.extend(seat_samples(episode, seat, credit))
     return out
 
 

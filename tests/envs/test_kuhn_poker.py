@@ -142,3 +142,19 @@ def test_the_nash_player_beats_the_calling_station_the_base_model_plays_like():
              for seed in range(60) for order in (("nash", "passive"), ("passive", "nash"))]
     chips = [e.metrics[f"chips_{next(s for s, a in e.seats.items() if a == 'nash')}"] for e in engine.run(specs)]
     assert np.mean(chips) > 0.3  # about +0.18 a hand, 4 hands
+
+
+def test_each_hand_is_a_round_whose_chips_the_episode_records():
+    from dialogym.envs import new_match
+
+    match = new_match(GAME, 3, split="test", hands=2)
+    for move in ["[bet]", "[call]", "[check]", "[bet]", "[fold]"]:
+        match.submit(match.to_act()[0], move)
+    episode = match.episode()
+    assert [t.round for t in episode.turns] == [0, 0, 1, 1, 1]
+    assert len(episode.round_rewards) == 2 and episode.round_rewards[1] == {"player_0": 0.25, "player_1": -0.25}  # a fold: 1 chip of 4
+    for seat in ("player_0", "player_1"):
+        assert sum(r[seat] for r in episode.round_rewards) == pytest.approx(episode.rewards[seat])
+    plain = new_match("dialogym/Negotiation-v1", 0)  # a game without rounds records none
+    plain.submit(plain.to_act()[0], "WALK AWAY")
+    assert plain.episode().round_rewards == [] and plain.turns[0].round is None

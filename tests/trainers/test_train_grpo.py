@@ -477,3 +477,66 @@ def test_several_training_opponents_meet_the_instances_in_turn_one_per_group():
     assert list(single.opponents) == ["opponent"] and {s.seats["alice"] for s in single.episode_specs(0)} == {"opponent"}
     with pytest.raises(ValueError, match="give a model spec"):
         GRPOTrainer("dialogym/Negotiation-v1", "tiny", [], config)
+
+
+# -- credit per round ---------------------------------------------------------------------
+def round_turn(i, seat, prompt, generated, round):
+    return turn(i, seat, prompt, generated).model_copy(update={"round": round})
+
+
+def rounds_episode(id, rounds, rewards=None):
+    """Seat a: one reply in each of two rounds (the second's prompt extends the first's ids)."""
+    turns = [round_turn(0, "a", [1, 2], [3], 0), round_turn(1, "b", [9], [8], 0), round_turn(2, "a", [1, 2, 3, 4], [5], 1)]
+    total = rewards or {s: sum(r[s] for r in rounds) for s in ("a", "b")}
+    return episode(turns, total, id=id).model_copy(update={"round_rewards": rounds})
+
+
+def test_credit_per_round_makes_a_sample_of_each_round_with_its_own_reward():
+    e = rounds_episode("e", [{"a": 0.5, "b": -0.5}, {"a": -0.25, "b": 0.25}])
+    (whole,) = seat_samples(e, "a")
+    assert whole.reward == 0.25 and whole.round is None
+    first, second = seat_samples(e, "a", credit="round")
+    assert (first.round, first.reward, first.input_ids, first.loss_mask) == (0, 0.5, [1, 2, 3], [0, 0, 1])
+    # the second round's sample keeps the whole conversation as context and trains its own reply only
+    assert (second.round, second.reward, second.input_ids, second.loss_mask) == (1, -0.25, [1, 2, 3, 4, 5], [0, 0, 0, 0, 1])
+    # an aborted episode: the round it did not finish gets what the finished ones leave of the reward
+    aborted = rounds_episode("x", [{"a": 0.5, "b": -0.5}], rewards={"a": -1.0, "b": 0.0})
+    assert [s.reward for s in seat_samples(aborted, "a", credit="round")] == [0.5, -1.5]
+
+
+def test_credit_per_round_refuses_a_game_without_rounds_and_an_unknown_credit():
+    e = episode([turn(0, "a", [1], [2])], {"a": 1.0, "b": 0.0})
+    with pytest.raises(ValueError, match="g has no rounds"):
+        seat_samples(e, "a", credit="round")
+    with pytest.raises(ValueError, match="credit='hand'"):
+        seat_samples(e, "a", credit="hand")
+    with pytest.raises(ValidationError):
+        GRPOConfig(credit="hand")
+
+
+def test_each_round_has_its_own_baseline():
+    # two plays of one instance: round 0 went the same (+0.5 each), round 1 differed (+1 / -1);
+    # per episode the plays' totals differ (1.5 / -0.5), per round only the second round does
+    plays = [rounds_episode("p1", [{"a": 0.5, "b": -0.5}, {"a": 1.0, "b": -1.0}]),
+             rounds_episode("p2", [{"a": 0.5, "b": -0.5}, {"a": -1.0, "b": 1.0}])]
+    by_round = episode_samples(plays, "learner", credit="round")
+    assert [s.round for s in by_round] == [0, 1, 0, 1]
+    assert advantages(by_round, scale=False).tolist() == pytest.approx([0.0, 1.0, 0.0, -1.0])
+    assert advantages(episode_samples(plays, "learner"), scale=False).tolist() == pytest.approx([1.0, -1.0])
+
+
+def test_a_kuhn_training_step_with_credit_per_round_trains_one_sample_a_hand():
+    """Two hands an episode: each seat's sample of a hand carries that hand's chips."""
+    config = GRPOConfig(group_size=2, instances_per_step=1, max_new_tokens=8, guided=True, credit="round",
+                        game_options=["hands=2"])
+    trainer = GRPOTrainer("dialogym/KuhnPoker-v0", "tiny", "scripted:random", config)
+    episodes = trainer.play(0)
+    samples = episode_samples(episodes, "learner", credit="round")
+    assert sorted({s.round for s in samples}) == [0, 1]
+    for e in episodes:
+        seat = next(s for s, who in e.seats.items() if who == "learner")
+        mine = [s for s in samples if s.episode_id == e.id]
+        assert [s.reward for s in mine] == [r[seat] for r in e.round_rewards]
+        assert sum(s.reward for s in mine) == pytest.approx(e.rewards[seat])
+    metrics = trainer.update(episodes)
+    assert metrics["samples"] == len(samples) and np.isfinite(metrics["loss"])

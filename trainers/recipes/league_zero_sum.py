@@ -157,6 +157,8 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
     parser.add_argument("--baseline", choices=("role", "group"), default="role",
                         help="role: each training instance played once, a baseline per (seat, opponent); group: each "
                         "played --group-size times in one seating, a baseline per group (the deal's luck cancels)")
+    parser.add_argument("--credit", choices=("episode", "round"), default="episode",
+                        help="a reply's reward: the episode's, or its round's alone (a hand of Kuhn Poker)")
     parser.add_argument("--group-size", type=int, default=4, help="plays of each training instance with --baseline group")
     parser.add_argument("--epochs", type=int, default=1, help="passes over each iteration's batch (an optimizer step each; "
                         "the ratio is clipped from the second on)")
@@ -206,7 +208,7 @@ def config_of(setup: Setup, args: argparse.Namespace) -> LeagueConfig:
                         learner={"lr": args.lr, "beta": args.beta, "lora_rank": args.lora_rank, "guided": True, "temperature": args.temperature,
                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed, "loss_type": "dapo",
                                  "grad_accum": args.grad_accum, "epochs": args.epochs,
-                                 "baseline": args.baseline, "group_size": args.group_size,
+                                 "baseline": args.baseline, "group_size": args.group_size, "credit": args.credit,
                                  "game_options": list(setup.options)})
 
 

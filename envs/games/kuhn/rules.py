@@ -26,6 +26,11 @@ the first non-empty line; words after it are ignored), legal where the betting a
 
 Reward: each player's chips won (or lost) over ``2 * hands``, the most a player can win:
 zero-sum in [-1, 1]; the winner (``win_<seat>``) has more chips, equal chips are a ``draw``.
+
+Rounds: a hand is a round (``round_of``), and each hand's chips over ``2 * hands`` its
+reward (``Outcome.round_rewards``, which sum to the reward): a trainer can credit each hand's
+moves with that hand's chips alone (``credit="round"``).
+
 Metrics: ``chips_<seat>``, ``bets_<seat>``, ``calls_<seat>``, ``folds_<seat>``, ``hands``.
 """
 
@@ -80,6 +85,8 @@ class KuhnState:
     betting: str = ""
     #: net chips per seat
     chips: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SEATS, 0))
+    #: each finished hand's chips per seat
+    hand_chips: list[dict[str, int]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     #: per seat, what the game master told it, and how much of that it has already been shown
     log: dict[str, list[str]] = field(default_factory=lambda: {seat: [] for seat in SEATS})
@@ -198,6 +205,7 @@ class KuhnPokerGame(Game[KuhnInstance, KuhnState]):
     def _settle(self, state: KuhnState, winner: str, stake: int, said: dict[str, str]) -> None:
         state.chips[winner] += stake
         state.chips[other(winner)] -= stake
+        state.hand_chips.append({winner: stake, other(winner): -stake})
         for seat in SEATS:
             state.log[seat].append(f"Hand {state.hand + 1}: {said[seat]} ({stake if seat == winner else -stake:+d}); "
                                    f"chips: you {state.chips[seat]:+d}, opponent {state.chips[other(seat)]:+d}.")
@@ -209,9 +217,14 @@ class KuhnPokerGame(Game[KuhnInstance, KuhnState]):
     def is_terminal(self, state: KuhnState) -> bool:
         return state.hand >= state.hands
 
+    def round_of(self, state: KuhnState) -> int:
+        """A round is a hand: its chips are its reward (credit per hand, ``credit="round"``)."""
+        return state.hand
+
     def score(self, state: KuhnState) -> Outcome:
         most = 2.0 * state.hands
         rewards = {seat: state.chips[seat] / most for seat in SEATS}
+        rounds = [{seat: chips[seat] / most for seat in SEATS} for chips in state.hand_chips]
         a, b = (state.chips[seat] for seat in SEATS)
         metrics: dict[str, float] = {"hands": float(state.hand), "draw": float(a == b)}
         for seat in SEATS:
@@ -219,7 +232,7 @@ class KuhnPokerGame(Game[KuhnInstance, KuhnState]):
             metrics[f"chips_{seat}"] = float(state.chips[seat])
             for action in ("bet", "call", "fold"):
                 metrics[f"{action}s_{seat}"] = float(state.counts.get(f"{action}s_{seat}", 0))
-        return Outcome(rewards=rewards, metrics=metrics)
+        return Outcome(rewards=rewards, metrics=metrics, round_rewards=rounds)
 
     def view(self, state: KuhnState, seat: str) -> dict[str, Any]:
         over = self.is_terminal(state)
