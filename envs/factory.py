@@ -48,18 +48,44 @@ def new_match(
     game_spec = spec(game_id)
     env_options, game_options = game_spec.split_options(**options)
     game = game_spec.game(**game_options)
-    level = level if level is not None else env_options.get("level")
+    return match_of(
+        game_spec.id, game, seed, play=play, instance=instance, instances=env_options.get("instances"),
+        level=level if level is not None else env_options.get("level"),
+        split=split if split is not None else env_options.get("split", "any"),
+        max_retries=env_options.get("max_retries"),
+    )
+
+
+def match_of(
+    game_id: str,
+    game: Game,
+    seed: int,
+    *,
+    play: int = 0,
+    instance: Instance | Mapping[str, Any] | None = None,
+    instances: InstanceSet | Sequence[Any] | None = None,
+    level: str | None = None,
+    split: str = "any",
+    max_retries: int | None = None,
+) -> Match:
+    """A fresh :class:`Match` of ``game``, already built from the registered ``game_id``
+    with its options: the second half of :func:`new_match`, for a front end that keeps one
+    game for all its episodes (games are pure rules objects, so episodes can share one).
+
+    The instance is chosen as :func:`new_match` says: ``instance``, else item ``seed % n``
+    of ``instances``, else the one :func:`draw_instance` draws from ``seed`` for ``level``
+    and ``split``.
+    """
     if level is not None and level not in game.levels:
-        raise ValueError(f"{game_spec.id}: unknown level {level!r}; choose one of {list(game.levels)}")
+        raise ValueError(f"{game_id}: unknown level {level!r}; choose one of {list(game.levels)}")
     if instance is not None:
         instance = validate_instance(game, instance)
-    elif env_options.get("instances") is not None:
-        pool = load_instances(game_spec.id, game, env_options["instances"])
+    elif instances is not None:
+        pool = load_instances(game_id, game, instances)
         instance = pool[seed % len(pool)]
     else:
-        split = split if split is not None else env_options.get("split", "any")
         instance = draw_instance(game, seed, level=level, split=split)
-    return Match(game, instance, game_id=game_spec.id, seed=seed, play=play, max_retries=env_options.get("max_retries"))
+    return Match(game, instance, game_id=game_id, seed=seed, play=play, max_retries=max_retries)
 
 
 def validate_instance(game: Game, instance: Instance | Mapping[str, Any]) -> Instance:

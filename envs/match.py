@@ -58,6 +58,10 @@ class Feedback:
     aborted: bool = False
 
 
+#: The feedback on every accepted reply (frozen, so one object serves them all).
+ACCEPTED = Feedback(accepted=True)
+
+
 def reprompt_text(error: str, attempts_left: int) -> str:
     plural = "attempt" if attempts_left == 1 else "attempts"
     return f"Invalid move: {error}\nReply again in the required format ({attempts_left} {plural} left)."
@@ -90,7 +94,11 @@ class Match:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         self.state = game.initial_state(instance)
         self.chats: dict[str, list[Message]] = {seat: [] for seat in game.roles}
-        self.turns: list[Turn] = []
+        #: every reply so far, as the keyword arguments of its Turn: the record (:attr:`turns`)
+        #: is built when it is read, so a step that nobody records costs no model validation
+        self._replies: list[dict[str, Any]] = []
+        self._turns: list[Turn] = []
+        self._invalid_replies = 0
         self._unrecorded: dict[str, list[Message]] = {seat: [] for seat in game.roles}
         self._pending_moves: dict[str, Move] = {}
         self._retries: dict[str, int] = {seat: 0 for seat in game.roles}
@@ -147,6 +155,13 @@ class Match:
         self._ensure_prompt(seat)
         return self.chats[seat][-1]["content"]
 
+    @property
+    def turns(self) -> list[Turn]:
+        """Every reply so far, valid or not, as the episode records it."""
+        for reply in self._replies[len(self._turns):]:
+            self._turns.append(Turn(**reply))
+        return self._turns
+
     def view(self, seat: str) -> dict[str, Any]:
         return self.game.view(self.state, seat)
 
@@ -191,23 +206,26 @@ class Match:
             text = clip_middle(text, MAX_ACTION_CHARS)
         else:
             move, error = self._parse(seat, text)
-        self.turns.append(
-            Turn(
-                index=len(self.turns),
+        self._replies.append(
+            dict(
+                index=len(self._replies),
                 seat=seat,
                 messages=self._unrecorded[seat],
                 raw=text,
                 move=move.model_dump(mode="json") if move is not None else None,
                 error=error,
-                token_ids=token_ids,
-                logprobs=logprobs,
-                prompt_token_ids=prompt_token_ids,
+                # copies, as the Turn's validation would make them: the caller may reuse its lists
+                token_ids=None if token_ids is None else list(token_ids),
+                logprobs=None if logprobs is None else list(logprobs),
+                prompt_token_ids=None if prompt_token_ids is None else list(prompt_token_ids),
                 latency_s=latency_s,
                 grammar=grammar,
                 note=note,
                 round=self.game.round_of(self.state),
             )
         )
+        if error is not None:
+            self._invalid_replies += 1
         self._unrecorded[seat] = []
         self.chats[seat].append({"role": "assistant", "content": text})
 
@@ -221,9 +239,9 @@ class Match:
             self.game.apply(self.state, moves)
             self._to_act = None
             self._check_over()
-        if len(self.turns) >= MAX_REPLIES and not self.done:
+        if len(self._replies) >= MAX_REPLIES and not self.done:
             self._abort(seat, f"the episode exceeded {MAX_REPLIES} replies")
-        return Feedback(accepted=True)
+        return ACCEPTED
 
     def _parse(self, seat: str, text: str) -> tuple[Move | None, str | None]:
         try:
@@ -256,8 +274,8 @@ class Match:
             self._finish(self.game.score(self.state))
 
     def _finish(self, outcome: Outcome) -> None:
-        outcome.metrics["replies"] = float(len(self.turns))
-        outcome.metrics["invalid_replies"] = float(sum(turn.error is not None for turn in self.turns))
+        outcome.metrics["replies"] = float(len(self._replies))
+        outcome.metrics["invalid_replies"] = float(self._invalid_replies)
         self._outcome = outcome
         self._to_act = None
         self._ended_at = time.time()

@@ -10,6 +10,7 @@ again with the error, and after the game's re-prompt limit the episode ends abor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -58,13 +59,21 @@ class _Seats:
         assert self.match is not None
         return self.match.prompt(seat)
 
-    def _info(self, seat: str, feedback: Feedback | None = None) -> dict[str, Any]:
-        assert self.match is not None
+    def _infos(self, feedback: Mapping[str, Feedback] | None = None) -> dict[str, dict[str, Any]]:
+        """Each seat's info: its whole chat, whether it is to act, its re-prompts left, and
+        what :func:`outcome_info` adds (with the seat's ``feedback``, if it has one)."""
+        match = self.match
+        assert match is not None
+        to_act = match.to_act()
+        feedback = feedback or {}
         return {
-            "messages": self.match.messages(seat),
-            "to_act": seat in self.match.to_act(),
-            "retries_left": self.match.retries_left(seat),
-            **outcome_info(self.match, feedback),
+            seat: {
+                "messages": match.messages(seat),
+                "to_act": seat in to_act,
+                "retries_left": match.retries_left(seat),
+                **outcome_info(match, feedback.get(seat)),
+            }
+            for seat in self.agents
         }
 
     def render(self) -> str | None:
@@ -88,7 +97,7 @@ class DialogueAECEnv(_Seats, AECEnv):
         self._cumulative_rewards = {seat: 0.0 for seat in self.agents}
         self.terminations = {seat: False for seat in self.agents}
         self.truncations = {seat: False for seat in self.agents}
-        self.infos = {seat: self._info(seat) for seat in self.agents}
+        self.infos = self._infos()
         self.agent_selection = (match.to_act() or self.agents)[0]
 
     def observe(self, agent: str) -> dict[str, str]:
@@ -106,7 +115,7 @@ class DialogueAECEnv(_Seats, AECEnv):
         if self.match.done:
             self.rewards = {seat: self.match.outcome.rewards.get(seat, 0.0) for seat in self.agents}
             self.terminations = {seat: True for seat in self.agents}
-        self.infos = {seat: self._info(seat, feedback if seat == agent else None) for seat in self.agents}
+        self.infos = self._infos({agent: feedback})
         self.agent_selection = (self.match.to_act() or self.agents)[0]
         self._accumulate_rewards()
         if self.render_mode == "human":
@@ -126,7 +135,7 @@ class DialogueParallelEnv(_Seats, ParallelEnv):
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
         self._new_match(seed, options)
         self.agents = list(self.possible_agents)
-        return self._observations(), {seat: self._info(seat) for seat in self.agents}
+        return self._observations(), self._infos()
 
     def _observations(self) -> dict[str, dict[str, str]]:
         return {seat: to_observation(self._text(seat)) for seat in self.agents}
@@ -144,7 +153,7 @@ class DialogueParallelEnv(_Seats, ParallelEnv):
         terminations = {seat: done for seat in self.agents}
         truncations = {seat: False for seat in self.agents}
         observations = self._observations()
-        infos = {seat: self._info(seat, feedback.get(seat)) for seat in self.agents}
+        infos = self._infos(feedback)
         if done:
             self.agents = []
         if self.render_mode == "human":

@@ -10,7 +10,7 @@ from typing import Any
 from gymnasium import spaces
 
 from .core import MAX_ACTION_CHARS  # the Match enforces it (core, so match.py can import it)
-from .factory import load_instances, new_match
+from .factory import load_instances, match_of
 from .match import Match
 from .registry import spec
 
@@ -72,7 +72,7 @@ def to_observation(text: str) -> dict[str, str]:
 
 
 class MatchFactory:
-    """Builds the :class:`Match` for each ``reset`` of an adapter, with :func:`new_match`.
+    """Builds the :class:`Match` for each ``reset`` of an adapter, as :func:`new_match` does.
 
     Options: ``level`` and ``split`` of generated instances (default: the game's first
     level, any split), ``instances`` (an :class:`InstanceSet` or a list of instances to
@@ -102,10 +102,11 @@ class MatchFactory:
         instance = options.get("instance")
         if instance is None and self.instances is not None:
             instance = self.instances[seed % len(self.instances)]
-        policy = {} if self.max_retries is None else {"max_retries": self.max_retries}
-        return new_match(
-            self.id, seed, instance=instance, level=options.get("level", self.level), split=self.split,
-            **policy, **self.game_options,
+        # the game built once in __init__ serves every episode: a new one per reset cost a
+        # registry look-up and the options' merging each time, for the same rules object
+        return match_of(
+            self.id, self.game, seed, instance=instance, level=options.get("level", self.level), split=self.split,
+            max_retries=self.max_retries,
         )
 
 

@@ -28,7 +28,7 @@ def storable(text: str) -> tuple[str, int]:
     A high surrogate followed by a low one is the character they encode (how UTF-16 writes
     it); every other surrogate becomes :data:`REPLACEMENT`.
     """
-    if not SURROGATE.search(text):
+    if text.isprintable() or not SURROGATE.search(text):  # a surrogate is never printable
         return text, 0
     fixed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return fixed, fixed.count(REPLACEMENT) - text.count(REPLACEMENT)

@@ -63,6 +63,8 @@ MAX_MESSAGE_CHARS = 1000
 
 _PROPOSE_RE = re.compile(r"^\s*PROPOSE\s*:(.*)$", re.IGNORECASE)
 _ACCEPT_RE = re.compile(r"^\s*ACCEPT\s*[.!]?\s*$", re.IGNORECASE)
+#: either of the two (one regex, so a message line is checked in one pass)
+_CONTROL_RE = re.compile(f"{_PROPOSE_RE.pattern}|{_ACCEPT_RE.pattern}", re.IGNORECASE)
 _PAIR_RE = re.compile(r"^([A-Za-z]+)=(\S*)$")
 #: A guided message's length: with its newline and the control line (28 characters for a
 #: pool of at most 9 of each kind) it is at most 269 characters, within 96 tokens at 3 a token.
@@ -162,7 +164,7 @@ def is_pareto_optimal(instance: DivisionInstance, alice_share: Mapping[str, int]
 
 
 def show(share: Mapping[str, int]) -> str:
-    return " ".join(f"{item}={share[item]}" for item in ITEMS)
+    return " ".join([f"{item}={share[item]}" for item in ITEMS])
 
 
 def _plural(n: int, item: str) -> str:
@@ -172,7 +174,7 @@ def _plural(n: int, item: str) -> str:
 # -- parsing ---------------------------------------------------------------------------------
 def is_control_line(line: str) -> bool:
     """Whether ``line`` is a ``PROPOSE`` or ``ACCEPT`` line (as the parser reads them)."""
-    return bool(_PROPOSE_RE.match(line) or _ACCEPT_RE.match(line))
+    return _CONTROL_RE.match(line) is not None
 
 
 def _example_take(counts: Mapping[str, int]) -> str:
@@ -295,13 +297,13 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
 
     def rules_fields(self, state: DivisionState, seat: str) -> dict[str, str]:
         """The fields of :data:`RULES` (and of a later version's rules) for ``seat``."""
-        inst = state.instance
+        counts, values = state.instance.counts, state.instance.values[seat]
         return {
             "seat": seat, "other": self.other(seat),
             "moves": _WITH_MESSAGES if self.messages else _MOVES_ONLY,
-            "example_reply": ("  How about this split?\n" if self.messages else "") + f"  PROPOSE: {_example_take(inst.counts)}",
-            "pool": ", ".join(_plural(inst.counts[i], i) for i in ITEMS),
-            "values": ", ".join(f"{i}={inst.values[seat][i]}" for i in ITEMS),
+            "example_reply": ("  How about this split?\n" if self.messages else "") + f"  PROPOSE: {_example_take(counts)}",
+            "pool": ", ".join([_plural(counts[i], i) for i in ITEMS]),
+            "values": ", ".join([f"{i}={values[i]}" for i in ITEMS]),
         }
 
     def rules(self, state: DivisionState, seat: str) -> str:
@@ -333,13 +335,15 @@ class NegotiationGame(Game[DivisionInstance, DivisionState]):
     def parse_move(self, state: DivisionState, seat: str, text: str) -> Negotiate:
         counts = state.instance.counts
         text = unify_line_breaks(text)  # "\r", "\u2028", ... end a line as "\n" does
-        if not text.strip():
+        text = text.strip()
+        if not text:
             raise InvalidMove(f"negotiation: the reply is empty; write a short message, optionally with {example_proposal(counts)} or ACCEPT")
-        lines = text.strip().split("\n")
+        lines = text.split("\n")
         control = [line for line in lines if is_control_line(line)]
         if len(control) > 1:
             raise InvalidMove(f"negotiation: use at most one control line (one PROPOSE or one ACCEPT) per reply, e.g. {example_proposal(counts)}")
-        message = "\n".join(line for line in lines if line not in control).strip()[:MAX_MESSAGE_CHARS]
+        # without a control line the message is the whole (stripped) reply
+        message = ("\n".join(line for line in lines if line not in control).strip() if control else text)[:MAX_MESSAGE_CHARS]
         if not self.messages:
             if not control:
                 raise InvalidMove(
