@@ -167,7 +167,8 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
     assert record["command"].split()[:3] == ["python", "-m", "dialogym.trainers.recipes.league_kuhn"]
     assert record["vs_base"] == record["greedy"]["vs_base"] and record["greedy"]["temperature"] == 0.0
     # one hand a training episode, four in every evaluation
-    assert record["config"]["train_game_options"] == ["hands=1"] and record["game_options"] == ["hands=4"]
+    assert record["config"]["train_game_options"] == [] and record["game_options"] == ["hands=2"]
+    assert record["config"]["sampler"] == "0.5*base+0.5*pfsp" and record["config"]["learner"]["credit"] == "round"
     # every deal in both seatings, the pool greedy, the learner hot: the recipe's defaults reach the league
     assert record["config"]["paired_training"] is True and record["config"]["opponent_temperature"] == 0.0
     assert record["config"]["learner"]["temperature"] == 5.0
@@ -335,7 +336,7 @@ def test_the_bound_counts_clues_without_object_words_as_chance():
 def test_a_recipe_s_training_options_are_its_default_until_given():
     from dialogym.trainers.recipes import league_zero_sum
 
-    assert league_zero_sum.parse(league_kuhn.SETUP, []).train_options == ["hands=1"]
+    assert league_zero_sum.parse(league_kuhn.SETUP, []).train_options == []
     given = league_zero_sum.parse(league_kuhn.SETUP, ["--train-option", "hands=2", "--train-option", "x=1"])
     assert given.train_options == ["hands=2", "x=1"]
     assert league_zero_sum.config_of(league_kuhn.SETUP, given).train_options() == {"hands": 2, "x": 1}
@@ -344,9 +345,9 @@ def test_a_recipe_s_training_options_are_its_default_until_given():
 def test_a_recipe_s_sampler_reaches_the_league_and_a_bad_one_is_one_line(capsys):
     from dialogym.trainers.recipes import league_zero_sum
 
-    assert league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, [])).sampler == "pfsp"
-    given = league_zero_sum.parse(league_kuhn.SETUP, ["--sampler", "0.5*base+0.5*pfsp"])
-    assert league_zero_sum.config_of(league_kuhn.SETUP, given).sampler == "0.5*base+0.5*pfsp"
+    assert league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, [])).sampler == "0.5*base+0.5*pfsp"
+    given = league_zero_sum.parse(league_kuhn.SETUP, ["--sampler", "pfsp"])
+    assert league_zero_sum.config_of(league_kuhn.SETUP, given).sampler == "pfsp"
     with pytest.raises(SystemExit):
         league_zero_sum.parse(league_kuhn.SETUP, ["--sampler", "0.5*base+pfsp"])
     assert "--sampler: sampler '0.5*base+pfsp': write a mixture as" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 past, the base model and a held-out scripted panel that holds the game's Nash equilibrium,
 with the pool's payoff table and the meta-game's Nash mixture.
 
-The game is ``dialogym/KuhnPoker-v0`` (docs/games/kuhn_poker.md): four hands of the
+The game is ``dialogym/KuhnPoker-v0`` (docs/games/kuhn_poker.md): two hands of the
 three-card poker game theory studies, bets that move chips, the first move alternating by
 hand, each seat rewarded its chips won over the most it could win (zero-sum). Why this game
 for a league: it is zero-sum with no move that forces a tie (the negotiation league's greedy
@@ -14,20 +14,27 @@ that wins chips from the ``nash`` panel member has found a bug, not a strategy.
 What the base plays (SmolLM2-135M-Instruct, guided moves, measured at T=1 on 32 hands
 against a random player): it checks about 88% of the time and calls a bet about 75% of
 the time, whatever its card, so greedy it always checks and always calls. The best reply to
-that bets a King and checks otherwise; it wins 2/3 of the paired 4-hand matches (computed
-over every deal), so target 1 (0.65) asks for nearly the whole best reply.
+that bets a King and checks otherwise; it wins 2/3 of the paired 2-hand matches (computed
+over every deal; 2/3 of 4-hand ones too), so target 1 (0.65) asks for nearly the whole best
+reply, in both hands.
 
 The learner (the embedded model with a LoRA adapter, guided moves) takes both seats in turn
-against opponents drawn by PFSP from its pool (the base ``it-0`` and every past checkpoint),
-for 10 iterations of 64 training episodes of **one hand each** (``--train-option hands=1``:
-each reward is one hand's chips, where a 4-hand reward mixes four hands' moves), with GRPO's
+against opponents drawn half the time from the base ``it-0`` and half by PFSP from its pool
+(the base and every past checkpoint; ``--sampler 0.5*base+0.5*pfsp``: a best reply to the
+newest checkpoints cannot forget how to beat the base), for 10 iterations of 64 training
+episodes of the same two hands as the evaluations, **each hand credited with its own chips**
+(``--credit round``: a hand is a sample with its own reward and baseline, in the context of
+the hands before it; a checkpoint trained on one-hand episodes played the best reply in
+the first hand of a match and bet every card from the second on), with GRPO's
 own groups (``--baseline group --group-size 16``: each training deal played 16 times in one
 seating, one baseline per group, so the deal's luck cancels), every deal in both seatings
 (``--paired-training``), the pool's checkpoints greedy in training (``--opponent-temperature
-0``) and the learner sampling at T=5 (``--temperature 5``), 2 epochs, lr 1e-3. At the end it
+0``) and the learner sampling at T=5 (``--temperature 5``), 2 epochs, lr 2e-3 (twice the
+one-hand runs' 1e-3: the loss is normalised by the step's tokens, and two hands a match
+halve each hand's share). At the end it
 reads every checkpoint's exact move probabilities off the model (``policy``: P(bet) and
 P(call) with each card in each spot of a first hand).
-Every evaluation plays the full 4-hand match. Every evaluation is greedy by default (``--eval-temperature 0``; given a
+Every evaluation plays the full 2-hand match. Every evaluation is greedy by default (``--eval-temperature 0``; given a
 temperature, the final evaluation is also played sampled and reported beside the greedy one),
 and the targets are read from the greedy evaluation on held-out test instances (each played
 once with the learner in each seat), as issue 28 asks. The panel: ``nash`` (the equilibrium), ``simple`` (bet
@@ -56,7 +63,7 @@ from . import league_zero_sum
 from .league_zero_sum import Setup
 
 GAME = "dialogym/KuhnPoker-v0"
-HANDS = 4
+HANDS = 2
 OPTIONS = (f"hands={HANDS}",)
 RECIPE = "league_kuhn"
 PANEL = ("scripted:nash", "scripted:simple", "scripted:aggressive")
@@ -138,23 +145,24 @@ def policy(agent: Any, game_options: Mapping[str, Any]) -> dict[str, dict[str, f
 SETUP = Setup(
     recipe=RECIPE, game=GAME, options=OPTIONS, seats=("player_0", "player_1"), panel=PANEL,
     panel_metrics={"chips": chips_a_hand, "win": won}, panel_floor=None, targets_from="greedy",
-    title=f"league on {GAME} ({HANDS} hands, guided, PFSP)", live=32,
+    title=f"league on {GAME} ({HANDS} hands, guided, base + PFSP, credit per hand)", live=32,
     # GRPO's own groups of 16 plays of a deal, each deal in both seatings (--paired-training:
     # its two cards reach the learner once each, so what a King's bets gain and a Jack's lose
     # weigh alike in every batch), the pool's checkpoints greedy in training (a group's rewards
     # differ by the learner's moves alone) and the learner sampling at T=5 (its moves are a
     # literal list, so T tempers the choice between [check] and [bet]: about a third bets at
-    # first, where T=1 bets one time in a hundred); two passes over each batch, lr 1e-3.
+    # first, where T=1 bets one time in a hundred); two passes over each batch, lr 2e-3; half the
+    # opponents the base, half PFSP's; each hand credited with its own chips.
     # docs/training.md has the runs that led here. Greedy evaluations throughout (no move here
     # ties a match by itself), and the panel and payoff sizes that keep the recipe near 30 minutes
     defaults={"max_new_tokens": 8, "iterations": 10, "episodes": 64, "baseline": "group", "group_size": 16, "epochs": 2,
-              "lr": 1e-3, "temperature": 5.0, "opponent_temperature": 0.0, "paired_training": True,
+              "lr": 2e-3, "temperature": 5.0, "sampler": "0.5*base+0.5*pfsp", "credit": "round", "opponent_temperature": 0.0, "paired_training": True,
               "eval_temperature": 0.0, "eval_episodes": 4, "panel_episodes": 60, "payoff_episodes": 2},
     play_summary=play_summary,
     policy=policy,
-    # one hand a training episode: each reward is that hand's chips, so a group's plays of one
-    # deal say which move paid with that card (a 4-hand reward mixes four hands' moves)
-    train_options=("hands=1",),
+    # training plays the evaluations' matches (two hands); --credit round gives each hand its
+    # own reward, as one-hand training episodes did, in the context of the hands before it
+    train_options=(),
     # an exploration warm start, off by default (--sft-instances N): moves drawn uniformly
     # from the open ones know nothing of the cards, so whatever conditions bets on cards is
     # the league's; 20 SFT steps took 8.4 minutes and barely moved the bets (docs/training.md)
