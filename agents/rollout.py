@@ -79,7 +79,7 @@ def request_for(match: Match, seat: str, sampling: Sampling | None = None) -> Re
     return Request(
         messages=match.messages(seat),
         sampling=sampling,
-        seed=reply_seed(match.seed, match.play, len(match.turns), match.roles.index(seat)),
+        seed=reply_seed(match.seed, match.play, match.reply_count, match.roles.index(seat)),
         game=match.game_id,
         seat=seat,
         view=match.view(seat),

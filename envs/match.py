@@ -156,6 +156,11 @@ class Match:
         return self.chats[seat][-1]["content"]
 
     @property
+    def reply_count(self) -> int:
+        """How many replies were submitted so far (``len(turns)``, without building the records)."""
+        return len(self._replies)
+
+    @property
     def turns(self) -> list[Turn]:
         """Every reply so far, valid or not, as the episode records it."""
         for reply in self._replies[len(self._turns):]:
@@ -267,7 +272,13 @@ class Match:
     def _abort(self, seat: str, reason: str) -> None:
         self.abort_reason = reason
         self.aborted_by = seat
-        self._finish(self.game.abort_outcome(self.state, seat, reason))
+        outcome = self.game.abort_outcome(self.state, seat, reason)
+        finished = self.game.round_of(self.state)
+        if finished is not None and not outcome.round_rewards:
+            # the abort's outcome replaces what the finished rounds won: they count 0, and the
+            # round cut short carries the whole penalty (the rounds still sum to the rewards)
+            outcome.round_rewards = [dict.fromkeys(self.roles, 0.0) for _ in range(finished)]
+        self._finish(outcome)
 
     def _check_over(self) -> None:
         if self.game.is_terminal(self.state):

@@ -104,6 +104,13 @@ def _opponents(opponent: str | Sequence[str] | None) -> dict[str, Any]:
     return {spec: load_agent(spec) for spec in specs}
 
 
+def light_sample(sample: Sample) -> Sample:
+    """``sample`` without its tokens: the keys and the reward that advantages need (what
+    travels between ranks)."""
+    return Sample([], [], [], sample.reward, sample.episode_id, sample.instance_id, sample.seat,
+                  opponents=sample.opponents, round=sample.round)
+
+
 class TrainerCore:
     """Trains ``model`` (a model spec, a string or parsed; or the model of the agent
     ``learner``) on ``game`` against ``opponent`` (a model spec, or several: each instance of
@@ -275,7 +282,7 @@ class TrainerCore:
             return [samples] if samples else []
         import torch.distributed as dist
 
-        light = [Sample([], [], [], s.reward, s.episode_id, s.instance_id, s.seat, opponents=s.opponents) for s in samples]
+        light = [light_sample(s) for s in samples]
         parts: list[Any] = [None] * self.world_size
         dist.all_gather_object(parts, light)
         return parts if any(parts) else []

@@ -39,7 +39,7 @@ from dialogym.envs import Episode
 from .config import GRPOConfig
 from .core import LEARNER, TrainerCore, own_tokens
 from .logprobs import token_logprobs
-from .samples import Sample, episode_samples
+from .samples import Sample, episode_rewards, episode_samples
 
 
 def group_key(sample: Sample, baseline: str = "group") -> tuple:
@@ -149,7 +149,7 @@ class GRPOTrainer(TrainerCore):
             return loss, {k: v * share for k, v in stats.items()}
 
         reported = self.optimise(batch, chunk_loss, reported=("clip_fraction", "kl"))
-        rewards = [s.reward for s in all_samples]
+        rewards = episode_rewards(all_samples)  # per episode and seat, whatever the credit
         return {"loss": reported.pop("loss"), "mean_reward": float(np.mean(rewards)), "samples": float(len(all_samples)),
                 "flat_groups": flat_groups(all_samples, cfg.baseline), "mean_abs_advantage": float(np.mean(np.abs(adv_all))),
                 **reported}

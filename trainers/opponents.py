@@ -26,6 +26,7 @@ more than two seats is drawn independently.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ class Mixture(Sampler):
     name: str = "mixture"
 
     def __post_init__(self) -> None:
-        if not self.parts or len(self.parts) != len(self.weights) or any(not w > 0 for w in self.weights):
+        if not self.parts or len(self.parts) != len(self.weights) or any(not 0 < w < math.inf for w in self.weights):
             raise ValueError("a mixture needs samplers with positive weights, e.g. 0.5*base+0.5*pfsp")
         if any(isinstance(p, Fixed | Mixture) for p in self.parts):
             raise ValueError("a mixture draws from the pool's checkpoints: 'fixed' (or another mixture) cannot be a part of it")
@@ -209,7 +210,7 @@ def make_sampler(spec: str, roles: Sequence[str] | None = None) -> Sampler | Per
 
 
 def _single(spec: str) -> Sampler:
-    if "+" in spec or "*" in spec:
+    if _WEIGHT.match(spec):  # a mixture starts with a weight (a model spec may hold "+": smollm2+guided)
         return _mixture(spec)
     kind, _, arg = spec.partition(":")
     if kind == "latest" and not arg:
@@ -233,6 +234,9 @@ def _single(spec: str) -> Sampler:
     raise ValueError(f"unknown opponent sampler {spec!r}; use {SAMPLER_HELP}")
 
 
+_WEIGHT = re.compile(r"\s*[-+]?(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
 def _mixture(spec: str) -> Mixture:
     parts, weights = [], []
     for term in spec.split("+"):
@@ -241,7 +245,7 @@ def _mixture(spec: str) -> Mixture:
             weights.append(float(weight) if star else float("nan"))
         except ValueError:
             weights.append(float("nan"))
-        if not star or not weights[-1] > 0:
+        if not star or not 0 < weights[-1] < math.inf:
             raise ValueError(f"sampler {spec!r}: write a mixture as <weight>*<sampler>+<weight>*<sampler> with positive weights, e.g. 0.5*base+0.5*pfsp")
         parts.append(_single(inner.strip()))
     return Mixture(parts, weights)

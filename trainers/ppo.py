@@ -31,7 +31,7 @@ from .config import PPOConfig
 from .core import LEARNER, TrainerCore, own_tokens
 from .grpo import grpo_loss
 from .logprobs import token_logprobs
-from .samples import episode_samples
+from .samples import episode_rewards, episode_samples
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, own: np.ndarray, gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +77,8 @@ class PPOTrainer(TrainerCore):
 
         cfg = self.cfg
         samples = episode_samples(episodes, LEARNER, cfg.credit)
-        reward_sum, n_sequences = self.sum_across_ranks([float(sum(s.reward for s in samples)), float(len(samples))])
+        rewards = episode_rewards(samples)  # per episode and seat, whatever the credit
+        reward_sum, n_episodes, n_sequences = self.sum_across_ranks([float(sum(rewards)), float(len(rewards)), float(len(samples))])
         if not n_sequences:
             return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0}
         batch = self.collate(samples)
@@ -120,7 +121,7 @@ class PPOTrainer(TrainerCore):
 
         reported = self.optimise(batch, chunk_loss, reported=("value_loss", "clip_fraction", "kl"))
         return {"loss": reported.pop("loss"), "value_loss": reported.pop("value_loss"),
-                "mean_reward": reward_sum / n_sequences, "samples": n_sequences, **reported}
+                "mean_reward": reward_sum / n_episodes, "samples": n_sequences, **reported}
 
     def _write_checkpoint(self, folder: Path) -> None:
         import torch

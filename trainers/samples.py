@@ -89,7 +89,8 @@ def seat_samples(episode: Episode, seat: str, credit: str = "episode") -> list[S
     if credit not in CREDITS:
         raise ValueError(f"credit={credit!r}: use one of {CREDITS}")
     if credit == "round" and any(t.round is None for t in turns):
-        raise ValueError(f"credit='round': {episode.game} has no rounds (its turns record none); use credit='episode'")
+        raise ValueError(f"credit='round': {episode.game} has no rounds, or the episode was recorded before turns kept "
+                         "their round; use credit='episode'")
     round_now: int | None = None
     reward = float(episode.rewards.get(seat, 0.0))
     opponents = tuple(sorted(agent for other, agent in episode.seats.items() if other != seat))
@@ -140,6 +141,16 @@ def episode_samples(episodes: Iterable[Episode], trained: str | Sequence[str], c
             if agent in names:
                 out.extend(seat_samples(episode, seat, credit))
     return out
+
+
+def episode_rewards(samples: Iterable[Sample]) -> list[float]:
+    """Each (episode, seat)'s reward, once, whatever its samples: an episode split by its
+    chat template counts its reward once, and one split by round sums its rounds."""
+    per_round = {(s.episode_id, s.seat, s.round): s.reward for s in samples}
+    totals: dict[tuple[str, str], float] = {}
+    for (episode_id, seat, _), reward in per_round.items():
+        totals[episode_id, seat] = totals.get((episode_id, seat), 0.0) + reward
+    return list(totals.values())
 
 
 def own_positions(sample: Sample) -> list[int]:

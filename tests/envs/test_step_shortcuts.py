@@ -39,6 +39,7 @@ def test_turns_read_late_equal_turns_read_after_every_reply():
 
 def test_the_turn_records_are_built_once_and_validated():
     match = play(new_match(NEGOTIATION, 5), REPLIES[:2])
+    assert match.reply_count == 2 and not match._turns  # counted without building a record
     first = match.turns
     play(match, REPLIES[2:])
     assert match.turns[:2] == first[:2] and all(a is b for a, b in zip(first, match.turns, strict=False))
@@ -58,7 +59,7 @@ def test_a_turn_keeps_the_token_ids_given_at_submit_though_the_caller_reuses_its
 def test_the_reply_counts_of_the_outcome_count_every_reply_and_every_rejected_one():
     match = play(new_match(NEGOTIATION, 5))
     assert match.done and not match.aborted
-    assert match.outcome.metrics["replies"] == len(match.turns) == len(REPLIES)
+    assert match.outcome.metrics["replies"] == match.reply_count == len(match.turns) == len(REPLIES)
     assert match.outcome.metrics["invalid_replies"] == sum(t.error is not None for t in match.turns) == 2
 
 

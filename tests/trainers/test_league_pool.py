@@ -169,6 +169,10 @@ def test_a_mixture_weights_its_parts():
     sampler = make_sampler("1*base+3*pfsp")
     assert isinstance(sampler, Mixture) and sampler.weights == [1.0, 3.0]
     assert_matches(sampler, 0.25 * np.array([1, 0, 0, 0]) + 0.75 * pfsp)
+    # a model spec may hold "+" (smollm2+guided): only a leading weight makes a mixture
+    assert make_sampler("fixed:smollm2+guided").specs == ["smollm2+guided"]
+    assert make_sampler("player_1=fixed:scripted,smollm2+guided", ["player_0", "player_1"]).for_role("player_1").specs == [
+        "scripted", "smollm2+guided"]
     per_role = make_sampler("speaker=0.5*base+0.5*latest,listener=uniform", ["speaker", "listener"])
     assert_matches(per_role.for_role("speaker"), [0.5, 0, 0, 0.5])
 
@@ -212,7 +216,7 @@ def test_per_role_sampler_specs_give_each_role_its_own_sampler():
 @pytest.mark.parametrize(
     "spec", ["pfsp:sq", "recency:x", "recency:1.5", "recency:0.5:0", "recency:0.5:0.5:1", "latest:1", "fixed:", "fixed:gpt9", "fixed:hf:/a/b,hf:_a_b", "speaker=pfsp:sq",
              "base:1", "0.5*base+pfsp", "0*base+1*pfsp", "-1*base+2*pfsp", "x*base+1*pfsp", "0.5*base+0.5*pfsp:sq",
-             "0.5*base+0.5*fixed:scripted"]
+             "0.5*base+0.5*fixed:scripted", "inf*base+1*pfsp", "nan*base+1*pfsp"]
 )
 def test_bad_sampler_arguments_fail_when_parsed(spec):
     with pytest.raises(ValueError):

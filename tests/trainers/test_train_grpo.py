@@ -540,3 +540,39 @@ def test_a_kuhn_training_step_with_credit_per_round_trains_one_sample_a_hand():
         assert sum(s.reward for s in mine) == pytest.approx(e.rewards[seat])
     metrics = trainer.update(episodes)
     assert metrics["samples"] == len(samples) and np.isfinite(metrics["loss"])
+
+
+def test_samples_gathered_across_ranks_keep_their_round():
+    from dialogym.trainers.core import light_sample
+
+    plays = [rounds_episode("p1", [{"a": 0.5, "b": -0.5}, {"a": 1.0, "b": -1.0}]),
+             rounds_episode("p2", [{"a": 0.5, "b": -0.5}, {"a": -1.0, "b": 1.0}])]
+    samples = episode_samples(plays, "learner", credit="round")
+    light = [light_sample(s) for s in samples]
+    assert [s.round for s in light] == [0, 1, 0, 1] and light[0].input_ids == []
+    assert advantages(light, scale=False).tolist() == pytest.approx(advantages(samples, scale=False).tolist())
+
+
+def test_the_reported_mean_reward_is_per_episode_whatever_the_credit():
+    from dialogym.trainers.samples import episode_rewards
+
+    e = rounds_episode("e", [{"a": 0.5, "b": -0.5}, {"a": -0.25, "b": 0.25}])
+    assert episode_rewards(seat_samples(e, "a", credit="round")) == [0.25]
+    assert episode_rewards(seat_samples(e, "a")) == [0.25]
+    split = episode([turn(0, "a", [1, 2], [3, 4]), turn(1, "a", [1, 2, 99, 5], [7])], {"a": 1.0, "b": 0.0})
+    assert len(seat_samples(split, "a")) == 2 and episode_rewards(seat_samples(split, "a")) == [1.0]
+
+
+def test_an_aborted_kuhn_match_puts_the_whole_penalty_on_the_hand_cut_short():
+    from dialogym.envs import new_match
+
+    match = new_match("dialogym/KuhnPoker-v0", 3, split="test", hands=2, max_retries=0)
+    for move in ["[bet]", "[call]", "no idea"]:  # the first hand is played out, the second aborted
+        match.submit(match.to_act()[0], move)
+    e = match.episode({"player_0": "learner", "player_1": "learner"})
+    assert e.status == "aborted" and e.round_rewards == [{"player_0": 0.0, "player_1": 0.0}]
+    from dialogym.trainers.samples import round_reward
+
+    offender = match.aborted_by
+    assert round_reward(e, offender, 0) == 0.0 and round_reward(e, offender, 1) == e.rewards[offender] < 0
+    assert sum(round_reward(e, seat, r) for r in (0, 1) for seat in ("player_0",)) == e.rewards["player_0"]
