@@ -166,7 +166,7 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
     assert record["game"] == "dialogym/KuhnPoker-v0" and record["targets"]["read_from"] == "greedy"
     assert record["command"].split()[:3] == ["python", "-m", "dialogym.trainers.recipes.league_kuhn"]
     assert record["vs_base"] == record["greedy"]["vs_base"] and record["greedy"]["temperature"] == 0.0
-    # one hand a training episode, four in every evaluation
+    # two-hand matches in training and in every evaluation, each hand credited alone, half the draws the base
     assert record["config"]["train_game_options"] == [] and record["game_options"] == ["hands=2"]
     assert record["config"]["sampler"] == "0.5*base+0.5*pfsp" and record["config"]["learner"]["credit"] == "round"
     # every deal in both seatings, the pool greedy, the learner hot: the recipe's defaults reach the league
