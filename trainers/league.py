@@ -569,9 +569,12 @@ def _truncate(path: Path, size: int | None) -> None:
             handle.truncate(size)
 
 
-def draw_ratings(ax: Any, lines: Sequence[Mapping[str, Any]]) -> None:
+def draw_ratings(ax: Any, lines: Sequence[Mapping[str, Any]], final: Mapping[str, Sequence[float]] | None = None) -> None:
     """Each checkpoint's Bradley-Terry rating after every iteration of ``lines`` (the league's
-    ``league.jsonl``), with its 95% interval as a band where the line records one."""
+    ``league.jsonl``), with its 95% interval as a band where the line records one; and, given
+    ``final`` (checkpoint -> (iteration, lo, rating, hi): the pool's ratings at the end, after a
+    payoff table say), each checkpoint's final rating at its own iteration, with its interval as
+    an error bar: the curve of the checkpoints' strength over the league."""
     from matplotlib.ticker import MaxNLocator
 
     names = list(dict.fromkeys(n for line in lines for n in line["ratings"]))
@@ -583,6 +586,11 @@ def draw_ratings(ax: Any, lines: Sequence[Mapping[str, Any]]) -> None:
         if bands:
             x, lo, hi = zip(*bands, strict=True)
             ax.fill_between(x, lo, hi, color=curve.get_color(), alpha=0.15, linewidth=0)
+    rated = sorted((x, lo, mid, hi) for x, lo, mid, hi in (final or {}).values() if None not in (lo, mid, hi))
+    if rated:
+        x, lo, mid, hi = (np.array(column, dtype=float) for column in zip(*rated, strict=True))
+        ax.errorbar(x, mid, yerr=[mid - lo, hi - mid], color="black", marker="s", markersize=5, capsize=3, linewidth=1.5,
+                    label="each checkpoint, final", zorder=5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="league iteration", ylabel="Bradley-Terry rating (Elo scale)", title="ratings of the pool [95% interval]")
     ax.legend(fontsize=7, ncol=2)
@@ -595,7 +603,7 @@ def pool_metagame(pool: CheckpointPool) -> MetaGame:
 
 def write_league_report(out: Path) -> Path:
     """The league's report in ``out/report``: ratings.png (every checkpoint's rating over the
-    iterations, with intervals), payoff.png (the payoff table, with the Nash weights where every
+    iterations, with intervals, and each one's rating at the end at its own iteration), payoff.png (the payoff table, with the Nash weights where every
     pair met) and index.html; the meta-game also as ``out/metagame.json`` and ``out/payoff.csv``.
     Under a multi-process launcher only rank 0 writes them; the other ranks return the path."""
     import html
@@ -613,8 +621,9 @@ def write_league_report(out: Path) -> Path:
     from dialogym.benchmarks.report import plot_payoff
 
     lines = [json.loads(x) for x in (out / "league.jsonl").read_text().splitlines() if x.strip()]
+    pool = CheckpointPool(out / "pool")
     fig, ax = plt.subplots(figsize=(7, 4))
-    draw_ratings(ax, lines)
+    draw_ratings(ax, lines, {e.name: [e.iteration, e.rating_lo, e.rating, e.rating_hi] for e in pool.entries if e.kind != "external"})
     report = out / "report"
     report.mkdir(exist_ok=True)
     buffer = io.BytesIO()
@@ -622,7 +631,6 @@ def write_league_report(out: Path) -> Path:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(report / "ratings.png", buffer.getvalue())
-    pool = CheckpointPool(out / "pool")
     game = pool_metagame(pool) if pool.results() else None
     if game is not None:
         write_metagame(out, game)

@@ -524,6 +524,14 @@ def test_each_iteration_records_the_ratings_intervals_and_the_plot_draws_them(tm
     fig, ax = plt.subplots()
     draw_ratings(ax, lines)
     assert len(ax.collections) == len(lines[-1]["rating_intervals"])  # one band per rated checkpoint
+    assert not ax.containers
+    plt.close(fig)
+    # the final ratings: one error bar per rated checkpoint, at its iteration, from its interval
+    fig, ax = plt.subplots()
+    draw_ratings(ax, lines, {"it-0": [0, 900.0, 1000.0, 1100.0], "it-2": [2, 1000.0, 1150.0, 1300.0], "it-1": [1, None, None, None]})
+    (bars,) = ax.containers
+    x, y = bars.lines[0].get_data()
+    assert list(x) == [0, 2] and list(y) == [1000.0, 1150.0]
     plt.close(fig)
 
 

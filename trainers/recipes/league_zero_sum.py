@@ -212,8 +212,9 @@ def config_of(setup: Setup, args: argparse.Namespace) -> LeagueConfig:
                                  "game_options": list(setup.options)})
 
 
-def plot(setup: Setup, path: Path, lines: list[dict], game: MetaGame) -> Path:
-    """Ratings over the iterations (with intervals) beside the payoff heat map."""
+def plot(setup: Setup, path: Path, lines: list[dict], game: MetaGame, final: dict[str, list] | None = None) -> Path:
+    """Ratings over the iterations (with intervals; ``final``: each checkpoint's rating at the
+    end, drawn at its iteration) beside the payoff heat map."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -222,7 +223,7 @@ def plot(setup: Setup, path: Path, lines: list[dict], game: MetaGame) -> Path:
     from dialogym.benchmarks.report import draw_payoff
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(15, 6), gridspec_kw={"width_ratios": [1, 1.3]})
-    draw_ratings(left, lines)
+    draw_ratings(left, lines, final)
     draw_payoff(right, game)
     fig.suptitle(setup.title)
     return save_png(fig, path)
@@ -330,7 +331,8 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
             print(f"policy of {name}: {table}", flush=True)
     args.results.mkdir(parents=True, exist_ok=True)
     name = f"{setup.recipe}{args.tag}"
-    png = plot(setup, args.results / f"{name}.png", lines, game)
+    final_ratings = {e.name: [e.iteration, e.rating_lo, e.rating, e.rating_hi] for e in pool.entries if e.kind != "external"}
+    png = plot(setup, args.results / f"{name}.png", lines, game, final_ratings)
     mixture = None if game.mixture is None else dict(zip(game.table.players, np.round(game.mixture, 4).tolist(), strict=True))
     verdicts = ", ".join(f"{key} {'met' if v['met'] else 'missed'}" for key, v in reached.items() if isinstance(v, dict))
     print(f"Nash mixture: {mixture}; targets ({setup.targets_from}): {verdicts}", flush=True)
