@@ -60,7 +60,7 @@ def advantages(samples: Sequence[Sample], scale: bool = True, baseline: str = "g
     group's mean and standard deviation, and each of its samples gets its advantage."""
     groups: dict[tuple, dict[tuple, float]] = defaultdict(dict)
     for s in samples:
-        groups[group_key(s, baseline)][(s.episode_id, s.seat, s.round)] = s.reward
+        groups[group_key(s, baseline)][s.reward_key] = s.reward
     stats = {}
     for key, episodes in groups.items():
         r = np.array(list(episodes.values()), dtype=np.float64)

@@ -64,6 +64,12 @@ class Sample:
     round: int | None = None
 
     @property
+    def reward_key(self) -> tuple[str, str, int | None]:
+        """Whose reward this sample carries: its episode, seat and round. The samples of an
+        episode split by its chat template share one key (their reward counts once)."""
+        return self.episode_id, self.seat, self.round
+
+    @property
     def guided(self) -> bool:
         """Whether any of the seat's turns was decoded under a grammar."""
         return any(span.grammar is not None for span in self.spans)
@@ -146,7 +152,7 @@ def episode_samples(episodes: Iterable[Episode], trained: str | Sequence[str], c
 def episode_rewards(samples: Iterable[Sample]) -> list[float]:
     """Each (episode, seat)'s reward, once, whatever its samples: an episode split by its
     chat template counts its reward once, and one split by round sums its rounds."""
-    per_round = {(s.episode_id, s.seat, s.round): s.reward for s in samples}
+    per_round = {s.reward_key: s.reward for s in samples}
     totals: dict[tuple[str, str], float] = {}
     for (episode_id, seat, _), reward in per_round.items():
         totals[episode_id, seat] = totals.get((episode_id, seat), 0.0) + reward
