@@ -113,7 +113,7 @@ def grpo_loss(logp: Any, batch: dict, adv: Any, cfg: GRPOConfig, ref_logp: Any =
         loss = (per_token * mask).sum() / n_tokens
     own = mask.sum().clamp(min=1)
     clipped = ((ratio < 1 - cfg.epsilon_low) | (ratio > 1 + cfg.epsilon_high)).float()
-    stats = {"clip_fraction": float((clipped * mask).sum() / own), "kl": float((kl * mask).sum() / own)}
+    stats = {"clip_fraction": float((clipped * mask).sum() / own), "kl": float((kl.detach() * mask).sum() / own)}
     return loss, stats
 
 

@@ -14,6 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from dialogym.agents.specs import load_agent
 from dialogym.trainers.recipes import (
     common,
     league_kuhn,
@@ -368,3 +369,24 @@ def test_the_kuhn_league_can_warm_start_on_random_moves_and_a_panel_player_is_re
     with pytest.raises(SystemExit):
         league_negotiation.main(["--model", "tiny", "--sft-instances", "2"])
     assert "has no warm-start player" in capsys.readouterr().err
+
+
+def test_the_negotiation_recipe_can_train_on_the_zero_sum_view_and_still_scores_the_learners_own_score():
+    from types import SimpleNamespace
+
+    from dialogym.trainers.config import GRPOConfig
+
+    assert negotiation.parse([]).reward_view == "general"
+    assert negotiation.parse(["--reward-view", "zero_sum"]).reward_view == "zero_sum"
+    with pytest.raises(SystemExit):
+        negotiation.parse(["--reward-view", "margin"])
+
+    def learner(*options: str) -> SimpleNamespace:  # a trainer's face as play() sees it, a scripted player in the seat
+        cfg = GRPOConfig(seat="bob", max_new_tokens=24, game_options=["messages=false", *options])
+        return SimpleNamespace(agent=load_agent("scripted:greedy"), cfg=cfg, model=SimpleNamespace(eval=lambda: None))
+
+    fair = load_agent("scripted:fair")
+    general = negotiation.play(learner(), fair, "bob", 6, None)
+    zero_sum = negotiation.play(learner("reward_view=zero_sum"), fair, "bob", 6, None)
+    assert zero_sum == general  # the evaluation plays the general view whatever the training view
+    assert min(general[0]) >= 0 and any(score > 0 for score in general[0])

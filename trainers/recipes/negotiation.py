@@ -16,8 +16,10 @@ last), gives each seat a private outside option (a bad deal is worse than none) 
 The game is played on moves alone (``messages=false``): with guided moves every reply is one
 legal ``PROPOSE: book=.. hat=.. ball=..``, ``ACCEPT`` or ``WALK AWAY`` line, so the learner
 trains on its decisions, not on chatter. The reward is the general view, the learner's own
-score: the value of its share under a deal, its outside option without one. (There is no
-zero-sum view here: beating the other side is not the goal, a good deal for oneself is.)
+score: the value of its share under a deal, its outside option without one. ``--reward-view
+zero_sum`` trains on the zero-sum view instead (the learner's score minus the other side's,
+:mod:`dialogym.envs.games.negotiation.zero_sum`); every evaluation still scores the learner's
+own score, the general view, since a good deal for oneself is the goal.
 
 What is measured, greedy, on held-out test instances (``--eval-episodes``, the same instances
 in the same order before and after training):
@@ -45,6 +47,7 @@ from collections.abc import Sequence
 
 from dialogym.agents.specs import load_agent
 from dialogym.benchmarks.scores import Estimate
+from dialogym.envs.games.negotiation.zero_sum import REWARD_VIEWS
 from dialogym.trainers.config import GRPOConfig
 from dialogym.trainers.core import LEARNER
 from dialogym.trainers.grpo import GRPOTrainer
@@ -83,9 +86,10 @@ def play(trainer: GRPOTrainer, opponent, seat: str, n: int, level: str | None, *
     """The learner's score and whether a deal was struck, per greedy episode in ``seat`` on
     instances ``seed .. seed + n - 1`` of ``split``."""
     other = next(s for s in SEATS if s != seat)
+    options = {**trainer.cfg.options(), "reward_view": "general"}  # the learner's own score, whatever it trained on
     episodes = play_test({"bot": opponent, LEARNER: trainer.agent}, {other: "bot", seat: LEARNER}, GAME, n, level=level,
                          seed=seed, split=split, max_new_tokens=trainer.cfg.max_new_tokens,
-                         game_options=trainer.cfg.options(), live=NEGOTIATION_LIVE)
+                         game_options=options, live=NEGOTIATION_LIVE)
     trainer.model.eval()
     return [e.rewards.get(seat, 0.0) for e in episodes], [e.metrics.get("agreed", 0.0) for e in episodes]
 
@@ -141,6 +145,9 @@ def parse(argv: Sequence[str] | None):
                         help="a training opponent (scripted:fair, scripted:greedy; repeatable: each training instance "
                         "meets the next in turn); default: scripted:fair")
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply (a control line is about 12 tokens)")
+    parser.add_argument("--reward-view", choices=REWARD_VIEWS, default="general",
+                        help="the training reward: general, the learner's own score; zero_sum, its score minus the other "
+                        "side's (evaluations always score the learner's own score)")
     parser.add_argument("--grad-accum", type=int, default=4,
                         help="chunks of each step's batch (the same gradient; v1's talks run to 24 turns, and one "
                              "chunk of 16 such samples took 12-13 GB on a CPU)")
@@ -164,7 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     config = GRPOConfig(group_size=args.group_size, instances_per_step=args.instances_per_step, lr=args.lr,
                         lora_rank=args.lora_rank, temperature=args.temperature, seat=args.seat, guided=True,
-                        max_new_tokens=args.max_new_tokens, game_options=["messages=false"], level=args.level, seed=args.seed,
+                        max_new_tokens=args.max_new_tokens, game_options=["messages=false", *([f"reward_view={args.reward_view}"] if args.reward_view != "general" else [])],
+                        level=args.level, seed=args.seed,
                         loss_type="dapo", grad_accum=args.grad_accum)
     trainer = GRPOTrainer(GAME, args.model, args.opponents, config, out=args.out)
     training = {name: load_agent(name) for name in args.opponents}
@@ -198,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
                       curve, reward_label="training score", score_label=f"validation score ({args.seat}'s, 0-10)",
                       marks={f"base, test vs {first}": table[first]["score_before"],
                              f"trained, test vs {first}": table[first]["score_after"]})
-    result = {"game": GAME, "seat": args.seat, "opponent": against, "opponents": args.opponents, "panel": list(PANEL),
+    result = {"game": GAME, "seat": args.seat, "reward_view": args.reward_view, "opponent": against, "opponents": args.opponents, "panel": list(PANEL),
               "model": args.model,
               "level": args.level or "easy", "config": config.model_dump(), "steps": len(history),
               "eval_episodes": args.eval_episodes, "evaluation": table,
