@@ -56,7 +56,8 @@ LEARNER = "learner"
 
 #: a chunk's loss and the numbers it reports, each already a share of the whole step's value
 #: (so that they add up over chunks and ranks)
-ChunkLoss = Callable[[dict, Any], tuple[Any, dict[str, float]]]
+#: a chunk's loss: (the chunk, its rows in the batch, the reference's log-probs of it or None) -> (loss, numbers)
+ChunkLoss = Callable[[dict, Any, Any], tuple[Any, dict[str, float]]]
 
 
 def own_tokens(batch: dict) -> float:
@@ -213,18 +214,25 @@ class TrainerCore:
 
     def optimise(self, batch: dict, chunk_loss: ChunkLoss, reported: Sequence[str]) -> dict[str, float]:
         """``cfg.epochs`` optimizer steps on ``batch``. Each step backpropagates
-        ``chunk_loss(part, index)`` of each of the ``grad_accum`` chunks (rows ``index`` of
-        the batch), sums the gradients across ranks and steps. ``chunk_loss`` returns the
-        chunk's loss, normalised by the whole step's counts, and the numbers ``reported``,
-        each as this chunk's share of the step's value; returns the last epoch's ``loss`` and
-        ``reported`` summed over the chunks of every rank."""
+        ``chunk_loss(part, index, ref)`` of each of the ``grad_accum`` chunks (rows ``index`` of
+        the batch; ``ref`` the reference's log-probs of them, None without a KL term), sums
+        the gradients across ranks and steps. ``chunk_loss`` returns the chunk's loss,
+        normalised by the whole step's counts, and the numbers ``reported``, each as this
+        chunk's share of the step's value; returns the last epoch's ``loss`` and ``reported``
+        summed over the chunks of every rank. The reference does not move within a step, so
+        its log-probs are computed in the first epoch and reused in the others."""
         n = batch["input_ids"].shape[0]
         self.model.train()
+        refs: dict[int, Any] = {}
         for _ in range(self.cfg.epochs):
             self.optimizer.zero_grad()
             sums = dict.fromkeys(["loss", *reported], 0.0)  # the same keys on every rank, for the all-reduce
-            for index in self._chunks(n):
-                loss, stats = chunk_loss({k: v[index] for k, v in batch.items()}, index)
+            for k, index in enumerate(self._chunks(n)):
+                part = {key: v[index] for key, v in batch.items()}
+                if k not in refs:
+                    with self.autocast():  # as the policy's: a KL of precision alone would be no KL
+                        refs[k] = self.reference_logprobs(part)
+                loss, stats = chunk_loss(part, index, refs[k])
                 loss.backward()
                 sums["loss"] += float(loss.detach())
                 for key in reported:

@@ -139,10 +139,9 @@ class GRPOTrainer(TrainerCore):
         # the whole step's sizes, so that every chunk on every rank is normalised alike
         n_sequences, n_tokens = self.sum_across_ranks([float(len(samples)), own_tokens(batch)])
 
-        def chunk_loss(part: dict, index: Any) -> tuple[Any, dict[str, float]]:
+        def chunk_loss(part: dict, index: Any, ref: Any) -> tuple[Any, dict[str, float]]:
             with self.autocast():
                 logp = token_logprobs(self.model, part, temperature=cfg.temperature)
-                ref = self.reference_logprobs(part)
             loss, stats = grpo_loss(logp, part, adv[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens,
                                     reply_cap=self.reply_cap)
             share = own_tokens(part) / max(n_tokens, 1.0)  # token-weighted over the whole step

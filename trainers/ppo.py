@@ -105,10 +105,8 @@ class PPOTrainer(TrainerCore):
             adv = (adv - mean) / (np.sqrt(max(second / n_tokens - mean**2, 0.0)) + 1e-6) * own
         adv_t, ret_t, old_v = (torch.tensor(x, dtype=torch.float32, device=self.device) for x in (adv, returns, old_values))
 
-        def chunk_loss(part: dict, index: Any) -> tuple[Any, dict[str, float]]:
+        def chunk_loss(part: dict, index: Any, ref: Any) -> tuple[Any, dict[str, float]]:
             logp, values = self.logprobs_and_values(part)
-            with self.autocast():  # as the policy's: a KL of precision alone would be no KL
-                ref = self.reference_logprobs(part)
             policy_loss, stats = grpo_loss(logp, part, adv_t[index], cfg, ref, sequences=int(n_sequences), tokens=n_tokens,
                                            reply_cap=self.reply_cap)
             mask = part["loss_mask"][:, 1:]

@@ -254,6 +254,28 @@ def test_beta_adds_a_kl_to_the_reference_for_lora_and_full_fine_tuning(lora_rank
     assert kl(0.0) == 0
 
 
+@pytest.mark.parametrize("lora_rank", [0, 4])
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_the_reference_log_probs_are_computed_once_a_step_and_equal_a_fresh_computation(lora_rank, algo, monkeypatch):
+    config_cls, trainer_cls = classes(algo)
+    cfg = config_cls(beta=0.5, lora_rank=lora_rank, lr=1e-2, epochs=3, grad_accum=2, bf16=False)
+    trainer = trainer_cls(GAME_ID, "tiny", config=cfg)
+    computed, parts = [], []
+    reference = trainer.reference_logprobs
+
+    def counted(part):
+        parts.append(part)
+        computed.append(reference(part))
+        return computed[-1]
+
+    monkeypatch.setattr(trainer, "reference_logprobs", counted)
+    metrics = trainer.update(synthetic_episodes())
+    assert len(computed) == 2 and metrics["kl"] > 0  # one per chunk, not one per chunk and epoch
+    for part, ref in zip(parts, computed, strict=True):  # three optimizer steps later the reference is what it was
+        with trainer.autocast():
+            torch.testing.assert_close(reference(part), ref)
+
+
 def lora_weights(trainer):
     return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora" in n}
 
