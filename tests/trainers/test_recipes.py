@@ -390,3 +390,13 @@ def test_the_negotiation_recipe_can_train_on_the_zero_sum_view_and_still_scores_
     zero_sum = negotiation.play(learner("reward_view=zero_sum"), fair, "bob", 6, None)
     assert zero_sum == general  # the evaluation plays the general view whatever the training view
     assert min(general[0]) >= 0 and any(score > 0 for score in general[0])
+
+
+def test_the_kuhn_recipe_s_defaults_reach_the_league_and_the_beta_flag_overrides_them():
+    from dialogym.trainers.recipes import league_zero_sum
+
+    config = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, []))
+    assert (config.iterations, config.learner.beta, config.learner.credit, config.learner.lr) == (12, 0.1, "round", 2e-3)
+    assert league_zero_sum.middle(config.iterations) == "it-6"
+    given = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, ["--beta", "0"]))
+    assert given.learner.beta == 0.0
