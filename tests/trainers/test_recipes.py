@@ -396,7 +396,7 @@ def test_the_kuhn_recipe_s_defaults_reach_the_league_and_the_beta_flag_overrides
     from dialogym.trainers.recipes import league_zero_sum
 
     config = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, []))
-    assert (config.iterations, config.learner.beta, config.learner.credit, config.learner.lr) == (12, 0.1, "round", 2e-3)
-    assert league_zero_sum.middle(config.iterations) == "it-6"
-    given = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, ["--beta", "0"]))
-    assert given.learner.beta == 0.0
+    assert (config.iterations, config.learner.beta, config.learner.credit, config.learner.lr) == (16, 0.0, "round", 2e-3)
+    assert league_zero_sum.middle(config.iterations) == "it-8"
+    given = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, ["--beta", "0.1"]))
+    assert given.learner.beta == 0.1

@@ -21,7 +21,7 @@ reply, in both hands.
 The learner (the embedded model with a LoRA adapter, guided moves) takes both seats in turn
 against opponents drawn half the time from the base ``it-0`` and half by PFSP from its pool
 (the base and every past checkpoint; ``--sampler 0.5*base+0.5*pfsp``: a best reply to the
-newest checkpoints cannot forget how to beat the base), for 12 iterations of 64 training
+newest checkpoints cannot forget how to beat the base), for 16 iterations of 64 training
 episodes of the same two hands as the evaluations, **each hand credited with its own chips**
 (``--credit round``: a hand is a sample with its own reward and baseline, in the context of
 the hands before it; a checkpoint trained on one-hand episodes played the best reply in
@@ -31,10 +31,8 @@ seating, one baseline per group, so the deal's luck cancels), every deal in both
 (``--paired-training``), the pool's checkpoints greedy in training (``--opponent-temperature
 0``) and the learner sampling at T=5 (``--temperature 5``), 2 epochs, lr 2e-3 (twice the
 one-hand runs' 1e-3: the loss is normalised by the step's tokens, and two hands a match
-halve each hand's share) and a KL to the base of weight 0.1 (``--beta 0.1``: without it the
-moves collapsed to 0 or 1 by iteration 13, every group flat, and the calls the base makes
-with every card were lost with the King's too, so the later checkpoints learnt nothing more
-and tied their middle one). At the end it
+halve each hand's share), no KL to the base (``--beta 0.1`` kept one seed's moves from
+hardening to 0 and 1 and slowed the other's learning: docs/training.md). At the end it
 reads every checkpoint's exact move probabilities off the model (``policy``: P(bet) and
 P(call) with each card in each spot of a first hand).
 Every evaluation plays the full 2-hand match. Every evaluation is greedy by default (``--eval-temperature 0``; given a
@@ -155,12 +153,12 @@ SETUP = Setup(
     # differ by the learner's moves alone) and the learner sampling at T=5 (its moves are a
     # literal list, so T tempers the choice between [check] and [bet]: about a third bets at
     # first, where T=1 bets one time in a hundred); two passes over each batch, lr 2e-3; half the
-    # opponents the base, half PFSP's; each hand credited with its own chips; a KL of 0.1 to the
-    # base keeps the moves from hardening to 0 and 1 (groups stay informative to the end).
+    # opponents the base, half PFSP's; each hand credited with its own chips; 16 iterations (the
+    # most whose whole recipe fits 30 minutes on 2 cores).
     # docs/training.md has the runs that led here. Greedy evaluations throughout (no move here
     # ties a match by itself), and the panel and payoff sizes that keep the recipe near 30 minutes
-    defaults={"max_new_tokens": 8, "iterations": 12, "episodes": 64, "baseline": "group", "group_size": 16, "epochs": 2,
-              "lr": 2e-3, "beta": 0.1, "temperature": 5.0, "sampler": "0.5*base+0.5*pfsp", "credit": "round", "opponent_temperature": 0.0, "paired_training": True,
+    defaults={"max_new_tokens": 8, "iterations": 16, "episodes": 64, "baseline": "group", "group_size": 16, "epochs": 2,
+              "lr": 2e-3, "temperature": 5.0, "sampler": "0.5*base+0.5*pfsp", "credit": "round", "opponent_temperature": 0.0, "paired_training": True,
               "eval_temperature": 0.0, "eval_episodes": 4, "panel_episodes": 60, "payoff_episodes": 2},
     play_summary=play_summary,
     policy=policy,
