@@ -54,9 +54,9 @@ from .samples import Sample, collate, guided_masks
 #: the agent name of the model being trained, in episode seatings
 LEARNER = "learner"
 
-#: a chunk's loss and the numbers it reports, each already a share of the whole step's value
-#: (so that they add up over chunks and ranks)
-#: a chunk's loss: (the chunk, its rows in the batch, the reference's log-probs of it or None) -> (loss, numbers)
+#: (the chunk, its rows in the batch, the reference's log-probs of it or None) -> the chunk's loss
+#: and the numbers it reports, each already a share of the whole step's value (so that they add
+#: up over chunks and ranks)
 ChunkLoss = Callable[[dict, Any, Any], tuple[Any, dict[str, float]]]
 
 

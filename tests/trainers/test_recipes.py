@@ -266,6 +266,7 @@ def test_the_negotiation_recipe_reports_paired_gains_against_its_opponent_and_th
     record = json.loads((tmp_path / "res" / f"negotiation_{seat}.json").read_text())
     assert record["game"] == "dialogym/Negotiation-v1" and record["seat"] == seat and record["opponent"] == "scripted:fair"
     assert record["config"]["game_options"] == ["messages=false"] and isinstance(record["clean"], bool)
+    assert record["reward_view"] == "general"
     assert "recipes.negotiation" in record["command"] and record["reached"] == result["reached"]
     table = record["evaluation"]
     panel = ["scripted:panel:firm", "scripted:panel:slow", "scripted:panel:tit"]
@@ -378,6 +379,9 @@ def test_the_negotiation_recipe_can_train_on_the_zero_sum_view_and_still_scores_
 
     assert negotiation.parse([]).reward_view == "general"
     assert negotiation.parse(["--reward-view", "zero_sum"]).reward_view == "zero_sum"
+    # its own folder and results name: a zero-sum run never overwrites the general view's
+    assert negotiation.parse(["--seat", "bob"]).out.name == "negotiation_bob"
+    assert negotiation.parse(["--seat", "bob", "--reward-view", "zero_sum"]).out.name == "negotiation_bob_zero_sum"
     with pytest.raises(SystemExit):
         negotiation.parse(["--reward-view", "margin"])
 
@@ -392,7 +396,7 @@ def test_the_negotiation_recipe_can_train_on_the_zero_sum_view_and_still_scores_
     assert min(general[0]) >= 0 and any(score > 0 for score in general[0])
 
 
-def test_the_kuhn_recipe_s_defaults_reach_the_league_and_the_beta_flag_overrides_them():
+def test_the_kuhn_recipe_s_defaults_reach_the_league_and_the_beta_flag_reaches_the_learner():
     from dialogym.trainers.recipes import league_zero_sum
 
     config = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, []))

@@ -138,6 +138,13 @@ def print_table(table: dict[str, dict[str, Estimate]]) -> None:
               f"{'target met' if met(e) else 'target not met'})", flush=True)
 
 
+def run_name(seat: str, reward_view: str) -> str:
+    """The name of a run's folder and results files: ``negotiation_bob``, or
+    ``negotiation_bob_zero_sum`` for training on the zero-sum view (it never overwrites the
+    general view's results)."""
+    return f"{RECIPE}_{seat}" + ("" if reward_view == "general" else f"_{reward_view}")
+
+
 def parse(argv: Sequence[str] | None):
     parser = grpo_parser(__doc__, RECIPE, group_size=4, instances_per_step=4, lr=2e-3, curve_episodes=32, curve_every=4)
     parser.add_argument("--seat", choices=SEATS, default="alice", help="the learner's seat")
@@ -160,14 +167,14 @@ def parse(argv: Sequence[str] | None):
     if args.eval_episodes < len(PANEL):
         parser.error(f"--eval-episodes {args.eval_episodes}: at least {len(PANEL)}, one for each panel player")
     if args.out == parser.get_default("out"):
-        args.out = args.out.with_name(f"{RECIPE}_{args.seat}")
+        args.out = args.out.with_name(run_name(args.seat, args.reward_view))
     return args
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     clock = Clock(args.minutes)
-    name = f"{RECIPE}_{args.seat}"
+    name = run_name(args.seat, args.reward_view)
 
     config = GRPOConfig(group_size=args.group_size, instances_per_step=args.instances_per_step, lr=args.lr,
                         lora_rank=args.lora_rank, temperature=args.temperature, seat=args.seat, guided=True,
@@ -203,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
     against = " + ".join(args.opponents)
     first = args.opponents[0]
     png = plot_curves(args.results / f"{name}.png", f"GRPO {args.seat} ({args.model}, guided) vs {against}", history,
-                      curve, reward_label="training score", score_label=f"validation score ({args.seat}'s, 0-10)",
+                      curve, reward_label="training score" if args.reward_view == "general" else "training margin (score - other's)", score_label=f"validation score ({args.seat}'s, 0-10)",
                       marks={f"base, test vs {first}": table[first]["score_before"],
                              f"trained, test vs {first}": table[first]["score_after"]})
     result = {"game": GAME, "seat": args.seat, "reward_view": args.reward_view, "opponent": against, "opponents": args.opponents, "panel": list(PANEL),
