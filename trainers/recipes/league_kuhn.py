@@ -154,7 +154,7 @@ SETUP = Setup(
     # literal list, so T tempers the choice between [check] and [bet]: about a third bets at
     # first, where T=1 bets one time in a hundred); two passes over each batch, lr 2e-3; half the
     # opponents the base, half PFSP's; each hand credited with its own chips; 16 iterations (the
-    # most whose whole recipe fits 30 minutes on 2 cores).
+    # whole recipe 30-42 minutes on 2 cores, by seed: docs/training.md).
     # docs/training.md has the runs that led here. Greedy evaluations throughout (no move here
     # ties a match by itself), and the panel and payoff sizes that keep the recipe near 30 minutes
     defaults={"max_new_tokens": 8, "iterations": 16, "episodes": 64, "baseline": "group", "group_size": 16, "epochs": 2,
