@@ -569,6 +569,12 @@ def _truncate(path: Path, size: int | None) -> None:
             handle.truncate(size)
 
 
+def final_ratings(pool: CheckpointPool) -> dict[str, list[Any]]:
+    """Each checkpoint's rating at the end, as :func:`draw_ratings` takes it: name ->
+    (iteration, lo, rating, hi); the external members (scripted players) left out."""
+    return {e.name: [e.iteration, e.rating_lo, e.rating, e.rating_hi] for e in pool.entries if e.kind != "external"}
+
+
 def draw_ratings(ax: Any, lines: Sequence[Mapping[str, Any]], final: Mapping[str, Sequence[float]] | None = None) -> None:
     """Each checkpoint's Bradley-Terry rating after every iteration of ``lines`` (the league's
     ``league.jsonl``), with its 95% interval as a band where the line records one; and, given
@@ -623,7 +629,7 @@ def write_league_report(out: Path) -> Path:
     lines = [json.loads(x) for x in (out / "league.jsonl").read_text().splitlines() if x.strip()]
     pool = CheckpointPool(out / "pool")
     fig, ax = plt.subplots(figsize=(7, 4))
-    draw_ratings(ax, lines, {e.name: [e.iteration, e.rating_lo, e.rating, e.rating_hi] for e in pool.entries if e.kind != "external"})
+    draw_ratings(ax, lines, final_ratings(pool))
     report = out / "report"
     report.mkdir(exist_ok=True)
     buffer = io.BytesIO()

@@ -35,7 +35,7 @@ from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
 from dialogym.benchmarks.metagame import MetaGame
 from dialogym.envs import Episode
 from dialogym.trainers.config import LeagueConfig
-from dialogym.trainers.league import League, draw_ratings, eval_instances, eval_seeds
+from dialogym.trainers.league import League, draw_ratings, eval_instances, eval_seeds, final_ratings
 from dialogym.trainers.opponents import SAMPLER_HELP, make_sampler
 from dialogym.trainers.pool import CheckpointPool
 
@@ -331,8 +331,7 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
             print(f"policy of {name}: {table}", flush=True)
     args.results.mkdir(parents=True, exist_ok=True)
     name = f"{setup.recipe}{args.tag}"
-    final_ratings = {e.name: [e.iteration, e.rating_lo, e.rating, e.rating_hi] for e in pool.entries if e.kind != "external"}
-    png = plot(setup, args.results / f"{name}.png", lines, game, final_ratings)
+    png = plot(setup, args.results / f"{name}.png", lines, game, final_ratings(pool))
     mixture = None if game.mixture is None else dict(zip(game.table.players, np.round(game.mixture, 4).tolist(), strict=True))
     verdicts = ", ".join(f"{key} {'met' if v['met'] else 'missed'}" for key, v in reached.items() if isinstance(v, dict))
     print(f"Nash mixture: {mixture}; targets ({setup.targets_from}): {verdicts}", flush=True)
