@@ -30,6 +30,7 @@ import re
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 _TOKENIZERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -203,6 +204,47 @@ def _spellings(lltokenizer: Any, grammar: str) -> set[tuple[int, ...]] | None:
     """The tokenizer's own token ids of each move of a literal list (:func:`literal_moves`)."""
     moves = literal_moves(grammar)
     return None if moves is None else {tuple(lltokenizer.tokenize_str(move)) for move in moves}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A literal list's moves (:func:`literal_moves`) decoded as one choice: every move's
+    spelling starts with ``prefix`` (tokens the mask forces), the next token tells the moves
+    apart, and ``rest[token]`` is what the mask then forces: the rest of that move.
+
+    Under :class:`RowMasks` such a reply has one step with a choice; at every other step one
+    token is allowed (log-prob 0), end of sequence last. A decoder that knows this may append
+    ``prefix`` to the prompt, run the model once for the choice and write the rest without
+    running it again (jump-forward decoding): the same tokens, log-probs and draws.
+    """
+
+    prefix: tuple[int, ...]
+    rest: dict[int, tuple[int, ...]]
+
+    @property
+    def longest(self) -> int:
+        """Tokens of the longest reply, end of sequence included."""
+        return len(self.prefix) + 1 + max(map(len, self.rest.values())) + 1
+
+
+def choice_of(lltokenizer: Any, grammar: str) -> Choice | None:
+    """The :class:`Choice` of a literal-list grammar whose moves' spellings part at one
+    token and no move's text starts another's; None for any other grammar (decoded step
+    by step under :class:`RowMasks`)."""
+    moves = literal_moves(grammar)
+    if moves is None or len(set(moves)) < 2:
+        return None
+    if any(a != b and b.startswith(a) for a in moves for b in moves):
+        return None  # a complete move the grammar may extend: the step after it is a choice
+    spellings = {tuple(lltokenizer.tokenize_str(move)) for move in moves}
+    width = 0
+    first = next(iter(spellings))
+    while all(len(s) > width + 1 and s[width] == first[width] for s in spellings):
+        width += 1
+    rest = {s[width]: s[width + 1 :] for s in spellings if len(s) > width}
+    if len(rest) != len(spellings):
+        return None
+    return Choice(prefix=first[:width], rest=rest)
 
 
 def replay_masks(lltokenizer: Any, grammar: str, token_ids: Sequence[int], vocab_size: int, eos_ids: Iterable[int]) -> Any:

@@ -8,11 +8,12 @@ import copy
 import inspect
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..base import Reply, Request, Sampling
 from ..defuse import defuse_messages
+from ..guidance import Choice
 from .decoder import Decoder
 from .device import pick_device
 from .kvstore import KVStore, roomy_cache
@@ -56,6 +57,15 @@ class TransformersAgent(KVReuse):
     steps' few-row products as ``(W @ x.T).T`` where that measures faster on the machine
     (:mod:`~dialogym.agents.hf.cpu_kernels`); the values agree up to float rounding.
 
+    Jump-forward decoding (``jump_forward``, on by default): when every row of a batch is
+    guided by a short list of literal moves whose spellings part at one token (Kuhn Poker's
+    ``[check]`` or ``[bet]``: :class:`~dialogym.agents.guidance.Choice`), the tokens its mask
+    would force one step at a time (``[`` before the choice; ``]`` and end of sequence after)
+    are written without running the model: each prompt runs with the forced prefix appended,
+    once, for the choice. The replies, log-probs and seeded draws are those of step-by-step
+    decoding (up to float rounding); a batch of Kuhn Poker moves takes one model step instead
+    of four.
+
     ``guided``: the rollout engine sends this agent's requests with the seat's move grammar
     (a ``+guided`` spec). ``autocast``: a torch dtype to generate under autocast (trainers
     keep float32 weights and sample in bf16). :meth:`with_` builds an agent that differs in
@@ -77,6 +87,7 @@ class TransformersAgent(KVReuse):
         reuse_kv: bool = True,
         kv_store_mb: int = 2048,
         skinny_linears: bool = True,
+        jump_forward: bool = True,
     ) -> None:
         self.name = name
         self.guided = guided
@@ -99,6 +110,10 @@ class TransformersAgent(KVReuse):
         self.share_prefix = share_prefix
         #: keep key/value caches across calls (needs ``share_prefix``): see :class:`KVStore`
         self.reuse_kv = reuse_kv
+        #: decode literal-move choices with one model step (:meth:`_choose`)
+        self.jump_forward = jump_forward
+        #: grammar -> its Choice (None: decoded step by step)
+        self._choice_cache: dict[str, Choice | None] = {}
         self._start(KVStore(kv_store_mb * 2**20))
 
     def _start(self, store: KVStore) -> None:
@@ -184,10 +199,27 @@ class TransformersAgent(KVReuse):
         return [float(sum(logp[i, t - 1 - start, row[t]] for t in range(len(prompt), len(row)))) for i, row in enumerate(rows)]
 
     def _generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
-        import torch
-
         started = time.perf_counter()
         prompts = [self.encode(r.messages) for r in requests]
+        choices = self._choices(requests, sampling)
+        if choices is not None:
+            return self._choose(requests, sampling, prompts, choices, started)
+        masks = self._row_masks(requests, sampling)
+        out, attention, decoder = self._run(prompts, sampling, lambda width: Decoder(requests, sampling, width, self.device, masks, self._stop_id()))
+        new = out.sequences[:, attention.shape[1] :]
+        logprobs = decoder.logprobs() if self.return_logprobs else None
+        elapsed = time.perf_counter() - started
+        replies = self._replies(requests, sampling, prompts, new, logprobs, decoder.masks is not None, elapsed)
+        if self.reuse_kv:
+            self._keep(out, attention, prompts, [r.token_ids or [] for r in replies])
+        return replies
+
+    def _run(self, prompts: list[list[int]], sampling: Sampling, decoder_of: Callable[[int], Decoder]) -> tuple[Any, Any, Decoder]:
+        """One ``generate`` call over ``prompts`` (keys and values reused where kept, see
+        :class:`KVReuse`), each token chosen by ``decoder_of(prompt width)``: its output, the
+        attention mask of the prompts' layout and the decoder."""
+        import torch
+
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         with (
             torch.no_grad(),
@@ -219,19 +251,72 @@ class TransformersAgent(KVReuse):
             # step as the only finite score: no global RNG, and each reply depends on its own
             # request only.
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            decoder = Decoder(requests, sampling, width, self.device, self._row_masks(requests, sampling), self._stop_id())
+            decoder = decoder_of(width)
             kwargs["logits_processor"] = [decoder]
             if sampling.stop:
                 kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-        new = out.sequences[:, width:]
         self.last_prefill.extend((r, len(p)) for p, r in zip(prompts, reused, strict=True))
         self.reused_prompt_tokens += sum(reused)
+        return out, attention, decoder
+
+    def _choices(self, requests: Sequence[Request], sampling: Sampling) -> list[Choice] | None:
+        """Each row's :class:`~dialogym.agents.guidance.Choice` when jump-forward decoding
+        applies to the whole batch: every row guided by a literal list of moves that part at
+        one token, one end-of-sequence token, room for the longest move under every row's cap,
+        no stop strings. None otherwise (decoded step by step)."""
+        if not self.jump_forward or not sampling.guided or sampling.stop or len(self._eos_ids()) != 1:
+            return None
+        from ..guidance import choice_of
+
+        lltokenizer = None
+        choices = []
+        for request in requests:
+            if not _guided(request):
+                return None
+            assert request.grammar is not None
+            if request.grammar not in self._choice_cache:
+                lltokenizer = lltokenizer or self.grammar_tokenizer()
+                if len(self._choice_cache) >= 4096:
+                    self._choice_cache.clear()
+                self._choice_cache[request.grammar] = choice_of(lltokenizer, request.grammar)
+            choice = self._choice_cache[request.grammar]
+            if choice is None or choice.longest > request.sampling.max_new_tokens:
+                return None
+            choices.append(choice)
+        return choices
+
+    def _choose(self, requests: Sequence[Request], sampling: Sampling, prompts: list[list[int]], choices: list[Choice],
+                started: float) -> list[Reply]:
+        """Jump-forward decoding of a batch of literal-move choices: each prompt runs with its
+        forced prefix appended, one step chooses among the tokens that tell the moves apart
+        (under the same mask, temperature, top-p and uniform draw as step-by-step decoding),
+        and the chosen move's rest and end of sequence are written with log-prob 0, as their
+        one-token masks give them. The replies are those of step-by-step decoding."""
+        import torch
+
+        heads = [prompt + list(choice.prefix) for prompt, choice in zip(prompts, choices, strict=True)]
+        allowed = torch.zeros((len(requests), self.vocab_size()), dtype=torch.bool)
+        for row, choice in enumerate(choices):
+            allowed[row, list(choice.rest)] = True
+        one = sampling.with_(max_new_tokens=1)
+        skip = [len(c.prefix) for c in choices]
+        out, attention, decoder = self._run(heads, one, lambda width: Decoder(requests, one, width, self.device, _FixedMask(allowed), skip=skip))
+        picked = out.sequences[:, attention.shape[1]].tolist()
         logprobs = decoder.logprobs() if self.return_logprobs else None
         elapsed = time.perf_counter() - started
-        replies = self._replies(requests, sampling, prompts, new, logprobs, decoder.masks is not None, elapsed)
+        (eos,) = self._eos_ids()
+        replies = []
+        for row, (prompt, choice, token) in enumerate(zip(prompts, choices, picked, strict=True)):
+            ids = [*choice.prefix, token, *choice.rest[token], eos]
+            logp = [0.0] * len(ids)
+            logp[len(choice.prefix)] = float(logprobs[row, 0]) if logprobs is not None else 0.0
+            self.generated_tokens += len(ids)
+            replies.append(Reply(text=self.tokenizer.decode(ids, skip_special_tokens=True), token_ids=ids,
+                                 logprobs=logp if logprobs is not None else None, prompt_token_ids=prompt,
+                                 latency_s=elapsed, guided=True))
         if self.reuse_kv:
-            self._keep(out, attention, prompts, [r.token_ids or [] for r in replies])
+            self._keep(out, attention, heads, [[] for _ in heads])
         return replies
 
     def _replies(self, requests: Sequence[Request], sampling: Sampling, prompts: list[list[int]], new: Any,
@@ -318,3 +403,16 @@ def _cache_keyword() -> str:
 
     names = inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters
     return "cache" if "cache" in names else "past_key_values"
+
+
+class _FixedMask:
+    """The grammar masks of a one-step call: ``allowed`` (rows, V), the same whatever came before."""
+
+    def __init__(self, allowed: Any) -> None:
+        self.mask = allowed
+
+    def allowed(self) -> Any:
+        return self.mask
+
+    def advance(self, tokens: Sequence[int], ended: Sequence[bool]) -> None:
+        pass

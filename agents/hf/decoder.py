@@ -29,7 +29,7 @@ class Decoder:
     """
 
     def __init__(self, requests: Sequence[Request], sampling: Sampling, prompt_width: int, device: str,
-                 masks: Any = None, stop_id: int | None = None) -> None:
+                 masks: Any = None, stop_id: int | None = None, skip: Sequence[int] | None = None) -> None:
         import torch
         from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
@@ -46,13 +46,16 @@ class Decoder:
         if self.greedy:
             return
 
+        # ``skip[row]``: tokens of the row's reply already written (forced by its grammar, see
+        # :class:`~dialogym.agents.guidance.Choice`); its steps here draw the uniforms after theirs
+        skip = skip if skip is not None else [0] * len(requests)
         batch = [r.seed if r.seed is not None else 0 for r in requests]
         uniforms = torch.zeros((len(requests), sampling.max_new_tokens), dtype=torch.float64)
-        for row, request in enumerate(requests):
+        for row, (request, done) in enumerate(zip(requests, skip, strict=True)):
             seed = request.seed if request.seed is not None else derive_seed(*batch, row)
             generator = torch.Generator().manual_seed(seed % (2**63 - 1))
-            cap = min(request.sampling.max_new_tokens, sampling.max_new_tokens)
-            uniforms[row, :cap] = torch.rand(cap, generator=generator, dtype=torch.float64)
+            cap = min(request.sampling.max_new_tokens, sampling.max_new_tokens + done)
+            uniforms[row, : max(0, cap - done)] = torch.rand(cap, generator=generator, dtype=torch.float64)[done:]
         self.uniforms = uniforms.to(device)
         self.warpers = [TemperatureLogitsWarper(sampling.temperature)]
         if sampling.top_p < 1.0:

@@ -207,3 +207,71 @@ def test_a_literal_list_of_moves_is_written_in_the_tokenizers_own_spelling_only(
     assert masks[1].nonzero().flatten().tolist() == ids(["]"]) and masks[2].nonzero().flatten().tolist() == eos
     with pytest.raises(GrammarError, match="not allowed by the recorded grammar"):
         replay_masks(lltok, listed, ids(["[b", "e", "t", "]"]) + eos, len(tokenizer), eos)
+
+
+KUHN = 'start: ("[check]" | "[bet]")'
+FACING = 'start: ("[call]" | "[fold]")'
+SHARED = 'start: ("[call]" | "[check]")'  # both start "[c"
+
+
+def test_a_literal_list_is_one_choice_between_forced_tokens():
+    from dialogym.agents.guidance import choice_of, grammar_tokenizer
+
+    model, tokenizer = tiny_model()  # a token a byte
+    bytes_ = grammar_tokenizer(tokenizer, len(tokenizer), [tokenizer.eos_token_id])
+    ids = lambda text: tuple(bytes_.tokenize_str(text))  # noqa: E731
+    kuhn = choice_of(bytes_, KUHN)
+    assert kuhn.prefix == ids("[") and kuhn.rest == {ids("c")[0]: ids("heck]"), ids("b")[0]: ids("et]")}
+    assert kuhn.longest == len("[check]") + 1  # and the end of sequence
+    shared = choice_of(bytes_, SHARED)
+    assert shared.prefix == ids("[c") and shared.rest == {ids("a")[0]: ids("ll]"), ids("h")[0]: ids("eck]")}
+    # the tokenizer's own spellings part at the first token: nothing is forced before the choice
+    merging = merging_tokenizer()
+    own = choice_of(grammar_tokenizer(merging, len(merging), [merging.eos_token_id]), KUHN)
+    assert own.prefix == () and own.rest[merging.convert_tokens_to_ids("[bet")] == (merging.convert_tokens_to_ids("]"),)
+    # no choice: one move, a move that starts another (the step after it is a choice), not a literal list
+    # (or more than one: "[call]" and "[check]" part after "[fold]" has)
+    for grammar in ('start: "[bet]"', 'start: ("[bet]" | "[bet] [raise]")', 'start: ("[call]" | "[check]" | "[fold]")', ANSWER, CLUE):
+        assert choice_of(bytes_, grammar) is None
+
+
+@pytest.mark.parametrize("temperature,top_p", [(0.0, 1.0), (5.0, 1.0), (0.7, 0.9)])
+def test_jump_forward_choices_are_the_replies_of_step_by_step_decoding(tiny, monkeypatch, temperature, top_p):
+    def requests():
+        return [Request(messages=[{"role": "user", "content": f"hand {i}"}], seed=100 + i, grammar=grammar,
+                        sampling=Sampling(temperature=temperature, top_p=top_p, max_new_tokens=12, guided=True))
+                for i, grammar in enumerate([KUHN, FACING, SHARED] * 4)]
+
+    stepwise = tiny.with_(name="stepwise")
+    stepwise.jump_forward = False
+    expected = stepwise.act(requests())
+    jumping = tiny.with_(name="jumping")
+    calls = []
+    generate = jumping.model.generate
+    monkeypatch.setattr(jumping.model, "generate", lambda **kw: calls.append(kw["max_new_tokens"]) or generate(**kw))
+    got = jumping.act(requests())
+    assert calls == [1]  # one model step for the whole batch
+    assert [r.token_ids for r in got] == [r.token_ids for r in expected]
+    assert [r.text for r in got] == [r.text for r in expected]
+    for mine, theirs in zip(got, expected, strict=True):
+        assert mine.logprobs == pytest.approx(theirs.logprobs, abs=1e-5)
+        assert mine.prompt_token_ids == theirs.prompt_token_ids and mine.guided
+    if temperature:
+        assert len({r.text for r in got}) >= 4  # both moves of some grammar were drawn
+    # the masks a trainer replays: one token allowed at every step but the choice, which
+    # carries the reply's only non-zero log-prob
+    for reply, grammar in zip(got[:3], (KUHN, FACING, SHARED), strict=True):
+        masks = replay_masks(tiny.grammar_tokenizer(), grammar, reply.token_ids, tiny.vocab_size(), tiny._eos_ids())
+        at = 2 if grammar == SHARED else 1
+        assert [int(m.sum()) for m in masks] == [2 if t == at else 1 for t in range(len(reply.token_ids))]
+        assert all(lp == 0.0 for t, lp in enumerate(reply.logprobs) if t != at) and reply.logprobs[at] < 0
+
+
+def test_a_cap_below_the_longest_move_or_a_free_row_decodes_step_by_step(tiny, monkeypatch):
+    calls = []
+    generate = tiny.model.generate
+    monkeypatch.setattr(tiny.model, "generate", lambda **kw: calls.append(kw["max_new_tokens"]) or generate(**kw))
+    short = tiny.act([request("cut", KUHN, seed=3, max_new_tokens=4)])[0]
+    assert calls == [4] and len(short.token_ids) <= 4
+    tiny.act([request("a", KUHN, seed=1, max_new_tokens=12), request("b", None, seed=2, guided=False, max_new_tokens=12)])
+    assert calls[-1] == 12

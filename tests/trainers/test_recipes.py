@@ -193,27 +193,53 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
 
 def test_the_kuhn_policy_table_reads_each_spots_move_probabilities_off_the_model():
     """The table gives P(bet) (or, facing a bet, P(call)) between the two open moves of each
-    spot and card, from the log-probs the model gives the moves' texts; the chats are the
-    first hand's, with the player's card in them."""
+    spot and card: the chosen move's recorded log-prob of one greedy guided reply per spot,
+    all in one call; the chats are the first hand's, with the player's card in them."""
+    from dialogym.agents.base import Reply
+    from dialogym.agents.guidance import literal_moves
 
     class Weighs:
-        """Log-probs by move: bets 3 times as likely as checks with a King, a third with a Jack."""
+        """Bets (calls) 3 times as likely as checks (folds) with a King, a third as likely with a Jack."""
 
         def __init__(self):
-            self.asked = []
+            self.asked, self.calls = [], 0
 
-        def reply_logprobs(self, messages, replies):
-            card = re.search(r"Your card: ([JQK])", messages[-1]["content"]).group(1)
-            self.asked.append((card, tuple(replies)))
-            ratio = {"K": 3.0, "Q": 1.0, "J": 1 / 3}[card]
-            return [math.log(ratio) if move in ("[bet]", "[call]") else 0.0 for move in replies]
+        def act(self, requests):
+            self.calls += 1
+            replies = []
+            for request in requests:
+                assert request.sampling.guided and request.sampling.temperature == 0
+                card = re.search(r"Your card: ([JQK])", request.messages[-1]["content"]).group(1)
+                moves = literal_moves(request.grammar)
+                self.asked.append((card, tuple(moves)))
+                bold = {"K": 0.75, "Q": 0.5, "J": 0.25}[card]
+                aggressive, timid = (m for m in ("[bet]", "[call]", "[check]", "[fold]") if m in moves)
+                move, p = (aggressive, bold) if bold >= 0.5 else (timid, 1 - bold)
+                replies.append(Reply(text=move, token_ids=[1, 2, 3], logprobs=[0.0, math.log(p), 0.0]))
+            return replies
 
     agent = Weighs()
     table = league_kuhn.policy(agent, {"hands": 4})
     for spot in league_kuhn.SPOTS:
         assert table[spot] == {"K": 0.75, "Q": 0.5, "J": 0.25}
     assert sorted({moves for _, moves in agent.asked}) == [("[call]", "[fold]"), ("[check]", "[bet]")]
-    assert len(agent.asked) == len(league_kuhn.SPOTS) * 3
+    assert len(agent.asked) == len(league_kuhn.SPOTS) * 3 and agent.calls == 1
+
+
+def test_the_kuhn_policy_of_a_model_is_its_guided_choice_at_temperature_one():
+    import torch
+
+    from dialogym.agents.specs import load_agent
+
+    agent = load_agent("tiny")  # a token a byte: "[check]" and "[bet]" part at "c" or "b" after "["
+    table = league_kuhn.policy(agent, {"hands": 2})
+    for (spot, card), (chat, _) in league_kuhn.spot_chats({"hands": 2}).items():
+        ids = agent.encode(chat) + agent.tokenizer("[", add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = agent.model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+        bold, timid = ("b", "c") if spot in ("open", "after_check") else ("c", "f")  # [bet]/[check], [call]/[fold]
+        pair = agent.tokenizer.convert_tokens_to_ids([bold, timid])
+        assert table[spot][card] == pytest.approx(float(torch.softmax(logits[pair], -1)[0]), abs=2e-4)
 
 
 def test_the_kuhn_play_summary_reads_each_cards_bets_and_calls_off_the_prompts():

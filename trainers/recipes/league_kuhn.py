@@ -56,6 +56,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dialogym.agents.base import Request, Sampling
 from dialogym.agents.guidance import literal_moves
 from dialogym.envs import Episode, new_match
 from dialogym.envs.games.kuhn import CARDS
@@ -112,18 +113,17 @@ SPOTS = {"open": ((), "[bet]"), "after_check": (("[check]",), "[bet]"), "facing_
          "check_then_facing_bet": (("[check]", "[bet]"), "[call]")}
 
 
-def spot_chats(game_options: Mapping[str, Any], seeds: int = 200) -> dict[tuple[str, str], tuple[list, list[str]]]:
-    """``(spot, card) -> (the chat of the player to act in the first hand, its open moves)``,
+def spot_chats(game_options: Mapping[str, Any], seeds: int = 200) -> dict[tuple[str, str], tuple[list, str]]:
+    """``(spot, card) -> (the chat of the player to act in the first hand, its move grammar)``,
     from the first test deals that give the player each card in each spot."""
-    found: dict[tuple[str, str], tuple[list, list[str]]] = {}
+    found: dict[tuple[str, str], tuple[list, str]] = {}
     for seed in range(seeds):
         for spot, (before, _) in SPOTS.items():
             match = new_match(GAME, seed, split="test", **game_options)
             for move in before:
                 match.submit(match.to_act()[0], move)
             seat = match.to_act()[0]
-            moves = literal_moves(match.move_grammar(seat) or "") or []
-            found.setdefault((spot, match.view(seat)["card"]), (match.messages(seat), moves))
+            found.setdefault((spot, match.view(seat)["card"]), (match.messages(seat), match.move_grammar(seat) or ""))
         if len(found) == len(SPOTS) * len(CARDS):
             return found
     raise RuntimeError(f"{GAME}: not every card in every spot in {seeds} deals")
@@ -131,15 +131,22 @@ def spot_chats(game_options: Mapping[str, Any], seeds: int = 200) -> dict[tuple[
 
 def policy(agent: Any, game_options: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     """How ``agent`` (a transformers agent, or an adapter of one) plays the first hand, read
-    exactly off the model rather than sampled: for each spot, the probability of betting (or,
-    facing a bet, of calling) with each card, between the two open moves (temperature 1, each
-    move as the tokenizer writes it). Greedy play bets (calls) where it is above 0.5."""
+    exactly off the model rather than sampled: for each spot, the probability that it bets
+    (or, facing a bet, calls) with each card when it plays guided at temperature 1, between
+    the spot's two open moves. One greedy guided reply per spot and card, all in one batch:
+    the chosen move's recorded log-prob (under the move mask, temperature 1) gives its
+    probability, the other move the rest. Greedy play bets (calls) where it is above 0.5."""
+    spots = sorted(spot_chats(game_options).items())
+    sampling = Sampling(temperature=0.0, max_new_tokens=16, guided=True)
+    replies = agent.act([Request(messages=chat, grammar=grammar, sampling=sampling) for _, (chat, grammar) in spots])
     table: dict[str, dict[str, float]] = {spot: {} for spot in SPOTS}
-    for (spot, card), (chat, moves) in sorted(spot_chats(game_options).items()):
-        logp = dict(zip(moves, agent.reply_logprobs(chat, moves), strict=True))
-        top = max(logp.values())
-        weights = {move: math.exp(v - top) for move, v in logp.items()}
-        table[spot][card] = round(weights[SPOTS[spot][1]] / sum(weights.values()), 4)
+    for ((spot, card), (_, grammar)), reply in zip(spots, replies, strict=True):
+        moves = literal_moves(grammar) or []
+        if len(moves) != 2 or reply.text not in moves or reply.logprobs is None:
+            raise ValueError(f"policy: {spot} with a {card} needs a guided reply with log-probs, one of two moves; "
+                             f"got {reply.text!r} of {moves}")
+        chosen = math.exp(sum(reply.logprobs))
+        table[spot][card] = round(chosen if reply.text == SPOTS[spot][1] else 1.0 - chosen, 4)
     return table
 
 
