@@ -167,9 +167,9 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
     assert record["game"] == "dialogym/KuhnPoker-v0" and record["targets"]["read_from"] == "greedy"
     assert record["command"].split()[:3] == ["python", "-m", "dialogym.trainers.recipes.league_kuhn"]
     assert record["vs_base"] == record["greedy"]["vs_base"] and record["greedy"]["temperature"] == 0.0
-    # two-hand matches in training and in every evaluation, each hand credited alone, half the draws the base
+    # two-hand matches in training and in every evaluation, each hand credited alone, a quarter of the draws the base
     assert record["config"]["train_game_options"] == [] and record["game_options"] == ["hands=2"]
-    assert record["config"]["sampler"] == "0.5*base+0.5*pfsp" and record["config"]["learner"]["credit"] == "round"
+    assert record["config"]["sampler"] == "0.25*base+0.75*pfsp" and record["config"]["learner"]["credit"] == "round"
     # every deal in both seatings, the pool greedy, the learner hot: the recipe's defaults reach the league
     assert record["config"]["paired_training"] is True and record["config"]["opponent_temperature"] == 0.0
     assert record["config"]["learner"]["temperature"] == 5.0
@@ -373,7 +373,7 @@ def test_a_recipe_s_training_options_are_its_default_until_given():
 def test_a_recipe_s_sampler_reaches_the_league_and_a_bad_one_is_one_line(capsys):
     from dialogym.trainers.recipes import league_zero_sum
 
-    assert league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, [])).sampler == "0.5*base+0.5*pfsp"
+    assert league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, [])).sampler == "0.25*base+0.75*pfsp"
     given = league_zero_sum.parse(league_kuhn.SETUP, ["--sampler", "pfsp"])
     assert league_zero_sum.config_of(league_kuhn.SETUP, given).sampler == "pfsp"
     with pytest.raises(SystemExit):

@@ -19,9 +19,12 @@ over every deal; 2/3 of 4-hand ones too), so target 1 (0.65) asks for nearly the
 reply, in both hands.
 
 The learner (the embedded model with a LoRA adapter, guided moves) takes both seats in turn
-against opponents drawn half the time from the base ``it-0`` and half by PFSP from its pool
-(the base and every past checkpoint; ``--sampler 0.5*base+0.5*pfsp``: a best reply to the
-newest checkpoints cannot forget how to beat the base), for 16 iterations of 64 training
+against opponents drawn a quarter of the time from the base ``it-0`` and three quarters by
+PFSP from its pool (the base and every past checkpoint; ``--sampler 0.25*base+0.75*pfsp``: a
+best reply to the newest checkpoints cannot forget how to beat the base, and the checkpoints
+that bet a King teach it to fold a Jack or a Queen to a bet, which the base, never betting,
+cannot: half the base left the checkpoint calling everything, as its middle one did, and
+tying it), for 16 iterations of 64 training
 episodes of the same two hands as the evaluations, **each hand credited with its own chips**
 (``--credit round``: a hand is a sample with its own reward and baseline, in the context of
 the hands before it; a checkpoint trained on one-hand episodes played the best reply in
@@ -159,13 +162,13 @@ SETUP = Setup(
     # weigh alike in every batch), the pool's checkpoints greedy in training (a group's rewards
     # differ by the learner's moves alone) and the learner sampling at T=5 (its moves are a
     # literal list, so T tempers the choice between [check] and [bet]: about a third bets at
-    # first, where T=1 bets one time in a hundred); two passes over each batch, lr 2e-3; half the
-    # opponents the base, half PFSP's; each hand credited with its own chips; 16 iterations (the
-    # whole recipe 30-42 minutes on 2 cores, by seed: docs/training.md).
+    # first, where T=1 bets one time in a hundred); two passes over each batch, lr 2e-3; a quarter
+    # of the opponents the base, three quarters PFSP's; each hand credited with its own chips; 16
+    # iterations (the whole recipe about 22 minutes on 2 cores: docs/training.md).
     # docs/training.md has the runs that led here. Greedy evaluations throughout (no move here
     # ties a match by itself), and the panel and payoff sizes that keep the recipe near 30 minutes
     defaults={"max_new_tokens": 8, "iterations": 16, "episodes": 64, "baseline": "group", "group_size": 16, "epochs": 2,
-              "lr": 2e-3, "temperature": 5.0, "sampler": "0.5*base+0.5*pfsp", "credit": "round", "opponent_temperature": 0.0, "paired_training": True,
+              "lr": 2e-3, "temperature": 5.0, "sampler": "0.25*base+0.75*pfsp", "credit": "round", "opponent_temperature": 0.0, "paired_training": True,
               "eval_temperature": 0.0, "eval_episodes": 4, "panel_episodes": 60, "payoff_episodes": 2},
     play_summary=play_summary,
     policy=policy,
