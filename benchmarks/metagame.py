@@ -90,6 +90,17 @@ class PayoffTable:
             )
         return self.mean - 0.5
 
+    def restricted(self, players: Sequence[str]) -> PayoffTable:
+        """The table of ``players`` alone (in this table's order): the sub-game of some
+        members, say a league's checkpoints without the scripted panel."""
+        unknown = sorted(set(players) - set(self.players))
+        if unknown:
+            raise ValueError(f"payoff table: no member {', '.join(unknown)}")
+        at = [i for i, name in enumerate(self.players) if name in set(players)]
+        grid = np.ix_(at, at)
+        return PayoffTable(players=[self.players[i] for i in at], mean=self.mean[grid], lo=self.lo[grid], hi=self.hi[grid],
+                           n=self.n[grid])
+
     def cell(self, a: str, b: str) -> Estimate:
         """``a``'s mean score against ``b`` with its interval and number of games."""
         i, j = self.players.index(a), self.players.index(b)

@@ -152,3 +152,18 @@ def test_the_payoff_table_orders_checkpoints_by_their_numbers():
     """``it-10`` comes after ``it-9``, not after ``it-1``: a league's table reads in iteration order."""
     pairings = [("it-10", "it-1", 1.0), ("it-2", "it-10", 0.0), ("it-9", "scripted:nash", 0.5), ("it-1", "it-2", 0.5)]
     assert payoff_table(pairings, samples=20).players == ["it-1", "it-2", "it-9", "it-10", "scripted:nash"]
+
+
+def test_a_restricted_table_is_the_sub_game_of_its_members_and_is_solved_alone():
+    # "eq" ties every checkpoint (an equilibrium player); among the checkpoints, it-2 beats the others
+    pairings = [("it-2", "it-0", 1.0), ("it-2", "it-1", 1.0), ("it-1", "it-0", 1.0),
+                ("eq", "it-0", 0.5), ("eq", "it-1", 0.5), ("eq", "it-2", 0.5)]
+    table = payoff_table(pairings, samples=10)
+    full = solve(table)
+    assert full.mixture[table.players.index("eq")] > 0  # the equilibrium player shares the full game's weight
+    league = table.restricted(["it-0", "it-1", "it-2"])
+    assert league.players == ["it-0", "it-1", "it-2"] and league.n.tolist() == [[0, 1, 1], [1, 0, 1], [1, 1, 0]]
+    assert league.cell("it-2", "it-1").value == 1.0 and league.cell("it-0", "it-2").value == 0.0
+    assert solve(league).mixture.tolist() == pytest.approx([0.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="no member bot"):
+        table.restricted(["it-0", "bot"])

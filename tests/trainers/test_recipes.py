@@ -178,6 +178,9 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
     # two instances per panel member (6 matches, each instance in both seats): the per-member estimates count them
     assert {member: stats["chips_final"]["n"] for member, stats in panel["by_opponent"].items()} == dict.fromkeys(league_kuhn.PANEL, 2)
     assert -1.0 <= panel["chips_final"]["value"] <= 2.0 and 0.0 <= panel["win_final"]["value"] <= 1.0
+    # target 5 beside the league's own meta-game: the Nash of its checkpoints without the panel
+    league_only = record["targets"]["5_nash"]["checkpoints_only"]
+    assert set(league_only["mixture"]) == {"it-0", "it-1", "it-2"} and sum(league_only["mixture"].values()) == pytest.approx(1.0, abs=1e-3)
     # how each played with each card: every model turn is counted once, as a bet-or-check or a call-or-fold choice
     for player in ("it-0", "it-2"):
         play = panel["play"][player]

@@ -32,7 +32,7 @@ import numpy as np
 
 from dialogym.agents.base import Sampling
 from dialogym.agents.rollout import EpisodeSpec, RolloutEngine
-from dialogym.benchmarks.metagame import MetaGame
+from dialogym.benchmarks.metagame import MetaGame, solve
 from dialogym.envs import Episode
 from dialogym.trainers.config import LeagueConfig
 from dialogym.trainers.league import League, draw_ratings, eval_instances, eval_seeds, final_ratings
@@ -275,6 +275,11 @@ def targets(setup: Setup, results: dict[str, Any], pool: CheckpointPool, final: 
         panel_met = panel_met and panel[f"{metric}_final"].value >= least
         panel_target += f", {metric} >= {least:g}"
     late = last_third_weight(game, checkpoints)
+    # the league's own meta-game (its checkpoints without the panel), reported beside target 5:
+    # the panel's equilibrium player, never beaten in expectation, takes the full table's weight
+    # from checkpoints that tie it within a small table's noise
+    league = solve(game.table.restricted(checkpoints)) if game.mixture is not None else None
+    league_late = last_third_weight(league, checkpoints) if league is not None else float("nan")
     return {
         "read_from": setup.targets_from,
         "1_vs_base": {"met": base.value >= 0.65 and base.lo > 0.55, "target": "win rate >= 0.65, interval above 0.55"},
@@ -284,7 +289,10 @@ def targets(setup: Setup, results: dict[str, Any], pool: CheckpointPool, final: 
                       "final": [last.rating_lo, last.rating, last.rating_hi], "first": [first.rating_lo, first.rating, first.rating_hi]},
         "4_vs_panel": {"met": panel_met, "target": panel_target},
         "5_nash": {"met": late > 0.5, "target": "most of the checkpoints' Nash weight on their last third",
-                   "last_third_weight": None if math.isnan(late) else late},  # NaN: no checkpoint has weight
+                   "last_third_weight": None if math.isnan(late) else late,  # NaN: no checkpoint has weight
+                   "checkpoints_only": None if league is None or league.mixture is None else {
+                       "mixture": dict(zip(league.table.players, np.round(league.mixture, 4).tolist(), strict=True)),
+                       "last_third_weight": None if math.isnan(league_late) else league_late}},
     }
 
 
@@ -334,7 +342,9 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
     png = plot(setup, args.results / f"{name}.png", lines, game, final_ratings(pool))
     mixture = None if game.mixture is None else dict(zip(game.table.players, np.round(game.mixture, 4).tolist(), strict=True))
     verdicts = ", ".join(f"{key} {'met' if v['met'] else 'missed'}" for key, v in reached.items() if isinstance(v, dict))
-    print(f"Nash mixture: {mixture}; targets ({setup.targets_from}): {verdicts}", flush=True)
+    league_only = reached["5_nash"]["checkpoints_only"]
+    print(f"Nash mixture: {mixture}; of the checkpoints alone: {league_only and league_only['mixture']}; "
+          f"targets ({setup.targets_from}): {verdicts}", flush=True)
     result = {"game": setup.game, "game_options": list(setup.options), "model": args.model, "config": config.model_dump(),
               "sft_warm_start": {"player": setup.warm_start_player, "instances": args.sft_instances, "steps": args.sft_steps,
                                  "lr": args.sft_lr, "rows": fitted[0]} if fitted else None,
