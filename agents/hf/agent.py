@@ -64,7 +64,7 @@ class TransformersAgent(KVReuse):
     are written without running the model: each prompt runs with the forced prefix appended,
     once, for the choice. The replies, log-probs and seeded draws are those of step-by-step
     decoding (up to float rounding); a batch of Kuhn Poker moves takes one model step instead
-    of four.
+    of four with SmolLM2's tokenizer.
 
     ``guided``: the rollout engine sends this agent's requests with the seat's move grammar
     (a ``+guided`` spec). ``autocast``: a torch dtype to generate under autocast (trainers
@@ -275,12 +275,13 @@ class TransformersAgent(KVReuse):
             if not _guided(request):
                 return None
             assert request.grammar is not None
-            if request.grammar not in self._choice_cache:
+            known = self._choice_cache.get(request.grammar, _UNSEEN)
+            if known is _UNSEEN:  # (agents made by with_ share the cache, and may run in threads)
                 lltokenizer = lltokenizer or self.grammar_tokenizer()
                 if len(self._choice_cache) >= 4096:
                     self._choice_cache.clear()
-                self._choice_cache[request.grammar] = choice_of(lltokenizer, request.grammar)
-            choice = self._choice_cache[request.grammar]
+                known = self._choice_cache[request.grammar] = choice_of(lltokenizer, request.grammar)
+            choice = known
             if choice is None or choice.longest > request.sampling.max_new_tokens:
                 return None
             choices.append(choice)
@@ -403,6 +404,9 @@ def _cache_keyword() -> str:
 
     names = inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters
     return "cache" if "cache" in names else "past_key_values"
+
+
+_UNSEEN = object()
 
 
 class _FixedMask:

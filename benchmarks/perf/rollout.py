@@ -78,7 +78,10 @@ class Capture:
 
 def model_flops(model, shapes) -> float:
     """Model FLOPs of the batches ``shapes`` (prompt spans run, prompt lengths, reply
-    lengths) by the formula of the module docstring."""
+    lengths) by the formula of the module docstring. Every generated token but the last is
+    counted as run: replies decoded jump-forward (guided literal moves, where the forced
+    tokens are written without running the model) are over-counted; the default game's
+    replies are free text and are not."""
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     embed = model.get_input_embeddings().weight
     head = model.get_output_embeddings()

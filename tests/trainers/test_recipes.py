@@ -218,7 +218,8 @@ def test_the_kuhn_policy_table_reads_each_spots_move_probabilities_off_the_model
                 bold = {"K": 0.75, "Q": 0.5, "J": 0.25}[card]
                 aggressive, timid = (m for m in ("[bet]", "[call]", "[check]", "[fold]") if m in moves)
                 move, p = (aggressive, bold) if bold >= 0.5 else (timid, 1 - bold)
-                replies.append(Reply(text=move, token_ids=[1, 2, 3], logprobs=[0.0, math.log(p), 0.0]))
+                # the end of sequence last, with a log-prob of its own (several end tokens to choose from)
+                replies.append(Reply(text=move, token_ids=[1, 2, 3], logprobs=[0.0, math.log(p), -0.3]))
             return replies
 
     agent = Weighs()

@@ -136,9 +136,11 @@ def policy(agent: Any, game_options: Mapping[str, Any]) -> dict[str, dict[str, f
     """How ``agent`` (a transformers agent, or an adapter of one) plays the first hand, read
     exactly off the model rather than sampled: for each spot, the probability that it bets
     (or, facing a bet, calls) with each card when it plays guided at temperature 1, between
-    the spot's two open moves. One greedy guided reply per spot and card, all in one batch:
-    the chosen move's recorded log-prob (under the move mask, temperature 1) gives its
-    probability, the other move the rest. Greedy play bets (calls) where it is above 0.5."""
+    the spot's two open moves, in the precision it plays in (a league's checkpoints: bf16
+    where the learner samples in bf16). One greedy guided reply per spot and card, all in one
+    batch: the chosen move's recorded log-prob (under the move mask, temperature 1; the end of
+    sequence after it left out, a choice between end tokens where a tokenizer has several)
+    gives its probability, the other move the rest. Greedy play bets (calls) where it is above 0.5."""
     spots = sorted(spot_chats(game_options).items())
     sampling = Sampling(temperature=0.0, max_new_tokens=16, guided=True)
     replies = agent.act([Request(messages=chat, grammar=grammar, sampling=sampling) for _, (chat, grammar) in spots])
@@ -148,7 +150,7 @@ def policy(agent: Any, game_options: Mapping[str, Any]) -> dict[str, dict[str, f
         if len(moves) != 2 or reply.text not in moves or reply.logprobs is None:
             raise ValueError(f"policy: {spot} with a {card} needs a guided reply with log-probs, one of two moves; "
                              f"got {reply.text!r} of {moves}")
-        chosen = math.exp(sum(reply.logprobs))
+        chosen = math.exp(sum(reply.logprobs[:-1]))  # a guided literal move ends with its end of sequence
         table[spot][card] = round(chosen if reply.text == SPOTS[spot][1] else 1.0 - chosen, 4)
     return table
 
