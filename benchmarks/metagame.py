@@ -96,7 +96,8 @@ class PayoffTable:
         unknown = sorted(set(players) - set(self.players))
         if unknown:
             raise ValueError(f"payoff table: no member {', '.join(unknown)}")
-        at = [i for i, name in enumerate(self.players) if name in set(players)]
+        keep = set(players)
+        at = [i for i, name in enumerate(self.players) if name in keep]
         grid = np.ix_(at, at)
         return PayoffTable(players=[self.players[i] for i in at], mean=self.mean[grid], lo=self.lo[grid], hi=self.hi[grid],
                            n=self.n[grid])

@@ -107,6 +107,16 @@ def last_third_weight(game: MetaGame, checkpoints: Sequence[str]) -> float:
     return sum(weight.get(c, 0.0) for c in late) / total if total > 0 else float("nan")
 
 
+def rounded_mixture(game: MetaGame) -> dict[str, float] | None:
+    """The Nash mixture by member, to 4 decimals (None: the meta-game is unsolved)."""
+    return None if game.mixture is None else dict(zip(game.table.players, np.round(game.mixture, 4).tolist(), strict=True))
+
+
+def _number(value: float) -> float | None:
+    """``value``, or None for NaN (JSON has no NaN)."""
+    return None if math.isnan(value) else value
+
+
 def panel_outcomes(setup: Setup, league: League, players: Sequence[str], instances: int,
                    temperature: float) -> dict[str, dict[str, Any]]:
     """Each of ``players`` (pool members) against the panel, at ``temperature``, on ``instances`` held-out
@@ -279,7 +289,6 @@ def targets(setup: Setup, results: dict[str, Any], pool: CheckpointPool, final: 
     # the panel's equilibrium player, never beaten in expectation, takes the full table's weight
     # from checkpoints that tie it within a small table's noise
     league = solve(game.table.restricted(checkpoints)) if game.mixture is not None else None
-    league_late = last_third_weight(league, checkpoints) if league is not None else float("nan")
     return {
         "read_from": setup.targets_from,
         "1_vs_base": {"met": base.value >= 0.65 and base.lo > 0.55, "target": "win rate >= 0.65, interval above 0.55"},
@@ -289,10 +298,9 @@ def targets(setup: Setup, results: dict[str, Any], pool: CheckpointPool, final: 
                       "final": [last.rating_lo, last.rating, last.rating_hi], "first": [first.rating_lo, first.rating, first.rating_hi]},
         "4_vs_panel": {"met": panel_met, "target": panel_target},
         "5_nash": {"met": late > 0.5, "target": "most of the checkpoints' Nash weight on their last third",
-                   "last_third_weight": None if math.isnan(late) else late,  # NaN: no checkpoint has weight
-                   "checkpoints_only": None if league is None or league.mixture is None else {
-                       "mixture": dict(zip(league.table.players, np.round(league.mixture, 4).tolist(), strict=True)),
-                       "last_third_weight": None if math.isnan(league_late) else league_late}},
+                   "last_third_weight": _number(late),  # None: no checkpoint has weight
+                   "checkpoints_only": None if league is None else {
+                       "mixture": rounded_mixture(league), "last_third_weight": _number(last_third_weight(league, checkpoints))}},
     }
 
 
@@ -340,7 +348,7 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
     args.results.mkdir(parents=True, exist_ok=True)
     name = f"{setup.recipe}{args.tag}"
     png = plot(setup, args.results / f"{name}.png", lines, game, final_ratings(pool))
-    mixture = None if game.mixture is None else dict(zip(game.table.players, np.round(game.mixture, 4).tolist(), strict=True))
+    mixture = rounded_mixture(game)
     verdicts = ", ".join(f"{key} {'met' if v['met'] else 'missed'}" for key, v in reached.items() if isinstance(v, dict))
     league_only = reached["5_nash"]["checkpoints_only"]
     print(f"Nash mixture: {mixture}; of the checkpoints alone: {league_only and league_only['mixture']}; "
