@@ -220,10 +220,17 @@ class TrainerCore:
         normalised by the whole step's counts, and the numbers ``reported``, each as this
         chunk's share of the step's value; returns the last epoch's ``loss`` and ``reported``
         summed over the chunks of every rank. The reference does not move within a step, so
-        its log-probs are computed in the first epoch and reused in the others."""
+        its log-probs are computed in the first epoch and reused in the others.
+
+        A step whose summed gradient is zero everywhere (every advantage zero and no KL term:
+        every GRPO group flat) is skipped, not taken: Adam's momentum would otherwise move the
+        weights on in the direction of earlier steps with no signal to do so (a league's
+        learner whose groups all tied stopped betting its Queens so). ``skipped_steps`` counts
+        them."""
         n = batch["input_ids"].shape[0]
         self.model.train()
         refs: dict[int, Any] = {}
+        skipped = 0
         for _ in range(self.cfg.epochs):
             self.optimizer.zero_grad()
             sums = dict.fromkeys(["loss", *reported], 0.0)  # the same keys on every rank, for the all-reduce
@@ -238,10 +245,19 @@ class TrainerCore:
                 for key in reported:
                     sums[key] += stats[key]
             self._reduce_gradients()
-            self.optimizer.step()
+            if self._has_gradient():
+                self.optimizer.step()
+            else:
+                skipped += 1
             sums = dict(zip(sums, self.sum_across_ranks(list(sums.values())), strict=True))
         self.model.eval()
-        return sums
+        return {**sums, "skipped_steps": float(skipped)}
+
+    def _has_gradient(self) -> bool:
+        """Whether any trainable parameter has a non-zero gradient (the same on every rank,
+        after :meth:`_reduce_gradients`)."""
+        return any(p.grad is not None and bool(p.grad.any())
+                   for group in self.optimizer.param_groups for p in group["params"] if p.requires_grad)
 
     def autocast(self) -> Any:
         """bf16 autocast of the forward pass where ``bf16`` is on (weights stay float32)."""

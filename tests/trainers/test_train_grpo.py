@@ -280,6 +280,31 @@ def lora_weights(trainer):
     return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora" in n}
 
 
+def flat_episodes():
+    """``synthetic_episodes`` with every play rewarded alike: one flat group, no advantage."""
+    return [episode(e.turns, {"a": 0.5}, seats={"a": "learner"}, id=e.id) for e in synthetic_episodes()]
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5])
+def test_a_step_with_no_signal_leaves_the_weights_and_the_optimizer_where_they_were(beta):
+    # after a step with signal, Adam's momentum would move the weights on through a step whose
+    # gradient is zero (every group flat, no KL): that step is skipped; a KL term is a signal
+    trainer = GRPOTrainer(GAME_ID, "tiny", config=GRPOConfig(lora_rank=4, lr=1e-2, epochs=2, beta=beta, bf16=False))
+    first = trainer.update(synthetic_episodes())
+    assert first["skipped_steps"] == 0
+    before, steps = lora_weights(trainer), [s["step"].item() for s in trainer.optimizer.state.values()]
+    flat = trainer.update(flat_episodes())
+    after = lora_weights(trainer)
+    if beta == 0:
+        assert flat["skipped_steps"] == 2 and flat["mean_abs_advantage"] == 0
+        assert [s["step"].item() for s in trainer.optimizer.state.values()] == steps
+        for name, weight in before.items():
+            assert torch.equal(after[name], weight), name
+    else:  # the policy moved away from the reference: the KL term pulls it back
+        assert flat["skipped_steps"] == 0
+        assert any(not torch.equal(after[name], weight) for name, weight in before.items())
+
+
 def test_a_crash_between_moving_the_old_checkpoint_aside_and_renaming_the_new_one_in_loses_nothing(tmp_path, monkeypatch):
     from dialogym.envs import files
 
