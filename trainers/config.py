@@ -176,6 +176,11 @@ class LeagueConfig(BaseModel):
     gate: float | None = Field(
         None, ge=0.0, le=1.0, description="admit a checkpoint only if it scores at least this against the best rated member; unset: always"
     )
+    rollback: bool = Field(
+        False, description="with a gate, also undo a checkpoint the gate turns away: the learner goes back to the "
+        "weights and optimizer state it had before that iteration's update, so a step that lost to the best member is "
+        "not built on (without it the learner goes on from the weights the pool refused)"
+    )
     opponents_on: Literal["transformers", "vllm"] = Field(
         "transformers", description="backend of the pool's checkpoints when they play (vllm: per-request LoRA on a GPU)"
     )
@@ -196,6 +201,12 @@ class LeagueConfig(BaseModel):
         "league's defaults (LEAGUE_LEARNER_DEFAULTS); its seed, level, temperature, max_new_tokens and guided are the "
         "league's too (the draws, the instances and how the pool's checkpoints play)",
     )
+
+    @model_validator(mode="after")
+    def _rollback_needs_a_gate(self) -> LeagueConfig:
+        if self.rollback and self.gate is None:
+            raise ValueError("rollback undoes what the gate turns away: give a gate too (gate: 0.5, say)")
+        return self
 
     @field_validator("train_game_options")
     @classmethod

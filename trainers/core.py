@@ -253,6 +253,24 @@ class TrainerCore:
         self.model.eval()
         return {**sums, "skipped_steps": float(skipped)}
 
+    def trainable_state(self) -> tuple[list[Any], dict[str, Any]]:
+        """A copy of what an update changes: every trainable parameter and the optimizer's
+        state (for :meth:`load_trainable_state`: a step undone)."""
+        import copy
+
+        params = [p.detach().clone() for group in self.optimizer.param_groups for p in group["params"]]
+        return params, copy.deepcopy(self.optimizer.state_dict())
+
+    def load_trainable_state(self, state: tuple[list[Any], dict[str, Any]]) -> None:
+        """Put back what :meth:`trainable_state` copied: the parameters and the optimizer's state."""
+        import torch
+
+        params, optimizer = state
+        with torch.no_grad():
+            for p, saved in zip((p for group in self.optimizer.param_groups for p in group["params"]), params, strict=True):
+                p.copy_(saved)
+        self.optimizer.load_state_dict(optimizer)
+
     def _has_gradient(self) -> bool:
         """Whether any trainable parameter has a non-zero gradient (the same on every rank,
         after :meth:`_reduce_gradients`)."""

@@ -13,7 +13,9 @@ Each iteration:
    every instance played once with the learner in each seat, see :func:`play_paired`; the
    best rated among them, and always it when a gate is set);
 5. admit it to the pool as ``it-<i>`` (optionally gated: its mean score against the
-   current best-rated member must reach ``gate``), record the results, refit the
+   current best-rated member must reach ``gate``; with ``rollback`` a checkpoint turned away
+   is undone too, the learner back to its weights and optimizer state before the update),
+   record the results, refit the
    Bradley-Terry ratings and win rates, and append the iteration's line to ``league.jsonl``;
 6. commit: save the learner (adapter + optimizer) as ``learner/it-<i>``, then replace
    ``state.json`` — the single commit point — atomically.
@@ -395,6 +397,7 @@ class League:
             for part in self._gather_on_first(played)[1:]:  # rank 0 records the other ranks' episodes too
                 writer.write_many(part)
         self.learner.model.set_adapter("default")  # the trained adapter, whatever played last
+        before = self.learner.trainable_state() if c.rollback else None
         metrics = self.learner.update(played)  # this rank's episodes; the gradients are summed across ranks
 
         candidates = list(dict.fromkeys(n for s in self.samplers.values() for n in self._candidates(s)))
@@ -405,6 +408,9 @@ class League:
         results = [r for m in matches.values() for r in m.results(name, c.game, iteration)]
         scores = {opponent: m.mean for opponent, m in matches.items()}
         admitted = c.gate is None or scores[best] >= c.gate
+        if before is not None and not admitted:  # every rank: the scores are summed across ranks, so all agree
+            self.learner.load_trainable_state(before)
+            metrics["rolled_back"] = 1.0
         evaluation = {opponent: m.summary() for opponent, m in matches.items()}
 
         def summary() -> dict[str, Any]:

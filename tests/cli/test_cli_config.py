@@ -134,6 +134,10 @@ CASES = [
 ]
 
 
+#: settings valid only beside another one: (its flags, its config keys)
+NEEDS = {"rollback": (["--gate", "0.5"], {"gate": 0.5})}
+
+
 @pytest.mark.parametrize(("label", "cls", "options", "fixed"), CASES, ids=[c[0] for c in CASES])
 def test_a_yaml_key_and_the_flag_of_the_same_name_give_the_same_config(tmp_path, label, cls, options, fixed):
     for name in cls.model_fields:
@@ -141,11 +145,12 @@ def test_a_yaml_key_and_the_flag_of_the_same_name_give_the_same_config(tmp_path,
             continue
         text, value = sample
         flag = [text] if text.startswith("--") else ["--" + name.replace("_", "-"), text]
+        flags, keys = NEEDS.get(name, ([], {}))  # a setting that is valid only beside another
         from_flag_app, from_flag = recording_app(cls, fixed=fixed, **options)
-        result = cli.invoke(from_flag_app, ["run", *flag])
+        result = cli.invoke(from_flag_app, ["run", *flag, *flags])
         assert result.exit_code == 0, (name, result.output)
         path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({name: value}))
+        path.write_text(yaml.safe_dump({name: value, **keys}))
         from_key_app, from_key = recording_app(cls, fixed=fixed, **options)
         result = cli.invoke(from_key_app, ["run", "--config", str(path)])
         assert result.exit_code == 0, (name, result.output)

@@ -5,6 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import dialogym.trainers.league as league_module
@@ -346,6 +347,45 @@ def test_the_gate_admits_on_the_score_against_the_best(tmp_path, monkeypatch, sc
     log = League(SMALL.model_copy(update={"iterations": 1, "gate": 0.5, "eval_opponents": 1}), tmp_path).run()
     assert log[0]["admitted"] is admitted and log[0]["eval"] == {"it-0": score}
     assert CheckpointPool(tmp_path / "pool").names == (["it-0", "it-1"] if admitted else ["it-0"])
+
+
+def stepping_update(self, episodes):
+    """An update that stands in for the learner's: one optimizer step on a gradient of ones
+    (the weights and Adam's state both move)."""
+    for group in self.optimizer.param_groups:
+        for p in group["params"]:
+            p.grad = torch.ones_like(p)
+    self.optimizer.step()
+    return {"loss": 0.0}
+
+
+def learner_state(league):
+    params = [p.detach().clone() for g in league.learner.optimizer.param_groups for p in g["params"]]
+    return params, {k: {n: v.clone() for n, v in s.items()} for k, s in league.learner.optimizer.state_dict()["state"].items()}
+
+
+@pytest.mark.parametrize(("score", "rollback"), [(0.25, True), (0.25, False), (0.75, True)])
+def test_rollback_undoes_the_update_of_a_checkpoint_the_gate_turns_away(tmp_path, monkeypatch, score, rollback):
+    from dialogym.trainers.grpo import GRPOTrainer
+
+    monkeypatch.setattr(League, "_evaluate", scoring(score))
+    monkeypatch.setattr(GRPOTrainer, "update", stepping_update)
+    league = League(SMALL.model_copy(update={"iterations": 1, "gate": 0.5, "eval_opponents": 1, "rollback": rollback}), tmp_path)
+    before = learner_state(league)
+    log = league.run()
+    after = learner_state(league)
+    undone = rollback and score < 0.5
+    assert log[0].get("rolled_back") == (1.0 if undone else None)
+    same = all(torch.equal(a, b) for a, b in zip(before[0], after[0], strict=True))
+    assert same is undone and (after[1] == {}) is undone  # an optimizer with no step taken holds no state
+    resumed = League(SMALL.model_copy(update={"iterations": 1, "gate": 0.5, "eval_opponents": 1, "rollback": rollback}), tmp_path)
+    resumed.run()  # nothing left to play: the learner is the committed one, rolled back where it was
+    assert all(torch.equal(a, b) for a, b in zip(learner_state(resumed)[0], after[0], strict=True))
+
+
+def test_rollback_without_a_gate_is_refused():
+    with pytest.raises(ValueError, match="rollback undoes what the gate turns away: give a gate too"):
+        changed(SMALL, rollback=True)
 
 
 def test_the_learner_update_uses_only_its_own_tokens_with_a_per_role_baseline(tmp_path):

@@ -434,3 +434,16 @@ def test_the_kuhn_recipe_s_defaults_reach_the_league_and_the_beta_flag_reaches_t
     assert league_zero_sum.middle(config.iterations) == "it-8"
     given = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, ["--beta", "0.1"]))
     assert given.learner.beta == 0.1
+
+
+def test_the_recipes_gate_and_rollback_flags_reach_the_league_and_a_rollback_needs_a_gate(capsys):
+    from dialogym.trainers.recipes import league_zero_sum
+
+    config = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, []))
+    assert (config.gate, config.rollback) == (None, False)
+    given = league_zero_sum.parse(league_kuhn.SETUP, ["--gate", "0.5", "--rollback"])
+    config = league_zero_sum.config_of(league_kuhn.SETUP, given)
+    assert (config.gate, config.rollback) == (0.5, True)
+    with pytest.raises(SystemExit):
+        league_zero_sum.parse(league_kuhn.SETUP, ["--rollback"])
+    assert "--rollback undoes what the gate turns away: give --gate too" in capsys.readouterr().err

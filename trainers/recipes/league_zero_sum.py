@@ -164,6 +164,11 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
                         "(the final evaluation is also played greedy)")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--beta", type=float, default=0.0, help="weight of the KL to the base model (the adapter off)")
+    parser.add_argument("--gate", type=float, default=None, help="admit a checkpoint to the pool only if it scores at "
+                        "least this against the best rated member in its in-league evaluation (unset: every one)")
+    parser.add_argument("--rollback", action=argparse.BooleanOptionalAction, default=False,
+                        help="with --gate, undo a checkpoint the gate turns away (the learner back to its weights before "
+                        "that update)")
     parser.add_argument("--baseline", choices=("role", "group"), default="role",
                         help="role: each training instance played once, a baseline per (seat, opponent); group: each "
                         "played --group-size times in one seating, a baseline per group (the deal's luck cancels)")
@@ -198,6 +203,8 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
     args = parser.parse_args(argv)
     if args.train_options is None:  # append's default would be extended, not replaced
         args.train_options = list(setup.train_options)
+    if args.rollback and args.gate is None:
+        parser.error("--rollback undoes what the gate turns away: give --gate too (--gate 0.5, say)")
     if args.iterations < 2:
         parser.error(f"--iterations {args.iterations}: at least 2, so that the middle checkpoint is not the final one")
     try:
@@ -214,7 +221,7 @@ def config_of(setup: Setup, args: argparse.Namespace) -> LeagueConfig:
                         eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler=args.sampler,
                         payoff_episodes=args.payoff_episodes, eval_temperature=args.eval_temperature,
                         train_game_options=args.train_options, opponent_temperature=args.opponent_temperature,
-                        paired_training=args.paired_training,
+                        paired_training=args.paired_training, gate=args.gate, rollback=args.rollback,
                         learner={"lr": args.lr, "beta": args.beta, "lora_rank": args.lora_rank, "guided": True, "temperature": args.temperature,
                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed, "loss_type": "dapo",
                                  "grad_accum": args.grad_accum, "epochs": args.epochs,
