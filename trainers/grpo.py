@@ -130,7 +130,7 @@ class GRPOTrainer(TrainerCore):
         samples = episode_samples(episodes, LEARNER, cfg.credit)
         everyone = self.gather_samples(samples)  # every rank's samples, for advantages and metrics
         if not everyone:
-            return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0}
+            return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0, "skipped_steps": 0.0}
         all_samples = [s for part in everyone for s in part]
         offset = sum(len(part) for part in everyone[: self.rank])
         adv_all = advantages(all_samples, cfg.scale_rewards, cfg.baseline)

@@ -408,9 +408,10 @@ class League:
         results = [r for m in matches.values() for r in m.results(name, c.game, iteration)]
         scores = {opponent: m.mean for opponent, m in matches.items()}
         admitted = c.gate is None or scores[best] >= c.gate
-        if before is not None and not admitted:  # every rank: the scores are summed across ranks, so all agree
-            self.learner.load_trainable_state(before)
-            metrics["rolled_back"] = 1.0
+        if before is not None:
+            if not admitted:  # every rank: the scores are summed across ranks, so all agree
+                self.learner.load_trainable_state(before)
+            metrics["rolled_back"] = float(not admitted)
         evaluation = {opponent: m.summary() for opponent, m in matches.items()}
 
         def summary() -> dict[str, Any]:

@@ -80,7 +80,7 @@ class PPOTrainer(TrainerCore):
         rewards = episode_rewards(samples)  # per episode and seat, whatever the credit
         reward_sum, n_episodes, n_sequences = self.sum_across_ranks([float(sum(rewards)), float(len(rewards)), float(len(samples))])
         if not n_sequences:
-            return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0}
+            return {"loss": 0.0, "mean_reward": 0.0, "samples": 0.0, "skipped_steps": 0.0}
         batch = self.collate(samples)
         own = batch["loss_mask"][:, 1:].detach().cpu().numpy()
 

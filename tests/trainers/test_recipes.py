@@ -447,3 +447,23 @@ def test_the_recipes_gate_and_rollback_flags_reach_the_league_and_a_rollback_nee
     with pytest.raises(SystemExit):
         league_zero_sum.parse(league_kuhn.SETUP, ["--rollback"])
     assert "--rollback undoes what the gate turns away: give --gate too" in capsys.readouterr().err
+
+
+def test_a_gated_kuhn_recipe_evaluates_the_checkpoints_the_gate_admitted(tmp_path, monkeypatch):
+    # it-2 loses to the best member and is turned away (and undone): the middle checkpoint
+    # named before the run, it-2, is then the last admitted by iteration 2, it-1
+    from dialogym.trainers.league import League, PairedMatches
+
+    def evaluate(self, opponents, iteration, episodes=None):
+        score = 0.25 if iteration == 2 else 0.75
+        return {o: PairedMatches(o, ("player_0", "player_1"), (0,), ((score, score),)) for o in opponents}
+
+    monkeypatch.setattr(League, "_evaluate", evaluate)
+    result = league_kuhn.main(["--model", "tiny", "--iterations", "3", "--episodes", "4", "--group-size", "2", "--eval-episodes", "2",
+                               "--final-episodes", "2", "--panel-episodes", "6", "--payoff-episodes", "1", "--gate", "0.5",
+                               "--rollback", "--out", str(tmp_path / "league"), "--results", str(tmp_path / "res")])
+    assert (result["final"], result["middle"]) == ("it-3", "it-1")
+    assert [line["admitted"] for line in result["league"]] == [True, False, True]
+    assert [line["rolled_back"] for line in result["league"]] == [0.0, 1.0, 0.0]
+    assert result["vs_middle"]["opponent"] == "it-1" and "it-2" not in result["ratings"]
+    assert result["targets"]["3_ratings"]["target"] == "it-3's rating interval above it-1's"

@@ -96,6 +96,13 @@ def middle(iterations: int) -> str:
     return f"it-{math.ceil(iterations / 2)}"
 
 
+def admitted_by(pool: CheckpointPool, iteration: int) -> str:
+    """The newest checkpoint the pool admitted by ``iteration`` (``it-<iteration>`` itself
+    without a gate; with one, the last that passed it, or the base ``it-0``). With
+    ``--rollback`` it holds the learner's weights at the end of that iteration."""
+    return max((e for e in pool.entries if e.kind != "external" and e.iteration <= iteration), key=lambda e: e.iteration).name
+
+
 def last_third_weight(game: MetaGame, checkpoints: Sequence[str]) -> float:
     """The share of the checkpoints' Nash weight on the last third of them (``it-0`` counted
     among them; the panel's weight left out)."""
@@ -282,7 +289,7 @@ def evaluate(setup: Setup, league: League, final: str, mid: str, args: argparse.
 
 def targets(setup: Setup, results: dict[str, Any], pool: CheckpointPool, final: str, game: MetaGame,
             checkpoints: list[str]) -> dict[str, Any]:
-    first, last = pool.get("it-1"), pool.get(final)
+    first, last = pool.get(checkpoints[1] if len(checkpoints) > 1 else checkpoints[0]), pool.get(final)
     base, mid, panel = results["vs_base"]["win_rate"], results["vs_middle"]["win_rate"], results["vs_panel"]
     score = next(iter(setup.panel_metrics))
     panel_met = panel[f"{score}_final"].value >= panel[f"{score}_base"].value
@@ -301,7 +308,7 @@ def targets(setup: Setup, results: dict[str, Any], pool: CheckpointPool, final: 
         "1_vs_base": {"met": base.value >= 0.65 and base.lo > 0.55, "target": "win rate >= 0.65, interval above 0.55"},
         "2_vs_middle": {"met": mid.value >= 0.55 and mid.lo > 0.50, "target": "win rate >= 0.55, interval above 0.50"},
         "3_ratings": {"met": bool(last.rating_lo is not None and first.rating_hi is not None and last.rating_lo > first.rating_hi),
-                      "target": f"{final}'s rating interval above it-1's",
+                      "target": f"{final}'s rating interval above {first.name}'s",
                       "final": [last.rating_lo, last.rating, last.rating_hi], "first": [first.rating_lo, first.rating, first.rating_hi]},
         "4_vs_panel": {"met": panel_met, "target": panel_target},
         "5_nash": {"met": late > 0.5, "target": "most of the checkpoints' Nash weight on their last third",
@@ -319,8 +326,9 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
     shutil.rmtree(args.out, ignore_errors=True)  # a recipe run starts a new league
     config = config_of(setup, args)
     final, mid = f"it-{args.iterations}", middle(args.iterations)
+    gated = "" if args.gate is None else " (the last admitted by then, where the gate turns checkpoints away)"
     print(f"league of {args.iterations} iterations on {setup.game}: the final checkpoint {final} will meet the base it-0 "
-          f"and the middle checkpoint {mid}", flush=True)
+          f"and the middle checkpoint {mid}{gated}", flush=True)
     fitted: list[int] = []
 
     def sft(learner: Any) -> None:
@@ -338,12 +346,14 @@ def main(setup: Setup, argv: Sequence[str] | None = None, doc: str | None = None
         return False
 
     lines = league.run(stop=stop)
+    pool = CheckpointPool(args.out / "pool")
+    final, mid = admitted_by(pool, args.iterations), admitted_by(pool, int(mid.removeprefix("it-")))
     greedy = evaluate(setup, league, final, mid, args, clock, 0.0)
     sampled = evaluate(setup, league, final, mid, args, clock, args.eval_temperature) if args.eval_temperature else greedy
     results = greedy if setup.targets_from == "greedy" else sampled
     game = league.payoff(args.payoff_episodes, add=setup.panel, live=setup.live,
                          progress=lambda a, b, m: print(f"payoff: {a} vs {b} {m.mean:.2f} ({clock.seconds / 60:.1f} min)", flush=True))
-    pool = CheckpointPool(args.out / "pool")
+    pool.reload()  # the panel joined, the payoff's results recorded
     checkpoints = [e.name for e in pool.entries if e.kind != "external"]
     reached = targets(setup, results, pool, final, game, checkpoints)
     policies = None
