@@ -107,7 +107,7 @@ def test_the_listener_recipe_writes_results_and_curves(tmp_path):
     record = json.loads((tmp_path / "res" / "listener.json").read_text())
     assert record["steps"] == result["steps"] == 2 and len(record["history"]) == 2
     assert {"value", "lo", "hi", "n"} <= set(record["before"]) and record["after"]["n"] == 6
-    assert record["machine"]["cores"] >= 1 and record["commit"] and "recipes.listener" in record["command"]
+    assert record["machine"]["cores"] >= 1 and isinstance(record["machine"]["cpu_bf16"], bool) and record["commit"] and "recipes.listener" in record["command"]
     assert [p["step"] for p in record["curve"]] == [0, 1, 2]
     assert (tmp_path / "res" / "listener.png").read_bytes()[:4] == b"\x89PNG"
     assert record["gain"]["lo"] <= record["gain"]["value"] <= record["gain"]["hi"]  # paired, per instance
@@ -166,6 +166,7 @@ def test_the_kuhn_league_recipe_reads_its_targets_greedy_and_measures_chips_agai
     record = json.loads((tmp_path / "res" / "league_kuhn_seed0.json").read_text())
     assert record["game"] == "dialogym/KuhnPoker-v0" and record["targets"]["read_from"] == "greedy"
     assert record["command"].split()[:3] == ["python", "-m", "dialogym.trainers.recipes.league_kuhn"]
+    assert isinstance(record["machine"]["cpu_bf16"], bool)  # the precision the checkpoints played in
     assert record["vs_base"] == record["greedy"]["vs_base"] and record["greedy"]["temperature"] == 0.0
     # two-hand matches in training and in every evaluation, each hand credited alone, a quarter of the draws the base
     assert record["config"]["train_game_options"] == [] and record["game_options"] == ["hands=2"]

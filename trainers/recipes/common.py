@@ -136,8 +136,12 @@ def warm_start(trainer: Any, game: str, seats: Sequence[str], instances: int, st
 
 
 def machine() -> dict[str, Any]:
-    """The CPU model, core count and library versions of this machine."""
+    """The CPU model, core count and library versions of this machine, and whether its CPU
+    computes in bf16 natively (``cpu_bf16``: models then play and train in bf16 there, in
+    float32 elsewhere; the same recipe and seed give other draws, and other times, on each)."""
     import torch
+
+    from dialogym.agents.hf.device import cpu_supports_bf16
 
     model = platform.processor() or "unknown"
     try:
@@ -150,7 +154,7 @@ def machine() -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpu": model, "cores": cores, "gpu": gpu, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "cpu_bf16": cpu_supports_bf16()}
 
 
 def commit() -> str:
