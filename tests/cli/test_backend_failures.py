@@ -3,6 +3,7 @@ server and its error, the episodes finished before it are in episodes.jsonl, and
 command resumes once the server is back. Fake servers run on loopback."""
 
 import asyncio
+import re
 import socket
 import threading
 
@@ -118,14 +119,17 @@ def test_episodes_finished_before_the_failure_are_kept_and_the_same_command_resu
     model = f"openai:{server.base}/http-500/v1#m?retries=0"
     server.app.state.good = 4  # every speaker's clue; the listeners' batch fails
     result = bench(tmp_path, model, "scripted")  # default concurrency: all 8 episodes at once
-    assert_one_line_error(result, "HTTP 500", "4 of 8 episodes are in")
+    # which episodes finish depends on which requests reach the server first (8 run at once):
+    # the error names how many are in, and exactly those are kept
+    assert_one_line_error(result, "HTTP 500", " of 8 episodes are in")
+    done = int(re.search(r"(\d+) of 8 episodes are in", result.output).group(1))
     kept = list(read_episodes(tmp_path / "episodes.jsonl"))
-    assert len(kept) == 4 and {e.seats["speaker"] for e in kept} == {"scripted"}
+    assert 0 < done < 8 and len(kept) == done
 
     server.app.state.good = 1000  # the server is back
     again = bench(tmp_path, model, "scripted")
     assert again.exit_code == 0, again.output
-    assert "4 of 8 episodes were already done; played 4" in again.output
+    assert f"{done} of 8 episodes were already done; played {8 - done}" in again.output
     episodes = list(read_episodes(tmp_path / "episodes.jsonl"))
     assert len(episodes) == len({e.id for e in episodes}) == 8
 
