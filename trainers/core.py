@@ -34,7 +34,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +258,7 @@ class TrainerCore:
         state (for :meth:`load_trainable_state`: a step undone)."""
         import copy
 
-        params = [p.detach().clone() for group in self.optimizer.param_groups for p in group["params"]]
+        params = [p.detach().clone() for p in self._optimised()]
         return params, copy.deepcopy(self.optimizer.state_dict())
 
     def load_trainable_state(self, state: tuple[list[Any], dict[str, Any]]) -> None:
@@ -267,15 +267,19 @@ class TrainerCore:
 
         params, optimizer = state
         with torch.no_grad():
-            for p, saved in zip((p for group in self.optimizer.param_groups for p in group["params"]), params, strict=True):
+            for p, saved in zip(self._optimised(), params, strict=True):
                 p.copy_(saved)
         self.optimizer.load_state_dict(optimizer)
 
     def _has_gradient(self) -> bool:
         """Whether any trainable parameter has a non-zero gradient (the same on every rank,
         after :meth:`_reduce_gradients`)."""
-        return any(p.grad is not None and bool(p.grad.any())
-                   for group in self.optimizer.param_groups for p in group["params"] if p.requires_grad)
+        return any(p.grad is not None and bool(p.grad.any()) for p in self._optimised() if p.requires_grad)
+
+    def _optimised(self) -> Iterator[Any]:
+        """Every parameter the optimizer updates, in its groups' order."""
+        for group in self.optimizer.param_groups:
+            yield from group["params"]
 
     def autocast(self) -> Any:
         """bf16 autocast of the forward pass where ``bf16`` is on (weights stay float32)."""
@@ -349,7 +353,7 @@ class TrainerCore:
         import torch
         import torch.distributed as dist
 
-        params = [p for group in self.optimizer.param_groups for p in group["params"] if p.requires_grad]
+        params = [p for p in self._optimised() if p.requires_grad]
         flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
         dist.all_reduce(flat)
         for p in params:
