@@ -117,10 +117,12 @@ def test_a_connection_reset_ends_bench_with_one_line(tmp_path):
 
 def test_episodes_finished_before_the_failure_are_kept_and_the_same_command_resumes(server, tmp_path):
     model = f"openai:{server.base}/http-500/v1#m?retries=0"
-    server.app.state.good = 4  # every speaker's clue; the listeners' batch fails
-    result = bench(tmp_path, model, "scripted")  # default concurrency: all 8 episodes at once
-    # which episodes finish depends on which requests reach the server first (8 run at once):
-    # the error names how many are in, and exactly those are kept
+    server.app.state.good = 4  # four good answers, then HTTP 500
+    result = bench(tmp_path, model, "scripted")  # self-play of each model, 4 episodes each, all 8 at once
+    # The 4 scripted episodes never call the server. Each of the model's needs two answers (clue,
+    # then guess): when its 4 clues take the 4 good answers, none of its episodes finish (4 in);
+    # when one listener's request overtakes another episode's clue, one does (5 in; seen about
+    # once in 12 runs under load). The error names how many are in, and exactly those are kept.
     assert_one_line_error(result, "HTTP 500", " of 8 episodes are in")
     done = int(re.search(r"(\d+) of 8 episodes are in", result.output).group(1))
     kept = list(read_episodes(tmp_path / "episodes.jsonl"))
