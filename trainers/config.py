@@ -168,6 +168,11 @@ class LeagueConfig(BaseModel):
         "unset: the learner's. Greedy opponents make a group's rewards differ by the learner's own moves alone (the "
         "opponent's dice stop drowning them); the learner keeps its own temperature to explore"
     )
+    base_temperature: float | None = Field(
+        None, ge=0.0, description="sampling temperature of the base (it-0) in the training episodes; unset: "
+        "opponent_temperature's. The base sampled while the checkpoints play greedy keeps moves in the learner's "
+        "games that no greedy checkpoint makes (a Kuhn base at T=1 bets one card in eight, whatever the card)"
+    )
     payoff_episodes: int = Field(
         8, ge=0, description="after the last iteration, every pair of pool members that met fewer times plays this many "
         "matches (paired, held-out instances) for the payoff table and its Nash mixture (0: the table of the league's own "

@@ -390,7 +390,9 @@ class League:
         mine = [s for i, s in enumerate(specs) if (i // plays) % self.world_size == self.rank]  # whole groups per rank
         sampling = Sampling(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
         names = {n for s in mine for n in s.seats.values() if n != LEARNER}
-        own = {} if c.opponent_temperature is None else {n: sampling.with_(temperature=c.opponent_temperature) for n in names}
+        temperatures = {n: c.base_temperature if n == checkpoints[0] and c.base_temperature is not None
+                        else c.opponent_temperature for n in names}
+        own = {n: sampling.with_(temperature=t) for n, t in temperatures.items() if t is not None}
         engine = RolloutEngine(self._agents(names), sampling=sampling, agent_sampling=own, progress=progress and self.rank == 0)
         with EpisodeWriter(self.out / "episodes.jsonl") if self.rank == 0 else contextlib.nullcontext() as writer:
             played = engine.run(mine, writer=writer)

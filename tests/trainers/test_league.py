@@ -662,6 +662,36 @@ def test_opponent_temperature_sets_how_the_pools_checkpoints_play_in_training(tm
         LeagueConfig(game="dialogym/KuhnPoker-v0", opponent_temperature=-1)
 
 
+def test_base_temperature_sets_how_the_base_alone_plays_in_training(tmp_path, monkeypatch):
+    """``base_temperature=1`` beside ``opponent_temperature=0``: in training the base (``it-0``)
+    samples at T=1 while every later checkpoint answers greedy; unset, the base plays as the
+    other checkpoints do."""
+    asked = []
+
+    class Spy(league_module.RolloutEngine):
+        def sampling_for(self, agent):
+            sampling = super().sampling_for(agent)
+            if self.sampling.temperature == 1.7 and agent != league_module.LEARNER:  # training episodes only
+                asked.append((agent, sampling.temperature))
+            return sampling
+
+    monkeypatch.setattr(league_module, "RolloutEngine", Spy)
+
+    def run(folder, **temperatures):
+        asked.clear()
+        config = LeagueConfig(game="dialogym/KuhnPoker-v0", model="tiny", iterations=2, episodes=2, eval_episodes=2,
+                              sampler="latest", train_game_options=["hands=1"], **temperatures,
+                              learner={"max_new_tokens": 4, "guided": True, "temperature": 1.7})
+        League(config, tmp_path / folder).run()
+        return set(asked)
+
+    assert run("base-hot", opponent_temperature=0.0, base_temperature=1.0) == {("it-0", 1.0), ("it-1", 0.0)}
+    assert run("unset", opponent_temperature=0.0) == {("it-0", 0.0), ("it-1", 0.0)}
+    assert run("base-only", base_temperature=0.5) == {("it-0", 0.5), ("it-1", 1.7)}
+    with pytest.raises(ValueError, match="base_temperature"):
+        LeagueConfig(game="dialogym/KuhnPoker-v0", base_temperature=-0.1)
+
+
 def test_paired_training_plays_each_instance_in_every_seating_against_one_opponent(tmp_path):
     """``paired_training``: every training instance (a Kuhn deal) is played with the learner in
     both seats against the same opponent, so each card of the deal reaches the learner once

@@ -433,8 +433,11 @@ def test_the_kuhn_recipe_s_defaults_reach_the_league_and_the_beta_flag_reaches_t
     config = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, []))
     assert (config.iterations, config.learner.beta, config.learner.credit, config.learner.lr) == (16, 0.0, "round", 2e-3)
     assert league_zero_sum.middle(config.iterations) == "it-8"
+    assert (config.opponent_temperature, config.base_temperature) == (0.0, None)
     given = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, ["--beta", "0.1"]))
     assert given.learner.beta == 0.1
+    given = league_zero_sum.config_of(league_kuhn.SETUP, league_zero_sum.parse(league_kuhn.SETUP, ["--base-temperature", "1"]))
+    assert (given.opponent_temperature, given.base_temperature) == (0.0, 1.0)
 
 
 def test_the_recipes_gate_and_rollback_flags_reach_the_league_and_a_rollback_needs_a_gate(capsys):

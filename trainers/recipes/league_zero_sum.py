@@ -200,6 +200,8 @@ def parse(setup: Setup, argv: Sequence[str] | None, doc: str | None = None) -> a
                         "cards reach the learner from both sides)")
     parser.add_argument("--opponent-temperature", type=float, default=None,
                         help="the pool's checkpoints' sampling temperature in training (0: greedy); default: the learner's")
+    parser.add_argument("--base-temperature", type=float, default=None,
+                        help="the base's (it-0) sampling temperature in training; default: --opponent-temperature's")
     parser.add_argument("--max-new-tokens", type=int, default=24, help="longest reply")
     parser.add_argument("--grad-accum", type=int, default=4, help="chunks of each iteration's batch (the same gradient)")
     parser.add_argument("--seed", type=int, default=0)
@@ -228,6 +230,7 @@ def config_of(setup: Setup, args: argparse.Namespace) -> LeagueConfig:
                         eval_episodes=args.eval_episodes, eval_opponents=args.eval_opponents, sampler=args.sampler,
                         payoff_episodes=args.payoff_episodes, eval_temperature=args.eval_temperature,
                         train_game_options=args.train_options, opponent_temperature=args.opponent_temperature,
+                        base_temperature=args.base_temperature,
                         paired_training=args.paired_training, gate=args.gate, rollback=args.rollback,
                         learner={"lr": args.lr, "beta": args.beta, "lora_rank": args.lora_rank, "guided": True, "temperature": args.temperature,
                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed, "loss_type": "dapo",
