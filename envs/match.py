@@ -164,7 +164,8 @@ class Match:
     def turns(self) -> list[Turn]:
         """Every reply so far, valid or not, as the episode records it."""
         for reply in self._replies[len(self._turns):]:
-            self._turns.append(Turn(**reply))
+            move = reply["move"]
+            self._turns.append(Turn(**{**reply, "move": None if move is None else move.model_dump(mode="json")}))
         return self._turns
 
     def view(self, seat: str) -> dict[str, Any]:
@@ -217,7 +218,7 @@ class Match:
                 seat=seat,
                 messages=self._unrecorded[seat],
                 raw=text,
-                move=move.model_dump(mode="json") if move is not None else None,
+                move=move,  # dumped to JSON when the record is built
                 error=error,
                 # copies, as the Turn's validation would make them: the caller may reuse its lists
                 token_ids=None if token_ids is None else list(token_ids),

@@ -14,6 +14,11 @@ flight, and one episode at a time, and prints, side by side:
   could reach with these latencies (each episode's requests one after another, episodes
   started in order as a slot frees, no overhead), over the engine's time. Where a few slow
   requests end the run, this is below the ideal for every engine.
+- ``ceiling_vs_ideal``: the most ``vs_ideal`` any schedule could reach, even one that knew
+  every latency in advance: no run ends before its longest episode (its requests one after
+  another) or before the ideal, so the ceiling is the ideal over the larger of the two. With
+  the ``tail`` scenario's latencies one episode meets two slow requests (4.0 s), so no engine
+  keeping 64 requests out reaches more than 0.76 of the ideal.
 - ``vs_sequential``: one-episode-at-a-time play's time over the engine's.
 - ``client_cpu_ms_per_request``: the client process's CPU time (every thread) per request.
 
@@ -229,6 +234,13 @@ def chains(episodes: Sequence[Any], latency: Latency) -> list[float]:
     return [sum(latency.of(reply_seed(e.seed, e.play, t.index, roles.index(t.seat))) for t in e.turns) for e in episodes]
 
 
+def ceiling(durations: Sequence[float], slots: int) -> float:
+    """The shortest time any schedule of episodes of these ``durations`` over ``slots``
+    could take, knowing every duration in advance: at least the longest episode, and at
+    least the total spread evenly over the slots (the ideal)."""
+    return max(max(durations, default=0.0), sum(durations) / max(slots, 1))
+
+
 def best_schedule(durations: Sequence[float], slots: int) -> float:
     """The end of the last episode when each starts, in order, as soon as one of ``slots`` frees."""
     free = [0.0] * min(slots, max(len(durations), 1))
@@ -255,7 +267,9 @@ def measure(name: str, scenario: Scenario, args: argparse.Namespace) -> dict[str
     engine_s, cpu_s, played, load = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
     requests = load["requests"]
     ideal_s = load["latency_s"] / args.concurrency
-    best_s = best_schedule(chains(played, latency), args.concurrency)
+    durations = chains(played, latency)
+    best_s = best_schedule(durations, args.concurrency)
+    floor_s = max(ceiling(durations, args.concurrency), ideal_s)
     if sample < episodes:  # the rest of one-at-a-time play: its latencies, and its overhead per request
         overhead = (sequential_s - alone["latency_s"]) / max(alone["requests"], 1)
         sequential_s += load["latency_s"] - alone["latency_s"] + overhead * (requests - alone["requests"])
@@ -266,6 +280,7 @@ def measure(name: str, scenario: Scenario, args: argparse.Namespace) -> dict[str
         "episodes_per_s": round(episodes / engine_s, 2),
         "ideal_s": round(ideal_s, 3), "vs_ideal": _ratio(ideal_s, engine_s),
         "best_schedule_s": round(best_s, 3), "vs_best_schedule": _ratio(best_s, engine_s),
+        "longest_episode_s": round(max(durations, default=0.0), 3), "ceiling_vs_ideal": _ratio(ideal_s, floor_s),
         "sequential_s": round(sequential_s, 3), "sequential_measured_episodes": sample,
         "vs_sequential": _ratio(sequential_s, engine_s),
         "client_cpu_ms_per_request": round(1000 * cpu_s / max(requests, 1), 3),
