@@ -169,51 +169,51 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-#: Connections of one lane of an agent's pool (:class:`_Pool`).
-LANE_CONNECTIONS = 8
-
-
-@dataclass
-class _Lane:
-    client: httpx.AsyncClient
-    out: int = 0
-
-
 class _Pool:
     """An agent's connections, opened on :func:`client_loop` as needed and kept open between
-    requests, in lanes of :data:`LANE_CONNECTIONS`: a request takes the first lane with a free
-    connection. One httpx pool of 64 connections would do, but httpcore's pool checks every
-    connection against every queued request at each request's start and end, which costs the
-    client about 3 ms of CPU a request at 64 connections and a few microseconds in lanes of 8.
+    requests: one httpx client of one connection per request out, a request taking an idle
+    client or, with none idle, a new one (so at most as many as the in-flight bound lets
+    out). One httpx pool of 64 connections would do, but httpcore's pool checks every
+    connection against every queued request at each request's start and end (a poll and a
+    ``getpeername`` for each idle one): about 3 ms of the client's CPU a request at 64
+    connections, 0.5 to 0.9 ms more a request in pools of 8 than in pools of one
+    (``python -m dialogym.benchmarks.perf.remote``, scenario ``instant``).
     """
 
     def __init__(self, base_url: str, timeout_s: float, headers: dict[str, str]) -> None:
         self.options: dict[str, Any] = {
             "base_url": base_url, "timeout": timeout_s, "headers": headers,
-            # every connection of a lane stays open between requests
-            "limits": httpx.Limits(max_connections=LANE_CONNECTIONS, max_keepalive_connections=LANE_CONNECTIONS),
+            # the client's one connection stays open between requests
+            "limits": httpx.Limits(max_connections=1, max_keepalive_connections=1),
         }
-        self.lanes: list[_Lane] = []
+        #: every client made, and those with no request out (taken from the end)
+        self.clients: list[httpx.AsyncClient] = []
+        self.idle: list[httpx.AsyncClient] = []
+        #: how many times :meth:`close` ran: a client out across a close is not kept
+        self.closes = 0
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[httpx.AsyncClient]:
-        """A client with a free connection, for one request."""
-        lane = next((lane for lane in self.lanes if lane.out < LANE_CONNECTIONS), None)
-        if lane is None:
-            lane = _Lane(httpx.AsyncClient(**self.options, verify=_tls_context()))
-            self.lanes.append(lane)
-        lane.out += 1
+        """A client with its connection free, for one request."""
+        closes = self.closes
+        if self.idle:
+            client = self.idle.pop()
+        else:
+            client = httpx.AsyncClient(**self.options, verify=_tls_context())
+            self.clients.append(client)
         try:
-            yield lane.client
+            yield client
         finally:
-            lane.out -= 1
+            if self.closes == closes:
+                self.idle.append(client)
 
     def close(self) -> None:
-        lanes, self.lanes = self.lanes, []
+        clients, self.clients, self.idle = self.clients, [], []
+        self.closes += 1
         loop = _loop
-        if lanes and loop is not None and loop.is_running() and _loop_pid == os.getpid():
-            for lane in lanes:
-                asyncio.run_coroutine_threadsafe(lane.client.aclose(), loop)
+        if clients and loop is not None and loop.is_running() and _loop_pid == os.getpid():
+            for client in clients:
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
 
 
 class OpenAIAgent:

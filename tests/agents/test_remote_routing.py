@@ -183,6 +183,32 @@ def test_the_http_agent_keeps_one_connection_between_requests(latency_server):
     assert latency_server.load()["connections"] == 1
 
 
+def test_the_http_agent_opens_no_more_connections_than_requests_out_and_reuses_them(latency_server, tmp_path):
+    latency_server.reset()
+    agent = OpenAIAgent(latency_server.url, "m", concurrency=3)
+    for _ in range(3):
+        agent.act([Request(messages=[{"role": "user", "content": str(i)}]) for i in range(6)])
+    load = latency_server.load()
+    assert load["requests"] == 18 and load["peak_in_flight"] == 3 and load["connections"] == 3
+
+
+def test_a_client_out_when_the_pool_closes_is_not_handed_out_again():
+    import asyncio
+
+    from dialogym.agents.openai_http import _Pool
+
+    async def scenario():
+        pool = _Pool("http://127.0.0.1:1", 5.0, {})
+        async with pool.client() as first:
+            pool.close()  # the agent closed while a request is out
+        async with pool.client() as second:
+            pass
+        return first, second, pool
+
+    first, second, pool = asyncio.run(scenario())
+    assert second is not first and pool.idle == [second]
+
+
 @pytest.mark.parametrize("query,peak", [("", 4), ("?concurrency=2", 2)])
 def test_the_http_agents_requests_out_follow_the_runs_concurrency_unless_the_spec_sets_it(latency_server, tmp_path, query, peak):
     latency_server.reset()
