@@ -75,6 +75,13 @@ def misbehaving_app():
         app.state.calls += 1
         return JSONResponse({"error": {"message": "come back in an hour"}}, status_code=503, headers={"Retry-After": "3600"})
 
+    @app.post("/gzip/v1/chat/completions")
+    async def gzipped(request: HTTPRequest):
+        import gzip
+
+        body = json.dumps(completion(request.headers.get("accept-encoding", ""))).encode()
+        return Response(gzip.compress(body), media_type="application/json", headers={"Content-Encoding": "gzip"})
+
     @app.post("/echo-key/v1/chat/completions")
     async def echo_key(request: HTTPRequest):
         return completion(request.headers.get("authorization", ""))
@@ -111,6 +118,29 @@ def test_a_reply_text_over_64_characters_per_requested_token_is_refused(fake):
     with pytest.raises(BackendError, match="2000 characters for max_tokens=16 .*not honouring max_tokens"):
         ask(agent, max_new_tokens=16)
     assert ask(agent, max_new_tokens=32).text == "a" * 2000  # 32 * 64 = 2048 characters allowed
+
+
+def test_a_gzipped_reply_is_read_and_the_cap_counts_its_decoded_bytes(fake):
+    assert "gzip" in ask(OpenAIAgent(f"{fake.base}/gzip/v1", "m")).text  # the agent asks for it, and reads it
+    with pytest.raises(BackendError, match="larger than the 20 bytes cap"):
+        ask(OpenAIAgent(f"{fake.base}/gzip/v1", "m", max_reply_bytes=20))
+
+
+@pytest.mark.parametrize("env,url,proxy", [
+    ({"HTTPS_PROXY": "http://proxy:3128"}, "https://api.example.com/v1/chat/completions", "http://proxy:3128"),
+    ({"HTTPS_PROXY": "http://proxy:3128"}, "http://api.example.com/v1/chat/completions", None),  # not for http
+    ({"HTTP_PROXY": "http://p:1", "ALL_PROXY": "http://all:2"}, "https://x.org/v1/chat/completions", "http://all:2"),
+    ({"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "example.com"}, "https://api.example.com/v1/chat/completions", None),
+    ({}, "https://api.example.com/v1/chat/completions", None),
+])
+def test_requests_go_through_the_proxy_the_environment_names(monkeypatch, env, url, proxy):
+    from dialogym.agents.openai_http import _environment_proxy
+
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _environment_proxy(url) == proxy
 
 
 # -- the client: timeouts, retries, deadline, Retry-After ------------------------------------

@@ -199,9 +199,9 @@ def test_a_client_out_when_the_pool_closes_is_not_handed_out_again():
 
     async def scenario():
         pool = _Pool("http://127.0.0.1:1", 5.0, {})
-        async with pool.client() as first:
+        async with pool.transport() as first:
             pool.close()  # the agent closed while a request is out
-        async with pool.client() as second:
+        async with pool.transport() as second:
             pass
         return first, second, pool
 
