@@ -132,6 +132,8 @@ def test_a_gzipped_reply_is_read_and_the_cap_counts_its_decoded_bytes(fake):
     ({"HTTP_PROXY": "http://p:1", "ALL_PROXY": "http://all:2"}, "https://x.org/v1/chat/completions", "http://all:2"),
     ({"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "example.com"}, "https://api.example.com/v1/chat/completions", None),
     ({}, "https://api.example.com/v1/chat/completions", None),
+    ({"https_proxy": "proxy.corp:3128"}, "https://api.example.com/v1/chat/completions", "http://proxy.corp:3128"),  # no scheme: http
+    ({"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "localhost, *"}, "https://api.example.com/v1/chat/completions", None),
 ])
 def test_requests_go_through_the_proxy_the_environment_names(monkeypatch, env, url, proxy):
     from dialogym.agents.openai_http import _environment_proxy
@@ -141,6 +143,26 @@ def test_requests_go_through_the_proxy_the_environment_names(monkeypatch, env, u
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert _environment_proxy(url) == proxy
+
+
+@pytest.mark.parametrize("value", ["socks://proxy:1080", "ftp://proxy:21"])
+def test_a_proxy_httpx_cannot_use_is_one_clear_error_when_the_agent_is_built(monkeypatch, value):
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", value)
+    with pytest.raises(ValueError, match=r"the proxy .* from the environment .* cannot be used: .*NO_PROXY"):
+        OpenAIAgent("https://api.example.com/v1", "m")
+    monkeypatch.setenv("NO_PROXY", "api.example.com")
+    OpenAIAgent("https://api.example.com/v1", "m")  # a host the proxy is not for: no error
+
+
+def test_a_user_and_password_in_the_base_url_are_sent_as_basic_auth_and_kept_out_of_the_url(fake):
+    import base64
+
+    host = fake.base.removeprefix("http://")
+    got = ask(OpenAIAgent(f"http://me:s%3Acret@{host}/echo-key/v1", "m")).text
+    assert got == "Basic " + base64.b64encode(b"me:s:cret").decode()
+    assert ask(OpenAIAgent(f"http://me:pw@{host}/echo-key/v1", "m", api_key="sk-given")).text == "Bearer sk-given"
 
 
 # -- the client: timeouts, retries, deadline, Retry-After ------------------------------------

@@ -192,21 +192,24 @@ def test_the_http_agent_opens_no_more_connections_than_requests_out_and_reuses_t
     assert load["requests"] == 18 and load["peak_in_flight"] == 3 and load["connections"] == 3
 
 
-def test_a_client_out_when_the_pool_closes_is_not_handed_out_again():
+@pytest.mark.parametrize("closer", ["the loop", "another thread"])
+def test_a_transport_out_when_the_pool_closes_is_not_handed_out_again(closer):
     import asyncio
 
-    from dialogym.agents.openai_http import _Pool
+    from dialogym.agents.openai_http import _Pool, client_loop
 
     async def scenario():
         pool = _Pool("http://127.0.0.1:1", 5.0, {})
         async with pool.transport() as first:
-            pool.close()  # the agent closed while a request is out
+            # the agent closed while a request is out: at once on the loop, else queued to it
+            pool.close() if closer == "the loop" else await asyncio.to_thread(pool.close)
+            await asyncio.sleep(0)
         async with pool.transport() as second:
             pass
         return first, second, pool
 
-    first, second, pool = asyncio.run(scenario())
-    assert second is not first and pool.idle == [second]
+    first, second, pool = asyncio.run_coroutine_threadsafe(scenario(), client_loop()).result(timeout=10)
+    assert second is not first and pool.idle == [second] and pool.transports == [second]
 
 
 @pytest.mark.parametrize("query,peak", [("", 4), ("?concurrency=2", 2)])
