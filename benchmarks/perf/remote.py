@@ -269,6 +269,7 @@ def measure(name: str, scenario: Scenario, args: argparse.Namespace) -> dict[str
     ideal_s = load["latency_s"] / args.concurrency
     durations = chains(played, latency)
     best_s = best_schedule(durations, args.concurrency)
+    # the server's ideal too: a request it saw twice (a retry) is in its sum, not in the episodes'
     floor_s = max(ceiling(durations, args.concurrency), ideal_s)
     if sample < episodes:  # the rest of one-at-a-time play: its latencies, and its overhead per request
         overhead = (sequential_s - alone["latency_s"]) / max(alone["requests"], 1)

@@ -183,7 +183,7 @@ def test_the_http_agent_keeps_one_connection_between_requests(latency_server):
     assert latency_server.load()["connections"] == 1
 
 
-def test_the_http_agent_opens_no_more_connections_than_requests_out_and_reuses_them(latency_server, tmp_path):
+def test_the_http_agent_opens_no_more_connections_than_requests_out_and_reuses_them(latency_server):
     latency_server.reset()
     agent = OpenAIAgent(latency_server.url, "m", concurrency=3)
     for _ in range(3):
@@ -194,8 +194,6 @@ def test_the_http_agent_opens_no_more_connections_than_requests_out_and_reuses_t
 
 @pytest.mark.parametrize("closer", ["the loop", "another thread"])
 def test_a_transport_out_when_the_pool_closes_is_not_handed_out_again(closer):
-    import asyncio
-
     from dialogym.agents.openai_http import _Pool, client_loop
 
     async def scenario():
